@@ -1,0 +1,1 @@
+"""``killproof check``: Go source and deploy files read together."""

@@ -1,0 +1,81 @@
+"""What every command shares: ``--format``/``--output``/``--fail-on`` and writing a report."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from killproof.config import terminal_settings
+from killproof.errors import InputError
+from killproof.model import Report, Severity, exit_code
+from killproof.report import OutputFormat, RenderOptions, format_names, render
+from killproof.rules import catalog
+
+FC = TypeVar("FC", bound=Callable[..., Any])
+
+
+def tool_version() -> str:
+    """The installed killproof version."""
+    try:
+        return version("killproof")
+    except PackageNotFoundError:  # running from a source tree
+        return "0.0.0"
+
+
+def output_options(default_fail_on: str = "error") -> Callable[[FC], FC]:
+    """Decorate a command with ``--format``, ``--output`` and ``--fail-on``."""
+
+    def decorate(func: FC) -> FC:
+        func = click.option(
+            "--fail-on",
+            type=click.Choice([s.value for s in Severity]),
+            default=default_fail_on,
+            show_default=True,
+            help="Exit 1 when a finding is at or above this severity.",
+        )(func)
+        func = click.option(
+            "-o",
+            "--output",
+            type=click.Path(dir_okay=False, writable=True, path_type=Path),
+            help="Write the report to this file instead of standard output.",
+        )(func)
+        func = click.option(
+            "-f",
+            "--format",
+            "fmt",
+            type=click.Choice(format_names()),
+            default="text",
+            show_default=True,
+            help="Report format.",
+        )(func)
+        return func
+
+    return decorate
+
+
+def emit(report: Report, fmt: str, output: Path | None, fail_on: str) -> int:
+    """Render and write ``report``; return the exit code its findings earn."""
+    severity = Severity(fail_on)
+    to_tty = output is None and sys.stdout.isatty()
+    settings = terminal_settings(to_tty, severity)
+    options = RenderOptions(
+        color=settings.color,
+        width=settings.width,
+        rules=catalog(),
+        tool_version=tool_version(),
+    )
+    text = render(report, OutputFormat(fmt), options)
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot write report: {exc.strerror}", str(output)) from exc
+    return exit_code(report, settings.fail_on)

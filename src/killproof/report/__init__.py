@@ -1,0 +1,53 @@
+"""Formatters: a :class:`~killproof.model.Report` in, text out. They never print or read files."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from killproof.model import Report
+from killproof.rules.base import Rule
+
+
+class OutputFormat(enum.Enum):
+    """The output formats every command accepts with ``--format``."""
+
+    TEXT = "text"
+    JSON = "json"
+    SARIF = "sarif"
+    JUNIT = "junit"
+    MARKDOWN = "markdown"
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """How to render: colour (text only), width, and rule metadata (SARIF, Markdown)."""
+
+    color: bool = False
+    width: int = 100
+    rules: Mapping[str, Rule[Any]] = field(default_factory=dict)
+    tool_version: str = "0.0.0"
+
+
+def render(report: Report, fmt: OutputFormat, options: RenderOptions) -> str:
+    """Render ``report`` in ``fmt``; the result ends with a newline."""
+    from killproof.report import json_out, junit, markdown, sarif, text
+
+    match fmt:
+        case OutputFormat.TEXT:
+            return text.render(report, options)
+        case OutputFormat.JSON:
+            return json_out.render(report)
+        case OutputFormat.SARIF:
+            return sarif.render(report, options)
+        case OutputFormat.JUNIT:
+            return junit.render(report)
+        case OutputFormat.MARKDOWN:
+            return markdown.render(report, options)
+
+
+def format_names() -> Sequence[str]:
+    """The ``--format`` choices, in declaration order."""
+    return [f.value for f in OutputFormat]

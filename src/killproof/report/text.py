@@ -1,0 +1,67 @@
+"""Human text for a terminal: rich when colour is on, plain otherwise."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table as RichTable
+
+from killproof.model import Report, Severity
+from killproof.report import RenderOptions
+
+_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+
+
+def render(report: Report, options: RenderOptions) -> str:
+    """Summary, tables, findings (with evidence and fix), skipped work, measurements."""
+    buf = io.StringIO()
+    console = Console(
+        file=buf,
+        force_terminal=options.color,
+        no_color=not options.color,
+        color_system="standard" if options.color else None,
+        width=options.width,
+        highlight=False,
+        emoji=False,
+        soft_wrap=not options.color,
+    )
+    if report.summary:
+        console.print(f"[bold]{escape(report.summary)}[/bold]")
+        console.print()
+    for table in report.tables:
+        rich_table = RichTable(title=table.title, title_justify="left", show_lines=False)
+        for column in table.columns:
+            rich_table.add_column(column, overflow="fold")
+        for row in table.rows:
+            rich_table.add_row(*(escape(c) for c in row))
+        console.print(rich_table)
+        console.print()
+    for f in report.sorted_findings():
+        style = _STYLE[f.severity]
+        where = str(f.location)
+        head = f"{escape(where)}: " if where else ""
+        console.print(
+            f"{head}[{style}]{f.severity.value}[/{style}] "
+            f"[bold]{f.rule}[/bold] {f.name}: {escape(f.message)}"
+        )
+        for e in f.evidence:
+            console.print(f"    | {escape(str(e))}")
+        if f.remedy:
+            console.print(f"    fix: {escape(f.remedy)}")
+    for s in report.skipped:
+        console.print(f"skipped: {escape(s.what)}: {escape(s.reason)}")
+    if report.measurements:
+        console.print()
+        for m in report.measurements:
+            subject = f" [{escape(m.subject)}]" if m.subject else ""
+            console.print(f"{escape(m.name)}{subject}: {m.value:g} {escape(m.unit)}")
+    counts = {s: sum(1 for f in report.findings if f.severity is s) for s in Severity}
+    if report.findings or not report.summary:
+        console.print()
+        console.print(
+            f"{len(report.findings)} finding(s): {counts[Severity.ERROR]} error, "
+            f"{counts[Severity.WARNING]} warning, {counts[Severity.INFO]} info"
+        )
+    return buf.getvalue()

@@ -41,3 +41,27 @@ def go_build(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], Path]
         return built[package_dir]
 
     return _build
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--update-goldens`` rewrites the golden files instead of comparing with them."""
+    parser.addoption(
+        "--update-goldens", action="store_true", help="rewrite tests/golden/* from this run"
+    )
+
+
+@pytest.fixture
+def golden(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
+    """Compare text with ``tests/golden/NAME`` (or rewrite it with --update-goldens)."""
+    update = bool(request.config.getoption("--update-goldens"))
+
+    def _check(name: str, text: str) -> None:
+        path = REPO / "tests" / "golden" / name
+        if update or not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            if not update:
+                pytest.fail(f"golden {name} did not exist; written — review and commit it")
+        assert text == path.read_text(encoding="utf-8"), f"differs from golden {name}"
+
+    return _check

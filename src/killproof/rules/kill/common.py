@@ -1,0 +1,55 @@
+"""The shape every kill verdict rule (KP7xx) shares: one cause, one finding per event."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from killproof.model import Finding, Location, Severity
+from killproof.rules.base import Example, Rule, RuleDocs
+from killproof.why.explain import explain
+from killproof.why.model import Cause, KillEvent
+
+
+def verdict_rule(
+    rule_id: str,
+    name: str,
+    cause: Cause,
+    summary: str,
+    docs: RuleDocs,
+    bad: tuple[Example, ...],
+    good: tuple[Example, ...],
+) -> Rule[KillEvent]:
+    """A rule that reports each event of ``cause``: an error for a death, a warning for an
+    attempt that did not prove one."""
+
+    def check(event: KillEvent) -> Iterator[Finding]:
+        if event.cause is not cause:
+            return
+        verdict = explain(event)
+        first = event.evidence[0] if event.evidence else None
+        subject = f"pid {event.pid}" if event.pid is not None else ""
+        if event.process:
+            subject = f"{subject} {event.process}".strip()
+        location = Location(
+            path=first.path if first else "", line=first.line if first else 0, subject=subject
+        )
+        yield rule.finding(
+            verdict.explanation,
+            location,
+            evidence=event.evidence,
+            remedy=verdict.next_steps[0] if verdict.next_steps else "",
+            severity=Severity.ERROR if event.killed else Severity.WARNING,
+        )
+
+    rule: Rule[KillEvent] = Rule(
+        id=rule_id,
+        name=name,
+        severity=Severity.ERROR,
+        summary=summary,
+        docs=docs,
+        check=check,
+        bad=bad,
+        good=good,
+        family="kill",
+    )
+    return rule

@@ -1,0 +1,36 @@
+"""KP704 k8s-oomkilled: Kubernetes reports a container as OOMKilled."""
+
+from __future__ import annotations
+
+from killproof.rules.base import Example, RuleDocs
+from killproof.rules.kill.common import verdict_rule
+from killproof.why.model import Cause
+
+RULE = verdict_rule(
+    "KP704",
+    "k8s-oomkilled",
+    Cause.K8S_OOMKILLED,
+    "Kubernetes reports a container as OOMKilled.",
+    RuleDocs(
+        what="A container status (`kubectl get pod -o json|yaml`, `kubectl describe pod`, events) whose terminated state has `reason: OOMKilled`.",
+        why="The container runtime saw an OOM kill in the container's cgroup and the container restarts (CrashLoopBackOff when it repeats). It does not say which process was killed, nor whether the container's or the pod's or the node's limit was reached; with exit code 0 the main process was not even the victim.",
+        example="```\nLast State:     Terminated\n  Reason:       OOMKilled\n  Exit Code:    137\n```",
+        fix="Collect the node's kernel log for the details; set GOMEMLIMIT and size the limit from a drill.",
+        references=(
+            "https://kubernetes.io/docs/tasks/configure-pod-container/assign-memory-resource/",
+            "kubernetes/kubernetes#131530 (OOMKilled with exit code 0)",
+        ),
+    ),
+    bad=(
+        Example(
+            "evidence",
+            '{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "orders-7d9f", "namespace": "shop"}, "status": {"containerStatuses": [{"name": "orders", "restartCount": 3, "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled", "startedAt": "2026-11-20T10:00:00Z", "finishedAt": "2026-11-20T10:04:00Z"}}}]}}\n',
+        ),
+    ),
+    good=(
+        Example(
+            "evidence",
+            '{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "orders-7d9f", "namespace": "shop"}, "status": {"containerStatuses": [{"name": "orders", "restartCount": 0, "state": {"running": {"startedAt": "2026-11-20T10:00:00Z"}}}]}}\n',
+        ),
+    ),
+)

@@ -1,0 +1,80 @@
+"""facebookincubator/oomd kill records (``USERSPACE_OOM_OTHER``).
+
+Formats, from oomd's ``BaseKillPlugin.cpp``::
+
+    Trying to kill /sys/fs/cgroup/system.slice/orders.service
+    Killed 2: 4242(orders) 4243(orders)
+    oomd kill: 0.52 0.40 0.31 system.slice/orders.service 734003200 ruleset:[protect] detectorgroup:[pressure] killer:kill_by_memory_size_or_growth v2
+
+``Killed N:`` lists the pids it sent SIGKILL (a pid followed by ``[E<errno>]`` was not
+killed); the kmsg ``oomd kill:`` record gives the cgroup and its usage in bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from killproof.model import Evidence
+from killproof.why.model import Cause, KillEvent
+
+_TRYING = re.compile(r"Trying to kill (?P<cgroup>/\S+)")
+_KILLED = re.compile(r"\bKilled (?P<n>\d+):(?P<pids>(?: \d+(?:\([^)]*\))?(?:\[E\d+\])?)+)\s*$")
+_PID = re.compile(r" (?P<pid>\d+)(?:\((?P<comm>[^)]*)\))?(?P<err>\[E\d+\])?")
+_KMSG = re.compile(
+    r"oomd kill: (?:[\d.]+ ){3}(?P<cgroup>\S+) (?P<usage>\d+) ruleset:\[(?P<ruleset>[^\]]*)\]"
+)
+
+
+class OomdParser:
+    """A :class:`~killproof.sources.lines.LineParser` for oomd's kill lines."""
+
+    anchors = ("Trying to kill /", "Killed ", "oomd kill: ")
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._cgroup: str | None = None
+
+    @property
+    def wants_context(self) -> bool:
+        """oomd's records are single lines."""
+        return False
+
+    def feed(self, lineno: int, line: str) -> Iterable[KillEvent]:
+        """Events for the pids a ``Killed N:`` line killed, or the cgroup of a kmsg record."""
+        evidence = (Evidence(line.strip(), self._path, lineno),)
+        if m := _TRYING.search(line):
+            self._cgroup = m["cgroup"].removeprefix("/sys/fs/cgroup")
+            return ()
+        if m := _KMSG.search(line):
+            cgroup = "/" + m["cgroup"].lstrip("/")
+            return (
+                KillEvent(
+                    cause=Cause.USERSPACE_OOM_OTHER,
+                    source="oomd",
+                    task_memcg=cgroup,
+                    usage_kb=int(m["usage"]) // 1024,
+                    message=f"oomd ruleset {m['ruleset']}",
+                    evidence=evidence,
+                ),
+            )
+        if (m := _KILLED.search(line)) and self._cgroup is not None:
+            events = [
+                KillEvent(
+                    cause=Cause.USERSPACE_OOM_OTHER,
+                    source="oomd",
+                    killed=p["err"] is None,
+                    pid=int(p["pid"]),
+                    process=p["comm"],
+                    task_memcg=self._cgroup,
+                    evidence=evidence,
+                )
+                for p in _PID.finditer(m["pids"])
+            ]
+            self._cgroup = None
+            return events
+        return ()
+
+    def finish(self) -> Iterable[KillEvent]:
+        """Nothing is left open at the end of input."""
+        return ()

@@ -1,0 +1,173 @@
+"""Join observations of the same death into one :class:`KillEvent`.
+
+Each parser reports only what its source proves: the kernel names the victim and the
+limit, the pod status says ``OOMKilled``, the shell says ``Killed``. When several
+observations describe one death they become one event that carries all their evidence.
+
+Two observations are the same death when nothing contradicts it (pids, process names,
+pods, containers, units and wall-clock times agree wherever both state them) and either
+something positively ties them (the same pid, process, pod/container, unit or cgroup) or
+the input holds exactly one death that explains the weaker observation. Anything else
+stays separate: we would rather show two events than invent a link.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import fields
+
+from killproof.why.model import Cause, KillEvent
+
+# Larger is more specific: the merged event keeps the most specific cause.
+_SPECIFICITY = {
+    Cause.SIGKILL_UNKNOWN: 0,
+    Cause.K8S_OOMKILLED: 1,
+    Cause.KERNEL_OOM_UNKNOWN_SCOPE: 2,
+    Cause.USERSPACE_OOM_OTHER: 3,
+    Cause.K8S_EVICTED: 3,
+    Cause.K8S_LIVENESS_KILL: 3,
+    Cause.SYSTEMD_STOP_TIMEOUT: 3,
+    Cause.SYSTEMD_OOMD: 3,
+    Cause.EARLYOOM: 3,
+    Cause.KERNEL_OOM_MEMCG: 4,
+    Cause.KERNEL_OOM_GLOBAL: 4,
+}
+
+_KERNEL = {Cause.KERNEL_OOM_MEMCG, Cause.KERNEL_OOM_GLOBAL, Cause.KERNEL_OOM_UNKNOWN_SCOPE}
+_WEAK = {Cause.SIGKILL_UNKNOWN, Cause.K8S_OOMKILLED}
+
+# Wall-clock times further apart than this are different deaths (seconds).
+MAX_SKEW_S = 300.0
+
+_COMM_LEN = 15  # the kernel truncates a task's comm to 15 characters
+
+
+def _same_process_name(a: str, b: str) -> bool:
+    a, b = a.strip(), b.strip()
+    if a == b:
+        return True
+    # A command line or path on one side, a truncated comm on the other.
+    base_a, base_b = a.split()[0].rsplit("/", 1)[-1], b.split()[0].rsplit("/", 1)[-1]
+    return base_a[:_COMM_LEN] == base_b[:_COMM_LEN] and bool(base_a)
+
+
+def _causes_compatible(a: Cause, b: Cause) -> bool:
+    if a == b or a in _WEAK and b in _WEAK:
+        return True
+    if Cause.SIGKILL_UNKNOWN in (a, b):
+        return True
+    if Cause.K8S_OOMKILLED in (a, b):
+        other = b if a is Cause.K8S_OOMKILLED else a
+        return other in _KERNEL
+    return a in _KERNEL and b in _KERNEL and Cause.KERNEL_OOM_UNKNOWN_SCOPE in (a, b)
+
+
+def contradicts(a: KillEvent, b: KillEvent) -> bool:
+    """True when ``a`` and ``b`` cannot be the same death."""
+    if not _causes_compatible(a.cause, b.cause):
+        return True
+    if a.pid is not None and b.pid is not None and a.pid != b.pid:
+        return True
+    if a.process and b.process and not _same_process_name(a.process, b.process):
+        return True
+    for name in ("namespace", "pod", "container", "unit", "host"):
+        va, vb = getattr(a, name), getattr(b, name)
+        if va and vb and va != vb:
+            return True
+    if a.epoch_s is not None and b.epoch_s is not None and abs(a.epoch_s - b.epoch_s) > MAX_SKEW_S:
+        return True
+    return (
+        a.cause in _KERNEL
+        and b.cause in _KERNEL
+        and a.uptime_s is not None
+        and b.uptime_s is not None
+        and abs(a.uptime_s - b.uptime_s) > MAX_SKEW_S
+    )
+
+
+def ties(a: KillEvent, b: KillEvent) -> bool:
+    """True when something positively links ``a`` and ``b`` (same pid, name, pod, unit, cgroup)."""
+    if a.pid is not None and a.pid == b.pid:
+        return True
+    if a.process and b.process and _same_process_name(a.process, b.process):
+        return True
+    if a.pod and a.pod == b.pod and (a.container == b.container or not (a.container and b.container)):
+        return True
+    if a.unit and a.unit == b.unit:
+        return True
+    cgroups_a = {c for c in (a.oom_memcg, a.task_memcg) if c}
+    cgroups_b = {c for c in (b.oom_memcg, b.task_memcg) if c}
+    if cgroups_a & cgroups_b:
+        return True
+    # A pod's uid or a container id inside the kernel's cgroup path.
+    for ev, other in ((a, b), (b, a)):
+        for path in (ev.task_memcg, ev.oom_memcg):
+            if path and other.pod and other.pod in path:
+                return True
+    return False
+
+
+def _strength(e: KillEvent) -> tuple[int, int, int]:
+    return (_SPECIFICITY[e.cause], int(e.killed), len(e.evidence))
+
+
+def combine(events: Sequence[KillEvent]) -> KillEvent:
+    """One event from observations of the same death: the most specific one's values first,
+    gaps filled from the others, evidence from all of them."""
+    ordered = sorted(events, key=_strength, reverse=True)
+    primary = ordered[0]
+    changes: dict[str, object] = {}
+    for f in fields(KillEvent):
+        if f.name in ("cause", "source", "killed", "evidence", "top_tasks"):
+            continue
+        if getattr(primary, f.name) is None:
+            for other in ordered[1:]:
+                value = getattr(other, f.name)
+                if value is not None:
+                    changes[f.name] = value
+                    break
+    sources = list(dict.fromkeys(part for e in ordered for part in e.source.split("+")))
+    evidence = tuple(sorted({ev for e in ordered for ev in e.evidence}, key=lambda v: (v.path, v.line)))
+    top_tasks = next((e.top_tasks for e in ordered if e.top_tasks), ())
+    return primary.with_changes(
+        **changes,
+        source="+".join(sources),
+        killed=any(e.killed for e in ordered),
+        evidence=evidence,
+        top_tasks=top_tasks,
+    )
+
+
+def merge(observations: Iterable[KillEvent]) -> list[KillEvent]:
+    """Group observations into deaths; return one event per death, in input order of the
+    strongest observation of each.
+
+    Strong observations (anything but ``SIGKILL_UNKNOWN``/``K8S_OOMKILLED``) are first
+    deduplicated among themselves (the same kernel record read from dmesg and from the
+    journal); then each weak observation joins the one group it is tied to, or the only
+    group when the input holds exactly one death and nothing contradicts it.
+    """
+    groups: list[list[KillEvent]] = []
+    weak: list[KillEvent] = []
+    for obs in observations:
+        if obs.cause in _WEAK:
+            weak.append(obs)
+            continue
+        for group in groups:
+            if all(not contradicts(obs, g) for g in group) and any(ties(obs, g) for g in group):
+                group.append(obs)
+                break
+        else:
+            groups.append([obs])
+
+    for obs in weak:
+        candidates = [g for g in groups if all(not contradicts(obs, e) for e in g)]
+        tied = [g for g in candidates if any(ties(obs, e) for e in g)]
+        if len(tied) == 1:
+            tied[0].append(obs)
+        elif not tied and len(groups) == 1 and candidates:
+            # The input holds one death and nothing contradicts this observation of it.
+            groups[0].append(obs)
+        else:
+            groups.append([obs])
+    return [combine(g) for g in groups]

@@ -1,0 +1,257 @@
+"""``killproof why``: read every piece of evidence, merge, explain, report.
+
+Inputs are recognised by content, never by file name: a Kubernetes or Docker JSON/YAML
+document, or a log (kernel, journal, syslog, earlyoom, kubectl text, Go or shell output)
+that is streamed once, in constant memory, through every line parser at the same time.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from killproof.errors import InputError
+from killproof.model import Finding, Report, Skipped, Table
+from killproof.rules.kill import RULES as KILL_RULES
+from killproof.sources import (
+    cgroupfs,
+    earlyoom,
+    exits,
+    k8s,
+    k8s_text,
+    kernel,
+    logscan,
+    oomd,
+    systemd,
+)
+from killproof.sources.lines import LineParser
+from killproof.why.explain import explain, mib
+from killproof.why.merge import merge
+from killproof.why.model import KillEvent
+
+# JSON/YAML documents are read whole; anything this large is a log, not a pod status.
+MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
+_PEEK_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """Read the running machine: the kernel log, and a cgroup by path or by pid."""
+
+    read_kernel_log: bool = True
+    pid: int | None = None
+    cgroup: str | None = None
+
+
+def line_parsers(path: str) -> list[LineParser]:
+    """A fresh set of every line-based parser, for one input."""
+    return [
+        kernel.KernelOomParser(path),
+        systemd.SystemdParser(path),
+        earlyoom.EarlyoomParser(path),
+        k8s_text.DescribePodParser(path),
+        k8s_text.DescribeNodeParser(path),
+        k8s_text.EventsTableParser(path),
+        exits.ExitLineParser(path),
+        oomd.OomdParser(path),
+    ]
+
+
+def _looks_like_document(head: bytes) -> bool:
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"{"):
+        return True
+    if text.startswith(b"["):
+        # A JSON array, not a dmesg line such as "[ 1584.6] …".
+        return text[1:].lstrip(b" \t\r\n")[:1] in (b"{", b"]", b'"')
+    return any(
+        line.startswith((b"apiVersion:", b"kind:", b"items:", b"---"))
+        for line in text.splitlines()[:50]
+    )
+
+
+class _Prefixed(io.RawIOBase):
+    """``prefix`` followed by the rest of ``stream``: a peeked-at input, read from the top."""
+
+    def __init__(self, prefix: bytes, stream: BinaryIO) -> None:
+        self._prefix = memoryview(prefix)
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self._prefix:
+            n = min(len(buffer), len(self._prefix))
+            buffer[:n] = self._prefix[:n]
+            self._prefix = self._prefix[n:]
+            return n
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def buffered(data: bytes, rest: BinaryIO | None = None) -> BinaryIO:
+    """A binary stream of ``data`` (then of ``rest``, when given)."""
+    return io.BufferedReader(_Prefixed(data, rest or io.BytesIO()), buffer_size=1 << 20)
+
+
+def read_stream(stream: BinaryIO, path: str) -> Iterator[KillEvent]:
+    """Every observation in one input, documents and logs alike."""
+    head = stream.read(_PEEK_BYTES)
+    if b"\x00" in head:
+        raise InputError("binary file, not a log or a Kubernetes document", path)
+    if _looks_like_document(head):
+        head += stream.read(MAX_DOCUMENT_BYTES + 1 - len(head))
+        if len(head) <= MAX_DOCUMENT_BYTES:
+            doc_events = k8s.parse_text(head.decode("utf-8", errors="replace"), path)
+            if doc_events is not None:
+                yield from doc_events
+                return
+    yield from logscan.scan(buffered(head, stream), path, line_parsers(path))
+
+
+def read_path(path: str, stdin: BinaryIO | None) -> Iterator[KillEvent]:
+    """Observations from a file path, or from ``stdin`` when the path is ``-``."""
+    if path == "-":
+        if stdin is None:
+            raise InputError("no standard input to read", "-")
+        yield from read_stream(stdin, "<stdin>")
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise InputError("is a directory; give the log or document files in it", path)
+    try:
+        handle = p.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", path) from exc
+    with handle:
+        yield from read_stream(handle, path)
+
+
+def _run(argv: Sequence[str]) -> bytes | None:
+    try:
+        proc = subprocess.run(list(argv), capture_output=True, check=False, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout if proc.returncode == 0 and proc.stdout else None
+
+
+def read_live(options: LiveOptions) -> tuple[list[KillEvent], list[Skipped]]:
+    """The kernel log of this machine (``dmesg``, else ``journalctl -k``) and a cgroup."""
+    events: list[KillEvent] = []
+    skipped: list[Skipped] = []
+    if options.read_kernel_log:
+        for argv, name in (
+            (["dmesg"], "dmesg"),
+            (["journalctl", "-k", "-o", "short-iso", "--no-pager"], "journalctl -k"),
+        ):
+            out = _run(argv)
+            if out is not None:
+                events += logscan.scan(buffered(out), name, line_parsers(name))
+                break
+        else:
+            skipped.append(
+                Skipped("kernel log", "neither dmesg nor journalctl -k could be read (need root?)")
+            )
+    if options.pid is not None or options.cgroup is not None:
+        try:
+            memory = (
+                cgroupfs.read_cgroup(options.cgroup)
+                if options.cgroup is not None
+                else cgroupfs.read_pid(options.pid or 0)
+            )
+        except InputError as exc:
+            skipped.append(Skipped(options.cgroup or f"pid {options.pid}", exc.message))
+        else:
+            event = cgroupfs.kill_event(memory)
+            if event is not None:
+                events.append(event)
+    return events, skipped
+
+
+def _findings(events: Iterable[KillEvent]) -> list[Finding]:
+    return [f for e in events for rule in KILL_RULES for f in rule.check(e)]
+
+
+def _event_json(e: KillEvent) -> dict[str, object]:
+    verdict = explain(e)
+    out = e.to_json()
+    out["headline"] = verdict.headline
+    out["explanation"] = verdict.explanation
+    out["next_steps"] = list(verdict.next_steps)
+    return out
+
+
+def _table(events: Sequence[KillEvent]) -> Table:
+    rows = []
+    for e in events:
+        memory = mib(e.anon_rss_kb) if e.anon_rss_kb is not None else ""
+        limit = mib(e.limit_kb) if e.limit_kb is not None else ""
+        rows.append(
+            (
+                e.time or "",
+                e.cause.value + ("" if e.killed else " (attempt)"),
+                str(e.pid) if e.pid is not None else "",
+                e.process or e.container or e.unit or "",
+                memory,
+                limit,
+                e.oom_memcg or "",
+            )
+        )
+    return Table(
+        title="Kills",
+        columns=("time", "cause", "pid", "process", "anon-rss", "limit", "limit cgroup"),
+        rows=tuple(rows),
+    )
+
+
+def build_report(
+    events: Sequence[KillEvent], skipped: Sequence[Skipped], inputs: Sequence[str]
+) -> Report:
+    """The ``why`` report: merged events, one finding each, a table and a headline."""
+    merged = merge(events)
+    deaths = [e for e in merged if e.killed]
+    if not merged:
+        summary = "No kill found in the evidence."
+    else:
+        first = explain(merged[0]).headline
+        summary = f"{len(deaths)} kill(s), {len(merged) - len(deaths)} attempt(s): {first}" + (
+            " …" if len(merged) > 1 else ""
+        )
+    return Report(
+        command="why",
+        findings=tuple(_findings(merged)),
+        skipped=tuple(skipped),
+        sections={"events": [_event_json(e) for e in merged]},
+        metadata={"inputs": list(inputs)},
+        summary=summary,
+        tables=(_table(merged),) if merged else (),
+    )
+
+
+def explain_kills(
+    paths: Sequence[str],
+    stdin: BinaryIO | None,
+    exit_codes: Sequence[int] = (),
+    live: LiveOptions | None = None,
+) -> Report:
+    """Read every input, merge observations of the same death, explain each."""
+    events: list[KillEvent] = []
+    skipped: list[Skipped] = []
+    for path in paths:
+        events.extend(read_path(path, stdin))
+    for code in exit_codes:
+        events.append(exits.exit_code_event(code))
+    if live is not None:
+        live_events, live_skipped = read_live(live)
+        events += live_events
+        skipped += live_skipped
+    inputs = list(paths) + [f"exit code {c}" for c in exit_codes]
+    if live is not None:
+        inputs.append("live machine")
+    return build_report(events, skipped, inputs)

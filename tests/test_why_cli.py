@@ -1,0 +1,134 @@
+"""``killproof why`` end to end through the CLI: real kernel output, every format, bad input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from killproof.cli import main
+
+
+KERNEL = "kernel/memcg-v1-go-service-raw.txt"
+KERNEL_T = "kernel/memcg-v1-go-service-dmesg-T.txt"
+POD_LIMIT = "kernel/memcg-v1-pod-limit-two-containers-raw.txt"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, object]]:
+    code = main(["why", *argv, "--format", "json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_go_service_oom_names_the_victim_not_the_invoking_thread(
+    shared_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = run_json(capsys, str(shared_data / KERNEL))
+    assert code == 1  # a kill is an error-level finding
+    [event] = out["events"]  # type: ignore[misc]
+    assert event["cause"] == "KERNEL_OOM_MEMCG"
+    assert (event["pid"], event["process"]) == (24649, "orders-leak")
+    assert event["invoker_pid"] == 24653
+    assert (event["anon_rss_kb"], event["file_rss_kb"], event["limit_kb"]) == (64896, 6284, 65536)
+    assert (event["oom_memcg"], event["task_memcg"], event["limit_scope"]) == (
+        "/orders",
+        "/orders",
+        "own",
+    )
+    assert out["findings"][0]["rule"] == "KP701"  # type: ignore[index]
+    assert "orders-leak (pid 24649)" in event["explanation"]
+
+
+def test_raw_and_dmesg_t_copies_of_one_kill_are_one_event(
+    shared_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, out = run_json(capsys, str(shared_data / KERNEL), str(shared_data / KERNEL_T))
+    [event] = out["events"]  # type: ignore[misc]
+    assert event["pid"] == 24649
+    assert {e["path"] for e in event["evidence"]} == {
+        str(shared_data / KERNEL),
+        str(shared_data / KERNEL_T),
+    }
+
+
+def test_pod_limit_not_container_limit(
+    shared_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, out = run_json(capsys, str(shared_data / POD_LIMIT))
+    [event] = out["events"]  # type: ignore[misc]
+    assert (event["pid"], event["process"], event["oom_score_adj"]) == (25603, "python3", 900)
+    assert event["anon_rss_kb"] == 49792
+    assert event["oom_memcg"] == "/kubepods/pod-demo"
+    assert event["task_memcg"] == "/kubepods/pod-demo/app"
+    assert event["limit_scope"] == "ancestor"
+    assert "the pod's limit, not the container's" in event["explanation"]
+
+
+def test_stdin_and_exit_code_merge_with_the_kernel_record(
+    shared_data: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import sys
+
+    data = (shared_data / KERNEL).read_bytes()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    _, out = run_json(capsys, "-", "--exit-code", "137")
+    [event] = out["events"]  # type: ignore[misc]
+    assert event["pid"] == 24649 and event["exit_code"] == 137
+
+
+def test_no_kill_exits_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "quiet.log"
+    log.write_text("[    1.000000] Linux version 6.18\n[    2.0] eth0: link up\n")
+    code, out = run_json(capsys, str(log))
+    assert code == 0 and out["events"] == []
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"\x7fELF\x02\x01\x01\x00\x00\x00", "binary file"),
+        (gzip.compress(b"hello"), "binary file"),
+        (b'{"apiVersion": "v1", "kind": "Pod", "status": {', "line 1"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, expected: str
+) -> None:
+    path = tmp_path / "input"
+    path.write_bytes(content)
+    assert main(["why", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(path) in err and expected in err
+    assert "Traceback" not in err
+
+
+def test_unreadable_path_and_unknown_flag_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.log"
+    assert main(["why", str(missing)]) == 2
+    assert f"{missing}: cannot read" in capsys.readouterr().err
+    assert main(["why", "--no-such-flag"]) == 2
+    assert "no-such-flag" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif", "junit", "markdown"])
+def test_formats_match_goldens(
+    shared_data: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    golden: Callable[[str, str], None],
+    monkeypatch: pytest.MonkeyPatch,
+    fmt: str,
+) -> None:
+    # A copy under a stable relative name, so golden files do not embed tmp paths.
+    monkeypatch.chdir(REPO)
+    local = Path("tests/fixtures/why/orders-oom.log")
+    assert local.read_bytes() == (shared_data / KERNEL).read_bytes()
+    main(["why", str(local), "--format", fmt])
+    out = capsys.readouterr().out
+    golden(f"why-orders-oom.{fmt}", out)

@@ -1,0 +1,301 @@
+"""The load engine: run a :class:`LoadPlan` against a loopback service.
+
+The built-in engine is asyncio + aiohttp: one ``ClientSession``, one keep-alive
+connection per worker (``plan.connections`` of them). In an open-loop step a scheduler
+releases request ``i`` at ``start + i / rate`` into a queue the workers drain; a request
+that waits for a free connection is late, and its latency counts from when it was due
+(wrk2's correction for coordinated omission). ``engine=Engine.WRK`` hands each step to
+``wrk`` instead (:mod:`killproof.drill.load_wrk`).
+
+Plan, step and result types live in :mod:`killproof.drill.load_plan` and are re-exported
+here, so callers import everything from this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import itertools
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import aiohttp
+from hdrh.histogram import HdrHistogram
+
+from killproof.clock import Clock, RealClock
+from killproof.drill.load_plan import (
+    Engine,
+    ErrorKind,
+    LoadModel,
+    LoadPlan,
+    LoadResult,
+    LoadStep,
+    OutcomeLog,
+    ProgressCallback,
+    RequestOutcome,
+    StepProgress,
+    StepResult,
+    check_target,
+    parse_duration,
+    parse_rate_spec,
+)
+from killproof.drill.load_wrk import run_wrk
+from killproof.errors import InputError
+
+__all__ = [
+    "Engine",
+    "ErrorKind",
+    "LoadModel",
+    "LoadPlan",
+    "LoadResult",
+    "LoadStep",
+    "OutcomeLog",
+    "ProgressCallback",
+    "RequestOutcome",
+    "StepProgress",
+    "StepResult",
+    "check_target",
+    "new_histogram",
+    "parse_duration",
+    "parse_rate_spec",
+    "run_load",
+]
+
+PROGRESS_INTERVAL_S = 1.0
+# The scheduler re-checks the stop event at least this often while waiting for a slot.
+_MAX_IDLE_S = 0.05
+_RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
+
+
+def new_histogram(timeout_s: float) -> HdrHistogram:
+    """A latency histogram in microseconds, 3 significant digits, up to 2× the timeout."""
+    highest_us = int(max(2 * timeout_s, 60.0) * 1_000_000)
+    return HdrHistogram(1, highest_us, 3)
+
+
+async def run_load(
+    plan: LoadPlan,
+    clock: Clock | None = None,
+    on_progress: ProgressCallback | None = None,
+    stop: asyncio.Event | None = None,
+    outcomes: OutcomeLog | None = None,
+) -> LoadResult:
+    """Run every step of ``plan`` in order and return what each achieved.
+
+    ``stop`` ends the current step early (in-flight requests still finish, bounded by
+    ``plan.timeout_s``) and skips the rest. ``outcomes`` receives every finished request
+    (it keeps only those after its :meth:`OutcomeLog.record_from` moment). Raises
+    :class:`InputError` for a remote target without ``allow_remote`` or a malformed plan.
+    """
+    clock = clock or RealClock()
+    stop = stop or asyncio.Event()
+    base = check_target(plan.target, plan.allow_remote)
+    if not plan.steps:
+        raise InputError("the load plan has no steps")
+    if plan.connections < 1 or plan.timeout_s <= 0:
+        raise InputError("connections must be >= 1 and the request timeout positive")
+    if plan.engine is Engine.WRK:
+        return await run_wrk(plan, base, clock, on_progress, stop)
+    connector = aiohttp.TCPConnector(limit=plan.connections, limit_per_host=0)
+    timeout = aiohttp.ClientTimeout(total=plan.timeout_s)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, auto_decompress=False
+    ) as session:
+        counter = itertools.count()
+        results: list[StepResult] = []
+        for index, step in enumerate(plan.steps):
+            if stop.is_set():
+                break
+            run = _StepRun(plan, step, index, base, session, clock, stop, outcomes, counter)
+            results.append(await run.execute(on_progress))
+    return LoadResult(base, plan.engine, plan.connections, tuple(results))
+
+
+@dataclass
+class _StepRun:
+    """The mutable state of one running step (confined to this module)."""
+
+    plan: LoadPlan
+    step: LoadStep
+    index: int
+    base: str
+    session: aiohttp.ClientSession
+    clock: Clock
+    stop: asyncio.Event
+    outcomes: OutcomeLog | None
+    counter: Iterator[int]
+    start: float = 0.0
+    end: float = 0.0
+    stopped_at: float | None = None
+    due: int = 0
+    sent: int = 0
+    completed: int = 0
+    in_flight: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    latency: HdrHistogram | None = None
+    service: HdrHistogram | None = None
+
+    async def execute(self, on_progress: ProgressCallback | None) -> StepResult:
+        self.latency = new_histogram(self.plan.timeout_s)
+        self.service = new_histogram(self.plan.timeout_s)
+        self.start = self.clock.monotonic()
+        self.end = self.start + self.step.duration_s
+        ticker = asyncio.create_task(self._progress(on_progress)) if on_progress else None
+        try:
+            if self.step.model is LoadModel.OPEN:
+                queue: asyncio.Queue[float | None] = asyncio.Queue()
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(self._schedule(queue))
+                    for _ in range(self.plan.connections):
+                        group.create_task(self._open_worker(queue))
+            else:
+                async with asyncio.TaskGroup() as group:
+                    for _ in range(self.plan.connections):
+                        group.create_task(self._closed_worker())
+        finally:
+            if ticker is not None:
+                ticker.cancel()
+        return self._result()
+
+    def _stopping(self) -> bool:
+        if self.stop.is_set():
+            if self.stopped_at is None:
+                self.stopped_at = self.clock.monotonic()
+            return True
+        return False
+
+    async def _schedule(self, queue: asyncio.Queue[float | None]) -> None:
+        interval = 1.0 / self.step.rate_rps
+        i = 0
+        while not self._stopping():
+            intended = self.start + i * interval
+            if intended >= self.end:
+                break
+            now = self.clock.monotonic()
+            if intended > now:
+                await self.clock.sleep(min(intended - now, _MAX_IDLE_S))
+                continue
+            queue.put_nowait(intended)
+            i += 1
+        self.due = i
+        for _ in range(self.plan.connections):
+            queue.put_nowait(None)
+
+    async def _open_worker(self, queue: asyncio.Queue[float | None]) -> None:
+        while (intended := await queue.get()) is not None:
+            # A slot still queued when the step is over was never sent: count it, drop it.
+            if self._stopping() or self.clock.monotonic() >= self.end:
+                continue
+            await self._send(intended)
+
+    async def _closed_worker(self) -> None:
+        while not self._stopping():
+            now = self.clock.monotonic()
+            if now >= self.end:
+                break
+            self.due += 1
+            await self._send(now)
+
+    async def _send(self, intended: float) -> None:
+        n = next(self.counter)
+        request = self.plan.requests.render(n)
+        status, error = 0, None
+        self.sent += 1
+        self.in_flight += 1
+        sent_at = self.clock.monotonic()
+        try:
+            async with self.session.request(
+                request.method,
+                self.base + request.path,
+                headers=request.headers or None,
+                data=request.body.encode() if request.body else None,
+            ) as response:
+                await response.read()
+                status = response.status
+                if status >= 400:
+                    error = ErrorKind.STATUS
+        except TimeoutError:
+            error = ErrorKind.TIMEOUT
+        except aiohttp.ClientConnectorError as exc:
+            refused = isinstance(exc.os_error, ConnectionRefusedError)
+            error = ErrorKind.REFUSED if refused else ErrorKind.OTHER
+        except aiohttp.ServerDisconnectedError:
+            error = ErrorKind.DISCONNECTED
+        except aiohttp.ClientPayloadError:
+            error = ErrorKind.RESET
+        except aiohttp.ClientOSError as exc:
+            error = ErrorKind.RESET if exc.errno in _RESET_ERRNOS else ErrorKind.OTHER
+        except aiohttp.ClientError:
+            error = ErrorKind.OTHER
+        done = self.clock.monotonic()
+        self.in_flight -= 1
+        outcome = RequestOutcome(n, intended, sent_at, done, status, error)
+        if status:
+            self.completed += 1
+            assert self.latency is not None and self.service is not None
+            self._record(self.latency, done - intended)
+            self._record(self.service, done - sent_at)
+        key = outcome.error_key
+        if key is not None:
+            self.errors[key] += 1
+        if self.outcomes is not None:
+            self.outcomes.add(outcome)
+
+    @staticmethod
+    def _record(histogram: HdrHistogram, seconds: float) -> None:
+        micros = min(max(1, int(seconds * 1_000_000)), histogram.highest_trackable_value)
+        histogram.record_value(micros)
+
+    def _window_s(self) -> float:
+        stop_at = self.stopped_at if self.stopped_at is not None else self.end
+        return max(1e-9, min(self.end, stop_at, self.clock.monotonic()) - self.start)
+
+    async def _progress(self, on_progress: ProgressCallback | None) -> None:
+        assert on_progress is not None and self.latency is not None
+        while True:
+            await self.clock.sleep(PROGRESS_INTERVAL_S)
+            on_progress(
+                StepProgress(
+                    step_index=self.index,
+                    steps_total=len(self.plan.steps),
+                    elapsed_s=self.clock.monotonic() - self.start,
+                    step_duration_s=self.step.duration_s,
+                    rate_asked_rps=self.step.rate_rps,
+                    rate_achieved_rps=self.completed / self._window_s(),
+                    sent=self.sent,
+                    completed=self.completed,
+                    errors=sum(self.errors.values()),
+                    in_flight=self.in_flight,
+                    p50_ms=_percentile_ms(self.latency, 50.0),
+                    p99_ms=_percentile_ms(self.latency, 99.0),
+                )
+            )
+
+    def _result(self) -> StepResult:
+        assert self.latency is not None and self.service is not None
+        has_data = self.latency.get_total_count() > 0
+        return StepResult(
+            index=self.index,
+            model=self.step.model,
+            rate_asked_rps=self.step.rate_rps,
+            rate_achieved_rps=self.completed / self._window_s(),
+            duration_s=self._window_s(),
+            sent=self.sent,
+            completed=self.completed,
+            unsent=max(0, self.due - self.sent),
+            errors=tuple(sorted(self.errors.items())),
+            p50_ms=_percentile_ms(self.latency, 50.0),
+            p90_ms=_percentile_ms(self.latency, 90.0),
+            p99_ms=_percentile_ms(self.latency, 99.0),
+            max_ms=self.latency.get_max_value() / 1000.0 if has_data else 0.0,
+            service_p99_ms=_percentile_ms(self.service, 99.0),
+            histogram=self.latency.encode().decode("ascii") if has_data else "",
+            stopped_early=self.stopped_at is not None,
+        )
+
+
+def _percentile_ms(histogram: HdrHistogram, percentile: float) -> float:
+    if histogram.get_total_count() == 0:
+        return 0.0
+    return float(histogram.get_value_at_percentile(percentile)) / 1000.0

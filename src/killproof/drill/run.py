@@ -1,0 +1,333 @@
+"""One drill, start to finish: sandbox → ready → stepped load + sampling → shutdown test.
+
+The orchestration owns the order of events and every stop condition; the judging is in
+:mod:`killproof.drill.verdict` (pure). A drill never waits for a kill that does not come:
+each step has a fixed length, each request a timeout, and a service pinned at its limit
+while the kernel reclaims (thrash) ends the load early.
+
+Units: bytes, seconds, requests per second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from killproof.drill import pprof_adapter
+from killproof.drill.load import LoadPlan, LoadStep, StepProgress, run_load
+from killproof.drill.load_plan import Engine, StepResult
+from killproof.drill.ready import ReadyProbe, check_once, wait_ready
+from killproof.drill.request_source import RequestSource
+from killproof.drill.result import (
+    DrillLimits,
+    DrillResult,
+    Exit,
+    OomRecord,
+    Sample,
+    ShutdownTimeline,
+)
+from killproof.drill.sampler import Sampler, SamplerConfig
+from killproof.drill.sandbox import Sandbox, SandboxChoice, SandboxSpec, interrupt_on_signals
+from killproof.drill.shutdown import ClientTraffic, ShutdownPlan, run_shutdown, tcp_open
+from killproof.drill.thrash import ThrashWatch
+
+
+@dataclass(frozen=True)
+class DrillConfig:
+    """Everything a drill needs, built at the CLI edge (bytes, seconds, req/s)."""
+
+    command: tuple[str, ...]
+    memory_bytes: int
+    port: int
+    ready: ReadyProbe
+    requests: RequestSource
+    steps: tuple[LoadStep, ...]
+    work_dir: Path
+    """Where stdout/stderr and heap profiles are kept."""
+    cpus: float | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    sandbox: SandboxChoice = SandboxChoice.AUTO
+    grace_s: float = 30.0
+    stop_signal: signal.Signals = signal.SIGTERM
+    slo_percentile: float = 99.0
+    slo_ms: float = 300.0
+    target_rate: float | None = None
+    max_startup_s: float = 10.0
+    startup_timeout_s: float = 60.0
+    connections: int = 64
+    request_timeout_s: float = 5.0
+    engine: Engine = Engine.BUILTIN
+    allow_remote: bool = False
+    shutdown_test: bool = True
+    shutdown_path: str = ""
+    """Path the shutdown test's clients request (the first request template's by default)."""
+    sample_hz: float = 10.0
+    host: str = "127.0.0.1"
+    thrash_after_s: float = 10.0
+    """Seconds pinned at the limit (failcnt climbing, no kill) before the drill calls it."""
+    read_kernel_log: bool = True
+
+    def limits(self) -> DrillLimits:
+        """The numbers the verdict judges against."""
+        return DrillLimits(
+            memory_bytes=self.memory_bytes,
+            grace_s=self.grace_s,
+            max_startup_s=self.max_startup_s,
+            slo_percentile=self.slo_percentile,
+            slo_ms=self.slo_ms,
+            target_rate=self.target_rate,
+        )
+
+
+@dataclass(frozen=True)
+class DrillProgress:
+    """A live update for the progress display."""
+
+    phase: str
+    step: int = -1
+    steps_total: int = 0
+    rate_asked: float = 0.0
+    rate_achieved: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    errors: int = 0
+    memory_bytes: int | None = None
+    limit_bytes: int = 0
+
+
+ProgressSink = Callable[[DrillProgress], None]
+
+
+def _uptime_s() -> float | None:
+    try:
+        return float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def run_drill(config: DrillConfig, progress: ProgressSink | None = None) -> DrillResult:
+    """Run the whole drill and return what it observed (never raises for a dying service)."""
+    notify = progress or (lambda _p: None)
+    config.work_dir.mkdir(parents=True, exist_ok=True)
+    spec = SandboxSpec(
+        command=config.command,
+        memory_bytes=config.memory_bytes,
+        cpus=config.cpus,
+        env={**config.env, "PORT": str(config.port)},
+        choice=config.sandbox,
+        output_dir=config.work_dir,
+    )
+    uptime0 = _uptime_s()
+    with interrupt_on_signals(), Sandbox(spec) as box:
+        notes = [f"cleaned up after an earlier drill: {c}" for c in box.cleaned_leftovers]
+        if box.kind.is_emulated:
+            notes.append(
+                "no memory cgroup available (not root, no systemd): the limit was emulated by "
+                "an RSS watchdog, so the kernel's reclaim and OOM killer were not exercised"
+            )
+        notify(DrillProgress("starting", limit_bytes=config.memory_bytes))
+        outcome = wait_ready(
+            lambda: check_once(config.ready),
+            box.poll,
+            timeout_s=config.startup_timeout_s,
+        )
+        base = DrillResult(
+            command=config.command,
+            sandbox=box.kind,
+            limits=config.limits(),
+            ready=outcome.ready,
+            startup_s=outcome.after_s if outcome.ready else None,
+            startup_error="" if outcome.ready else outcome.describe(),
+        )
+        if not outcome.ready:
+            state = box.memory_state()
+            ended = outcome.exited or box.poll()
+            oom = _oom_of(box, ended, (), state.oom_kill if state else None, config)
+            return replace(base, exit=ended, oom=oom, notes=tuple(notes))
+        sampler = Sampler(
+            SamplerConfig(
+                limit_bytes=config.memory_bytes,
+                profile_dir=config.work_dir / "profiles",
+                rate_hz=config.sample_hz,
+                port=config.port,
+                host=config.host,
+            ),
+            pid=box.service_pid() or box.pid,
+            read_cgroup=box.memory_state,
+            t0=box.started_at,
+        )
+        sampler.start()
+        try:
+            steps, stop_reason, thrash_at = _load_phase(config, box, sampler, notify)
+            ended = box.poll()
+            timeline: ShutdownTimeline | None = None
+            if ended is None and config.shutdown_test:
+                notify(DrillProgress("shutdown", limit_bytes=config.memory_bytes))
+                timeline = _shutdown_phase(config, box)
+            elif ended is None:
+                notes.append("shutdown test skipped (--no-shutdown-test)")
+        finally:
+            sampler.stop()
+        state = box.memory_state()
+        samples = sampler.samples()
+        oom = _oom_of(box, ended, samples, state.oom_kill if state else None, config)
+        kernel = _kernel_lines(uptime0, box.pid) if oom and config.read_kernel_log else ()
+        if stop_reason:
+            notes.append(f"load stopped early: {stop_reason}")
+    profiles = tuple(pprof_adapter.decode(p) for p in sampler.profiles())
+    return replace(
+        base,
+        samples=samples,
+        steps=tuple(steps),
+        profiles=profiles,
+        oom=oom,
+        exit=ended,
+        shutdown=timeline,
+        thrash_detected_at_s=thrash_at,
+        notes=tuple(notes),
+        kernel_events=kernel,
+    )
+
+
+def _load_phase(
+    config: DrillConfig, box: Sandbox, sampler: Sampler, notify: ProgressSink
+) -> tuple[list[StepResult], str, float | None]:
+    """Run each step on its own (so each ends with a heap profile); stop on death/thrash."""
+    results: list[StepResult] = []
+    watch = ThrashWatch(config.memory_bytes, config.thrash_after_s)
+    reason = ""
+    thrash_at: float | None = None
+
+    async def guard(stop: asyncio.Event) -> None:
+        nonlocal reason, thrash_at
+        while not stop.is_set():
+            if box.poll() is not None:
+                reason = "the service exited"
+            else:
+                latest = sampler.latest()
+                if latest is not None and latest.oom_kills:
+                    reason = "the OOM killer fired"
+                elif latest is not None and watch.update(latest):
+                    thrash_at = latest.t_s
+                    reason = f"pinned at the memory limit for {config.thrash_after_s:g}s"
+            if reason:
+                stop.set()
+                return
+            await asyncio.sleep(0.1)
+
+    async def one_step(index: int, step: LoadStep) -> StepResult | None:
+        stop = asyncio.Event()
+        plan = LoadPlan(
+            target=f"http://{config.host}:{config.port}",
+            requests=config.requests,
+            steps=(step,),
+            connections=config.connections,
+            timeout_s=config.request_timeout_s,
+            allow_remote=config.allow_remote,
+            engine=config.engine,
+        )
+
+        def on_progress(p: StepProgress) -> None:
+            latest = sampler.latest()
+            notify(
+                DrillProgress(
+                    "load", index, len(config.steps), p.rate_asked_rps, p.rate_achieved_rps,
+                    p.p50_ms, p.p99_ms, p.errors,
+                    latest.memory_bytes if latest else None, config.memory_bytes,
+                )
+            )  # fmt: skip
+
+        guard_task = asyncio.create_task(guard(stop))
+        try:
+            result = await run_load(plan, on_progress=on_progress, stop=stop)
+        finally:
+            stop.set()
+            await guard_task
+        return replace(result.steps[0], index=index) if result.steps else None
+
+    for index, step in enumerate(config.steps):
+        sampler.step = index
+        result = asyncio.run(one_step(index, step))
+        sampler.step = -1
+        if result is not None:
+            results.append(result)
+        if reason:
+            break
+        sampler.capture_profile(f"step{index}-end")
+    return results, reason, thrash_at
+
+
+def _shutdown_phase(config: DrillConfig, box: Sandbox) -> ShutdownTimeline:
+    path = config.shutdown_path or config.requests.templates[0].path
+    traffic = ClientTraffic(config.port, path, host=config.host)
+    probe = config.ready
+    return run_shutdown(
+        box,
+        ShutdownPlan(signal=config.stop_signal, grace_s=config.grace_s),
+        ready_check=lambda: check_once(replace(probe, timeout_s=0.3))[0],
+        listener_open=lambda: tcp_open(config.host, config.port),
+        traffic=traffic,
+    )
+
+
+def _oom_of(
+    box: Sandbox,
+    ended: Exit | None,
+    samples: tuple[Sample, ...],
+    oom_kills: int | None,
+    config: DrillConfig,
+) -> OomRecord | None:
+    """Was the service killed for memory? cgroup counters first, then watchdog, then exit."""
+    # The last reading before the kill: afterwards the cgroup is empty and RSS is gone.
+    last = next((s for s in reversed(samples) if s.memory_bytes and not s.oom_kills), None)
+    at = ended.t_s if ended else (last.t_s if last else box.elapsed())
+    used = last.memory_bytes if last else None
+    if oom_kills:
+        counter = (
+            "memory.events oom_kill"
+            if box.cgroup and box.cgroup.version.value == "v2"
+            else ("memory.oom_control oom_kill")
+        )
+        return OomRecord(
+            at, "cgroup-events", config.memory_bytes, used, (f"{counter} {oom_kills}",)
+        )
+    if box.watchdog_kill is not None:
+        t, rss = box.watchdog_kill
+        why = f"watchdog: RSS {rss} bytes > limit {config.memory_bytes} bytes"
+        return OomRecord(t, "watchdog", config.memory_bytes, rss, (why,))
+    if (
+        ended is not None
+        and ended.signal == "SIGKILL"
+        and used
+        and used > 0.9 * config.memory_bytes
+    ):
+        why = f"{ended.describe()} at {used} of {config.memory_bytes} bytes"
+        return OomRecord(at, "exit-status", config.memory_bytes, used, (why,))
+    return None
+
+
+def _kernel_lines(uptime0: float | None, pid: int) -> tuple[str, ...]:
+    """The kernel log's words about this kill, via ``why`` (empty when unreadable)."""
+    if uptime0 is None:
+        return ()
+    with contextlib.suppress(Exception):  # the kernel log is a bonus, never a failure
+        from killproof.why.api import kernel_kills_since
+        from killproof.why.explain import explain
+
+        deadline = time.monotonic() + 1.0
+        while True:
+            events = kernel_kills_since(uptime0 - 1.0, pid)
+            if events or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)  # the kernel's lines can trail the SIGKILL slightly
+        out: list[str] = []
+        for e in events:
+            out.append(explain(e).headline)
+            out.extend(ev.text for ev in e.evidence[:6])
+        return tuple(out)
+    return ()

@@ -1,0 +1,366 @@
+"""Run the service under a real memory limit, and remove everything when the drill ends.
+
+Order of preference for ``SandboxChoice.AUTO``: a cgroup (v2, else v1) when writable,
+``systemd-run --scope -p MemoryMax=`` when systemd runs, else an RSS watchdog that
+emulates the limit (the report says so). Docker and Podman only when asked.
+
+Cleanup is layered because any single layer can be skipped: :meth:`Sandbox.close` in a
+``finally``; an ``atexit`` hook for crashes; a SIGTERM/SIGHUP handler that turns the signal
+into an exception so ``finally`` runs; and a ledger on disk (:mod:`killproof.drill.ledger`)
+so the next drill removes what a SIGKILLed one left.
+
+Units: bytes, seconds (monotonic clock).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import enum
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import psutil
+
+from killproof.drill import cgroup, ledger
+from killproof.drill.cgroup import MemoryCgroup, MemoryState
+from killproof.drill.result import Exit, SandboxKind
+from killproof.errors import InputError
+
+
+class SandboxChoice(enum.Enum):
+    """What the user asked for with ``--sandbox``."""
+
+    AUTO = "auto"
+    CGROUP = "cgroup"
+    SYSTEMD = "systemd"
+    DOCKER = "docker"
+    PODMAN = "podman"
+    WATCHDOG = "watchdog"
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    """How to run the service: the command, its limit (bytes), CPUs and environment."""
+
+    command: tuple[str, ...]
+    memory_bytes: int
+    cpus: float | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Added to the inherited environment (PORT, GOMEMLIMIT, GOGC, GOMAXPROCS …)."""
+    choice: SandboxChoice = SandboxChoice.AUTO
+    workdir: Path | None = None
+    output_dir: Path = Path(".")
+    """Where the service's stdout/stderr files are written."""
+
+
+class DrillInterrupted(KeyboardInterrupt):
+    """SIGTERM/SIGHUP reached the drill: unwind so every ``finally`` cleans up."""
+
+
+_LIVE: set[Sandbox] = set()
+_SEQ = iter(range(1 << 30))
+
+
+def _close_all() -> None:
+    for box in list(_LIVE):
+        box.close()
+
+
+atexit.register(_close_all)
+
+
+@contextlib.contextmanager
+def interrupt_on_signals() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGHUP raise :class:`DrillInterrupted` (main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum: int, frame: FrameType | None) -> None:
+        del frame
+        raise DrillInterrupted(signal.Signals(signum).name)
+
+    old = {s: signal.signal(s, _raise) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+def systemd_available() -> bool:
+    """True when ``systemd-run`` exists and systemd is the init system."""
+    return shutil.which("systemd-run") is not None and Path("/run/systemd/system").is_dir()
+
+
+def resolve_kind(choice: SandboxChoice, root: cgroup.CgroupRoot | None) -> SandboxKind:
+    """The sandbox a choice leads to on this machine; InputError when it cannot run."""
+    if choice is SandboxChoice.WATCHDOG:
+        return SandboxKind.WATCHDOG
+    if choice in (SandboxChoice.DOCKER, SandboxChoice.PODMAN):
+        engine = choice.value
+        if shutil.which(engine) is None:
+            raise InputError(f"--sandbox {engine}: '{engine}' is not installed")
+        return SandboxKind.DOCKER if choice is SandboxChoice.DOCKER else SandboxKind.PODMAN
+    if root is not None:
+        return (
+            SandboxKind.CGROUP_V2
+            if root.version is cgroup.CgroupVersion.V2
+            else (SandboxKind.CGROUP_V1)
+        )
+    if choice is SandboxChoice.CGROUP:
+        raise InputError("--sandbox cgroup: no writable memory cgroup (run as root)")
+    if systemd_available():
+        return SandboxKind.SYSTEMD_SCOPE
+    if choice is SandboxChoice.SYSTEMD:
+        raise InputError("--sandbox systemd: systemd-run is not usable here")
+    return SandboxKind.WATCHDOG
+
+
+class Sandbox:
+    """One running service under a memory limit. Use as a context manager."""
+
+    def __init__(self, spec: SandboxSpec, root: cgroup.CgroupRoot | None = None) -> None:
+        self.spec = spec
+        self.root = root if root is not None else cgroup.find_root()
+        self.kind = resolve_kind(spec.choice, self.root)
+        self.cgroup: MemoryCgroup | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+        self.stdout_path = spec.output_dir / "service.stdout"
+        self.stderr_path = spec.output_dir / "service.stderr"
+        self.watchdog_kill: tuple[float, int] | None = None
+        """(seconds since start, RSS bytes) when the watchdog killed the service."""
+        self.cleaned_leftovers: list[str] = []
+        self._key = f"{os.getpid()}-{next(_SEQ)}"
+        self._ledger_dir = ledger.default_dir()
+        self._container = ""
+        self._stop = threading.Event()
+        self._watchdog: threading.Thread | None = None
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Clean leftovers of dead drills, then start the command under the limit."""
+        self.cleaned_leftovers = ledger.sweep(self._ledger_dir)
+        if self.root is not None:
+            self.cleaned_leftovers += cgroup.remove_leftovers(self.root)
+        _LIVE.add(self)
+        argv = list(self.spec.command)
+        if self.kind in (SandboxKind.CGROUP_V1, SandboxKind.CGROUP_V2):
+            assert self.root is not None
+            self.cgroup = cgroup.create(self.root, self.spec.memory_bytes, self.spec.cpus)
+            self._record()
+            # Join the cgroup before exec, so not one page escapes the limit.
+            procs = " ".join(f"'{p}'" for p in self.cgroup.procs_files())
+            join = f'for f in {procs}; do echo $$ > "$f" || exit 125; done; exec "$@"'
+            argv = ["/bin/sh", "-c", join, "killproof-drill", *argv]
+        elif self.kind is SandboxKind.SYSTEMD_SCOPE:
+            argv = self._systemd_argv(argv)
+        elif self.kind in (SandboxKind.DOCKER, SandboxKind.PODMAN):
+            argv = self._container_argv(argv)
+        self.spec.output_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.spec.env}
+        with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
+            try:
+                self.proc = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    env=env,
+                    cwd=self.spec.workdir,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                self.close()
+                raise InputError(f"cannot start {self.spec.command[0]}: {exc.strerror}") from exc
+        self.started_at = time.monotonic()
+        self._record()
+        if self.kind is SandboxKind.WATCHDOG:
+            self._watchdog = threading.Thread(
+                target=self._watch, name="drill-watchdog", daemon=True
+            )
+            self._watchdog.start()
+
+    def _record(self) -> None:
+        pgid = self.proc.pid if self.proc is not None else None
+        entry = ledger.own_entry(
+            pgid=pgid,
+            pgid_start=ledger.start_time(pgid) if pgid else None,
+            cgroup_dirs=tuple(str(d) for d in self.cgroup.dirs) if self.cgroup else (),
+            scope=f"{self._unit()}.scope" if self.kind is SandboxKind.SYSTEMD_SCOPE else "",
+            scope_user=os.geteuid() != 0,
+            container=self._container,
+            engine=self.kind.value if self._container else "",
+        )
+        ledger.write(self._ledger_dir, self._key, entry)
+
+    def _unit(self) -> str:
+        return f"{cgroup.PREFIX}{self._key}"
+
+    def _systemd_argv(self, argv: list[str]) -> list[str]:
+        props = [f"MemoryMax={self.spec.memory_bytes}", "MemorySwapMax=0"]
+        if self.spec.cpus is not None:
+            props.append(f"CPUQuota={int(self.spec.cpus * 100)}%")
+        user = ["--user"] if os.geteuid() != 0 else []
+        flags = [a for p in props for a in ("-p", p)]
+        return ["systemd-run", *user, "--scope", "--quiet", f"--unit={self._unit()}", *flags,
+                "--", *argv]  # fmt: skip
+
+    def _container_argv(self, argv: list[str]) -> list[str]:
+        # CMD[0] is the image; the service shares the host network so loopback load works.
+        self._container = self._unit()
+        self._record()
+        limit = str(self.spec.memory_bytes)
+        cmd = [self.kind.value, "run", "--name", self._container, "--network", "host",
+               "--memory", limit, "--memory-swap", limit]  # fmt: skip
+        if self.spec.cpus is not None:
+            cmd += ["--cpus", str(self.spec.cpus)]
+        for key, value in self.spec.env.items():
+            cmd += ["-e", f"{key}={value}"]
+        return [*cmd, *argv]
+
+    def close(self) -> None:
+        """Kill the service and everything it started; remove cgroups, scope, container."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        entry = ledger.own_entry(
+            pgid=None,
+            cgroup_dirs=tuple(str(d) for d in self.cgroup.dirs) if self.cgroup else (),
+            scope=f"{self._unit()}.scope" if self.kind is SandboxKind.SYSTEMD_SCOPE else "",
+            scope_user=os.geteuid() != 0,
+            container=self._container,
+            engine=self.kind.value if self._container else "",
+        )
+        ledger.release(entry)
+        if self.proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=5)
+        if self._watchdog is not None:
+            self._watchdog.join(timeout=1)
+        (self._ledger_dir / f"{self._key}.json").unlink(missing_ok=True)
+        _LIVE.discard(self)
+
+    # -- observation -------------------------------------------------------------------
+    @property
+    def pid(self) -> int:
+        """The pid of the started process (the service itself for cgroup/watchdog)."""
+        if self.proc is None:
+            raise RuntimeError("sandbox not started")
+        return self.proc.pid
+
+    def service_pid(self) -> int | None:
+        """The service's pid for RSS sampling (inside the container for docker/podman)."""
+        if self.kind not in (SandboxKind.DOCKER, SandboxKind.PODMAN):
+            return self.pid
+        out = subprocess.run(
+            [self.kind.value, "inspect", "-f", "{{.State.Pid}}", self._container],
+            capture_output=True, text=True, timeout=10, check=False,
+        )  # fmt: skip
+        value = out.stdout.strip()
+        return int(value) if value.isdigit() and value != "0" else None
+
+    def elapsed(self) -> float:
+        """Seconds since the service started."""
+        return time.monotonic() - self.started_at
+
+    def poll(self) -> Exit | None:
+        """How the process ended, or None while it runs."""
+        if self.proc is None:
+            return None
+        code = self.proc.poll()
+        return None if code is None else _exit_of(code, self.elapsed(), self._container != "")
+
+    def wait(self, timeout_s: float) -> Exit | None:
+        """Wait up to ``timeout_s`` for the process to end."""
+        assert self.proc is not None
+        try:
+            code = self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
+        return _exit_of(code, self.elapsed(), self._container != "")
+
+    def send(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to the service only (as a kubelet signals PID 1)."""
+        if self.kind in (SandboxKind.DOCKER, SandboxKind.PODMAN):
+            subprocess.run([self.kind.value, "kill", "-s", sig.name, self._container],
+                           capture_output=True, timeout=10, check=False)  # fmt: skip
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, sig)
+
+    def memory_state(self) -> MemoryState | None:
+        """The cgroup's counters (None without a cgroup)."""
+        return self.cgroup.read() if self.cgroup is not None else None
+
+    def stderr_text(self) -> str:
+        """Everything the service wrote to stderr so far."""
+        try:
+            return self.stderr_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def _watch(self) -> None:
+        """Emulate the limit: SIGKILL the process tree when its RSS exceeds it (20 Hz)."""
+        assert self.proc is not None
+        try:
+            root = psutil.Process(self.proc.pid)
+        except psutil.Error:
+            return
+        while not self._stop.wait(0.05):
+            rss = _tree_rss(root)
+            if rss is None:
+                return
+            if rss > self.spec.memory_bytes:
+                self.watchdog_kill = (self.elapsed(), rss)
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                return
+
+
+def _tree_rss(root: psutil.Process) -> int | None:
+    try:
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return None
+    total = 0
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            total += p.memory_info().rss
+    return total
+
+
+def _exit_of(code: int, t_s: float, shell_style: bool = False) -> Exit:
+    if code < 0:
+        return Exit(t_s=t_s, signal=signal.Signals(-code).name)
+    if shell_style and code > 128 and code - 128 in {s.value for s in signal.Signals}:
+        # A shell or container runtime reports "killed by N" as 128+N.
+        return Exit(t_s=t_s, code=code, signal=signal.Signals(code - 128).name)
+    return Exit(t_s=t_s, code=code)
+
+
+def format_argv(argv: Sequence[str]) -> str:
+    """A command line for humans."""
+    return " ".join(argv)

@@ -1,0 +1,293 @@
+"""The shutdown test: stop signal under traffic, then watch what a client would see.
+
+While a few client threads keep sending requests, the drill sends the stop signal and
+polls three things every 20 ms: readiness (does the probe fail?), the listener (does a
+connect get refused?), and the process (has it exited, with what status?). When the grace
+period runs out it sends SIGQUIT first, so the Go runtime prints every goroutine's stack
+to stderr (that is where shutdown hung), then SIGKILL, as a kubelet would.
+
+Units: seconds (relative to the signal in the timeline), milliseconds nowhere.
+"""
+
+from __future__ import annotations
+
+import enum
+import http.client
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from killproof.drill.result import Exit, ShutdownTimeline
+
+Clock = Callable[[], float]
+
+
+class Outcome(enum.Enum):
+    """What one client request ended with."""
+
+    OK = "ok"
+    HTTP_5XX = "http-5xx"
+    RESET = "reset"
+    """Connection reset or closed mid-request (the client saw no full answer)."""
+    REFUSED = "refused"
+    TIMEOUT = "timeout"
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request: when it was sent and ended (monotonic seconds) and its outcome."""
+
+    sent_s: float
+    done_s: float
+    outcome: Outcome
+    detail: str = ""
+
+
+class ShutdownTarget(Protocol):
+    """What the test needs from the sandbox."""
+
+    def send(self, sig: signal.Signals) -> None:
+        """Send a signal to the service."""
+
+    def poll(self) -> Exit | None:
+        """How the service ended, or None while it runs."""
+
+    def stderr_text(self) -> str:
+        """The service's stderr so far."""
+
+
+def classify(exc: BaseException) -> Outcome:
+    """The outcome a client error stands for."""
+    if isinstance(exc, ConnectionRefusedError):
+        return Outcome.REFUSED
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return Outcome.TIMEOUT
+    return Outcome.RESET
+
+
+class ClientTraffic:
+    """``workers`` threads sending ``path`` over keep-alive connections until stopped."""
+
+    def __init__(
+        self, port: int, path: str, workers: int = 4, host: str = "127.0.0.1", pause_s: float = 0.01
+    ) -> None:
+        self.port, self.path, self.host, self.pause_s = port, path, host, pause_s
+        self.records: list[RequestRecord] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._run, args=(i,), name=f"drill-client-{i}", daemon=True)
+            for i in range(workers)
+        ]
+
+    def start(self) -> None:
+        """Start the client threads."""
+        for t in self._threads:
+            t.start()
+
+    def stop(self) -> list[RequestRecord]:
+        """Stop and return every record."""
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=5)
+        with self._lock:
+            return list(self.records)
+
+    def _once(self, conn: http.client.HTTPConnection, n: int) -> tuple[Outcome, str]:
+        conn.request("GET", self.path.replace("{n}", str(n)))
+        resp = conn.getresponse()
+        resp.read()
+        if resp.status >= 500:
+            return Outcome.HTTP_5XX, f"HTTP {resp.status}"
+        return Outcome.OK, f"HTTP {resp.status}"
+
+    def _run(self, worker: int) -> None:
+        conn: http.client.HTTPConnection | None = None
+        n = worker * 1_000_000
+        while not self._stop.is_set():
+            n += 1
+            sent = time.monotonic()
+            reused = conn is not None
+            if conn is None:
+                conn = http.client.HTTPConnection(self.host, self.port, timeout=2.0)
+            try:
+                outcome, detail = self._once(conn, n)
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                conn = None
+                outcome, detail = classify(exc), type(exc).__name__
+                if reused and outcome is Outcome.RESET:
+                    # A keep-alive connection the server closed while idle: every HTTP
+                    # client retries that once on a new connection (RFC 9112 §9.3.1).
+                    conn = http.client.HTTPConnection(self.host, self.port, timeout=2.0)
+                    try:
+                        outcome, detail = self._once(conn, n)
+                    except (OSError, http.client.HTTPException) as exc2:
+                        conn.close()
+                        conn = None
+                        outcome, detail = classify(exc2), type(exc2).__name__
+            with self._lock:
+                self.records.append(RequestRecord(sent, time.monotonic(), outcome, detail))
+            if outcome is not Outcome.OK:
+                time.sleep(self.pause_s)  # do not spin on a closed port
+            elif self.pause_s:
+                time.sleep(self.pause_s)
+        if conn is not None:
+            conn.close()
+
+
+@dataclass(frozen=True)
+class TrafficSummary:
+    """Client outcomes of requests that ended after the signal."""
+
+    total: int
+    ok: int
+    failed: int
+    refused: int
+    examples: tuple[str, ...]
+
+
+def summarize(
+    records: Sequence[RequestRecord], signal_at: float, closed_at: float | None, drained: bool
+) -> TrafficSummary:
+    """Count requests that ended after ``signal_at``: ok, failed (dropped), refused.
+
+    ``closed_at`` is when the listener closed (or the process exited). A refusal after it is
+    the expected end of a drain only when ``drained`` (readiness failed first, so a load
+    balancer had stopped routing); otherwise clients still routed there see it fail. Every
+    reset, timeout or 5xx is a failure.
+    """
+    ok = failed = refused = 0
+    examples: list[str] = []
+    for r in records:
+        if r.done_s < signal_at:
+            continue
+        if r.outcome is Outcome.OK:
+            ok += 1
+        elif (
+            r.outcome is Outcome.REFUSED
+            and drained
+            and closed_at is not None
+            and r.sent_s >= closed_at - 0.05
+        ):
+            refused += 1
+        else:
+            failed += 1
+            if len(examples) < 5:
+                examples.append(f"+{r.done_s - signal_at:.3f}s {r.outcome.value} ({r.detail})")
+    return TrafficSummary(ok + failed + refused, ok, failed, refused, tuple(examples))
+
+
+def extract_goroutine_dump(stderr: str) -> str:
+    """The Go runtime's SIGQUIT dump from stderr (from ``SIGQUIT: quit`` or the first
+    ``goroutine N [``), or an empty string when there is none."""
+    for marker in ("SIGQUIT: quit", "goroutine "):
+        i = stderr.find(marker)
+        if i >= 0:
+            return stderr[i:]
+    return ""
+
+
+@dataclass(frozen=True)
+class ShutdownPlan:
+    """The stop signal, the grace period and how long to wait after SIGQUIT (seconds)."""
+
+    signal: signal.Signals = signal.SIGTERM
+    grace_s: float = 30.0
+    quit_wait_s: float = 2.0
+    poll_s: float = 0.02
+    warmup_s: float = 0.3
+    """Traffic before the signal, so requests are in flight when it lands."""
+
+
+def run_shutdown(
+    target: ShutdownTarget,
+    plan: ShutdownPlan,
+    *,
+    ready_check: Callable[[], bool],
+    listener_open: Callable[[], bool],
+    traffic: ClientTraffic | None,
+    clock: Clock = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ShutdownTimeline:
+    """Signal ``target`` under ``traffic``; return what happened within (and after) grace."""
+    if traffic is not None:
+        traffic.start()
+        sleep(plan.warmup_s)
+    stderr_before = len(target.stderr_text())
+    t0 = clock()
+    target.send(plan.signal)
+    ready_failed: float | None = None
+    closed: float | None = None
+    ended: Exit | None = None
+    exit_after: float | None = None
+    while True:
+        now = clock() - t0
+        ended = target.poll()
+        if ended is not None:
+            exit_after = now
+            break
+        if now >= plan.grace_s:
+            break
+        if closed is None and not listener_open():
+            closed = clock() - t0
+        if ready_failed is None and (closed is not None or not ready_check()):
+            ready_failed = clock() - t0
+        sleep(plan.poll_s)
+    within = ended is not None
+    quit_sent = kill_sent = False
+    if ended is None:
+        target.send(signal.SIGQUIT)
+        quit_sent = True
+        deadline = clock() + plan.quit_wait_s
+        while ended is None and clock() < deadline:
+            sleep(plan.poll_s)
+            ended = target.poll()
+        if ended is None:
+            target.send(signal.SIGKILL)
+            kill_sent = True
+            deadline = clock() + 5.0
+            while ended is None and clock() < deadline:
+                sleep(plan.poll_s)
+                ended = target.poll()
+        exit_after = clock() - t0 if ended is not None else None
+    records = traffic.stop() if traffic is not None else []
+    closed_or_exit = closed if closed is not None else exit_after
+    drained = ready_failed is not None and (closed is None or ready_failed < closed)
+    summary = summarize(
+        records, t0, None if closed_or_exit is None else t0 + closed_or_exit, drained
+    )
+    dump = extract_goroutine_dump(target.stderr_text()[stderr_before:]) if quit_sent else ""
+    return ShutdownTimeline(
+        signal=plan.signal.name,
+        grace_s=plan.grace_s,
+        exited=ended is not None,
+        exit_after_s=exit_after,
+        exit=ended,
+        within_grace=within,
+        readiness_failed_after_s=ready_failed,
+        listener_closed_after_s=closed,
+        requests_after_signal=summary.total,
+        ok_after_signal=summary.ok,
+        failed_after_signal=summary.failed,
+        refused_after_signal=summary.refused,
+        failure_examples=summary.examples,
+        sigquit_sent=quit_sent,
+        sigkill_sent=kill_sent,
+        goroutine_dump=dump,
+    )
+
+
+def tcp_open(host: str, port: int, timeout_s: float = 0.2) -> bool:
+    """True when ``host:port`` accepts a connection (refused or unreachable → False)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except TimeoutError:
+        return True  # backlog full but still listening: not closed
+    except OSError:
+        return False

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ordersHandler serves GET /orders?id=N, rendering each order once and caching it.
+func ordersHandler(inventoryLatency time.Duration, accessLog chan<- string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		key := r.URL.RawQuery
+		body, ok := cachedResponse(key)
+		if !ok {
+			id, err := strconv.ParseUint(r.URL.Query().Get("id"), 10, 64)
+			if err != nil {
+				http.Error(w, "id must be a non-negative integer", http.StatusBadRequest)
+				return
+			}
+			time.Sleep(inventoryLatency) // stock lookup
+			body, err = renderOrder(id)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			storeResponse(key, body)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+		accessLog <- r.Method + " " + r.URL.RequestURI()
+	}
+}
+
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	fmt.Fprintln(w, "ok")
+}
+
+// metricsHandler writes the Prometheus text exposition format by hand
+// (client_golang would need a module download).
+func metricsHandler(w http.ResponseWriter, _ *http.Request) {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	metric(w, "go_goroutines", "gauge", "Number of goroutines that currently exist.", int64(runtime.NumGoroutine()))
+	metric(w, "go_memstats_heap_alloc_bytes", "gauge", "Number of heap bytes allocated and still in use.", int64(ms.HeapAlloc))
+	metric(w, "go_memstats_heap_inuse_bytes", "gauge", "Number of heap bytes that are in use.", int64(ms.HeapInuse))
+	metric(w, "go_gc_cycles_total", "counter", "Number of completed GC cycles.", int64(ms.NumGC))
+	metric(w, "go_gc_gomemlimit_bytes", "gauge", "Go runtime memory limit (GOMEMLIMIT) in bytes.", debug.SetMemoryLimit(-1))
+	metric(w, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", residentBytes())
+	metric(w, "orders_cache_entries", "gauge", "Number of rendered orders held in the response cache.", int64(cachedEntries()))
+}
+
+func metric(w http.ResponseWriter, name, kind, help string, value int64) {
+	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", name, help, name, kind, name, value)
+}
+
+// residentBytes is the process's RSS from /proc/self/statm (second field, in pages).
+func residentBytes() int64 {
+	statm, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return -1
+	}
+	fields := strings.Fields(string(statm))
+	if len(fields) < 2 {
+		return -1
+	}
+	pages, err := strconv.ParseInt(fields[1], 10, 64)
+	if err != nil {
+		return -1
+	}
+	return pages * int64(os.Getpagesize())
+}

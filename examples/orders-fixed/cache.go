@@ -35,21 +35,25 @@ func (c *orderCache) get(id uint64) ([]byte, bool) {
 	return el.Value.(*cacheEntry).body, true
 }
 
-// add stores the document of order id, evicting the least recently used one when full.
-func (c *orderCache) add(id uint64, body []byte) {
+// add stores a copy of the document of order id (body lives in a pooled buffer) and
+// returns it, evicting the least recently used entry when the cache is full.
+func (c *orderCache) add(id uint64, body []byte) []byte {
+	kept := make([]byte, len(body))
+	copy(kept, body)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.entries[id]; ok {
-		el.Value.(*cacheEntry).body = body
+		el.Value.(*cacheEntry).body = kept
 		c.recency.MoveToFront(el)
-		return
+		return kept
 	}
-	c.entries[id] = c.recency.PushFront(&cacheEntry{id: id, body: body})
+	c.entries[id] = c.recency.PushFront(&cacheEntry{id: id, body: kept})
 	if c.recency.Len() > c.max {
 		oldest := c.recency.Back()
 		c.recency.Remove(oldest)
 		delete(c.entries, oldest.Value.(*cacheEntry).id)
 	}
+	return kept
 }
 
 func (c *orderCache) len() int {

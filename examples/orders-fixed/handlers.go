@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"os"
@@ -8,9 +9,13 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
+
+// renderBuffers are reused between requests: the cache keeps its own copy of each body.
+var renderBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // newMux routes the public endpoints. Profiles are not here: see newPprofServer.
 func newMux(cache *orderCache, inventoryLatency time.Duration, ready *atomic.Bool, accessLog chan<- string) *http.ServeMux {
@@ -44,11 +49,14 @@ func ordersHandler(cache *orderCache, inventoryLatency time.Duration, accessLog 
 			if err := lookupInventory(r, inventoryLatency); err != nil {
 				return // the client went away
 			}
-			if body, err = renderOrder(id); err != nil {
+			buf := renderBuffers.Get().(*bytes.Buffer)
+			defer renderBuffers.Put(buf)
+			buf.Reset()
+			if err := renderOrder(buf, id); err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 				return
 			}
-			cache.add(id, body)
+			body = cache.add(id, buf.Bytes())
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(body)

@@ -16,10 +16,14 @@ func cachedResponse(key string) ([]byte, bool) {
 	return body, ok
 }
 
-func storeResponse(key string, body []byte) {
+// storeResponse keeps a copy of body, which lives in a pooled buffer, and returns it.
+func storeResponse(key string, body []byte) []byte {
+	kept := make([]byte, len(body))
+	copy(kept, body)
 	responsesMu.Lock()
 	defer responsesMu.Unlock()
-	responses[key] = body
+	responses[key] = kept
+	return kept
 }
 
 func cachedEntries() int {

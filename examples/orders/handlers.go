@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"os"
@@ -8,8 +9,12 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
+
+// renderBuffers are reused between requests: the cache keeps its own copy of each body.
+var renderBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // ordersHandler serves GET /orders?id=N, rendering each order once and caching it.
 func ordersHandler(inventoryLatency time.Duration, accessLog chan<- string) http.HandlerFunc {
@@ -23,12 +28,14 @@ func ordersHandler(inventoryLatency time.Duration, accessLog chan<- string) http
 				return
 			}
 			time.Sleep(inventoryLatency) // stock lookup
-			body, err = renderOrder(id)
-			if err != nil {
+			buf := renderBuffers.Get().(*bytes.Buffer)
+			defer renderBuffers.Put(buf)
+			buf.Reset()
+			if err := renderOrder(buf, id); err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 				return
 			}
-			storeResponse(key, body)
+			body = storeResponse(key, buf.Bytes())
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(body)

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"time"
 )
@@ -43,9 +44,9 @@ var (
 	statuses   = []string{"placed", "paid", "packed", "shipped", "delivered"}
 )
 
-// renderOrder builds the JSON document of order id. The same id always gives the same
-// document, as if it came from the database.
-func renderOrder(id uint64) ([]byte, error) {
+// renderOrder writes the JSON document of order id to w. The same id always gives the
+// same document, as if it came from the database.
+func renderOrder(w io.Writer, id uint64) error {
 	rng := rand.New(rand.NewPCG(id, 0x6f72646572))
 	lines := make([]LineItem, 40+id%121)
 	var total int64
@@ -77,5 +78,5 @@ func renderOrder(id uint64) ([]byte, error) {
 		Lines:      lines,
 		TotalCents: total,
 	}
-	return json.Marshal(order)
+	return json.NewEncoder(w).Encode(order)
 }

@@ -1,0 +1,160 @@
+"""The kernel OOM killer's report, read from a log of any transport, as :class:`KillEvent` values.
+
+:class:`KernelOomParser` is a :class:`~killproof.sources.lines.LineParser`. It groups the lines
+of one OOM report (header, dump_stack, memcg block or Mem-Info, task table, ``oom-kill:``
+summary, ``Killed process``, ``memory.oom.group`` kills) and turns it into one event per
+killed process. ``oom_reaper:`` lines that trail a kill (seconds later since ≈ 5.18) are
+attached to the event they belong to as evidence; they never make a new kill.
+
+The victim is only ever taken from ``Killed process`` (or, when that line is lost, from the
+``oom-kill:`` summary): never from the header or the ``CPU: … PID:`` line (the allocating
+thread, often another thread of the same Go process) and never from ``Kill process … or
+sacrifice child`` (only the candidate, reported as ``selected_pid``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+
+from killproof.model import Evidence
+from killproof.sources import kernel_lines as kl
+from killproof.sources.kernel_report import OpenReport, Victim
+from killproof.sources.logwrap import unwrap
+from killproof.why.model import KillEvent
+
+REAPER_WAIT_S = 30.0
+"""Seconds (log time) a finished event waits for its ``oom_reaper:`` line."""
+REAPER_WAIT_LINES = 20000
+"""Lines a finished event waits for its ``oom_reaper:`` line when the log has no time."""
+MAX_WAITING = 16
+"""Finished events held back for their reaper line at most (memory stays bounded)."""
+
+
+class KernelOomParser:
+    """Streaming parser of kernel OOM reports (all kernels 2.6.32 → 6.x, any log wrapper).
+
+    ``path`` is only used to cite evidence. Feed it every line, or (through
+    :func:`killproof.sources.logscan.scan`) only the lines with an anchor plus the context
+    lines it asks for: both give the same events for complete reports.
+    """
+
+    anchors: tuple[str, ...] = ("invoked oom-killer", "Killed process", "oom_reaper")
+
+    def __init__(self, path: str = "") -> None:
+        self.path = path
+        self._report: OpenReport | None = None
+        self._waiting: list[tuple[KillEvent, int]] = []
+        self._now: float | None = None  # uptime of the latest line that had one (seconds)
+
+    @property
+    def wants_context(self) -> bool:
+        """True inside a report until its kill lines are read."""
+        return self._report is not None and self._report.wants_more
+
+    def feed(self, lineno: int, line: str) -> Iterable[KillEvent]:
+        """Read one line; return the events that are now complete."""
+        out: list[KillEvent] = []
+        # numbers too big for the kernel's own formats: not an OOM line after all
+        with contextlib.suppress(ValueError, OverflowError, RecursionError):
+            self._feed(lineno, line, out)
+        self._release_stale(lineno, out)
+        return out
+
+    def finish(self) -> Iterable[KillEvent]:
+        """End of input: close the open report and release every held event."""
+        out: list[KillEvent] = []
+        self._close(out)
+        out.extend(event for event, _ in self._waiting)
+        self._waiting.clear()
+        return out
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _feed(self, lineno: int, line: str, out: list[KillEvent]) -> None:
+        wrapped = unwrap(line)
+        if wrapped.uptime_s is not None:
+            self._now = wrapped.uptime_s
+        report = self._report
+        if wrapped.ident is not None and not wrapped.ident.startswith("kernel"):
+            # another daemon's line interleaved in a journal
+            if report is not None:
+                report.note_foreign()
+                if report.exhausted:
+                    self._close(out)
+            return
+        text = wrapped.text
+        evidence = Evidence(line.rstrip("\r\n"), self.path, lineno)
+
+        if (head := kl.header(text)) is not None:
+            self._close(out)
+            self._report = OpenReport.start(head, wrapped, evidence)
+            return
+        if (victim := kl.killed(text)) is not None:
+            in_group = report is not None and report.group_path and report.after_kill > 0
+            if report is not None and report.victims and not in_group:
+                self._close(out)
+                report = None
+            if report is None:
+                report = self._report = OpenReport.headerless(wrapped)
+            report.add_victim(Victim(victim, wrapped, evidence, lineno))
+            return
+        if (reaped := kl.reaped(text)) is not None:
+            if report is not None and (report.victims or not report.wants_more):
+                self._close(out)
+            self._attach_reaper(reaped, evidence, out)
+            return
+        if report is None:
+            if (summ := kl.summary(text)) is not None and summ.pid is not None:
+                # a report whose header was lost (rate limit, truncated paste)
+                report = self._report = OpenReport.headerless(wrapped)
+                report.take_summary(summ, evidence)
+            elif (sel := kl.selected(text)) is not None:
+                report = self._report = OpenReport.headerless(wrapped)
+                report.take_selected(sel, evidence)
+            return
+        if report.victims and report.try_continuation(text, wrapped):
+            return
+        report.take_line(text, wrapped, evidence)
+        if report.exhausted:
+            self._close(out)
+
+    def _close(self, out: list[KillEvent]) -> None:
+        report, self._report = self._report, None
+        if report is None:
+            return
+        for event, lineno in report.events():
+            self._waiting.append((event, lineno))
+
+    def _attach_reaper(self, reaped: kl.Reaped, evidence: Evidence, out: list[KillEvent]) -> None:
+        for index in range(len(self._waiting) - 1, -1, -1):
+            event, _ = self._waiting[index]
+            if event.pid == reaped.pid and event.killed:
+                self._waiting[index] = (
+                    event.with_changes(evidence=(*event.evidence, evidence)),
+                    self._waiting[index][1],
+                )
+                # events leave in kill order: everything up to this one is settled
+                out.extend(e for e, _ in self._waiting[: index + 1])
+                del self._waiting[: index + 1]
+                return
+
+    def _release_stale(self, lineno: int, out: list[KillEvent]) -> None:
+        if not self._waiting:
+            return
+        now = self._now
+        keep_from = 0
+        for index, (event, kill_line) in enumerate(self._waiting):
+            too_many = len(self._waiting) - index > MAX_WAITING
+            too_far = lineno - kill_line > REAPER_WAIT_LINES
+            too_late = (
+                now is not None
+                and event.uptime_s is not None
+                and now - event.uptime_s > REAPER_WAIT_S
+            )
+            if too_many or too_far or too_late:
+                out.append(event)
+                keep_from = index + 1
+            else:
+                break
+        del self._waiting[:keep_from]

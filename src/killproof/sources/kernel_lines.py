@@ -1,0 +1,328 @@
+"""Per-line recognisers for the kernel OOM report, for every kernel from 2.6.32 to 6.x.
+
+Each function takes one unwrapped message (see :mod:`killproof.sources.logwrap`) and returns
+a small frozen value, or None when the line is not of its kind. They never raise on garbage.
+Formats are the kernel's own format strings as collected in the shared reference notes
+(``mm/oom_kill.c`` and ``mm/memcontrol.c`` across releases, RHEL backports).
+
+Units: everything named ``*_kb`` is kB as the kernel prints it; task-table values stay in
+pages here (``*_pages``) because the page size is only known once the report is complete.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+NO_LIMIT_KB = 9007199254740988
+"""``PAGE_COUNTER_MAX`` in kB on x86_64: the kernel prints it for "no limit"."""
+
+
+@dataclass(frozen=True)
+class Header:
+    """``<comm> invoked oom-killer: …``: the task that *allocated*, never the victim."""
+
+    comm: str
+
+
+@dataclass(frozen=True)
+class Invoker:
+    """The dump_stack line ``CPU: 1 UID: 0 PID: 24653 Comm: x`` (2.6.32: ``Pid: N, comm: x``)."""
+
+    pid: int
+    comm: str
+
+
+@dataclass(frozen=True)
+class Killed:
+    """A ``Killed process`` line: the task the kernel actually killed."""
+
+    pid: int
+    comm: str
+    prefix: str
+    """The text before ``Killed process`` (``Memory cgroup out of memory``, ``Out of memory``…)."""
+    uid: int | None
+    values: tuple[tuple[str, int], ...]
+    """``key:N[kB]`` pairs in print order (``total-vm``, ``anon-rss``, ``oom_score_adj``…)."""
+    complete: bool
+    """False when the line looks cut off (a copy/paste wrap): its continuation may follow."""
+
+    def value(self, key: str) -> int | None:
+        """The number printed after ``key:`` (kB for sizes), or None."""
+        for k, v in self.values:
+            if k == key:
+                return v
+        return None
+
+
+@dataclass(frozen=True)
+class Selected:
+    """``Kill process N (x) score S or sacrifice child`` (≤ 5.0): chosen, not necessarily killed."""
+
+    pid: int
+    comm: str
+    prefix: str
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The ≥ 5.0 one-line summary ``oom-kill:constraint=…,task=…,pid=…,uid=…`` (or a part of it)."""
+
+    constraint: str | None
+    oom_memcg: str | None
+    task_memcg: str | None
+    global_oom: bool
+    task: str | None
+    pid: int | None
+    uid: int | None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """``memory: usage …kB, limit …kB, failcnt …`` of the cgroup that hit its limit."""
+
+    usage_kb: int
+    limit_kb: int | None
+    """None when the kernel printed its "no limit" value."""
+    failcnt: int
+
+
+@dataclass(frozen=True)
+class TaskIn:
+    """``Task in <task_memcg> killed as a result of limit of <oom_memcg>`` (≤ 4.19)."""
+
+    task_memcg: str
+    oom_memcg: str
+
+
+@dataclass(frozen=True)
+class Reaped:
+    """``oom_reaper: reaped process N (x), now anon-rss:…`` or ``unable to reap pid:N (x)``."""
+
+    pid: int
+    comm: str
+
+
+@dataclass(frozen=True)
+class RawRow:
+    """One task-table row, still in pages (``pgtables_bytes`` is ignored)."""
+
+    pid: int
+    name: str
+    rss_pages: int
+    total_vm_pages: int
+    oom_score_adj: int
+    uid: int | None
+    tgid: int | None
+
+
+_HEADER = re.compile(r"(.*?) invoked oom-killer:")
+_INVOKER = re.compile(
+    r"(?:CPU: \d+ (?:UID: \d+ )?PID: (\d+) Comm: |Pid: (\d+), comm: )(.*?)"
+    r"(?: (?:Not tainted|Tainted:).*)?$"
+)
+_KILLED = re.compile(r"Killed process (\d+)(?:,\s*UID (\d+),)?\s*\((.*)\)(.*)$")
+_KILLED_LAZY = re.compile(r"Killed process (\d+)(?:,\s*UID (\d+),)?\s*\((.*?)\)(.*)$")
+_KILLED_NO_COMM = re.compile(r"Killed process (\d+)(.*)$")
+_KV = re.compile(r"([A-Za-z_][\w-]*):\s?(-?\d+)(?:kB|KB)?\b")
+_RHEL7_UID = re.compile(r"^,?\s*UID (\d+),")
+_COMPLETE_TAIL = re.compile(r"(?:kB|oom_score_adj:-?\d+|\.)\s*$")
+_SELECTED = re.compile(
+    r"[Kk]ill process (\d+) \((.*)\) score -?\d+ (?:or sacrifice child|and children)"
+)
+_SUMMARY_KEYS = {
+    "constraint": re.compile(r"constraint=([^,]*)"),
+    "oom_memcg": re.compile(r"oom_memcg=(.*?)(?:,task_memcg=|,task=|$)"),
+    "task_memcg": re.compile(r"task_memcg=(.*?)(?:,task=|$)"),
+}
+_SUMMARY_TASK = re.compile(r"(?:^|,)task=(.*),pid=(\d+)(?:,uid=(\d+))?")
+_USAGE = re.compile(r"memory: usage (\d+)kB, limit (\d+)kB, failcnt (\d+)")
+_TASK_IN = re.compile(r"Task in (.*) killed as a result of limit of (.*?)\s*$")
+_STATS_FOR = re.compile(r"Memory cgroup stats for (.*?):")
+_GROUP = re.compile(r"Tasks in (.*) are going to be killed due to memory\.oom\.group set")
+_REAPED = re.compile(r"oom_reaper: (?:reaped process |unable to reap pid:)(\d+) \((.*)\)")
+_ROW = re.compile(r"\[\s*(\d+)\]\s+(.*)$")
+
+
+def _int(text: str | None) -> int | None:
+    return int(text) if text is not None and text.isdigit() else None
+
+
+def _prefix(text: str, at: int) -> str:
+    return text[:at].rstrip().rstrip(":").strip()
+
+
+def header(text: str) -> Header | None:
+    """The header line naming the allocating task."""
+    if "invoked oom-killer" not in text:
+        return None
+    m = _HEADER.search(text)
+    return Header(comm=m.group(1).strip()) if m else None
+
+
+def invoker(text: str) -> Invoker | None:
+    """The dump_stack line with the allocating task's pid (a thread id: not the victim)."""
+    if not (text.startswith("CPU:") or text.startswith("Pid:")):
+        return None
+    m = _INVOKER.match(text)
+    if not m:
+        return None
+    return Invoker(pid=int(m.group(1) or m.group(2)), comm=m.group(3).strip())
+
+
+def killed(text: str) -> Killed | None:
+    """Any ``Killed process`` variant (RHEL 6/7 UID placements, prefixes, extra pairs)."""
+    at = text.find("Killed process")
+    if at < 0:
+        return None
+    body = text[at:]
+    m = _KILLED.match(body)
+    if (
+        m
+        and m.group(4)
+        and not re.match(r"\s*(?:,?\s*UID \d+,\s*)?(?:total-vm:|\.?\s*$)", m.group(4))
+    ):
+        m = _KILLED_LAZY.match(body) or m  # a ')' after the comm: fall back to the first one
+    if m:
+        pid, uid_text, comm, tail = int(m.group(1)), m.group(2), m.group(3), m.group(4)
+    else:
+        bare = _KILLED_NO_COMM.match(body)
+        if not bare:
+            return None
+        pid, uid_text, comm, tail = int(bare.group(1)), None, "", bare.group(2)
+    uid = _int(uid_text)
+    if uid is None and (r7 := _RHEL7_UID.match(tail)):
+        uid = int(r7.group(1))
+    values = tuple((k, int(v)) for k, v in _KV.findall(tail))
+    if uid is None:
+        uid = next((v for k, v in values if k == "UID"), None)
+    complete = not tail.strip() or bool(_COMPLETE_TAIL.search(tail))
+    return Killed(pid, comm, _prefix(text, at), uid, values, complete)
+
+
+def selected(text: str) -> Selected | None:
+    """The ≤ 5.0 selection line; its pid is only the candidate."""
+    if "ill process" not in text:
+        return None
+    m = _SELECTED.search(text)
+    if not m:
+        return None
+    return Selected(int(m.group(1)), m.group(2), _prefix(text, m.start()))
+
+
+def summary(text: str) -> Summary | None:
+    """The ``oom-kill:`` line, or its second half (``,global_oom,…``) split off by early 5.0."""
+    at = text.find("oom-kill:")
+    if at >= 0:
+        body = text[at + len("oom-kill:") :]
+    elif text.startswith(",") and ("task=" in text or "_memcg=" in text or "global_oom" in text):
+        body = text
+    else:
+        return None
+    found = {
+        key: m.group(1) if (m := rx.search(body)) else None for key, rx in _SUMMARY_KEYS.items()
+    }
+    task = _SUMMARY_TASK.search(body)
+    return Summary(
+        constraint=found["constraint"] or None,
+        oom_memcg=found["oom_memcg"] or None,
+        task_memcg=found["task_memcg"] or None,
+        global_oom="global_oom" in body,
+        task=task.group(1) if task else None,
+        pid=int(task.group(2)) if task else None,
+        uid=_int(task.group(3)) if task else None,
+    )
+
+
+def usage(text: str) -> Usage | None:
+    """The first line of the memcg block (not ``memory+swap:``/``kmem:``/``swap:``)."""
+    if not text.startswith("memory: usage"):
+        return None
+    m = _USAGE.match(text)
+    if not m:
+        return None
+    limit = int(m.group(2))
+    return Usage(int(m.group(1)), None if limit >= NO_LIMIT_KB else limit, int(m.group(3)))
+
+
+def task_in(text: str) -> TaskIn | None:
+    """The ≤ 4.19 line naming the victim's cgroup and the cgroup whose limit was hit."""
+    if not text.startswith("Task in "):
+        return None
+    m = _TASK_IN.match(text)
+    return TaskIn(m.group(1), m.group(2)) if m else None
+
+
+def stats_for(text: str) -> str | None:
+    """The cgroup path of a ``Memory cgroup stats for <path>:`` line."""
+    if not text.startswith("Memory cgroup stats for"):
+        return None
+    m = _STATS_FOR.match(text)
+    return m.group(1) if m else None
+
+
+def group(text: str) -> str | None:
+    """The cgroup of ``Tasks in <path> are going to be killed due to memory.oom.group set``."""
+    if "memory.oom.group" not in text:
+        return None
+    m = _GROUP.search(text)
+    return m.group(1) if m else None
+
+
+def reaped(text: str) -> Reaped | None:
+    """An ``oom_reaper:`` line: evidence for an earlier kill, never a kill itself."""
+    if "oom_reaper:" not in text:
+        return None
+    m = _REAPED.search(text)
+    return Reaped(int(m.group(1)), m.group(2)) if m else None
+
+
+def table_columns(text: str) -> tuple[str, ...] | None:
+    """Column names of a task-table header (``[ pid ]   uid  tgid total_vm      rss …  name``)."""
+    if not text.startswith("[") or "pid" not in text[:12] or not text.rstrip().endswith("name"):
+        return None
+    close = text.find("]")
+    columns = tuple(text[close + 1 :].split())
+    if "rss" not in columns or "total_vm" not in columns:
+        return None
+    return columns
+
+
+def table_row(text: str, columns: tuple[str, ...] | None) -> RawRow | None:
+    """One task-table row, read by the header's column names (or guessed from its shape)."""
+    m = _ROW.match(text)
+    if not m:
+        return None
+    pid, rest = int(m.group(1)), m.group(2)
+    if columns is not None:
+        parts = rest.split(None, len(columns) - 1)
+        if len(parts) != len(columns):
+            return None
+        numbers, name = parts[:-1], parts[-1]
+        names = columns[:-1]
+    else:
+        tokens = rest.split()
+        count = 0
+        while count < len(tokens) - 1 and tokens[count].lstrip("-").isdigit():
+            count += 1
+        if count < 5:
+            return None
+        numbers = tokens[:count]
+        name = rest.split(None, count)[-1]
+        # every layout starts uid tgid total_vm rss and ends with oom_score_adj
+        names = ("uid", "tgid", "total_vm", "rss", *("x",) * (count - 5), "oom_score_adj")
+    try:
+        by_name = {n: int(v) for n, v in zip(names, numbers, strict=True)}
+    except ValueError:
+        return None
+    if "rss" not in by_name or "total_vm" not in by_name:
+        return None
+    return RawRow(
+        pid=pid,
+        name=name.strip(),
+        rss_pages=by_name["rss"],
+        total_vm_pages=by_name["total_vm"],
+        oom_score_adj=by_name.get("oom_score_adj", 0),
+        uid=by_name.get("uid"),
+        tgid=by_name.get("tgid"),
+    )

@@ -1,0 +1,142 @@
+"""earlyoom log lines (every generation, ≤1.1 → 1.9) → :class:`KillEvent` (a LineParser).
+
+earlyoom logs that it *sends* a signal; only ``process N exited after T seconds`` proves the
+process died. So a victim line opens an attempt, and:
+
+* ``process N exited after …`` closes it as ``killed=True`` (cause EARLYOOM);
+* ``process N did not exit`` / ``kill failed: …`` close it as ``killed=False``;
+* ``escalating to SIGKILL`` turns the open attempt's signal into SIGKILL;
+* an attempt with no confirmation by the end of the input stays ``killed=False`` (old
+  earlyoom versions never log a confirmation; we would rather under-claim).
+
+``anon_rss_kb`` is earlyoom's ``VmRSS`` converted from MiB (it counts file and shmem pages
+too, so it is an upper bound of the anonymous RSS).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from killproof.model import Evidence
+from killproof.sources.journal import split_journal_line
+from killproof.why.model import Cause, KillEvent
+
+_SIGNALS = {"9": "SIGKILL", "15": "SIGTERM"}
+# ≤1.1: Killing process 'bash' with signal 15, pid: 5874, badness: 538, VmRSS: 3160 MiB
+_V1 = re.compile(
+    r"Killing process '(?P<name>.*)' with signal (?P<sig>\d+), pid: (?P<pid>\d+)"
+    r"(?:, badness: (?P<badness>-?\d+))?(?:, VmRSS: (?P<rss>\d+) MiB)?"
+)
+# ≈1.2: killing process 27541 "bash" with signal 15: badness 550, VmRSS 7609 MiB
+_V2 = re.compile(
+    r"killing process (?P<pid>\d+) \"(?P<name>.*)\" with signal (?P<sig>\d+)"
+    r"(?:: badness (?P<badness>-?\d+))?(?:, VmRSS (?P<rss>\d+) MiB)?"
+)
+# ≈1.3–1.9: sending SIGTERM to process 29410 uid 1000 "cluster": badness 1264, VmRSS 23964 MiB
+#           sending SIGKILL to process N uid U "x": oom_score S, oom_score_adj A, VmRSS M MiB, …
+_V3 = re.compile(
+    r"sending (?P<sig>SIG[A-Z]+) to process (?P<pid>\d+) uid (?P<uid>\d+) \"(?P<name>.*?)\":"
+    r"(?: badness (?P<badness>-?\d+),)?(?: oom_score (?P<score>-?\d+),)?"
+    r"(?: oom_score_adj (?P<adj>-?\d+),)? VmRSS (?P<rss>\d+) MiB"
+)
+_EXITED = re.compile(r"process (?P<pid>\d+) exited after (?P<secs>[\d.]+) seconds")
+_NOT_EXITED = re.compile(r"process (?P<pid>\d+) did not exit")
+_FAILED = re.compile(r"kill failed: (?P<why>.*)")
+_ESCALATE = "escalating to SIGKILL"
+
+ANCHORS = (
+    "Killing process '",
+    "killing process ",
+    "sending SIG",
+    "exited after",
+    "did not exit",
+    "kill failed",
+    _ESCALATE,
+)
+
+
+class EarlyoomParser:
+    """Streaming parser of earlyoom's log (see module doc)."""
+
+    anchors: tuple[str, ...] = ANCHORS
+
+    def __init__(self, path: str = "") -> None:
+        self.path = path
+        self._open: dict[int, KillEvent] = {}
+        self._last: int | None = (
+            None  # pid of the newest attempt (escalation/failure lines name none)
+        )
+
+    @property
+    def wants_context(self) -> bool:
+        """Never: every line this parser needs carries an anchor."""
+        return False
+
+    def _close(self, pid: int, killed: bool, ev: Evidence, note: str) -> list[KillEvent]:
+        attempt = self._open.pop(pid, None)
+        if self._last == pid:
+            self._last = None
+        if attempt is None:
+            if not killed:
+                return []
+            # The confirmation survived but the victim line did not (log cut): still a death.
+            return [
+                KillEvent(
+                    cause=Cause.EARLYOOM, source="earlyoom", pid=pid, message=note, evidence=(ev,)
+                )
+            ]
+        return [attempt.with_changes(killed=killed, message=note, evidence=(*attempt.evidence, ev))]
+
+    def feed(self, lineno: int, line: str) -> Iterable[KillEvent]:
+        """Take one line; return the attempts it confirms or refutes."""
+        jl = split_journal_line(line)
+        text = jl.text
+        ev = Evidence(line.strip(), self.path, lineno)
+        m = _V3.search(text) or _V2.search(text) or _V1.search(text)
+        if m and (m.re is not _V2 or "Killing process '" not in text):
+            out: list[KillEvent] = []
+            pid = int(m["pid"])
+            if pid in self._open:  # a second signal to the same pid: the first did not work
+                out += self._close(pid, False, ev, "earlyoom signalled it again")
+            sig = m["sig"] if m["sig"].startswith("SIG") else _SIGNALS.get(m["sig"], m["sig"])
+            groups = m.groupdict()
+            adj = groups.get("adj")
+            uid = groups.get("uid")
+            self._open[pid] = KillEvent(
+                cause=Cause.EARLYOOM,
+                source="earlyoom",
+                killed=False,
+                pid=pid,
+                process=m["name"],
+                anon_rss_kb=int(m["rss"]) * 1024 if m["rss"] else None,
+                oom_score_adj=int(adj) if adj else None,
+                signal=sig,
+                reason="earlyoom" + (f" (uid {uid})" if uid else ""),
+                message="earlyoom sent the signal; no confirmation in the log",
+                time=jl.time,
+                epoch_s=jl.epoch_s,
+                host=jl.host,
+                evidence=(ev,),
+            )
+            self._last = pid
+            return out
+        if e := _EXITED.search(text):
+            return self._close(int(e["pid"]), True, ev, f"exited {e['secs']} s after the signal")
+        if n := _NOT_EXITED.search(text):
+            return self._close(int(n["pid"]), False, ev, "earlyoom reports it did not exit")
+        if (f := _FAILED.search(text)) and self._last is not None:
+            return self._close(self._last, False, ev, f"the kill failed: {f['why'].strip()}")
+        if _ESCALATE in text and self._last is not None:
+            attempt = self._open[self._last]
+            self._open[self._last] = attempt.with_changes(
+                signal="SIGKILL", evidence=(*attempt.evidence, ev)
+            )
+        return ()
+
+    def finish(self) -> Iterable[KillEvent]:
+        """Attempts never confirmed stay attempts."""
+        out = list(self._open.values())
+        self._open.clear()
+        self._last = None
+        return out

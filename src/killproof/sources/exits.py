@@ -1,0 +1,162 @@
+"""Go, shell and exit-code evidence of a signal death → :class:`KillEvent`.
+
+All of these prove *that* a signal ended the process, never *who* sent it, so every event
+has cause SIGKILL_UNKNOWN with ``signal`` saying which signal it was:
+
+* Go's ``os.ProcessState`` text: ``signal: killed`` (SIGKILL), ``signal: terminated``
+  (SIGTERM) — from ``go run``, ``go test``, ``os/exec`` errors and ``go build``'s
+  ``…/compile: signal: killed``; ``exit status 137``/``143`` (a child that itself reported
+  128+9 / 128+15, conventionally for a signalled grandchild).
+* Shells: bash ``./run.sh: line 1:  123 Killed  ./orders``, its job line ``[1]+  Killed
+  ./orders``, a bare ``Killed``, ``Terminated``; zsh ``zsh: killed  ./orders``.
+
+Why a SIGTERM death is SIGKILL_UNKNOWN with ``signal="SIGTERM"``: the cause names who
+killed the process; for both signals the sender is unknown, and the ``signal`` field is
+where the two differ (a SIGTERM death means someone asked it to stop and it did not handle
+the request). Inventing a separate cause would change the JSON contract for no extra fact.
+
+Not a kill: Go's ``fatal error: runtime: out of memory`` is the runtime failing to get
+memory from the OS (ulimit -v, overcommit=2); it exits with status 2 and no signal, so no
+event is emitted for it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from killproof.errors import InputError
+from killproof.model import Evidence
+from killproof.sources.journal import split_journal_line
+from killproof.why.model import Cause, KillEvent
+
+_GO_SIGNAL = re.compile(r"(?:(?P<who>\S+):\s+)?signal: (?P<name>killed|terminated)\b")
+_GO_STATUS = re.compile(r"(?:(?P<who>\S+):\s+)?exit status (?P<code>137|143)\b")
+# bash: "./run.sh: line 1:   123 Killed                  ./orders --port 8080"
+_BASH_LINE = re.compile(
+    r"line \d+:\s+(?P<pid>\d+)\s+(?P<name>Killed|Terminated)\s+(?P<cmd>.+?)\s*$"
+)
+# bash job table: "[1]+  Killed                  ./orders"
+_BASH_JOB = re.compile(
+    r"^\[\d+\][+-]?\s+(?:(?P<pid>\d+)\s+)?(?P<name>Killed|Terminated)\s+(?P<cmd>.+?)\s*$"
+)
+# zsh: "zsh: killed     ./orders" and its job table "[1]  + 4242 killed     ./orders"
+_ZSH = re.compile(r"^zsh: (?P<name>killed|terminated)\s+(?P<cmd>.+?)\s*$")
+_ZSH_JOB = re.compile(
+    r"^\[\d+\]\s+[+-]?\s*(?P<pid>\d+) (?P<name>killed|terminated)\s+(?P<cmd>.+?)\s*$"
+)
+_BARE = re.compile(r"^(?P<name>Killed|Terminated)\s*$")
+
+_BY_NAME = {"killed": "SIGKILL", "terminated": "SIGTERM"}
+_BY_CODE = {137: "SIGKILL", 143: "SIGTERM", -9: "SIGKILL", -15: "SIGTERM"}
+
+ANCHORS = (
+    "signal: killed",
+    "signal: terminated",
+    "exit status 137",
+    "exit status 143",
+    "Killed",
+    "killed",
+    "Terminated",
+    "terminated",
+)
+
+
+def _command_name(cmd: str) -> str | None:
+    """``./bin/orders --port 8080`` → ``orders`` (the base name of the first word)."""
+    first = cmd.split(maxsplit=1)[0] if cmd.split() else ""
+    name = first.rstrip(":").strip("\"'").rsplit("/", 1)[-1]
+    return name or None
+
+
+def _message(signal: str) -> str:
+    if signal == "SIGKILL":
+        return "the process died from SIGKILL; this evidence does not say who sent it"
+    return (
+        "the process died from SIGTERM (not SIGKILL): something asked it to stop and it "
+        "did not handle the signal; this evidence does not say who sent it"
+    )
+
+
+class ExitLineParser:
+    """Streaming parser of Go and shell output that reports a signal death."""
+
+    anchors: tuple[str, ...] = ANCHORS
+
+    def __init__(self, path: str = "") -> None:
+        self.path = path
+
+    @property
+    def wants_context(self) -> bool:
+        """Never: each death is one line."""
+        return False
+
+    def feed(self, lineno: int, line: str) -> Iterable[KillEvent]:
+        """Take one line; return an event when it reports a signal death."""
+        jl = split_journal_line(line)
+        text = jl.text.strip()
+        source, pid, process, signal, code = "shell", None, None, None, None
+        if m := _BASH_LINE.search(text) or _BASH_JOB.match(text) or _ZSH_JOB.match(text):
+            pid = int(m["pid"]) if m["pid"] else None
+            process, signal = _command_name(m["cmd"]), _BY_NAME[m["name"].lower()]
+        elif m := _ZSH.match(text):
+            process, signal = _command_name(m["cmd"]), _BY_NAME[m["name"]]
+        elif m := _BARE.match(text):
+            signal = _BY_NAME[m["name"].lower()]
+        elif m := _GO_SIGNAL.search(text):
+            source, signal = "go", _BY_NAME[m["name"]]
+            # Only a path names the process ("…/compile: signal: killed"); a word like
+            # "error:" does not.
+            process = _command_name(m["who"]) if m["who"] and "/" in m["who"] else None
+        elif m := _GO_STATUS.search(text):
+            source, code = "go", int(m["code"])
+            signal = _BY_CODE[code]
+            process = _command_name(m["who"]) if m["who"] and "/" in m["who"] else None
+        else:
+            return ()
+        return (
+            KillEvent(
+                cause=Cause.SIGKILL_UNKNOWN,
+                source=source,
+                pid=pid,
+                process=process,
+                signal=signal,
+                exit_code=code,
+                reason=text if len(text) <= 200 else text[:200],
+                message=_message(signal)
+                + (f" (a child reported {code} = 128+{code - 128})" if code else ""),
+                time=jl.time,
+                epoch_s=jl.epoch_s,
+                host=jl.host,
+                evidence=(Evidence(line.strip(), self.path, lineno),),
+            ),
+        )
+
+    def finish(self) -> Iterable[KillEvent]:
+        """Nothing is ever open."""
+        return ()
+
+
+def exit_code_event(code: int) -> KillEvent:
+    """The event for ``--exit-code N``: 137 (or -9) is SIGKILL, 143 (or -15) is SIGTERM.
+
+    Any other code is not a signal death killproof explains: :class:`InputError`.
+    """
+    signal = _BY_CODE.get(code)
+    if signal is None:
+        if 128 < code < 160:
+            hint = f"{code} is 128+{code - 128}: a death by signal {code - 128}, not a kill"
+        else:
+            hint = f"{code} is a normal exit status, not a signal death"
+        raise InputError(
+            f"--exit-code {hint}; killproof why explains 137 (SIGKILL) and 143 (SIGTERM)"
+        )
+    return KillEvent(
+        cause=Cause.SIGKILL_UNKNOWN,
+        source="exit-code",
+        signal=signal,
+        exit_code=code,
+        reason=f"exit code {code}",
+        message=_message(signal),
+        evidence=(Evidence(f"exit code {code}"),),
+    )

@@ -1,0 +1,311 @@
+"""systemd and systemd-oomd journal lines → :class:`KillEvent` (a streaming LineParser).
+
+What each line proves, and nothing more (the merger joins lines of one death):
+
+* ``State 'stop-sigterm' timed out. Killing.`` then ``Killing process N (x) with signal
+  SIGKILL.`` — systemd SIGKILLed pid N after the stop timeout (SYSTEMD_STOP_TIMEOUT, one
+  event per SIGKILLed pid; the main process is killed first, so the first one carries the
+  unit's ``Main process exited`` / ``Failed with result`` lines as evidence).
+* ``Stopping timed out. Terminating.`` (and the ≈2017 ``x.service stopping timed out.
+  Terminating.``) — systemd sent SIGTERM after a stop timeout. SIGTERM can be handled, so
+  this is ``killed=False`` unless the unit then reports ``code=killed, status=15/TERM``.
+* ``Main process exited, code=killed, status=9/KILL`` on its own — SIGKILL from an unknown
+  sender (SIGKILL_UNKNOWN); ``status=15/TERM`` is the same with ``signal="SIGTERM"``.
+* ``Failed with result 'oom-kill'`` / ``A process of this unit has been killed by the OOM
+  killer.`` — the kernel OOM killer killed a process of the unit: KERNEL_OOM_UNKNOWN_SCOPE
+  (the line says neither which limit nor which pid).
+* systemd-oomd ``Killed <cgroup> due to …``, ``<unit>: systemd-oomd killed N process(es)``
+  (killed) and ``Marked <cgroup> for killing``, ``oomd attempting to kill PID with KILL``
+  (decisions/attempts, ``killed=False``) — SYSTEMD_OOMD; pid only where a line names it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from killproof.model import Evidence
+from killproof.sources.journal import JournalLine, split_journal_line
+from killproof.why.model import Cause, KillEvent
+
+_UNIT_SUFFIX = r"(?:service|scope|socket|mount|swap|slice|timer|path|target|device|automount)"
+_UNIT_PREFIX = re.compile(rf"^(?:Unit )?(?P<unit>[^\s:]+\.{_UNIT_SUFFIX}):?\s+(?P<msg>.*)$")
+_STOP_KILL = re.compile(r"State '(?P<state>[\w-]+)' timed out\. Killing\.")
+_STOP_TERM = re.compile(
+    r"(?:State '(?P<state>[\w-]+)' timed out|[Ss]topping timed out)\. Terminating\."
+)
+_KILLING = re.compile(
+    r"Killing process (?P<pid>\d+) \((?P<comm>.*)\) with signal SIG(?P<sig>[A-Z0-9]+)"
+)
+_MAIN_EXIT = re.compile(
+    r"[Mm]ain process exited, code=(?P<code>\w+), status=(?P<status>\d+)(?:/(?P<name>[A-Z0-9]+))?"
+)
+_RESULT = re.compile(r"[Ff]ailed with result '(?P<result>[\w-]+)'")
+_OOM_UNIT = "has been killed by the OOM killer"
+_OOMD_KILLED = re.compile(r"^Killed (?P<cg>/\S*) due to (?P<why>.+?)\.?$")
+_OOMD_MARKED = re.compile(r"^Marked (?P<cg>/\S*) for killing due to (?P<why>.+?)\.?$")
+_OOMD_PRESSURE = re.compile(r"memory pressure for (?P<mon>/\S*) being")
+_OOMD_PID = re.compile(r"oomd attempting to kill (?P<pid>\d+) with (?P<sig>[A-Z0-9]+)")
+_OOMD_UNIT = re.compile(r"systemd-oomd killed (?P<n>\d+) process\(es\) in this unit")
+
+# How specific a unit-side line is about the killer (see SystemdParser._death).
+_RANK = {Cause.SIGKILL_UNKNOWN: 0, Cause.KERNEL_OOM_UNKNOWN_SCOPE: 1, Cause.SYSTEMD_OOMD: 2}
+
+ANCHORS = (
+    "timed out. Killing",
+    "timed out. Terminating",
+    "Killing process",
+    "ain process exited",
+    "ailed with result",
+    "killed by the OOM killer",
+    " due to ",
+    "for killing",
+    "oomd attempting to kill",
+    "systemd-oomd killed",
+)
+
+
+def _unit_of_cgroup(path: str) -> str | None:
+    """The unit a cgroup path ends in (``…/app-x.scope`` → ``app-x.scope``), if any."""
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    return last if re.fullmatch(rf"[^\s/]+\.{_UNIT_SUFFIX}", last) else None
+
+
+@dataclass
+class _StopRecord:
+    """A stop timeout of one unit, open until the unit's result line (mutable parse state)."""
+
+    first: KillEvent
+    signal: str
+    killed: list[KillEvent] = field(default_factory=list)
+    tail: list[Evidence] = field(default_factory=list)
+    main_code: str | None = None
+    main_signal: str | None = None
+
+    def close(self) -> list[KillEvent]:
+        """The finished events: one per SIGKILLed pid, or one without pid."""
+        if not self.killed:
+            event = self.first
+            if self.signal == "SIGTERM":
+                # A SIGTERM can be handled: only "code=killed, status=15" proves the death.
+                confirmed = self.main_code == "killed"
+                event = event.with_changes(
+                    killed=confirmed,
+                    signal=self.main_signal or "SIGTERM",
+                    message=(
+                        "systemd sent SIGTERM after the stop timeout"
+                        + (
+                            "; the main process died from it"
+                            if confirmed
+                            else "; the log does not show the process died from it"
+                        )
+                    ),
+                )
+            return [event.with_changes(evidence=event.evidence + tuple(self.tail))]
+        out = [self.killed[0].with_changes(evidence=self.killed[0].evidence + tuple(self.tail))]
+        return out + self.killed[1:]
+
+
+class SystemdParser:
+    """Streaming parser of systemd and systemd-oomd journal lines (see module doc)."""
+
+    anchors: tuple[str, ...] = ANCHORS
+
+    def __init__(self, path: str = "") -> None:
+        self.path = path
+        self._open: dict[str, _StopRecord] = {}
+        self._deaths: dict[str, KillEvent] = {}
+
+    @property
+    def wants_context(self) -> bool:
+        """Never: every line this parser needs carries an anchor."""
+        return False
+
+    def _base(self, jl: JournalLine, lineno: int, raw: str, **fields: object) -> KillEvent:
+        source = "systemd-oomd" if jl.ident == "systemd-oomd" else "systemd"
+        return KillEvent(
+            source=source,
+            time=jl.time,
+            epoch_s=jl.epoch_s,
+            host=jl.host,
+            evidence=(Evidence(raw.strip(), self.path, lineno),),
+            **fields,  # type: ignore[arg-type]
+        )
+
+    def feed(self, lineno: int, line: str) -> Iterable[KillEvent]:
+        """Take one line; return the events it completes."""
+        jl = split_journal_line(line)
+        text = jl.text
+        unit: str | None = None
+        m = _UNIT_PREFIX.match(text)
+        if m:
+            unit, text = m["unit"], m["msg"]
+        ev = Evidence(line.strip(), self.path, lineno)
+        if jl.ident == "systemd-oomd" or text.startswith(("Killed /", "Marked /", "oomd ")):
+            return self._oomd(jl, text, lineno, line)
+        if unit is None:
+            return ()
+        out: list[KillEvent] = []
+        if s := _STOP_KILL.search(text) or _STOP_TERM.search(text):
+            out += self._close(unit)
+            sig = "SIGKILL" if s.re is _STOP_KILL else "SIGTERM"
+            first = self._base(
+                jl,
+                lineno,
+                line,
+                cause=Cause.SYSTEMD_STOP_TIMEOUT,
+                unit=unit,
+                signal=sig,
+                reason=f"stop timeout ({s['state'] or 'stop'})",
+            )
+            self._open[unit] = _StopRecord(first, sig)
+            return out
+        record = self._open.get(unit)
+        if k := _KILLING.search(text):
+            sig = f"SIG{k['sig']}"
+            if record is not None and sig == "SIGKILL":
+                record.killed.append(
+                    record.first.with_changes(
+                        pid=int(k["pid"]),
+                        process=k["comm"],
+                        signal=sig,
+                        evidence=(*record.first.evidence, ev),
+                    )
+                )
+            return out
+        if me := _MAIN_EXIT.search(text):
+            main_sig = f"SIG{me['name']}" if me["name"] else None
+            if record is not None:
+                record.tail.append(ev)
+                record.main_code, record.main_signal = me["code"], main_sig
+            elif me["code"] == "killed" and main_sig in ("SIGKILL", "SIGTERM"):
+                self._death(unit, ev, main_sig, self._signal_death(jl, lineno, line, unit, me))
+            return out
+        if r := _RESULT.search(text):
+            if record is not None:
+                record.tail.append(ev)
+                return self._close(unit)
+            if r["result"] == "oom-kill":
+                self._death(unit, ev, None, self._oom_death(jl, lineno, line, unit, "oom-kill"))
+            pending = self._deaths.pop(unit, None)
+            return [pending] if pending else []
+        if _OOM_UNIT in text:
+            if unit in self._deaths and self._deaths[unit].cause is not Cause.SIGKILL_UNKNOWN:
+                out.append(self._deaths.pop(unit))  # a second OOM kill in the same unit
+            oom = self._oom_death(jl, lineno, line, unit, "killed by the OOM killer")
+            self._death(unit, ev, None, oom)
+        elif o := _OOMD_UNIT.search(text):
+            oomd = self._base(
+                jl,
+                lineno,
+                line,
+                cause=Cause.SYSTEMD_OOMD,
+                unit=unit,
+                reason="systemd-oomd",
+                message=f"systemd-oomd killed {o['n']} process(es) in this unit",
+            )
+            self._death(unit, ev, None, oomd)
+        return out
+
+    def _death(self, unit: str, ev: Evidence, signal: str | None, fresh: KillEvent) -> None:
+        """Fold one more line of a unit's death into its pending event.
+
+        ``Main process exited, code=killed`` names the signal; ``A process of this unit has
+        been killed by the OOM killer`` and ``systemd-oomd killed N process(es)`` name the
+        killer; ``Failed with result 'oom-kill'`` says "an OOM killer" (the kernel's, or
+        systemd-oomd's since systemd 251). The most specific statement wins.
+        """
+        pending = self._deaths.get(unit)
+        if pending is None:
+            self._deaths[unit] = fresh
+            return
+        evidence = (*pending.evidence, ev)
+        if _RANK[fresh.cause] > _RANK[pending.cause]:
+            self._deaths[unit] = fresh.with_changes(signal=pending.signal, evidence=evidence)
+        else:
+            self._deaths[unit] = pending.with_changes(
+                signal=pending.signal or signal, evidence=evidence
+            )
+
+    def _signal_death(
+        self, jl: JournalLine, lineno: int, raw: str, unit: str, me: re.Match[str]
+    ) -> KillEvent:
+        what = "SIGKILL" if me["name"] == "KILL" else "SIGTERM (not SIGKILL)"
+        return self._base(
+            jl,
+            lineno,
+            raw,
+            cause=Cause.SIGKILL_UNKNOWN,
+            unit=unit,
+            signal=f"SIG{me['name']}",
+            reason=f"code=killed, status={me['status']}/{me['name']}",
+            message=f"the unit's main process died from {what}; the line does not say who sent it",
+        )
+
+    def _oom_death(self, jl: JournalLine, lineno: int, raw: str, unit: str, why: str) -> KillEvent:
+        return self._base(
+            jl,
+            lineno,
+            raw,
+            cause=Cause.KERNEL_OOM_UNKNOWN_SCOPE,
+            unit=unit,
+            reason=why,
+            message="the kernel OOM killer killed a process of this unit; the line names "
+            "neither the pid nor which limit was hit"
+            + (
+                " (since systemd 251 this result also follows systemd-oomd kills)"
+                if why == "oom-kill"
+                else ""
+            ),
+        )
+
+    def _oomd(self, jl: JournalLine, text: str, lineno: int, raw: str) -> list[KillEvent]:
+        if p := _OOMD_PID.search(text):
+            return [
+                self._base(
+                    jl,
+                    lineno,
+                    raw,
+                    cause=Cause.SYSTEMD_OOMD,
+                    killed=False,
+                    pid=int(p["pid"]),
+                    signal=f"SIG{p['sig']}",
+                    reason="systemd-oomd",
+                    message="systemd-oomd is about to send the signal (an attempt, not proof)",
+                )
+            ]
+        m = _OOMD_KILLED.match(text) or _OOMD_MARKED.match(text)
+        if m is None:
+            return []
+        mon = _OOMD_PRESSURE.search(m["why"])
+        marked = m.re is _OOMD_MARKED
+        return [
+            self._base(
+                jl,
+                lineno,
+                raw,
+                cause=Cause.SYSTEMD_OOMD,
+                killed=not marked,
+                unit=_unit_of_cgroup(m["cg"]),
+                task_memcg=m["cg"],
+                oom_memcg=mon["mon"] if mon else None,
+                signal="SIGKILL",
+                reason="systemd-oomd",
+                message=("marked for killing" if marked else "killed the cgroup")
+                + f" due to {m['why']}",
+            )
+        ]
+
+    def _close(self, unit: str) -> list[KillEvent]:
+        record = self._open.pop(unit, None)
+        return record.close() if record else []
+
+    def finish(self) -> Iterable[KillEvent]:
+        """Close every open stop timeout."""
+        out: list[KillEvent] = []
+        for unit in list(self._open):
+            out += self._close(unit)
+        out += self._deaths.values()
+        self._deaths.clear()
+        return out

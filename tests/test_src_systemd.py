@@ -1,0 +1,173 @@
+"""systemd / systemd-oomd journal lines → kill events (real wording from systemd's sources)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from killproof.sources.journal import split_journal_line
+from killproof.sources.systemd import SystemdParser
+from killproof.why.model import Cause, KillEvent
+
+FIXTURES = Path(__file__).parent / "fixtures" / "evidence"
+
+
+def feed(parser: SystemdParser, text: str) -> list[KillEvent]:
+    """Feed lines the way the log scanner does: anchored lines, plus context on request."""
+    out: list[KillEvent] = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if parser.wants_context or any(a in line for a in parser.anchors):
+            out += parser.feed(lineno, line)
+    return out + list(parser.finish())
+
+
+def parse(name: str) -> list[KillEvent]:
+    return feed(SystemdParser(name), (FIXTURES / name).read_text())
+
+
+def test_stop_timeout_names_each_sigkilled_pid() -> None:
+    events = parse("systemd-stop-timeout.journal")
+    assert [(e.cause, e.pid, e.process, e.signal, e.killed) for e in events] == [
+        (Cause.SYSTEMD_STOP_TIMEOUT, 4187, "orders", "SIGKILL", True),
+        (Cause.SYSTEMD_STOP_TIMEOUT, 4203, "orders-sidecar", "SIGKILL", True),
+    ]
+    main = events[0]
+    assert main.unit == "orders.service"
+    assert main.host == "web1"
+    assert main.time == "May 07 21:43:54"
+    # The timeout line, the pid's own line, then the unit's exit and result lines.
+    assert [ev.line for ev in main.evidence] == [3, 4, 6, 7]
+    assert all(ev.path == "systemd-stop-timeout.journal" for ev in main.evidence)
+    assert [ev.line for ev in events[1].evidence] == [3, 5]
+
+
+def test_oom_kill_result_and_signal_deaths() -> None:
+    events = parse("systemd-oom-kill.journal")
+    by_unit = {e.unit: e for e in events}
+    assert set(by_unit) == {"api.service", "worker.service", "batch.service"}
+    api = by_unit["api.service"]
+    # Three lines of one death fold into one event: the kernel killed it, with SIGKILL.
+    assert (api.cause, api.signal, api.pid, api.killed) == (
+        Cause.KERNEL_OOM_UNKNOWN_SCOPE,
+        "SIGKILL",
+        None,
+        True,
+    )
+    assert [ev.line for ev in api.evidence] == [3, 4, 5]
+    assert api.epoch_s == 1715118601.0
+    worker = by_unit["worker.service"]
+    assert (worker.cause, worker.signal, worker.killed) == (Cause.SIGKILL_UNKNOWN, "SIGKILL", True)
+    batch = by_unit["batch.service"]
+    assert (batch.cause, batch.signal) == (Cause.SIGKILL_UNKNOWN, "SIGTERM")
+    assert "not SIGKILL" in (batch.message or "")
+
+
+def test_old_wording_terminating_is_only_a_kill_when_the_exit_confirms_it() -> None:
+    events = parse("systemd-old-wording.syslog")
+    by_unit = {e.unit: e for e in events}
+    orders = by_unit["orders.service"]
+    assert (orders.cause, orders.signal, orders.killed) == (
+        Cause.SYSTEMD_STOP_TIMEOUT,
+        "SIGTERM",
+        True,
+    )
+    assert [ev.line for ev in orders.evidence] == [2, 3]
+    billing = by_unit["billing.service"]
+    # SIGTERM was sent, but the main process exited 0 by itself: an attempt, not a kill.
+    assert (billing.cause, billing.killed, billing.pid) == (Cause.SYSTEMD_STOP_TIMEOUT, False, None)
+
+
+def test_systemd_oomd_kills_decisions_and_attempts() -> None:
+    events = parse("systemd-oomd.journal")
+    killed_cgroup = events[0]
+    assert killed_cgroup.cause is Cause.SYSTEMD_OOMD
+    assert killed_cgroup.killed is True
+    assert killed_cgroup.unit == "app-gnome-firefox-1234.scope"
+    assert killed_cgroup.oom_memcg == "/user.slice/user-1000.slice/user@1000.service"
+    assert killed_cgroup.source == "systemd-oomd"
+    assert killed_cgroup.pid is None
+    marked = next(e for e in events if e.task_memcg == "/system.slice/orders.service")
+    assert (marked.killed, marked.unit, marked.oom_memcg) == (
+        False,
+        "orders.service",
+        "/system.slice",
+    )
+    attempt = next(e for e in events if e.pid is not None)
+    assert (attempt.pid, attempt.killed, attempt.signal) == (7321, False, "SIGKILL")
+    # The unit's own line confirms; "Failed with result 'oom-kill'" folds into it and does
+    # not turn an oomd kill into a kernel OOM.
+    unit_side = [e for e in events if e.unit == "orders.service" and e.killed]
+    assert len(unit_side) == 1
+    assert unit_side[0].cause is Cause.SYSTEMD_OOMD
+    assert [ev.line for ev in unit_side[0].evidence] == [5, 6]
+    scope_side = [
+        e for e in events if e.unit == "app-gnome-firefox-1234.scope" and e.source == "systemd"
+    ]
+    assert scope_side[0].message == "systemd-oomd killed 27 process(es) in this unit"
+    assert not any(e.cause is Cause.KERNEL_OOM_UNKNOWN_SCOPE for e in events)
+
+
+def test_journal_prefixes_are_taken_apart() -> None:
+    short = split_journal_line("May 07 21:43:54 web1 systemd[1]: x.service: Failed.")
+    assert (short.time, short.host, short.ident, short.ident_pid, short.text) == (
+        "May 07 21:43:54",
+        "web1",
+        "systemd",
+        1,
+        "x.service: Failed.",
+    )
+    iso = split_journal_line("2024-05-07T21:43:54.123456+00:00 web1 earlyoom[9]: hi")
+    assert iso.epoch_s == 1715118234.123456
+    assert iso.text == "hi"
+    localized = split_journal_line("апр 07 21:43:50 desk earlyoom[812]: hello")
+    assert (localized.host, localized.ident, localized.text) == ("desk", "earlyoom", "hello")
+    forwarded = split_journal_line(
+        "Mar  2 17:35:10 h kernel: [ 518.050606] systemd[1]: a.service: b"
+    )
+    assert (forwarded.ident, forwarded.text) == ("systemd", "a.service: b")
+    quoted = split_journal_line("> [  518.050606] Killed")
+    assert (quoted.time, quoted.text) == ("518.050606", "Killed")
+    bare = split_journal_line("orders.service: Main process exited")
+    assert (bare.time, bare.text) == (None, "orders.service: Main process exited")
+
+
+def test_a_stop_sigkill_line_without_a_timeout_is_not_a_stop_timeout() -> None:
+    text = "x.service: Killing process 12 (x) with signal SIGKILL.\n"
+    assert feed(SystemdParser(), text) == []
+
+
+@given(st.lists(st.text(max_size=120), max_size=20))
+def test_arbitrary_lines_never_raise(lines: list[str]) -> None:
+    parser = SystemdParser("fuzz")
+    for i, line in enumerate(lines, 1):
+        for event in parser.feed(i, line):
+            assert event.cause in Cause
+    list(parser.finish())
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "u.service: State 'stop-sigterm' timed out. Killing.",
+                "u.service: Killing process 7 (u) with signal SIGKILL.",
+                "u.service: Main process exited, code=killed, status=9/KILL",
+                "u.service: A process of this unit has been killed by the OOM killer.",
+                "u.service: Failed with result 'oom-kill'.",
+                "u.service: systemd-oomd killed 2 process(es) in this unit.",
+                "oomd attempting to kill 9 with KILL",
+            ]
+        ),
+        max_size=12,
+    )
+)
+def test_any_order_of_real_lines_keeps_pids_honest(lines: list[str]) -> None:
+    events = feed(SystemdParser(), "\n".join(lines))
+    for e in events:
+        # Only a "Killing process" line after a timeout or an oomd attempt names a pid.
+        if e.pid == 9:
+            assert e.killed is False
+        else:
+            assert e.pid in (None, 7)

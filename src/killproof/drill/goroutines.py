@@ -23,7 +23,8 @@ _COUNT = re.compile(r"^(\d+) @(?: 0x[0-9a-fA-F]+)*\s*$")
 _FRAME1 = re.compile(r"^#\s+0x[0-9a-fA-F]+\s+(\S+?)(?:\+0x[0-9a-fA-F]+)?\s+(.+):(\d+)\s*$")
 _GOROUTINE = re.compile(r"^goroutine (\d+)(?: gp=\S+ m=\S+(?: mp=\S+)?)? \[([^\]]*)\]:\s*$")
 _CALL = re.compile(r"^(?P<created>created by )?(?P<func>.+?)(?:\(.*\))?(?: in goroutine \d+)?$")
-_POSITION = re.compile(r"^\t(.+):(\d+)(?: \+0x[0-9a-fA-F]+)?\s*$")
+# "\tfile:line +0xOFF", and in a SIGQUIT dump also " fp=… sp=… pc=…" after it.
+_POSITION = re.compile(r"^\t(\S.*?):(\d+)(?:\s.*)?$")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,17 @@ class GoroutineStack:
     def to_json(self) -> dict[str, JSONValue]:
         """JSON form."""
         return {"count": self.count, "state": self.state, "frames": [str(f) for f in self.frames]}
+
+    @property
+    def where(self) -> Frame | None:
+        """The innermost frame outside the Go runtime (where the goroutine waits), if any.
+
+        A SIGQUIT dump shows ``runtime.gopark`` and friends first; debug=1 hides them.
+        """
+        for frame in self.frames:
+            if not frame.function.startswith(("runtime.", "created by ")):
+                return frame
+        return self.frames[0] if self.frames else None
 
 
 @dataclass(frozen=True)

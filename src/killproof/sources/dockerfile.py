@@ -1,0 +1,245 @@
+"""Dockerfiles: instructions with their lines, stages, and what the final image runs.
+
+Handles line continuations (and the ``# escape=`` directive), comments, heredocs,
+exec (JSON) and shell forms, multi-stage builds and stages built ``FROM`` earlier stages
+(which inherit ENTRYPOINT, CMD, ENV and STOPSIGNAL).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+INSTRUCTIONS = frozenset({
+    "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
+    "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
+})  # fmt: skip
+
+
+class DockerfileError(ValueError):
+    """A Dockerfile that Docker itself would refuse; ``line`` is 1-based."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """One instruction: keyword (upper case), raw argument text, 1-based start line."""
+
+    keyword: str
+    text: str
+    line: int
+
+    @property
+    def exec_form(self) -> list[str] | None:
+        """The JSON array of an exec-form ENTRYPOINT/CMD/RUN/SHELL, else None (shell form)."""
+        stripped = self.text.strip()
+        if not stripped.startswith("["):
+            return None
+        try:
+            value = json.loads(stripped)
+        except ValueError:
+            return None  # Docker runs invalid JSON as a shell command
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+        return None
+
+    def argv(self) -> list[str]:
+        """What Docker runs: the exec form as is, the shell form as ``/bin/sh -c TEXT``."""
+        form = self.exec_form
+        return form if form is not None else ["/bin/sh", "-c", self.text.strip()]
+
+    def flags(self) -> dict[str, str]:
+        """Leading ``--name=value`` flags (``COPY --from=build``)."""
+        out: dict[str, str] = {}
+        for token in self.text.split():
+            if not token.startswith("--"):
+                break
+            name, _, value = token[2:].partition("=")
+            out[name] = value
+        return out
+
+    def words(self) -> list[str]:
+        """The shell words of the arguments (quotes honoured; unbalanced ones tolerated)."""
+        try:
+            return shlex.split(self.text, comments=False)
+        except ValueError:
+            return self.text.split()
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One ``FROM`` stage: base image, optional name, its instructions."""
+
+    base: str
+    name: str
+    line: int
+    instructions: tuple[Instruction, ...] = ()
+
+    def last(self, keyword: str) -> Instruction | None:
+        """The last instruction with this keyword in this stage (the one that counts)."""
+        for ins in reversed(self.instructions):
+            if ins.keyword == keyword:
+                return ins
+        return None
+
+    def all(self, keyword: str) -> Iterator[Instruction]:
+        """All instructions with this keyword, in order."""
+        return (i for i in self.instructions if i.keyword == keyword)
+
+
+@dataclass(frozen=True)
+class Dockerfile:
+    """A parsed Dockerfile; ``path`` is relative to the checked root."""
+
+    path: str
+    stages: tuple[Stage, ...]
+    comments: tuple[tuple[int, str], ...] = field(default=())
+
+    @property
+    def final(self) -> Stage:
+        """The stage that becomes the image."""
+        return self.stages[-1]
+
+    def effective(self, keyword: str) -> Instruction | None:
+        """The ENTRYPOINT/CMD/STOPSIGNAL the image ends up with, following FROM <stage>."""
+        stage: Stage | None = self.final
+        seen: set[str] = set()
+        while stage is not None:
+            found = stage.last(keyword)
+            if found is not None:
+                return found
+            # CMD is reset by a later ENTRYPOINT in the same stage: handled by callers.
+            seen.add(stage.name)
+            stage = self._stage_named(stage.base) if stage.base not in seen else None
+        return None
+
+    def entry(self) -> tuple[Instruction | None, Instruction | None]:
+        """The image's (ENTRYPOINT, CMD): a CMD older than the ENTRYPOINT was reset by it."""
+        entrypoint = self.effective("ENTRYPOINT")
+        cmd = self.effective("CMD")
+        if entrypoint is not None and cmd is not None and cmd.line < entrypoint.line:
+            cmd = None  # setting ENTRYPOINT resets an inherited or earlier CMD
+        return entrypoint, cmd
+
+    def env(self) -> dict[str, tuple[str, int]]:
+        """ENV of the final image (inherited stages first): name → (value, line)."""
+        chain: list[Stage] = []
+        stage: Stage | None = self.final
+        while stage is not None and stage not in chain:
+            chain.append(stage)
+            stage = self._stage_named(stage.base)
+        out: dict[str, tuple[str, int]] = {}
+        for st in reversed(chain):
+            for ins in st.all("ENV"):
+                for name, value in _env_pairs(ins.text):
+                    out[name] = (value, ins.line)
+        return out
+
+    def _stage_named(self, name: str) -> Stage | None:
+        for st in self.stages:
+            if st.name and st.name == name.lower():
+                return st
+        return None
+
+
+def _env_pairs(text: str) -> list[tuple[str, str]]:
+    try:
+        words = shlex.split(text)
+    except ValueError:
+        words = text.split()
+    if words and "=" not in words[0]:
+        return [(words[0], " ".join(words[1:]))]  # legacy "ENV NAME value"
+    return [(w.split("=", 1)[0], w.split("=", 1)[1]) for w in words if "=" in w]
+
+
+_DIRECTIVE = re.compile(r"^#\s*(escape|syntax|check)\s*=\s*(\S+)", re.IGNORECASE)
+_HEREDOC = re.compile(r"<<-?\s*[\"']?([A-Za-z_][A-Za-z0-9_]*)[\"']?")
+
+
+def parse_dockerfile(text: str, path: str) -> Dockerfile:
+    """Parse ``text``; raises :class:`DockerfileError` where Docker would refuse the file."""
+    lines = text.splitlines()
+    escape = "\\"
+    comments: list[tuple[int, str]] = []
+    i = 0
+    # Parser directives: only at the very top, before any comment or instruction.
+    while i < len(lines) and (m := _DIRECTIVE.match(lines[i].strip())):
+        if m[1].lower() == "escape":
+            escape = m[2]
+        i += 1
+    stages: list[Stage] = []
+    current: list[Instruction] = []
+    head: tuple[str, str, int] | None = None
+    while i < len(lines):
+        raw = lines[i]
+        start = i + 1
+        stripped = raw.strip()
+        i += 1
+        if not stripped:
+            continue
+        if stripped.startswith("#"):
+            comments.append((start, stripped))
+            continue
+        text_parts = [raw.rstrip()]
+        while text_parts[-1].endswith(escape) and i < len(lines):
+            text_parts[-1] = text_parts[-1][: -len(escape)]
+            nxt = lines[i]
+            i += 1
+            if nxt.strip().startswith("#"):
+                comments.append((i, nxt.strip()))
+                text_parts.append("")
+                continue
+            text_parts.append(nxt.rstrip())
+        full = " ".join(p.strip() for p in text_parts if p.strip())
+        keyword, _, args = full.partition(" ")
+        keyword = keyword.upper()
+        if keyword not in INSTRUCTIONS:
+            raise DockerfileError(f"unknown instruction {keyword!r}", start)
+        for marker in _HEREDOC.findall(args) if keyword in ("RUN", "COPY", "ADD") else []:
+            while i < len(lines) and lines[i].strip() != marker:
+                i += 1
+            i += 1  # the terminator line
+        ins = Instruction(keyword, args.strip(), start)
+        if keyword == "FROM":
+            if head is not None:
+                stages.append(Stage(head[0], head[1], head[2], tuple(current)))
+            words = [w for w in ins.words() if not w.startswith("--")]
+            if not words:
+                raise DockerfileError("FROM needs an image", start)
+            name = words[2].lower() if len(words) >= 3 and words[1].upper() == "AS" else ""
+            head = (
+                words[0].lower() if words[0].lower() in _names(stages) else words[0],
+                name,
+                start,
+            )
+            current = []
+            continue
+        if head is None and keyword != "ARG":
+            raise DockerfileError(f"{keyword} before the first FROM", start)
+        if head is not None:
+            current.append(ins)
+    if head is None:
+        raise DockerfileError("no FROM instruction", max(len(lines), 1))
+    stages.append(Stage(head[0], head[1], head[2], tuple(current)))
+    return Dockerfile(path, tuple(stages), tuple(comments))
+
+
+def _names(stages: list[Stage]) -> set[str]:
+    return {s.name for s in stages if s.name}
+
+
+def is_dockerfile_name(name: str) -> bool:
+    """``Dockerfile``, ``Containerfile``, ``Dockerfile.prod``, ``api.Dockerfile`` …"""
+    lower = name.lower()
+    return (
+        lower in ("dockerfile", "containerfile")
+        or lower.startswith(("dockerfile.", "containerfile."))
+        or lower.endswith((".dockerfile", ".containerfile"))
+    )

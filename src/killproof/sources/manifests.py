@@ -1,0 +1,396 @@
+"""Kubernetes objects from YAML/JSON, with every container of every workload walked once.
+
+Reads multi-document streams, ``List`` objects, all workload kinds (Pod, Deployment,
+StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob), their init,
+native sidecar (``initContainers`` with ``restartPolicy: Always``) and app containers, plus
+Services, HPAs, PDBs, ConfigMaps and LimitRanges. Rules iterate :meth:`ManifestSet.containers`
+and never walk the object tree themselves.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from killproof.sources.yamltree import Pos, YMap, dig, iter_maps, load_documents
+
+ANNOTATION_IGNORE = "killproof.dev/ignore"
+
+# kind → path from the object root to the pod template (spec + metadata)
+_TEMPLATE_PATH: dict[str, tuple[str, ...]] = {
+    "Pod": (),
+    "Deployment": ("spec", "template"),
+    "StatefulSet": ("spec", "template"),
+    "DaemonSet": ("spec", "template"),
+    "ReplicaSet": ("spec", "template"),
+    "ReplicationController": ("spec", "template"),
+    "Job": ("spec", "template"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+}
+_REPLICATED = {"Deployment", "StatefulSet", "ReplicaSet", "ReplicationController"}
+
+
+class ContainerRole(enum.Enum):
+    """Where a container sits in the pod."""
+
+    APP = "container"
+    INIT = "initContainer"
+    SIDECAR = "sidecar"
+    """A native sidecar: an init container with ``restartPolicy: Always`` (runs all along)."""
+
+
+@dataclass(frozen=True)
+class K8sObject:
+    """One Kubernetes object; ``body`` is the whole document, ``origin`` names the build
+    (a kustomize overlay directory, or empty for a plain file)."""
+
+    kind: str
+    name: str
+    namespace: str
+    body: YMap
+    origin: str = ""
+
+    @property
+    def at(self) -> Pos:
+        """Where the object starts."""
+        return self.body.at
+
+    @property
+    def ref(self) -> str:
+        """``Kind/name`` (with the overlay when built from one)."""
+        return (
+            f"{self.origin}: {self.kind}/{self.name}" if self.origin else f"{self.kind}/{self.name}"
+        )
+
+    @property
+    def annotations(self) -> dict[str, Any]:
+        """metadata.annotations (empty when absent or malformed)."""
+        value = dig(self.body, "metadata", "annotations")
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def ignored_rules(self) -> frozenset[str]:
+        """Rule ids named by the ``killproof.dev/ignore`` annotation."""
+        value = self.annotations.get(ANNOTATION_IGNORE)
+        if not isinstance(value, str):
+            return frozenset()
+        return frozenset(p.strip().upper() for p in value.split(",") if p.strip())
+
+
+@dataclass(frozen=True)
+class Workload:
+    """An object that runs pods: its pod spec, pod labels and replica count."""
+
+    obj: K8sObject
+    template: YMap
+    pod_spec: YMap
+    replicas: int | None
+    """``spec.replicas`` (1 when absent on a replicated kind; None for DaemonSet/Job/Pod)."""
+
+    @property
+    def kind(self) -> str:
+        """The object kind."""
+        return self.obj.kind
+
+    @property
+    def pod_labels(self) -> dict[str, Any]:
+        """The labels the pods get (the template's, or the Pod's own)."""
+        labels = dig(self.template, "metadata", "labels")
+        return labels if isinstance(labels, dict) else {}
+
+    @property
+    def long_running(self) -> bool:
+        """True for workloads whose pods are meant to run until stopped (not Job/CronJob)."""
+        if self.kind in ("Job", "CronJob"):
+            return False
+        if self.kind == "Pod":
+            return bool(self.pod_spec.get("restartPolicy", "Always") == "Always")
+        return True
+
+    @property
+    def grace_s(self) -> float:
+        """terminationGracePeriodSeconds (Kubernetes default 30 s)."""
+        value = self.pod_spec.get("terminationGracePeriodSeconds")
+        return (
+            float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 30.0
+        )
+
+
+@dataclass(frozen=True)
+class Container:
+    """One container of a workload."""
+
+    workload: Workload
+    spec: YMap
+    role: ContainerRole
+
+    @property
+    def name(self) -> str:
+        """The container name."""
+        return str(self.spec.get("name", ""))
+
+    @property
+    def at(self) -> Pos:
+        """The line of ``name:`` (where the container starts)."""
+        return self.spec.pos("name")
+
+    @property
+    def subject(self) -> str:
+        """``Kind/name container c`` for messages and locations."""
+        return f"{self.workload.obj.ref} container {self.name}"
+
+    @property
+    def long_running(self) -> bool:
+        """True when the container runs all along (app or native sidecar) in a long-running pod."""
+        return self.role is not ContainerRole.INIT and self.workload.long_running
+
+    def resource(self, section: str, name: str) -> Any:
+        """``resources.<section>.<name>`` (``limits``/``requests``, ``memory``/``cpu``)."""
+        return dig(self.spec, "resources", section, name)
+
+    def probe(self, kind: str) -> YMap | None:
+        """``livenessProbe``/``readinessProbe``/``startupProbe`` when present."""
+        value = self.spec.get(f"{kind}Probe")
+        return value if isinstance(value, YMap) else None
+
+    @property
+    def ports(self) -> list[YMap]:
+        """The declared container ports."""
+        return list(iter_maps(self.spec.get("ports")))
+
+    def argv(self) -> list[str]:
+        """``command`` + ``args`` as strings (empty when the image's defaults are used)."""
+        out: list[str] = []
+        for key in ("command", "args"):
+            value = self.spec.get(key)
+            if isinstance(value, list):
+                out += [str(v) for v in value]
+        return out
+
+
+@dataclass(frozen=True)
+class ManifestSet:
+    """All objects read in one run, with the lookups rules need across objects."""
+
+    objects: tuple[K8sObject, ...] = ()
+    workloads: tuple[Workload, ...] = field(default=())
+
+    @classmethod
+    def of(cls, objects: Iterable[K8sObject]) -> ManifestSet:
+        """Index ``objects`` (workloads found once here)."""
+        objs = tuple(objects)
+        return cls(objs, tuple(w for o in objs if (w := _workload(o)) is not None))
+
+    def of_kind(self, *kinds: str) -> Iterator[K8sObject]:
+        """Objects of the given kinds."""
+        return (o for o in self.objects if o.kind in kinds)
+
+    def containers(self) -> Iterator[Container]:
+        """Every container of every workload, init and sidecar containers included."""
+        for w in self.workloads:
+            for c in iter_maps(w.pod_spec.get("initContainers")):
+                role = (
+                    ContainerRole.SIDECAR
+                    if c.get("restartPolicy") == "Always"
+                    else ContainerRole.INIT
+                )
+                yield Container(w, c, role)
+            for c in iter_maps(w.pod_spec.get("containers")):
+                yield Container(w, c, ContainerRole.APP)
+
+    def services_for(self, w: Workload) -> list[K8sObject]:
+        """Services in the workload's namespace whose selector matches its pod labels."""
+        labels = w.pod_labels
+        out = []
+        for svc in self.of_kind("Service"):
+            selector = dig(svc.body, "spec", "selector")
+            if svc.namespace != w.obj.namespace or svc.origin != w.obj.origin:
+                continue
+            if isinstance(selector, dict) and selector and _matches(selector, labels):
+                out.append(svc)
+        return out
+
+    def serving(self, c: Container) -> bool:
+        """A long-running app container that takes traffic: it declares a port, or it is the
+        only app container of a pod a Service selects."""
+        if c.role is not ContainerRole.APP or not c.workload.long_running:
+            return False
+        if c.ports:
+            return True
+        apps = list(iter_maps(c.workload.pod_spec.get("containers")))
+        return len(apps) == 1 and bool(self.services_for(c.workload))
+
+    def hpa_for(self, w: Workload) -> K8sObject | None:
+        """The HPA whose scaleTargetRef names this workload."""
+        for hpa in self.of_kind("HorizontalPodAutoscaler"):
+            ref = dig(hpa.body, "spec", "scaleTargetRef")
+            if (
+                isinstance(ref, dict)
+                and ref.get("kind") == w.kind
+                and ref.get("name") == w.obj.name
+                and hpa.namespace == w.obj.namespace
+                and hpa.origin == w.obj.origin
+            ):
+                return hpa
+        return None
+
+    def workloads_selected_by(self, pdb: K8sObject) -> list[Workload]:
+        """Workloads whose pods a PDB's ``matchLabels`` select (same namespace)."""
+        selector = dig(pdb.body, "spec", "selector", "matchLabels")
+        if not isinstance(selector, dict) or not selector:
+            return []
+        return [
+            w
+            for w in self.workloads
+            if w.obj.namespace == pdb.namespace
+            and w.obj.origin == pdb.origin
+            and _matches(selector, w.pod_labels)
+        ]
+
+    def config_map(self, name: str, namespace: str, origin: str) -> K8sObject | None:
+        """A ConfigMap by name in a namespace."""
+        for cm in self.of_kind("ConfigMap"):
+            if cm.name == name and cm.namespace == namespace and cm.origin == origin:
+                return cm
+        return None
+
+    def limit_range_defaults(self, namespace: str, origin: str) -> set[str]:
+        """Which defaults a LimitRange gives containers: ``limits.memory``, ``requests.cpu`` …"""
+        out: set[str] = set()
+        for lr in self.of_kind("LimitRange"):
+            if lr.namespace != namespace or lr.origin != origin:
+                continue
+            for item in iter_maps(dig(lr.body, "spec", "limits")):
+                if item.get("type", "Container") != "Container":
+                    continue
+                for key, section in (("default", "limits"), ("defaultRequest", "requests")):
+                    values = item.get(key)
+                    if isinstance(values, dict):
+                        out.update(f"{section}.{r}" for r in values)
+        return out
+
+
+def _matches(selector: dict[str, Any], labels: dict[str, Any]) -> bool:
+    return all(str(labels.get(k)) == str(v) for k, v in selector.items())
+
+
+def _workload(obj: K8sObject) -> Workload | None:
+    path = _TEMPLATE_PATH.get(obj.kind)
+    if path is None:
+        return None
+    template = dig(obj.body, *path) if path else obj.body
+    if not isinstance(template, YMap):
+        return None
+    pod_spec = template.get("spec")
+    if not isinstance(pod_spec, YMap):
+        return None
+    replicas: int | None = None
+    if obj.kind in _REPLICATED:
+        value = dig(obj.body, "spec", "replicas")
+        replicas = value if isinstance(value, int) and not isinstance(value, bool) else 1
+    return Workload(obj, template, pod_spec, replicas)
+
+
+class ManifestError(ValueError):
+    """A document that is not a Kubernetes object where one is required."""
+
+    def __init__(self, message: str, line: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+def objects_from_docs(docs: Iterable[Any], origin: str = "") -> list[K8sObject]:
+    """Kubernetes objects among parsed documents; ``List`` items expanded; others ignored."""
+    out: list[K8sObject] = []
+    for doc in docs:
+        if not isinstance(doc, YMap):
+            continue
+        kind = doc.get("kind")
+        if not isinstance(kind, str) or "apiVersion" not in doc:
+            continue  # not a Kubernetes object (a values file, a kustomization…)
+        if kind.endswith("List") and isinstance(doc.get("items"), list):
+            out += objects_from_docs(doc["items"], origin)
+            continue
+        meta = doc.get("metadata")
+        meta = meta if isinstance(meta, dict) else {}
+        out.append(
+            K8sObject(
+                kind=kind,
+                name=str(meta.get("name", meta.get("generateName", ""))),
+                namespace=str(meta.get("namespace") or "default"),
+                body=doc,
+                origin=origin,
+            )
+        )
+    return out
+
+
+def parse_manifests(text: str, path: str, origin: str = "") -> list[K8sObject]:
+    """Kubernetes objects of a YAML/JSON stream (raises ``YamlError`` on bad YAML)."""
+    return objects_from_docs(load_documents(text, path), origin)
+
+
+def looks_like_manifest(text: str) -> bool:
+    """A cheap test before parsing: the text names an apiVersion and a kind."""
+    return "apiVersion" in text and "kind" in text
+
+
+PROBE_DEFAULTS = {
+    "initialDelaySeconds": 0,
+    "periodSeconds": 10,
+    "timeoutSeconds": 1,
+    "successThreshold": 1,
+    "failureThreshold": 3,
+}
+"""Kubernetes' defaults for probe timing fields (seconds and counts)."""
+
+
+def probe_timing(probe: YMap, key: str) -> float:
+    """A probe timing field with the Kubernetes default (seconds, or a count)."""
+    value = probe.get(key)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return float(PROBE_DEFAULTS[key])
+
+
+def probe_handler(probe: YMap) -> tuple[str, ...]:
+    """What a probe runs, normalised: ``("http", path, port)``, ``("tcp", port)`` …"""
+    http = probe.get("httpGet")
+    if isinstance(http, dict):
+        return (
+            "http",
+            str(http.get("path", "/")),
+            str(http.get("port", "")),
+            str(http.get("scheme", "HTTP")),
+        )
+    tcp = probe.get("tcpSocket")
+    if isinstance(tcp, dict):
+        return ("tcp", str(tcp.get("port", "")))
+    grpc = probe.get("grpc")
+    if isinstance(grpc, dict):
+        return ("grpc", str(grpc.get("port", "")), str(grpc.get("service", "")))
+    command = dig(probe, "exec", "command")
+    if isinstance(command, list):
+        return ("exec", *(str(c) for c in command))
+    return ("none",)
+
+
+def probe_port(container: Container, probe: YMap) -> tuple[int | None, Pos]:
+    """The numeric port a probe targets (named ports resolved) and where it is written."""
+    for kind in ("httpGet", "tcpSocket", "grpc"):
+        handler = probe.get(kind)
+        if not isinstance(handler, YMap) or "port" not in handler:
+            continue
+        port, at = handler["port"], handler.pos("port")
+        if isinstance(port, int) and not isinstance(port, bool):
+            return port, at
+        for declared in container.ports:
+            if declared.get("name") == port and isinstance(declared.get("containerPort"), int):
+                return int(declared["containerPort"]), at
+        if isinstance(port, str) and port.isdigit():
+            return int(port), at
+        return None, at
+    return None, probe.at

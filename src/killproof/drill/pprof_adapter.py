@@ -7,15 +7,10 @@ profile is truncated (a service OOM-killed mid-write): the error is kept with th
 
 from __future__ import annotations
 
-import gzip
-import zlib
-from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
 
-from google.protobuf.message import DecodeError
-
-from killproof.drill import profile_pb2
+from killproof.drill.pprof import ProfileError, decode_heap_profile
 from killproof.drill.result import AllocationSite, HeapProfile
 
 TOP = 5
@@ -24,51 +19,19 @@ TOP = 5
 def top_sites(raw: bytes, limit: int = TOP) -> tuple[AllocationSite, ...]:
     """The ``limit`` source positions holding the most in-use bytes (gzip or plain proto).
 
-    Each sample is charged to its innermost frame outside the Go runtime, i.e. the line
-    that allocated. Raises ValueError on bytes that are not a pprof profile.
+    Each site is the innermost frame outside the Go runtime, i.e. the line that allocated.
+    Raises ValueError on bytes that are not a pprof heap profile.
     """
-    data = raw
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise ValueError(f"bad gzip: {exc}") from exc
-    prof = profile_pb2.Profile()
-    try:
-        prof.ParseFromString(data)
-    except DecodeError as exc:
-        raise ValueError(f"not a pprof profile: {exc}") from exc
-    strings = list(prof.string_table)
-
-    def text(i: int) -> str:
-        return strings[i] if 0 <= i < len(strings) else ""
-
-    types = [text(t.type) for t in prof.sample_type]
-    if "inuse_space" not in types:
-        raise ValueError("profile has no inuse_space samples (not a heap profile)")
-    col = types.index("inuse_space")
-    functions = {f.id: (text(f.name), text(f.filename)) for f in prof.function}
-    frames: dict[int, list[tuple[str, str, int]]] = {}
-    for loc in prof.location:
-        frames[loc.id] = [
-            (*functions.get(line.function_id, ("?", "")), int(line.line)) for line in loc.line
-        ]
-    totals: dict[tuple[str, str, int], int] = defaultdict(int)
-    for sample in prof.sample:
-        if col >= len(sample.value) or sample.value[col] <= 0:
-            continue
-        site = None
-        for loc_id in sample.location_id:
-            for fn, file, line in frames.get(loc_id, []):
-                if not fn.startswith("runtime."):
-                    site = (fn, file, line)
-                    break
-            if site:
-                break
-        if site is not None:
-            totals[site] += int(sample.value[col])
-    ranked = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-    return tuple(AllocationSite(fn, file, line, n) for (fn, file, line), n in ranked)
+    decoded = decode_heap_profile(raw)
+    if isinstance(decoded, ProfileError):
+        raise ValueError(decoded.reason)
+    # Stacks made only of runtime frames (the runtime's own allocations) name no code to fix.
+    sites = [
+        s
+        for s in decoded.top_sites("inuse_space", limit + 5)
+        if not s.function.startswith("runtime.")
+    ]
+    return tuple(AllocationSite(s.function, s.file, s.line, s.bytes) for s in sites[:limit])
 
 
 def decode(profile: HeapProfile, limit: int = TOP) -> HeapProfile:

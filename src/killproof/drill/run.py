@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from killproof.drill import pprof_adapter
+from killproof.drill import judge, pprof_adapter
 from killproof.drill.load import LoadPlan, LoadStep, StepProgress, run_load
 from killproof.drill.load_plan import Engine, StepResult
 from killproof.drill.ready import ReadyProbe, check_once, wait_ready
@@ -34,7 +34,6 @@ from killproof.drill.result import (
 from killproof.drill.sampler import Sampler, SamplerConfig
 from killproof.drill.sandbox import Sandbox, SandboxChoice, SandboxSpec, interrupt_on_signals
 from killproof.drill.shutdown import ClientTraffic, ShutdownPlan, run_shutdown, tcp_open
-from killproof.drill.thrash import ThrashWatch
 
 
 @dataclass(frozen=True)
@@ -199,22 +198,26 @@ def _load_phase(
 ) -> tuple[list[StepResult], str, float | None]:
     """Run each step on its own (so each ends with a heap profile); stop on death/thrash."""
     results: list[StepResult] = []
-    watch = ThrashWatch(config.memory_bytes, config.thrash_after_s)
     reason = ""
+    next_thrash_check = 0.0
     thrash_at: float | None = None
 
     async def guard(stop: asyncio.Event) -> None:
-        nonlocal reason, thrash_at
+        nonlocal reason, thrash_at, next_thrash_check
         while not stop.is_set():
+            latest = sampler.latest()
             if box.poll() is not None:
                 reason = "the service exited"
-            else:
-                latest = sampler.latest()
-                if latest is not None and latest.oom_kills:
-                    reason = "the OOM killer fired"
-                elif latest is not None and watch.update(latest):
+            elif latest is not None and latest.oom_kills:
+                reason = "the OOM killer fired"
+            elif latest is not None and latest.t_s >= next_thrash_check:
+                next_thrash_check = latest.t_s + 1.0  # a full pass over the samples: 1 Hz
+                verdict = judge.thrash(
+                    sampler.samples(), config.memory_bytes, config.thrash_after_s
+                )
+                if verdict.thrashing:
                     thrash_at = latest.t_s
-                    reason = f"pinned at the memory limit for {config.thrash_after_s:g}s"
+                    reason = f"thrashing at the memory limit: {verdict.reason}"
             if reason:
                 stop.set()
                 return

@@ -1,0 +1,84 @@
+"""Parsers for the numbers a drill is given: memory sizes, CPUs, signals.
+
+(The SLO parser is :func:`killproof.drill.analysis.parse_slo`.)
+
+Sizes follow Kubernetes quantities (``64Mi`` = 64 × 2²⁰ bytes, ``64M`` = 64 × 10⁶,
+``1.5Gi``, plain bytes). Every parser raises :class:`InputError` with the bad text.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import signal
+
+from killproof.errors import InputError
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)(?:e(\d+))?\s*([KMGTPE]i?|k|m|B)?\s*$")
+_FACTORS = {
+    None: 1,
+    "B": 1,
+    "k": 10**3,
+    "K": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
+    "Ki": 1 << 10,
+    "Mi": 1 << 20,
+    "Gi": 1 << 30,
+    "Ti": 1 << 40,
+    "Pi": 1 << 50,
+    "Ei": 1 << 60,
+}
+MIN_MEMORY = 4 << 20
+"""Below 4 MiB no Go binary starts; a smaller limit is a typo."""
+
+
+def parse_bytes(text: str, what: str = "--memory") -> int:
+    """``64Mi`` → 67108864. Kubernetes quantity suffixes; ``m`` (milli) is refused."""
+    m = _SIZE.match(text)
+    if m is None or m.group(3) == "m":
+        raise InputError(f"{what} {text!r}: expected a size such as 64Mi, 128M or 1Gi")
+    value = float(m.group(1)) * (10 ** int(m.group(2)) if m.group(2) else 1)
+    total = value * _FACTORS[m.group(3)]
+    if not math.isfinite(total) or total >= 1 << 62:
+        raise InputError(f"{what} {text!r}: too large")
+    return int(total)
+
+
+def format_bytes(n: int) -> str:
+    """67108864 → ``64Mi``; exact binary units when they divide, else bytes."""
+    for suffix in ("Gi", "Mi", "Ki"):
+        factor = _FACTORS[suffix]
+        if n >= factor and n % factor == 0:
+            return f"{n // factor}{suffix}"
+    return str(n)
+
+
+def parse_cpus(text: str) -> float:
+    """``1.5``, ``500m`` (millicores) → CPUs as a float (> 0)."""
+    raw = text.strip()
+    try:
+        value = float(raw[:-1]) / 1000 if raw.endswith("m") else float(raw)
+    except ValueError:
+        raise InputError(f"--cpus {text!r}: expected a number such as 1.5 or 500m") from None
+    if not math.isfinite(value) or value <= 0 or value > 1024:
+        raise InputError(f"--cpus {text!r}: must be between 0 and 1024")
+    return value
+
+
+def parse_signal(text: str) -> signal.Signals:
+    """``SIGTERM``, ``TERM``, ``15`` → the signal (as Dockerfile STOPSIGNAL accepts)."""
+    raw = text.strip().upper()
+    if raw.isdigit():
+        try:
+            return signal.Signals(int(raw))
+        except ValueError:
+            raise InputError(f"unknown signal {text!r}") from None
+    name = raw if raw.startswith("SIG") else f"SIG{raw}"
+    try:
+        return signal.Signals[name]
+    except KeyError:
+        raise InputError(f"unknown signal {text!r}") from None

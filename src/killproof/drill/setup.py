@@ -1,0 +1,191 @@
+"""Build a :class:`DrillConfig` from command-line values, and from a repo for ``drill PATH``.
+
+Command-line values win over the workload's; the workload's win over defaults. ``drill
+PATH`` builds the Go main with the local toolchain (offline) into the drill's work
+directory. Units: bytes, seconds.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from killproof import gotool
+from killproof.drill.analysis import parse_slo
+from killproof.drill.load_plan import Engine, check_target, parse_duration, parse_rate_spec
+from killproof.drill.quantity import parse_bytes, parse_cpus, parse_signal
+from killproof.drill.ready import ProbeKind, ReadyProbe, parse_probe
+from killproof.drill.request_source import RequestSource, load_request_source, single_request
+from killproof.drill.run import DrillConfig
+from killproof.drill.sandbox import SandboxChoice
+from killproof.drill.workload import PathPlan, plan_path
+from killproof.errors import InputError
+
+DEFAULT_MEMORY = "128Mi"
+DEFAULT_PORT = 18090
+
+
+@dataclass(frozen=True)
+class DrillOptions:
+    """The raw command-line values (strings as typed; None when not given)."""
+
+    target: tuple[str, ...]
+    memory: str | None = None
+    cpus: str | None = None
+    port: int | None = None
+    host: str = "127.0.0.1"
+    ready: str | None = None
+    ready_cmd: str | None = None
+    startup_timeout: str = "60s"
+    max_startup: str | None = None
+    request: str | None = None
+    requests_file: Path | None = None
+    rate: str | None = None
+    ramp: str | None = None
+    duration: str = "40s"
+    connections: int = 64
+    timeout: str = "5s"
+    grace: str | None = None
+    stop_signal: str | None = None
+    slo: str = "p99<300ms"
+    target_rate: float | None = None
+    sandbox: str = "auto"
+    engine: str = "builtin"
+    allow_remote: bool = False
+    env: tuple[str, ...] = ()
+    shutdown_test: bool = True
+    thrash_after: str = "10s"
+    sample_hz: float = 10.0
+    work_dir: Path | None = None
+    notes: tuple[str, ...] = field(default=())
+
+
+def _env_pairs(items: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise InputError(f"--env {item!r}: expected KEY=VALUE")
+        out[key] = value
+    return out
+
+
+def _requests(opts: DrillOptions, default_path: str) -> RequestSource:
+    if opts.requests_file is not None:
+        return load_request_source(opts.requests_file)
+    return single_request(opts.request or f"GET {default_path}")
+
+
+def resolve_path_mode(root: Path, work_dir: Path) -> tuple[tuple[str, ...], PathPlan]:
+    """Find the main and workload under ``root`` and build the binary into ``work_dir``."""
+    plan = plan_path(root)
+    binary = gotool.build(plan.main_dir, work_dir / "bin" / plan.main_dir.resolve().name,
+                          cache_dir=work_dir.resolve() / "go")  # fmt: skip
+    return (str(binary),), plan
+
+
+def build_config(opts: DrillOptions, work_dir: Path) -> tuple[DrillConfig, tuple[str, ...]]:
+    """The drill's configuration and the notes to report about where values came from."""
+    notes: list[str] = list(opts.notes)
+    if not opts.target:
+        raise InputError("nothing to drill: give PATH or -- CMD [ARGS…]")
+    workload = None
+    command = opts.target
+    dockerfile_signal = None
+    if len(opts.target) == 1 and Path(opts.target[0]).is_dir():
+        command, plan = resolve_path_mode(Path(opts.target[0]), work_dir)
+        workload, dockerfile_signal = plan.workload, plan.stop_signal
+        notes += plan.notes
+        if workload is not None:
+            notes.append(f"settings from {workload.describe()}")
+    port = opts.port or DEFAULT_PORT
+    check_target(f"http://{opts.host}:{port}", opts.allow_remote)
+    memory = (
+        parse_bytes(opts.memory)
+        if opts.memory
+        else (workload.memory_bytes if workload and workload.memory_bytes else None)
+    )
+    if memory is None:
+        memory = parse_bytes(DEFAULT_MEMORY)
+        notes.append(f"no --memory and no manifest limit: drilled at {DEFAULT_MEMORY}")
+    cpus = parse_cpus(opts.cpus) if opts.cpus else (workload.cpus if workload else None)
+    env: dict[str, str] = dict(workload.env) if workload else {}
+    env.update(_env_pairs(opts.env))
+    # The drill owns the port and keeps the service on loopback (examples read ADDR).
+    env["PORT"] = str(port)
+    env.setdefault("ADDR", opts.host)
+    ready = _probe(opts, port, workload.ready_path if workload else None)
+    grace = parse_duration(opts.grace) if opts.grace else None
+    if grace is None and workload is not None:
+        # The kubelet runs preStop first; SIGTERM gets what is left of the grace period.
+        grace = max(1.0, workload.grace_s - workload.prestop_s)
+        if workload.prestop_s:
+            notes.append(
+                f"grace {workload.grace_s:g}s minus preStop {workload.prestop_s:g}s = {grace:g}s "
+                "after SIGTERM"
+            )
+    sig_text = opts.stop_signal or (workload.stop_signal if workload else None) or dockerfile_signal
+    stop: signal.Signals = parse_signal(sig_text) if sig_text else signal.SIGTERM
+    max_startup = parse_duration(opts.max_startup) if opts.max_startup else None
+    if max_startup is None and workload is not None and workload.startup_budget_s:
+        max_startup = workload.startup_budget_s
+    duration = parse_duration(opts.duration)
+    if opts.rate and opts.ramp:
+        raise InputError("give --rate or --ramp, not both")
+    steps = parse_rate_spec(opts.ramp or opts.rate or "100", duration)
+    slo = parse_slo(opts.slo)
+    try:
+        sandbox = SandboxChoice(opts.sandbox)
+        engine = Engine(opts.engine)
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    config = DrillConfig(
+        command=command,
+        memory_bytes=memory,
+        port=port,
+        ready=ready,
+        requests=_requests(opts, "/"),
+        steps=steps,
+        work_dir=work_dir,
+        cpus=cpus,
+        env=env,
+        sandbox=sandbox,
+        grace_s=grace if grace is not None else 30.0,
+        stop_signal=stop,
+        slo_percentile=slo.percentile,
+        slo_ms=slo.threshold_ms,
+        target_rate=opts.target_rate,
+        max_startup_s=max_startup if max_startup is not None else 10.0,
+        startup_timeout_s=parse_duration(opts.startup_timeout),
+        connections=opts.connections,
+        request_timeout_s=parse_duration(opts.timeout),
+        engine=engine,
+        allow_remote=opts.allow_remote,
+        shutdown_test=opts.shutdown_test,
+        sample_hz=opts.sample_hz,
+        host=opts.host,
+        thrash_after_s=parse_duration(opts.thrash_after),
+    )
+    return config, tuple(notes)
+
+
+def _probe(opts: DrillOptions, port: int, manifest_path: str | None) -> ReadyProbe:
+    if opts.ready_cmd:
+        return ReadyProbe(ProbeKind.COMMAND, port=port, command=opts.ready_cmd)
+    if opts.ready:
+        return replace_host(parse_probe(opts.ready, port), opts.host)
+    if manifest_path:
+        return ReadyProbe(ProbeKind.HTTP, port=port, path=manifest_path, host=opts.host)
+    return ReadyProbe(ProbeKind.TCP, port=port, host=opts.host)
+
+
+def replace_host(probe: ReadyProbe, host: str) -> ReadyProbe:
+    """``probe`` aimed at ``host``."""
+    return ReadyProbe(probe.kind, probe.port, probe.path, probe.command, host, probe.timeout_s)
+
+
+def describe_env(env: Mapping[str, str]) -> str:
+    """``GOMEMLIMIT=115MiB PORT=18090`` (sorted) for the report."""
+    return " ".join(f"{k}={v}" for k, v in sorted(env.items()))

@@ -1,0 +1,198 @@
+"""A drill's result → the report: findings (KP6xx), verdict, JSON sections, summary table.
+
+Pure: reads a :class:`DrillResult`, returns a :class:`Report`. The JSON keys
+(``verdict``, ``oom``, ``leak``, ``capacity``, ``shutdown``, ``samples``, ``profiles``) are
+the contract other commands (``plan``, the HTML report) read.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+from typing import Any
+
+from killproof.drill import judge
+from killproof.drill.analysis import LeakMetric
+from killproof.drill.quantity import format_bytes
+from killproof.drill.result import DrillResult
+from killproof.model import Finding, Measurement, Report, Severity, Skipped, Table
+from killproof.rules.drill import RULES
+
+
+def findings(result: DrillResult) -> list[Finding]:
+    """Every KP6xx finding for this drill."""
+    return [f for rule in RULES for f in rule.check(result)]
+
+
+def _mib(n: float | None) -> str:
+    return "-" if n is None else f"{n / (1 << 20):.1f} MiB"
+
+
+def _oom_section(result: DrillResult) -> dict[str, Any] | None:
+    oom = result.oom
+    if oom is None:
+        return None
+    before = [p for p in result.profiles if p.t_s <= oom.t_s and p.top]
+    profile = before[-1] if before else None
+    return {
+        "killed": True,
+        "t_s": round(oom.t_s, 3),
+        "source": oom.source,
+        "limit_bytes": oom.limit_bytes,
+        "memory_bytes": oom.memory_bytes,
+        "evidence": list(oom.evidence),
+        "kernel": list(result.kernel_events),
+        "profile": profile.path if profile else None,
+        "top_sites": [
+            {"function": s.function, "file": s.file, "line": s.line, "inuse_bytes": s.inuse_bytes}
+            for s in (profile.top if profile else ())
+        ],
+    }
+
+
+def _capacity_section(result: DrillResult) -> dict[str, Any]:
+    cap = judge.drill_capacity(result)
+    out: dict[str, Any] = cap.to_json()
+    out["load_steps"] = [
+        {**s.to_json(), "peak_memory_bytes": judge.peak_memory(result, s.index)}
+        for s in result.steps
+    ]
+    return out
+
+
+def _summary_table(result: DrillResult) -> Table:
+    lim = result.limits
+    cap = judge.drill_capacity(result)
+    rows = [
+        (
+            str(s.index + 1),
+            f"{s.rate_asked_rps:g}/s",
+            f"{s.rate_achieved_rps:.0f}/s",
+            f"{s.p50_ms:.1f}",
+            f"{s.p99_ms:.1f}",
+            str(s.error_count),
+            _mib(judge.peak_memory(result, s.index)),
+            "yes" if v.held else f"no: {v.reason}",
+        )
+        for s, v in zip(result.steps, cap.steps, strict=True)
+    ]
+    return Table(
+        title=f"Load steps (limit {format_bytes(lim.memory_bytes)}, SLO {cap.slo})",
+        columns=(
+            "step",
+            "rate",
+            "achieved",
+            "p50 ms",
+            "p99 ms",
+            "errors",
+            "peak memory",
+            "held SLO",
+        ),
+        rows=tuple(rows),
+    )
+
+
+def _shutdown_table(result: DrillResult) -> Table | None:
+    t = result.shutdown
+    if t is None:
+        return None
+
+    def at(v: float | None) -> str:
+        return "-" if v is None else f"+{v:.2f}s"
+
+    rows = (
+        ("signal", t.signal),
+        ("readiness failed", at(t.readiness_failed_after_s)),
+        ("listener closed", at(t.listener_closed_after_s)),
+        ("exited", f"{at(t.exit_after_s)} ({t.exit.describe() if t.exit else 'no'})"),
+        ("within grace", f"{'yes' if t.within_grace else 'no'} (grace {t.grace_s:g}s)"),
+        (
+            "requests after signal",
+            f"{t.ok_after_signal} ok, {t.failed_after_signal} failed, "
+            f"{t.refused_after_signal} refused after close",
+        ),
+        (
+            "SIGQUIT/SIGKILL",
+            f"{'sent' if t.sigquit_sent else '-'}/{'sent' if t.sigkill_sent else '-'}",
+        ),
+    )
+    return Table("Shutdown test", ("", ""), rows)
+
+
+def build_report(result: DrillResult, metadata: dict[str, Any] | None = None) -> Report:
+    """The drill's report: findings, verdict, JSON sections, tables and measurements."""
+    found = findings(result)
+    failed = any(f.severity is Severity.ERROR for f in found)
+    leak = judge.memory_leak(result)
+    goroutines = judge.goroutine_leak(result)
+    name = PurePath(result.command[0]).name if result.command else "service"
+    headline = ", ".join(sorted({f.name for f in found if f.severity is Severity.ERROR}))
+    summary = (
+        f"drill {'FAIL' if failed else 'PASS'}: {name} at "
+        f"{format_bytes(result.limits.memory_bytes)} ({result.sandbox.value})"
+        + (f": {headline}" if headline else "")
+    )
+    skipped: list[Skipped] = []
+    if result.shutdown is None:
+        why = "the service did not survive the load" if result.exit else "not requested"
+        skipped.append(Skipped("shutdown test", why))
+    skipped += [Skipped("drill", n) for n in result.notes]
+    measurements: list[Measurement] = []
+    if result.startup_s is not None:
+        measurements.append(Measurement("startup", round(result.startup_s, 3), "seconds"))
+    peak = judge.peak_memory(result)
+    if peak is not None:
+        measurements.append(Measurement("peak memory", peak, "bytes"))
+    cap = judge.drill_capacity(result)
+    if cap.held_rate_rps is not None:
+        measurements.append(Measurement("max rate held", cap.held_rate_rps, "requests/s"))
+    if cap.memory_per_rps_bytes is not None:
+        measurements.append(
+            Measurement("memory per req/s", round(cap.memory_per_rps_bytes), "bytes")
+        )
+    if result.shutdown is not None and result.shutdown.exit_after_s is not None:
+        measurements.append(
+            Measurement("time to exit", round(result.shutdown.exit_after_s, 3), "seconds")
+        )
+    tables = [_summary_table(result)]
+    shutdown_table = _shutdown_table(result)
+    if shutdown_table is not None:
+        tables.append(shutdown_table)
+    sections: dict[str, Any] = {
+        "verdict": "fail" if failed else "pass",
+        "sandbox": result.sandbox.value,
+        "limits": {
+            "memory_bytes": result.limits.memory_bytes,
+            "grace_s": result.limits.grace_s,
+            "max_startup_s": result.limits.max_startup_s,
+        },
+        "startup": {
+            "ready": result.ready,
+            "startup_s": result.startup_s,
+            "error": result.startup_error,
+            "exit": None if result.exit is None else result.exit.describe(),
+        },
+        "oom": _oom_section(result),
+        "leak": {
+            "memory": leak.to_json() if leak else None,
+            "goroutines": goroutines.to_json() if goroutines else None,
+            "memory_steps": [t.to_json() for t in judge.trends(result, LeakMetric.MEMORY)],
+            "goroutine_steps": [t.to_json() for t in judge.trends(result, LeakMetric.GOROUTINES)],
+        },
+        "thrash": None
+        if result.thrash_detected_at_s is None
+        else {"detected_at_s": round(result.thrash_detected_at_s, 3)},
+        "capacity": _capacity_section(result),
+        "shutdown": None if result.shutdown is None else result.shutdown.to_json(),
+        "samples": [s.to_json() for s in result.samples],
+        "profiles": [p.to_json() for p in result.profiles],
+    }
+    return Report(
+        command="drill",
+        findings=tuple(found),
+        skipped=tuple(skipped),
+        measurements=tuple(measurements),
+        sections=sections,
+        metadata={"command": list(result.command), **(metadata or {})},
+        summary=summary,
+        tables=tuple(tables),
+    )

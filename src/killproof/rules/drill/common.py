@@ -1,0 +1,56 @@
+"""What the drill rules (KP6xx) share: the subject of a finding and number formatting."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import PurePath
+
+from killproof.drill.result import DrillResult
+from killproof.model import Finding, Location, Severity
+from killproof.rules.base import Example, Rule, RuleDocs
+
+CLEAN_SHUTDOWN = (
+    "shutdown SIGTERM exit-after=0.5s code=0 ready-failed=0.01s closed=0.3s ok=40 refused=5\n"
+)
+"""A scenario line: readiness fails, the listener closes, exit 0 inside the grace period."""
+
+
+def subject(result: DrillResult) -> str:
+    """``drill of orders`` — the command's program name."""
+    name = PurePath(result.command[0]).name if result.command else "service"
+    return f"drill of {name}"
+
+
+def where(result: DrillResult) -> Location:
+    """A location naming the drilled program (drill findings have no file position)."""
+    return Location(subject=subject(result))
+
+
+def mib(n: float | None) -> str:
+    """Bytes as ``12.3 MiB`` (``?`` when unknown)."""
+    return "?" if n is None else f"{n / (1 << 20):.1f} MiB"
+
+
+def drill_rule(
+    rule_id: str,
+    *,
+    name: str,
+    severity: Severity,
+    summary: str,
+    docs: RuleDocs,
+    check: Callable[[DrillResult], Iterable[Finding]],
+    bad: str,
+    good: str,
+) -> Rule[DrillResult]:
+    """A KP6xx rule; ``bad``/``good`` are drill scenarios (:mod:`killproof.drill.scenario`)."""
+    return Rule(
+        id=rule_id,
+        name=name,
+        severity=severity,
+        summary=summary,
+        docs=docs,
+        check=check,
+        bad=(Example("text", bad, "drill.txt"),),
+        good=(Example("text", good, "drill.txt"),),
+        family="drill",
+    )

@@ -53,6 +53,8 @@ class GoResult:
     skipped: tuple[Skipped, ...] = ()
     programs: tuple[GoProgram, ...] = ()
     files_checked: int = 0
+    syntax_errors: int = 0
+    """Files skipped because they do not parse (each also has a Skipped entry)."""
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,31 @@
-"""``killproof check``: being built (see the issue); replaced by the real command."""
+"""``killproof check [PATH…]``: read Go code and its deploy files, report what will get
+the service killed."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import click
 
-from killproof.errors import InputError
+from killproof.check.run import STDIN, CheckOptions, run_check
+from killproof.commands.common import emit, output_options
 
 
-@click.command("check", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def command(args: tuple[str, ...]) -> int:
-    """(not yet available)"""
-    raise InputError("'killproof check' is not available in this build")
+@click.command("check")
+@click.argument("paths", nargs=-1)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Worker processes for parsing Go (0: one per CPU).",
+)
+@output_options()
+def command(paths: tuple[str, ...], jobs: int, fmt: str, output: Path | None, fail_on: str) -> int:
+    """Check Go sources and deploy files under PATH… ('.' by default; '-' reads
+    Kubernetes manifests from standard input)."""
+    stdin_text = sys.stdin.read() if STDIN in paths else None
+    report = run_check(paths or (".",), CheckOptions(jobs=jobs), stdin_text)
+    return emit(report, fmt, output, fail_on)

@@ -1,0 +1,259 @@
+"""The Go side of ``killproof check``: parse every package (in parallel processes for
+large trees), run the KP1xx package rules where the trees live, then the program rules
+on the summaries, and apply ``//killproof:ignore`` directives."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+from killproof.check.facts import GoProgram, GoResult
+from killproof.check.programs import build_programs, run_program_rules
+from killproof.model import Finding, Location, Skipped
+from killproof.sources.golang.facts import PackageFacts, PackageSummary
+from killproof.sources.golang.gomod import GoMod, parse_gomod
+from killproof.sources.golang.package import GoFile, GoPackage, build_file
+from killproof.sources.golang.parse import is_generated, parse, syntax_problem
+from killproof.sources.golang.summary import summarize
+from killproof.sources.golang.suppress import Suppression, file_suppressions, suppressed_lines
+
+# Below this many files, process start-up costs more than it saves.
+PARALLEL_MIN_FILES = 64
+SYNTAX_ERROR = "syntax error"
+
+
+@dataclass(frozen=True)
+class PackageTask:
+    """One directory's Go files for a worker; paths relative to ``root``."""
+
+    root: str
+    dir: str
+    files: tuple[str, ...]
+    module: GoMod
+    module_dir: str
+    size: int
+
+
+@dataclass(frozen=True)
+class PackageOutcome:
+    """A worker's answer for one directory."""
+
+    findings: tuple[Finding, ...]
+    skipped: tuple[Skipped, ...]
+    summaries: tuple[PackageSummary, ...]
+    files_checked: int
+    syntax_errors: int
+
+
+def check_go(root: Path, go_files: Sequence[Path], jobs: int) -> GoResult:
+    """Check ``go_files`` (absolute, or relative to the current directory) under ``root``.
+
+    ``jobs`` is the number of worker processes (0: one per CPU). Test files
+    (``_test.go``) are not checked: they never run in the production binary.
+    """
+    root = root.resolve()
+    tests = [p for p in go_files if p.name.endswith("_test.go")]
+    tasks = _tasks(root, [p for p in go_files if not p.name.endswith("_test.go")])
+    outcomes = _run(tasks, jobs)
+    findings: list[Finding] = []
+    skipped: list[Skipped] = []
+    summaries: list[PackageSummary] = []
+    checked = errors = 0
+    for o in outcomes:
+        findings.extend(o.findings)
+        skipped.extend(o.skipped)
+        summaries.extend(o.summaries)
+        checked += o.files_checked
+        errors += o.syntax_errors
+    if tests:
+        skipped.append(
+            Skipped(f"{len(tests)} _test.go files", "test code does not run in production")
+        )
+    programs = build_programs(summaries)
+    findings.extend(run_program_rules(programs, summaries))
+    return GoResult(
+        findings=tuple(sorted(set(findings), key=Finding.sort_key)),
+        skipped=tuple(skipped),
+        programs=tuple(_go_program(p.main, p.packages) for p in programs),
+        files_checked=checked,
+        syntax_errors=errors,
+    )
+
+
+def _go_program(main: PackageSummary, packages: Sequence[PackageSummary]) -> GoProgram:
+    serve = [s for p in packages for s in p.serve_sites]
+    timeouts = [p.shutdown_timeout_s for p in packages if p.shutdown_timeout_s is not None]
+    binary = Path(main.dir).name if main.dir != "." else main.module_path.rsplit("/", 1)[-1]
+    return GoProgram(
+        dir=main.dir,
+        binary_name=binary or "main",
+        location=main.location,
+        module_path=main.module_path,
+        go_version=main.go_version,
+        serves_http=bool(serve),
+        handled_signals=frozenset(s for p in packages for s in p.signals)
+        | (frozenset({"SIGTERM"}) if any(p.may_handle_sigterm for p in packages) else frozenset()),
+        handler_paths=frozenset(h for p in packages for h in p.handler_paths),
+        listen_ports=frozenset(x for p in packages for x in p.listen_ports),
+        listen_port_envs=frozenset(x for p in packages for x in p.listen_port_envs),
+        shutdown_timeout_s=max(timeouts) if timeouts else None,
+        extra_drain_s=max((p.extra_drain_s for p in packages), default=0.0),
+        sets_memory_limit=any(p.sets_memory_limit for p in packages),
+        sets_gomaxprocs=any(p.sets_gomaxprocs for p in packages),
+    )
+
+
+def _tasks(root: Path, files: Sequence[Path]) -> list[PackageTask]:
+    by_dir: dict[Path, list[Path]] = {}
+    for given in files:
+        p = given if given.is_absolute() else given.resolve()
+        by_dir.setdefault(p.parent, []).append(p)
+    mods: dict[Path, tuple[GoMod, Path]] = {}
+    tasks: list[PackageTask] = []
+    for d in sorted(by_dir):
+        mod, mod_dir = _module_of(d, root, mods)
+        paths = sorted(by_dir[d])
+        size = 0
+        for p in paths:
+            with contextlib.suppress(OSError):
+                size += p.stat().st_size
+        tasks.append(
+            PackageTask(
+                str(root),
+                _rel(d, root),
+                tuple(_rel(p, root) for p in paths),
+                mod,
+                _rel(mod_dir, root),
+                size,
+            )
+        )
+    return tasks
+
+
+def _rel(p: Path, root: Path) -> str:
+    try:
+        rel = p.relative_to(root).as_posix()
+    except ValueError:
+        return p.as_posix()
+    return rel or "."
+
+
+def _module_of(d: Path, root: Path, cache: dict[Path, tuple[GoMod, Path]]) -> tuple[GoMod, Path]:
+    """The nearest go.mod at or above ``d`` (above ``root`` too: root may be in a module)."""
+    chain: list[Path] = []
+    cur = d
+    found: tuple[GoMod, Path] = (GoMod(), root)
+    while True:
+        if cur in cache:
+            found = cache[cur]
+            break
+        chain.append(cur)
+        gomod = cur / "go.mod"
+        if gomod.is_file():
+            try:
+                found = (parse_gomod(gomod.read_text(encoding="utf-8", errors="replace")), cur)
+            except OSError:
+                found = (GoMod(), cur)
+            break
+        if cur.parent == cur:
+            break
+        cur = cur.parent
+    for c in chain:
+        cache[c] = found
+    return found
+
+
+def _run(tasks: list[PackageTask], jobs: int) -> list[PackageOutcome]:
+    workers = jobs if jobs > 0 else (os.cpu_count() or 1)
+    n_files = sum(len(t.files) for t in tasks)
+    if workers <= 1 or n_files < PARALLEL_MIN_FILES or len(tasks) < 2:
+        return check_packages(tasks)
+    chunks = _chunks(tasks, workers * 8)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
+        out: list[PackageOutcome] = []
+        for part in pool.map(check_packages, chunks):
+            out.extend(part)
+        return out
+
+
+def _chunks(tasks: list[PackageTask], n: int) -> list[list[PackageTask]]:
+    """Split into ``n`` lists of similar byte size, biggest packages first (so the last
+    chunk to finish is a small one)."""
+    buckets: list[list[PackageTask]] = [[] for _ in range(n)]
+    sizes = [0] * n
+    for t in sorted(tasks, key=lambda t: -t.size):
+        i = sizes.index(min(sizes))
+        buckets[i].append(t)
+        sizes[i] += t.size
+    ordered = sorted((b for b in buckets if b), key=lambda b: -sum(t.size for t in b))
+    return ordered
+
+
+def check_packages(tasks: Sequence[PackageTask]) -> list[PackageOutcome]:
+    """Parse and check each directory (runs in a worker process)."""
+    return [_check_dir(t) for t in tasks]
+
+
+def _check_dir(task: PackageTask) -> PackageOutcome:
+    from killproof.rules.go import PACKAGE_RULES
+
+    root = Path(task.root)
+    skipped: list[Skipped] = []
+    by_pkg: dict[str, list[GoFile]] = {}
+    errors = 0
+    supp: dict[str, list[Suppression]] = {}
+    for rel in task.files:
+        try:
+            source = (root / rel).read_bytes()
+        except OSError as exc:
+            skipped.append(Skipped(rel, f"cannot read: {exc.strerror or exc}"))
+            continue
+        if is_generated(source):
+            skipped.append(Skipped(rel, "generated file (// Code generated … DO NOT EDIT.)"))
+            continue
+        tree = parse(source)
+        problem = syntax_problem(tree)
+        if problem is not None:
+            errors += 1
+            skipped.append(Skipped(rel, f"{SYNTAX_ERROR}: {problem.reason()}"))
+            continue
+        gofile = build_file(rel, source, tree)
+        supp[rel] = list(file_suppressions(source, tree.root_node))
+        by_pkg.setdefault(gofile.package_name, []).append(gofile)
+    findings: list[Finding] = []
+    summaries: list[PackageSummary] = []
+    checked = 0
+    import_base = task.module.module_path
+    if task.dir != task.module_dir:
+        sub = task.dir if task.module_dir == "." else task.dir[len(task.module_dir) + 1 :]
+        import_base = f"{import_base}/{sub}" if import_base else sub
+    for name, files in sorted(by_pkg.items()):
+        checked += len(files)
+        pkg = GoPackage(
+            dir=task.dir,
+            name=name,
+            files=files,
+            module_path=task.module.module_path,
+            go_version=task.module.go_version,
+            import_path=import_base,
+        )
+        facts = PackageFacts(pkg, {f.path: supp.get(f.path, []) for f in files})
+        raw: list[Finding] = []
+        for rule in PACKAGE_RULES:
+            raw.extend(rule.check(facts))
+        silenced = {f.path: suppressed_lines(facts.suppressions.get(f.path, [])) for f in files}
+        findings.extend(x for x in raw if x.rule == "KP100" or not _is_silenced(x, silenced))
+        mains = [f for f, _ in pkg.functions.get("main", [])]
+        home = mains[0] if mains else files[0]
+        summaries.append(summarize(facts, Location(home.path, 1, 1)))
+    return PackageOutcome(tuple(findings), tuple(skipped), tuple(summaries), checked, errors)
+
+
+def _is_silenced(finding: Finding, silenced: dict[str, dict[int, frozenset[str]]]) -> bool:
+    ids = silenced.get(finding.location.path, {}).get(finding.location.line, frozenset())
+    return finding.rule in ids

@@ -1,0 +1,49 @@
+"""Programs: each main package with the local packages it imports, and the rules that
+judge a whole program (a SIGTERM handler or a pool limit may live in any of them)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from killproof.model import Finding
+from killproof.sources.golang.facts import PackageSummary, ProgramFacts
+
+
+def build_programs(summaries: Sequence[PackageSummary]) -> list[ProgramFacts]:
+    """One :class:`ProgramFacts` per main package, closed over local imports."""
+    by_path: dict[str, PackageSummary] = {}
+    for s in summaries:
+        if s.import_path and s.name != "main":
+            by_path.setdefault(s.import_path, s)
+    out: list[ProgramFacts] = []
+    for main in summaries:
+        if main.name != "main":
+            continue
+        seen: dict[str, PackageSummary] = {}
+        todo = list(main.local_imports)
+        while todo:
+            path = todo.pop()
+            if path in seen or path not in by_path:
+                continue
+            seen[path] = by_path[path]
+            todo.extend(by_path[path].local_imports)
+        out.append(ProgramFacts(main, (main, *seen.values())))
+    return out
+
+
+def run_program_rules(
+    programs: Sequence[ProgramFacts], summaries: Sequence[PackageSummary]
+) -> Iterator[Finding]:
+    """Program-level findings, with ignore directives applied."""
+    from killproof.rules.go import PROGRAM_RULES
+
+    silenced: dict[tuple[str, int], frozenset[str]] = {}
+    for s in summaries:
+        for path, line, ids in s.suppressed:
+            silenced[(path, line)] = silenced.get((path, line), frozenset()) | ids
+    for program in programs:
+        for rule in PROGRAM_RULES:
+            for finding in rule.check(program):
+                loc = finding.location
+                if finding.rule not in silenced.get((loc.path, loc.line), frozenset()):
+                    yield finding

@@ -1,0 +1,174 @@
+"""Walking a repository: which files ``killproof check`` reads.
+
+Inside a git work tree the file list comes from ``git ls-files --cached --others
+--exclude-standard`` (git's own .gitignore semantics); elsewhere a pure walk applies the
+common .gitignore subset (``#`` comments, ``!`` negation, ``/`` anchoring, trailing ``/``
+for directories, ``*``/``?``/``**`` globs). vendor/, testdata/, .git and node_modules are
+always skipped; Go files marked generated are skipped later, when they are read.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+SKIP_DIRS = frozenset({"vendor", "testdata", ".git", "node_modules"})
+
+
+@dataclass(frozen=True)
+class WalkResult:
+    """The files found under a root, split into Go sources and everything else."""
+
+    go_files: tuple[Path, ...]
+    other_files: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class IgnoreRule:
+    """One .gitignore line, relative to the directory of its file (``base``, POSIX)."""
+
+    base: str
+    pattern: str
+    negate: bool
+    dir_only: bool
+    anchored: bool
+
+    def matches(self, rel: str, is_dir: bool) -> bool:
+        """True when this rule matches ``rel`` (POSIX, relative to the walk root)."""
+        if self.dir_only and not is_dir:
+            return False
+        if self.base:
+            if not rel.startswith(self.base + "/"):
+                return False
+            rel = rel[len(self.base) + 1 :]
+        if self.anchored:
+            return _glob(self.pattern, rel)
+        name = rel.rsplit("/", 1)[-1]
+        return _glob(self.pattern, name) or _glob("**/" + self.pattern, rel)
+
+
+def _glob(pattern: str, path: str) -> bool:
+    if "**" in pattern:
+        head, _, tail = pattern.partition("**/")
+        if head and not path.startswith(head):
+            return False
+        rest = path[len(head) :]
+        parts = rest.split("/")
+        return any(_glob(tail, "/".join(parts[i:])) for i in range(len(parts)))
+    if pattern.count("/") != path.count("/"):
+        return False
+    return all(
+        fnmatch.fnmatchcase(p, q) for p, q in zip(path.split("/"), pattern.split("/"), strict=True)
+    )
+
+
+def parse_gitignore(text: str, base: str = "") -> list[IgnoreRule]:
+    """The rules of one .gitignore file found in directory ``base``."""
+    rules: list[IgnoreRule] = []
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        if not line or line.startswith("#"):
+            continue
+        negate = line.startswith("!")
+        if negate:
+            line = line[1:]
+        if line.startswith("\\"):
+            line = line[1:]
+        dir_only = line.endswith("/")
+        line = line.rstrip("/")
+        anchored = "/" in line
+        line = line.lstrip("/")
+        if not line:
+            continue
+        rules.append(IgnoreRule(base, line, negate, dir_only, anchored))
+    return rules
+
+
+def ignored(rules: Sequence[IgnoreRule], rel: str, is_dir: bool) -> bool:
+    """Git's rule: the last matching pattern wins."""
+    verdict = False
+    for rule in rules:
+        if rule.matches(rel, is_dir):
+            verdict = not rule.negate
+    return verdict
+
+
+def walk(root: Path) -> WalkResult:
+    """Every file under ``root`` that is not ignored, split by kind."""
+    root = root.resolve()
+    if root.is_file():
+        files = [root]
+    else:
+        listed = _git_files(root)
+        files = listed if listed is not None else _pure_walk(root)
+    go: list[Path] = []
+    other: list[Path] = []
+    for p in sorted(files):
+        rel_parts = p.relative_to(root).parts if p != root else (p.name,)
+        if any(part in SKIP_DIRS for part in rel_parts[:-1]):
+            continue
+        (go if p.suffix == ".go" else other).append(p)
+    return WalkResult(tuple(go), tuple(other))
+
+
+def _git_files(root: Path) -> list[Path] | None:
+    """git's own list, or None outside a work tree or when git ignores ``root`` itself
+    (a checked-out SDK under an ignored .venv is still worth checking)."""
+    try:
+        inside = subprocess.run(
+            ["git", "check-ignore", "-q", "."],
+            cwd=root,
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+        if inside.returncode == 0:
+            return None
+        proc = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=root,
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if proc.returncode != 0:
+        return None
+    out: list[Path] = []
+    for name in proc.stdout.split(b"\0"):
+        if name:
+            p = root / os.fsdecode(name)
+            if p.is_file():
+                out.append(p)
+    return out
+
+
+def _pure_walk(root: Path) -> list[Path]:
+    out: list[Path] = []
+    rules: list[IgnoreRule] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        d = Path(dirpath)
+        rel_dir = "" if d == root else d.relative_to(root).as_posix()
+        if ".gitignore" in filenames:
+            try:
+                text = (d / ".gitignore").read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                text = ""
+            rules = [*rules, *parse_gitignore(text, rel_dir)]
+        keep = []
+        for name in sorted(dirnames):
+            rel = f"{rel_dir}/{name}" if rel_dir else name
+            if name in SKIP_DIRS or ignored(rules, rel, True):
+                continue
+            keep.append(name)
+        dirnames[:] = keep
+        for name in filenames:
+            rel = f"{rel_dir}/{name}" if rel_dir else name
+            if not ignored(rules, rel, False) and (d / name).is_file():
+                out.append(d / name)
+    return out

@@ -1,0 +1,66 @@
+"""KP100 ignore-without-reason: a ``//killproof:ignore`` that does not say why."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from killproof.model import Evidence, Finding, Location, Severity
+from killproof.rules.base import Example, Rule, RuleDocs
+from killproof.sources.golang.facts import PackageFacts
+
+
+def _check(facts: PackageFacts) -> Iterator[Finding]:
+    for f in facts.pkg.files:
+        for s in facts.suppressions.get(f.path, []):
+            if s.rules and s.reason:
+                continue
+            what = "names no rule id" if not s.rules else "gives no reason"
+            yield RULE.finding(
+                f"killproof:ignore {what}: say which rule and why it does not apply here",
+                Location(f.path, s.line, s.column),
+                [Evidence(f.line_text(s.line), f.path, s.line)],
+            )
+
+
+RULE: Rule[PackageFacts] = Rule(
+    id="KP100",
+    name="ignore-without-reason",
+    severity=Severity.WARNING,
+    summary="A //killproof:ignore comment without a rule id or a reason.",
+    docs=RuleDocs(
+        what=(
+            "`//killproof:ignore` comments that do not name a rule id (`KP109`) or do not "
+            "give a reason after the ids."
+        ),
+        why=(
+            "A silenced finding is a decision someone made about a kill risk. Without the "
+            "reason, the next reader cannot tell whether it still holds after the code "
+            "changed, and the risk goes back to production unreviewed."
+        ),
+        example="```go\nresponses[key] = body //killproof:ignore KP109\n```",
+        fix=(
+            "Name the rule and say why it does not apply: "
+            "`//killproof:ignore KP109 keys are the 12 ISO currencies`."
+        ),
+        references=("DESIGN.md: Suppression",),
+    ),
+    check=_check,
+    bad=(
+        Example(
+            "go",
+            "package cache\n\nvar rates = map[string]float64{}\n\n"
+            "func set(k string, v float64) {\n\trates[k] = v //killproof:ignore KP109\n}\n",
+            "cache.go",
+        ),
+    ),
+    good=(
+        Example(
+            "go",
+            "package cache\n\nvar rates = map[string]float64{}\n\n"
+            "func set(k string, v float64) {\n"
+            "\trates[k] = v //killproof:ignore KP109 keys are the 12 ISO currencies\n}\n",
+            "cache.go",
+        ),
+    ),
+    family="go",
+)

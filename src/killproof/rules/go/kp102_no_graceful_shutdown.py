@@ -1,0 +1,88 @@
+"""KP102 no-graceful-shutdown: a server that is started and never shut down gracefully."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from killproof.model import Finding, Severity
+from killproof.rules.base import Example, Rule, RuleDocs
+from killproof.sources.golang.facts import ProgramFacts
+from killproof.sources.golang.servers import StartKind
+
+
+def _check(program: ProgramFacts) -> Iterator[Finding]:
+    shutdowns = sum(p.shutdown_calls for p in program.packages)
+    for site in program.sites("serve_sites"):
+        if site.detail in (StartKind.PACKAGE_LEVEL.value, StartKind.GIN_RUN.value):
+            yield RULE.finding(
+                "this server has no value to call Shutdown on: on SIGTERM the process "
+                "exits with requests in flight",
+                site.location,
+                [site.evidence],
+            )
+        elif shutdowns == 0:
+            yield RULE.finding(
+                "this server is started but Shutdown/GracefulStop is never called in "
+                "the program: connections are cut when it stops",
+                site.location,
+                [site.evidence],
+            )
+
+
+RULE: Rule[ProgramFacts] = Rule(
+    id="KP102",
+    name="no-graceful-shutdown",
+    severity=Severity.ERROR,
+    summary="A server that is started but never Shutdown/GracefulStopped.",
+    docs=RuleDocs(
+        what=(
+            "Servers started with the package-level `http.ListenAndServe`/`http.Serve` or "
+            "gin's `Run` (nothing to shut down), and `http.Server`, gRPC and echo servers "
+            "in a program that never calls `Shutdown` or `GracefulStop`."
+        ),
+        why=(
+            "Without a graceful shutdown, stopping the process (a deploy, a scale-down, a "
+            "node drain) drops every request in flight and every idle keep-alive "
+            "connection. If the process ignores the signal instead, it is killed with "
+            "SIGKILL when the grace period ends."
+        ),
+        example='```go\nlog.Fatal(http.ListenAndServe(":8080", mux))\n```',
+        fix=(
+            "Start an `http.Server` and call `srv.Shutdown(ctx)` with a deadline shorter "
+            "than the grace period when SIGTERM arrives (`GracefulStop` for gRPC)."
+        ),
+        references=(
+            "https://pkg.go.dev/net/http#Server.Shutdown",
+            "https://pkg.go.dev/google.golang.org/grpc#Server.GracefulStop",
+        ),
+    ),
+    check=_check,
+    bad=(
+        Example(
+            "go",
+            'package main\n\nimport (\n\t"log"\n\t"net/http"\n\t"os"\n\t"os/signal"\n'
+            '\t"syscall"\n)\n\nfunc main() {\n\tc := make(chan os.Signal, 1)\n'
+            "\tsignal.Notify(c, syscall.SIGTERM)\n"
+            "\tgo func() { <-c; os.Exit(0) }()\n"
+            '\tlog.Print(http.ListenAndServe(":8080", nil))\n}\n',
+            "main.go",
+        ),
+    ),
+    good=(
+        Example(
+            "go",
+            'package main\n\nimport (\n\t"context"\n\t"log"\n\t"net/http"\n'
+            '\t"os/signal"\n\t"syscall"\n\t"time"\n)\n\nfunc main() {\n'
+            "\tctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)\n"
+            "\tdefer stop()\n"
+            '\tsrv := &http.Server{Addr: ":8080", ReadHeaderTimeout: 5 * time.Second}\n'
+            "\tgo func() {\n\t\tif err := srv.ListenAndServe(); err != http.ErrServerClosed {\n"
+            "\t\t\tlog.Print(err)\n\t\t}\n\t}()\n\t<-ctx.Done()\n"
+            "\tsctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)\n"
+            "\tdefer cancel()\n\tif err := srv.Shutdown(sctx); err != nil {\n"
+            "\t\tlog.Print(err)\n\t}\n}\n",
+            "main.go",
+        ),
+    ),
+    family="go",
+)

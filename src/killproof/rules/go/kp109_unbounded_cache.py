@@ -1,0 +1,200 @@
+"""KP109 unbounded-cache: a long-lived map that every request can grow and nothing shrinks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import tree_sitter as ts
+
+from killproof.model import Finding, Severity
+from killproof.rules.base import Example, Rule, RuleDocs
+from killproof.sources.golang.facts import PackageFacts
+from killproof.sources.golang.package import GoPackage
+from killproof.sources.golang.syntax import call_args, outermost_function, text, unparen, walk
+from killproof.sources.golang.values import assignments_in, local_assignments
+
+_COMPARE = frozenset({"<", "<=", ">", ">=", "==", "!="})
+
+
+def _is_map_expr(node: ts.Node | None) -> bool:
+    node = unparen(node)
+    if node is None:
+        return False
+    if node.type == "composite_literal":
+        typ = node.child_by_field_name("type")
+        return typ is not None and typ.type == "map_type"
+    if node.type == "call_expression" and text(node.child_by_field_name("function")) == "make":
+        args = call_args(node)
+        return bool(args) and args[0].type == "map_type"
+    return False
+
+
+def _package_maps(pkg: GoPackage) -> dict[str, ts.Node]:
+    out: dict[str, ts.Node] = {}
+    for _, spec in pkg.package_vars():
+        typ = spec.child_by_field_name("type")
+        for target, assigned in assignments_in(spec):
+            if (typ is not None and typ.type == "map_type") or _is_map_expr(assigned.value):
+                out[text(target)] = spec
+    return out
+
+
+def _map_fields(pkg: GoPackage) -> dict[str, ts.Node]:
+    out: dict[str, ts.Node] = {}
+    for f in pkg.files:
+        if b"map[" not in f.source:
+            continue
+        for decl in f.tree.root_node.named_children:
+            if decl.type != "type_declaration":
+                continue
+            for node in walk(decl):
+                if node.type == "field_declaration":
+                    typ = node.child_by_field_name("type")
+                    if typ is not None and typ.type == "map_type":
+                        for name in node.children_by_field_name("name"):
+                            out[text(name)] = node
+    return out
+
+
+def _bounded(pkg: GoPackage, name: str, field: bool) -> bool:
+    """delete/clear on it, a len() comparison, or a reset anywhere in the package."""
+
+    def same(expr: ts.Node | None) -> bool:
+        expr = unparen(expr)
+        if expr is None:
+            return False
+        if field:
+            return (
+                expr.type == "selector_expression"
+                and text(expr.child_by_field_name("field")) == name
+            )
+        return expr.type == "identifier" and text(expr) == name
+
+    for _, call in pkg.captured("call.id"):
+        fn = text(call.child_by_field_name("function"))
+        args = call_args(call)
+        if not args or not same(args[0]):
+            continue
+        if fn in ("delete", "clear"):
+            return True
+        if fn == "len":
+            parent = call.parent
+            op = parent.child_by_field_name("operator") if parent is not None else None
+            if parent is not None and parent.type == "binary_expression" and text(op) in _COMPARE:
+                return True
+    for f in pkg.files:
+        if name.encode() not in f.source:
+            continue
+        for node in walk(f.tree.root_node, into_funcs=True):
+            if node.type != "assignment_statement":
+                continue
+            for target, _ in assignments_in(node):
+                if same(target) and outermost_function(node) is not None:
+                    return True
+    return False
+
+
+def _check(facts: PackageFacts) -> Iterator[Finding]:
+    pkg = facts.pkg
+    writes = list(pkg.captured("idxassign"))
+    if not writes:
+        return
+    maps = _package_maps(pkg)
+    fields = _map_fields(pkg) if any(b"map[" in f.source for f in pkg.files) else {}
+    if not maps and not fields:
+        return
+    if not facts.request_paths.any:
+        return
+    verdicts: dict[tuple[str, bool], bool] = {}
+    for f, stmt in writes:
+        left = stmt.child_by_field_name("left")
+        if left is None:
+            continue
+        for target in left.named_children:
+            if target.type != "index_expression":
+                continue
+            operand = unparen(target.child_by_field_name("operand"))
+            if operand is None:
+                continue
+            if operand.type == "identifier" and text(operand) in maps:
+                name, is_field = text(operand), False
+                func = outermost_function(stmt)
+                if func is not None and local_assignments(func, name):
+                    continue  # a local shadows the package variable
+            elif operand.type == "selector_expression":
+                name, is_field = text(operand.child_by_field_name("field")), True
+                if name not in fields:
+                    continue
+            else:
+                continue
+            if not facts.request_paths.contains(stmt):
+                continue
+            key = (name, is_field)
+            if key not in verdicts:
+                verdicts[key] = _bounded(pkg, name, is_field)
+            if verdicts[key]:
+                continue
+            decl = fields[name] if is_field else maps[name]
+            yield RULE.finding(
+                f"`{text(operand)}` lives as long as the process and grows on every request: "
+                "nothing in the package deletes from it, bounds its size or evicts it",
+                f.location(stmt),
+                [f.evidence(stmt), pkg.file_of(decl).evidence(decl)],
+            )
+
+
+RULE: Rule[PackageFacts] = Rule(
+    id="KP109",
+    name="unbounded-cache",
+    severity=Severity.ERROR,
+    summary="A package-level or struct map written per request with no delete, bound or eviction.",
+    docs=RuleDocs(
+        what=(
+            "`m[k] = v` on a request path (a handler registered anywhere in the package, "
+            "a function with a handler signature, or anything they call) where `m` is a "
+            "package-level map or a map field of a struct, and the package never calls "
+            "`delete`/`clear` on it, never compares its `len` to a bound, and never "
+            "replaces it."
+        ),
+        why=(
+            "A map keyed by something the client controls (a URL, a query string, a user "
+            "id) grows by one entry per distinct request, forever. Go maps never shrink "
+            "their buckets either. Memory climbs steadily with traffic until the container "
+            "limit is reached and the kernel OOM-kills the process, usually hours after "
+            "a deploy, and again after every restart."
+        ),
+        example=(
+            "```go\nvar responses = map[string][]byte{}\n…\nresponses[r.URL.RawQuery] = body\n```"
+        ),
+        fix=(
+            "Bound it: an LRU with a maximum size (hashicorp/golang-lru, ristretto), "
+            "expiry with a janitor that deletes old keys, or a `len(m) >= max` check."
+        ),
+        references=(
+            "https://go.dev/doc/gc-guide",
+            "https://github.com/golang/go/issues/20135",
+        ),
+    ),
+    check=_check,
+    bad=(
+        Example(
+            "go",
+            'package api\n\nimport "net/http"\n\nvar seen = map[string]int{}\n\n'
+            "func track(w http.ResponseWriter, r *http.Request) {\n"
+            "\tseen[r.URL.Path]++\n\tseen[r.URL.RawQuery] = 1\n}\n",
+            "api.go",
+        ),
+    ),
+    good=(
+        Example(
+            "go",
+            'package api\n\nimport "net/http"\n\nconst maxSeen = 10000\n\n'
+            "var seen = map[string]int{}\n\n"
+            "func track(w http.ResponseWriter, r *http.Request) {\n"
+            "\tif len(seen) >= maxSeen {\n\t\tclear(seen)\n\t}\n"
+            "\tseen[r.URL.RawQuery] = 1\n}\n",
+            "api.go",
+        ),
+    ),
+    family="go",
+)

@@ -1,0 +1,151 @@
+"""KP112 lost-cancel: a context's cancel func discarded or not called on some path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import tree_sitter as ts
+
+from killproof.model import Finding, Severity
+from killproof.rules.base import Example, Rule, RuleDocs
+from killproof.sources.golang.contexts import CONTEXT
+from killproof.sources.golang.facts import PackageFacts
+from killproof.sources.golang.package import GoFile
+from killproof.sources.golang.syntax import FUNC_TYPES, line_col, text, walk
+
+_MAKERS = (
+    "WithCancel",
+    "WithTimeout",
+    "WithDeadline",
+    "WithCancelCause",
+    "WithTimeoutCause",
+    "WithDeadlineCause",
+)
+
+
+def _cancel_target(call: ts.Node) -> tuple[ts.Node | None, ts.Node | None]:
+    """(defining statement, cancel identifier) for ``ctx, cancel := context.With…(…)``."""
+    holder = call.parent
+    if holder is None or holder.type != "expression_list":
+        return None, None
+    stmt = holder.parent
+    if stmt is None or stmt.type not in (
+        "short_var_declaration",
+        "assignment_statement",
+        "var_spec",
+    ):
+        return None, None
+    if stmt.type == "var_spec":
+        names = stmt.children_by_field_name("name")
+    else:
+        left = stmt.child_by_field_name("left")
+        names = left.named_children if left is not None else []
+    if len(names) != 2:
+        return stmt, None
+    return stmt, names[1]
+
+
+def _function(node: ts.Node) -> ts.Node | None:
+    cur = node.parent
+    while cur is not None and cur.type not in FUNC_TYPES:
+        cur = cur.parent
+    return cur
+
+
+def _check(facts: PackageFacts) -> Iterator[Finding]:
+    for f, call in facts.pkg.package_calls(CONTEXT, *_MAKERS):
+        stmt, cancel = _cancel_target(call)
+        if stmt is None:
+            parent = call.parent
+            if parent is not None and parent.type == "expression_statement":
+                yield _finding(f, call, "the cancel func is discarded")
+            continue
+        if cancel is None or cancel.type != "identifier":
+            continue
+        name = text(cancel)
+        if name == "_":
+            yield _finding(f, call, "the cancel func is assigned to _")
+            continue
+        func = _function(stmt)
+        if func is None:
+            continue
+        problem = _path_without_use(func, stmt, name)
+        if problem is not None:
+            yield _finding(f, call, problem)
+
+
+def _path_without_use(func: ts.Node, stmt: ts.Node, name: str) -> str | None:
+    first_use: ts.Node | None = None
+    returns: list[ts.Node] = []
+    for n in walk(func, into_funcs=True):
+        if n.start_byte < stmt.end_byte:
+            continue
+        if n.type == "identifier" and text(n) == name and first_use is None:
+            first_use = n
+        elif n.type == "return_statement" and _function(n) == func and first_use is None:
+            returns.append(n)
+    if first_use is None:
+        return "the cancel func is never called"
+    if returns:
+        line = line_col(returns[0])[0]
+        return f"the return at line {line} is reached without calling the cancel func"
+    return None
+
+
+def _finding(f: GoFile, call: ts.Node, problem: str) -> Finding:
+    return RULE.finding(
+        f"{problem}: the context's timer and goroutine bookkeeping stay alive until the "
+        "parent is cancelled",
+        f.location(call),
+        [f.evidence(call)],
+    )
+
+
+RULE: Rule[PackageFacts] = Rule(
+    id="KP112",
+    name="lost-cancel",
+    severity=Severity.WARNING,
+    summary="WithCancel/WithTimeout/WithDeadline whose cancel func is lost on some path.",
+    docs=RuleDocs(
+        what=(
+            "`context.WithCancel`, `WithTimeout`, `WithDeadline` (and their `Cause` "
+            "variants) whose cancel func is discarded, assigned to `_`, never used, or not "
+            "yet used when a `return` is reached (the straight-line part of vet's "
+            "lostcancel)."
+        ),
+        why=(
+            "Until cancel is called, the child context stays registered with its parent "
+            "(and a WithTimeout keeps its timer). Under a long-lived parent such as a "
+            "server's base context, one leaked child per request is a steady memory leak "
+            "that ends in an OOM kill."
+        ),
+        example="```go\nctx, _ = context.WithTimeout(ctx, time.Second)\n```",
+        fix="`ctx, cancel := context.WithTimeout(ctx, d)` followed by `defer cancel()`.",
+        references=(
+            "https://pkg.go.dev/context#WithCancel",
+            "https://pkg.go.dev/golang.org/x/tools/go/analysis/passes/lostcancel",
+        ),
+    ),
+    check=_check,
+    bad=(
+        Example(
+            "go",
+            'package client\n\nimport (\n\t"context"\n\t"time"\n)\n\n'
+            "func call(ctx context.Context) error {\n"
+            "\tctx, _ = context.WithTimeout(ctx, time.Second)\n\treturn do(ctx)\n}\n\n"
+            "func do(context.Context) error { return nil }\n",
+            "client.go",
+        ),
+    ),
+    good=(
+        Example(
+            "go",
+            'package client\n\nimport (\n\t"context"\n\t"time"\n)\n\n'
+            "func call(ctx context.Context) error {\n"
+            "\tctx, cancel := context.WithTimeout(ctx, time.Second)\n\tdefer cancel()\n"
+            "\treturn do(ctx)\n}\n\nfunc do(context.Context) error { return nil }\n",
+            "client.go",
+        ),
+    ),
+    family="go",
+)

@@ -1,0 +1,250 @@
+"""Servers a package starts (net/http, gRPC, echo, gin) and the addresses they listen on."""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+import tree_sitter as ts
+
+from killproof.sources.golang.package import GoFile, GoPackage
+from killproof.sources.golang.syntax import call_args, call_parts, string_value, text, unparen
+from killproof.sources.golang.values import values_of
+
+HTTP = "net/http"
+GRPC = "google.golang.org/grpc"
+GIN = "github.com/gin-gonic/gin"
+ECHO_PREFIX = "github.com/labstack/echo"
+_PORT = re.compile(r":(?P<port>[0-9]{1,5})$")
+_LOOPBACK = ("localhost", "127.", "[::1]", "::1", "ip6-localhost")
+
+
+class StartKind(enum.Enum):
+    """How a server is started, which decides whether it can be stopped gracefully."""
+
+    PACKAGE_LEVEL = "package-level"
+    """``http.ListenAndServe``/``Serve``: no server value, so no Shutdown, no timeouts."""
+    METHOD = "method"
+    """``srv.ListenAndServe()``, ``grpcServer.Serve(l)``, ``e.Start(addr)``."""
+    GIN_RUN = "gin-run"
+    """gin's ``r.Run()``: http.ListenAndServe underneath, no Shutdown possible."""
+
+
+@dataclass(frozen=True)
+class ServerStart:
+    """One call that starts serving. ``server`` is the resolved ``http.Server{…}`` literal
+    when known; ``addr`` and ``handler`` are the expressions given, when known."""
+
+    file: GoFile
+    call: ts.Node
+    kind: StartKind
+    server: ts.Node | None
+    addr: ts.Node | None
+    handler: ts.Node | None
+    handler_known: bool
+
+
+def _kind_of_receiver(pkg: GoPackage, f: GoFile, receiver: ts.Node) -> tuple[str, ts.Node | None]:
+    """('http', literal) / ('grpc', None) / ('echo', None) / ('gin', None) / ('', None)."""
+    vals = values_of(pkg, receiver)
+    if not vals:
+        return "", None
+    for val in vals:
+        v = unparen(val)
+        if v is not None and v.type == "unary_expression":
+            v = unparen(v.child_by_field_name("operand"))
+        if v is None:
+            continue
+        if v.type == "composite_literal":
+            q = f.qualified(v.child_by_field_name("type"))
+            if q == (HTTP, "Server"):
+                return "http", v
+        if v.type == "call_expression":
+            target = pkg.file_of(v).call_target(v)
+            if target is None:
+                continue
+            if target == (GRPC, "NewServer"):
+                return "grpc", None
+            if target[0].startswith(ECHO_PREFIX) and target[1] == "New":
+                return "echo", None
+            if target[0] == GIN and target[1] in ("Default", "New"):
+                return "gin", None
+    return "", None
+
+
+def literal_field(literal: ts.Node, name: str) -> ts.Node | None:
+    """The value of field ``name`` in a composite literal, or None when not set."""
+    body = literal.child_by_field_name("body")
+    if body is None:
+        return None
+    for el in body.named_children:
+        if el.type != "keyed_element":
+            continue
+        key = el.child_by_field_name("key")
+        if key is not None and text(key) == name:
+            val = el.child_by_field_name("value")
+            return val.named_child(0) if val is not None else None
+    return None
+
+
+def server_starts(pkg: GoPackage) -> list[ServerStart]:
+    """Every call in the package that starts serving."""
+    out: list[ServerStart] = []
+    serves_http = pkg.imports_path(HTTP, GRPC)
+    for f, call in pkg.selector_calls(
+        "ListenAndServe", "ListenAndServeTLS", "Serve", "ServeTLS", "Start", "StartTLS", "Run"
+    ):
+        parts = call_parts(call)
+        assert parts is not None
+        name = parts[1]
+        args = call_args(call)
+        target = f.call_target(call)
+        if target is not None:
+            if target[0] == HTTP and name in ("ListenAndServe", "ListenAndServeTLS"):
+                handler = args[1] if len(args) > 1 else None
+                addr = args[0] if args else None
+                out.append(ServerStart(f, call, StartKind.PACKAGE_LEVEL, None, addr, handler, True))
+            elif target[0] == HTTP and name in ("Serve", "ServeTLS"):
+                handler = args[1] if len(args) > 1 else None
+                out.append(ServerStart(f, call, StartKind.PACKAGE_LEVEL, None, None, handler, True))
+            continue
+        fn = call.child_by_field_name("function")
+        receiver = fn.child_by_field_name("operand") if fn is not None else None
+        if receiver is None:
+            continue
+        kind, literal = _kind_of_receiver(pkg, f, receiver)
+        if name in ("Start", "StartTLS"):
+            if kind == "echo":
+                out.append(
+                    ServerStart(
+                        f, call, StartKind.METHOD, None, args[0] if args else None, None, False
+                    )
+                )
+            continue
+        if name == "Run":
+            if kind == "gin":
+                addr = args[0] if args else None
+                out.append(ServerStart(f, call, StartKind.GIN_RUN, None, addr, None, False))
+            continue
+        if name == "Serve" and not kind and not serves_http:
+            continue
+        if name.startswith("ListenAndServe") and kind not in ("", "http"):
+            continue
+        addr = literal_field(literal, "Addr") if literal is not None else None
+        handler = literal_field(literal, "Handler") if literal is not None else None
+        out.append(
+            ServerStart(f, call, StartKind.METHOD, literal, addr, handler, literal is not None)
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Address:
+    """What is known of a listen address: its port, the env var it comes from, and
+    whether it is certainly loopback or certainly all interfaces."""
+
+    port: int | None = None
+    port_env: str | None = None
+    loopback: bool = False
+    public: bool = False
+
+
+def resolve_address(pkg: GoPackage, expr: ts.Node | None) -> Address:
+    """Read ``":8080"``, ``"127.0.0.1:6060"``, ``":" + port`` with ``port`` from
+    ``os.Getenv("PORT")`` (and its fallback literal)…; unknown parts stay None."""
+    if expr is None:
+        return Address()
+    vals = values_of(pkg, expr)
+    if vals is None or len(vals) != 1:
+        return Address()
+    return _address(pkg, vals[0])
+
+
+def _flatten(node: ts.Node) -> list[ts.Node]:
+    node_u = unparen(node)
+    if node_u is None:
+        return []
+    if node_u.type == "binary_expression" and text(node_u.child_by_field_name("operator")) == "+":
+        left = node_u.child_by_field_name("left")
+        right = node_u.child_by_field_name("right")
+        return (_flatten(left) if left else []) + (_flatten(right) if right else [])
+    return [node_u]
+
+
+def _address(pkg: GoPackage, node: ts.Node) -> Address:
+    parts = _flatten(node)
+    host_lits: list[str] = []
+    host_other: list[ts.Node] = []
+    port: int | None = None
+    port_env: str | None = None
+    seen_colon = False
+    for part in parts:
+        lit = string_value(part)
+        if not seen_colon:
+            if lit is not None and ":" in lit:
+                seen_colon = True
+                host, _, rest = lit.rpartition(":")
+                host_lits.append(host)
+                if rest.isdigit():
+                    port = int(rest)
+            elif lit is not None:
+                host_lits.append(lit)
+            else:
+                host_other.append(part)
+            continue
+        if lit is not None:
+            if lit.isdigit():
+                port = int(lit)
+            continue
+        envs, fallbacks = _env_names(pkg, part)
+        digits = [int(p) for p in fallbacks if p.isdigit()]
+        if len(digits) == 1:
+            port = digits[0]
+        if len(envs) == 1:
+            port_env = envs[0]
+    if not seen_colon:
+        return Address()
+    host = "".join(host_lits)
+    # A host read from an unset env var is "", i.e. every interface: Go's default.
+    env_host = all(_is_env_lookup(pkg, h) for h in host_other)
+    return Address(
+        port=port,
+        port_env=port_env,
+        loopback=host.startswith(_LOOPBACK),
+        public=host in ("", "0.0.0.0", "[::]") and env_host,
+    )
+
+
+def _is_env_lookup(pkg: GoPackage, node: ts.Node) -> bool:
+    if node.type != "call_expression":
+        return False
+    target = pkg.file_of(node).call_target(node)
+    return target in (("os", "Getenv"), ("os", "LookupEnv"))
+
+
+def _env_names(pkg: GoPackage, expr: ts.Node) -> tuple[list[str], list[str]]:
+    """Env var names an expression is read from, and literal fallbacks assigned to it."""
+    envs: list[str] = []
+    literals: list[str] = []
+    candidates: list[ts.Node] = [expr]
+    u = unparen(expr)
+    if u is not None and u.type == "identifier":
+        from killproof.sources.golang.values import definitions
+
+        candidates = [d.value for d in definitions(pkg, u) if d.value is not None]
+    for c in candidates:
+        lit = string_value(c)
+        if lit is not None:
+            literals.append(lit)
+            continue
+        if c.type == "call_expression":
+            args = call_args(c)
+            name = string_value(args[0]) if args else None
+            if name is not None and name.isupper():
+                envs.append(name)
+            for extra in args[1:]:
+                s = string_value(extra)
+                if s is not None:
+                    literals.append(s)
+    return envs, literals

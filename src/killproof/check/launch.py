@@ -12,6 +12,7 @@ from killproof.sources.quantity import (
     QuantityError,
     cpu_cores,
     memory_bytes,
+    parse_docker_bytes,
     parse_duration_s,
     parse_systemd_bytes,
     parse_systemd_timespan_s,
@@ -56,6 +57,15 @@ def _quantity(value: object, at: Pos, memory: bool) -> Limit | None:
     except QuantityError:
         return None
     return Limit(float(number), at, str(value))
+
+
+def _docker_size(value: object, at: Pos) -> Limit | None:
+    if value is None or isinstance(value, bool | dict | list):
+        return None
+    try:
+        return Limit(float(parse_docker_bytes(value)), at, str(value))  # type: ignore[arg-type]
+    except QuantityError:
+        return None
 
 
 def _k8s_env(container: Container) -> tuple[dict[str, EnvVar], bool]:
@@ -188,7 +198,7 @@ def compose_launches(compose: ComposeFile) -> Iterator[Launch]:
             ),
             env=env,
             env_incomplete=svc.body.get("env_file") is not None,
-            memory_limit=_quantity(mem[0], mem[1], True) if mem else None,
+            memory_limit=_docker_size(mem[0], mem[1]) if mem else None,
             cpu_limit=_quantity(cpu[0], cpu[1], False) if cpu else None,
             stop_signal=Limit(0, svc.body.pos("stop_signal"), str(signal)) if signal else None,
             grace=grace,

@@ -154,6 +154,10 @@ def _link_one(  # noqa: PLR0917 - private, called once
         return LinkedLaunch(
             launch, program, dockerfile.dockerfile if dockerfile else None, f"command {exe}"
         )
+    if launch.build is not None and launch.build[0] in by_dir:
+        program = by_dir[launch.build[0]]
+        df = dockerfile.dockerfile if dockerfile else None
+        return LinkedLaunch(launch, program, df, f"build context {launch.build[0]}")
     if dockerfile is not None and dockerfile.program is not None:
         return LinkedLaunch(
             launch, dockerfile.program, dockerfile.dockerfile, f"build {dockerfile.dockerfile.path}"

@@ -153,3 +153,18 @@ def parse_systemd_bytes(text: str) -> int | None:
         raise QuantityError(f"not a systemd size: {text!r} (expected e.g. 512M, 1G)")
     power = " KMGTPE".index(match[2] or " ")
     return int(float(match[1]) * 1024**power)
+
+
+def parse_docker_bytes(text: str | int | float) -> int:
+    """A Docker/compose memory size (``512m``, ``1g``, ``256M``, ``1gb``, bytes) in bytes.
+
+    Docker's units are binary and case-insensitive (``m`` is MiB, not milli).
+    """
+    if isinstance(text, bool):
+        raise QuantityError(f"not a size: {text!r}")
+    if isinstance(text, int | float):
+        return int(text)
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([bkmgt]?)b?", text.strip().lower())
+    if not match:
+        raise QuantityError(f"not a Docker memory size: {text!r} (expected e.g. 512m, 1g)")
+    return int(float(match[1]) * 1024 ** "bkmgt".index(match[2] or "b"))

@@ -153,6 +153,7 @@ def load_documents(text: str, path: str) -> list[Any]:
         for node in yaml.compose_all(text):
             if node is None:
                 continue
+            builder.done = {}  # ids are only stable while this document's nodes live
             doc = builder.build(node)
             if doc is not None:
                 docs.append(doc)

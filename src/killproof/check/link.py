@@ -156,8 +156,8 @@ def _link_one(  # noqa: PLR0917 - private, called once
         )
     if launch.build is not None and launch.build[0] in by_dir:
         program = by_dir[launch.build[0]]
-        df = dockerfile.dockerfile if dockerfile else None
-        return LinkedLaunch(launch, program, df, f"build context {launch.build[0]}")
+        built = dockerfile.dockerfile if dockerfile else None
+        return LinkedLaunch(launch, program, built, f"build context {launch.build[0]}")
     if dockerfile is not None and dockerfile.program is not None:
         return LinkedLaunch(
             launch, dockerfile.program, dockerfile.dockerfile, f"build {dockerfile.dockerfile.path}"

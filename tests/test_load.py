@@ -23,6 +23,7 @@ from killproof.drill.load import (
     LoadStep,
     OutcomeLog,
     StepProgress,
+    Transport,
     check_target,
     parse_duration,
     parse_rate_spec,
@@ -56,6 +57,13 @@ def server(go_build: Callable[[Path], Path]) -> Iterator[str]:
     proc.wait()
 
 
+@pytest.fixture(params=list(Transport), ids=lambda t: t.value)
+def transport(request: pytest.FixtureRequest) -> Transport:
+    """Both of the built-in engine's HTTP clients."""
+    chosen: Transport = request.param
+    return chosen
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -66,9 +74,11 @@ def free_port() -> int:
 # --- against the real server ---------------------------------------------------------
 
 
-def test_open_loop_holds_the_asked_rate(server: str) -> None:
+def test_open_loop_holds_the_asked_rate(server: str, transport: Transport) -> None:
     ticks: list[StepProgress] = []
-    plan = LoadPlan(server, single_request("GET /ok"), (LoadStep(200, 2.0),), connections=8)
+    plan = LoadPlan(
+        server, single_request("GET /ok"), (LoadStep(200, 2.0),), 8, transport=transport
+    )
     result = asyncio.run(run_load(plan, RealClock(), on_progress=ticks.append))
     (step,) = result.steps
     assert step.rate_achieved_rps == pytest.approx(200, rel=0.1)
@@ -81,14 +91,14 @@ def test_open_loop_holds_the_asked_rate(server: str) -> None:
     assert ticks and ticks[0].step_index == 0 and ticks[0].sent > 100
 
 
-def test_errors_are_counted_by_kind_per_request(server: str) -> None:
+def test_errors_are_counted_by_kind_per_request(server: str, transport: Transport) -> None:
     source = parse_request_yaml(
         "- GET /ok\n- GET /status?code=500\n- GET /close\n- GET /reset\n- GET /status?code=404\n",
         "kinds.yaml",
     )
     log = OutcomeLog()
     log.record_from(0.0)
-    plan = LoadPlan(server, source, (LoadStep(100, 1.0),), connections=4)
+    plan = LoadPlan(server, source, (LoadStep(100, 1.0),), 4, transport=transport)
     (step,) = asyncio.run(run_load(plan, outcomes=log)).steps
     expected = {0: None, 1: "http_500", 2: "disconnected", 3: "reset", 4: "http_404"}
     outcomes = log.outcomes()
@@ -101,9 +111,13 @@ def test_errors_are_counted_by_kind_per_request(server: str) -> None:
     assert step.completed == sum(1 for o in outcomes if o.status)
 
 
-def test_connection_refused_is_its_own_kind() -> None:
+def test_connection_refused_is_its_own_kind(transport: Transport) -> None:
     plan = LoadPlan(
-        f"http://127.0.0.1:{free_port()}", single_request("/ok"), (LoadStep(50, 0.5),), 4
+        f"http://127.0.0.1:{free_port()}",
+        single_request("/ok"),
+        (LoadStep(50, 0.5),),
+        4,
+        transport=transport,
     )
     (step,) = asyncio.run(run_load(plan)).steps
     assert step.sent > 10
@@ -111,10 +125,12 @@ def test_connection_refused_is_its_own_kind() -> None:
     assert step.completed == 0 and step.histogram == ""
 
 
-def test_latency_counts_from_the_intended_send_time(server: str) -> None:
+def test_latency_counts_from_the_intended_send_time(server: str, transport: Transport) -> None:
     """One connection, 200 ms per request, 20 req/s asked: requests queue behind each other,
     and the corrected latency shows the queue while the service time stays ~200 ms."""
-    plan = LoadPlan(server, single_request("/slow?ms=200"), (LoadStep(20, 1.5),), connections=1)
+    plan = LoadPlan(
+        server, single_request("/slow?ms=200"), (LoadStep(20, 1.5),), 1, transport=transport
+    )
     (step,) = asyncio.run(run_load(plan)).steps
     assert 190 <= step.service_p99_ms < 400
     assert step.p99_ms > 3 * step.service_p99_ms

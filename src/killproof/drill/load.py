@@ -1,7 +1,10 @@
 """The load engine: run a :class:`LoadPlan` against a loopback service.
 
-The built-in engine is asyncio + aiohttp: one ``ClientSession``, one keep-alive
-connection per worker (``plan.connections`` of them). In an open-loop step a scheduler
+The built-in engine is asyncio with one keep-alive connection per worker
+(``plan.connections`` of them): by default the lean HTTP/1.1 client of
+:mod:`killproof.drill.http1` (≈ 4× aiohttp's rate per core), or one aiohttp
+``ClientSession`` with a connection-limited connector (``Transport.AIOHTTP``, and always
+for https). In an open-loop step a scheduler
 releases request ``i`` at ``start + i / rate`` into a queue the workers drain; a request
 that waits for a free connection is late, and its latency counts from when it was due
 (wrk2's correction for coordinated omission). ``engine=Engine.WRK`` hands each step to
@@ -17,13 +20,16 @@ import asyncio
 import errno
 import itertools
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import aiohttp
 from hdrh.histogram import HdrHistogram
 
 from killproof.clock import Clock, RealClock
+from killproof.drill.http1 import Http1Connection, Http1Error
 from killproof.drill.load_plan import (
     Engine,
     ErrorKind,
@@ -36,11 +42,13 @@ from killproof.drill.load_plan import (
     RequestOutcome,
     StepProgress,
     StepResult,
+    Transport,
     check_target,
     parse_duration,
     parse_rate_spec,
 )
 from killproof.drill.load_wrk import run_wrk
+from killproof.drill.request_source import RequestTemplate
 from killproof.errors import InputError
 
 __all__ = [
@@ -55,6 +63,7 @@ __all__ = [
     "RequestOutcome",
     "StepProgress",
     "StepResult",
+    "Transport",
     "check_target",
     "new_histogram",
     "parse_duration",
@@ -66,6 +75,9 @@ PROGRESS_INTERVAL_S = 1.0
 # The scheduler re-checks the stop event at least this often while waiting for a slot.
 _MAX_IDLE_S = 0.05
 _RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
+
+Fetch = Callable[[RequestTemplate], Awaitable[tuple[int, ErrorKind | None]]]
+"""Send one request on one connection: (HTTP status or 0, error kind or None)."""
 
 
 def new_histogram(timeout_s: float) -> HdrHistogram:
@@ -97,19 +109,78 @@ async def run_load(
         raise InputError("connections must be >= 1 and the request timeout positive")
     if plan.engine is Engine.WRK:
         return await run_wrk(plan, base, clock, on_progress, stop)
-    connector = aiohttp.TCPConnector(limit=plan.connections, limit_per_host=0)
-    timeout = aiohttp.ClientTimeout(total=plan.timeout_s)
-    async with aiohttp.ClientSession(
-        connector=connector, timeout=timeout, auto_decompress=False
-    ) as session:
+    async with AsyncExitStack() as stack:
+        fetchers = await _open_fetchers(plan, base, stack)
         counter = itertools.count()
         results: list[StepResult] = []
         for index, step in enumerate(plan.steps):
             if stop.is_set():
                 break
-            run = _StepRun(plan, step, index, base, session, clock, stop, outcomes, counter)
+            run = _StepRun(plan, step, index, fetchers, clock, stop, outcomes, counter)
             results.append(await run.execute(on_progress))
     return LoadResult(base, plan.engine, plan.connections, tuple(results))
+
+
+async def _open_fetchers(plan: LoadPlan, base: str, stack: AsyncExitStack) -> list[Fetch]:
+    """One fetch function per connection; closed when ``stack`` unwinds."""
+    parts = urlsplit(base)
+    if plan.transport is Transport.HTTP1 and parts.scheme == "http":
+        host, port = parts.hostname or "127.0.0.1", parts.port or 80
+        connections = [Http1Connection(host, port, plan.timeout_s) for _ in range(plan.connections)]
+        for connection in connections:
+            stack.callback(connection.close)
+        return [_http1_fetch(c) for c in connections]
+    connector = aiohttp.TCPConnector(limit=plan.connections, limit_per_host=0)
+    session = await stack.enter_async_context(
+        aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=plan.timeout_s),
+            auto_decompress=False,
+        )
+    )
+    fetch = _aiohttp_fetch(session, base)
+    return [fetch] * plan.connections
+
+
+def _http1_fetch(connection: Http1Connection) -> Fetch:
+    async def fetch(request: RequestTemplate) -> tuple[int, ErrorKind | None]:
+        body = request.body.encode() if request.body else b""
+        try:
+            status = await connection.request(request.method, request.path, request.headers, body)
+        except Http1Error as exc:
+            return 0, exc.kind
+        return status, ErrorKind.STATUS if status >= 400 else None
+
+    return fetch
+
+
+def _aiohttp_fetch(session: aiohttp.ClientSession, base: str) -> Fetch:
+    async def fetch(request: RequestTemplate) -> tuple[int, ErrorKind | None]:
+        try:
+            async with session.request(
+                request.method,
+                base + request.path,
+                headers=request.headers or None,
+                data=request.body.encode() if request.body else None,
+            ) as response:
+                await response.read()
+                status = response.status
+        except TimeoutError:
+            return 0, ErrorKind.TIMEOUT
+        except aiohttp.ClientConnectorError as exc:
+            refused = isinstance(exc.os_error, ConnectionRefusedError)
+            return 0, ErrorKind.REFUSED if refused else ErrorKind.OTHER
+        except aiohttp.ServerDisconnectedError:
+            return 0, ErrorKind.DISCONNECTED
+        except aiohttp.ClientPayloadError:
+            return 0, ErrorKind.RESET
+        except aiohttp.ClientOSError as exc:
+            return 0, ErrorKind.RESET if exc.errno in _RESET_ERRNOS else ErrorKind.OTHER
+        except aiohttp.ClientError:
+            return 0, ErrorKind.OTHER
+        return status, ErrorKind.STATUS if status >= 400 else None
+
+    return fetch
 
 
 @dataclass
@@ -119,8 +190,7 @@ class _StepRun:
     plan: LoadPlan
     step: LoadStep
     index: int
-    base: str
-    session: aiohttp.ClientSession
+    fetchers: Sequence[Fetch]
     clock: Clock
     stop: asyncio.Event
     outcomes: OutcomeLog | None
@@ -147,12 +217,12 @@ class _StepRun:
                 queue: asyncio.Queue[float | None] = asyncio.Queue()
                 async with asyncio.TaskGroup() as group:
                     group.create_task(self._schedule(queue))
-                    for _ in range(self.plan.connections):
-                        group.create_task(self._open_worker(queue))
+                    for fetch in self.fetchers:
+                        group.create_task(self._open_worker(queue, fetch))
             else:
                 async with asyncio.TaskGroup() as group:
-                    for _ in range(self.plan.connections):
-                        group.create_task(self._closed_worker())
+                    for fetch in self.fetchers:
+                        group.create_task(self._closed_worker(fetch))
         finally:
             if ticker is not None:
                 ticker.cancel()
@@ -179,55 +249,31 @@ class _StepRun:
             queue.put_nowait(intended)
             i += 1
         self.due = i
-        for _ in range(self.plan.connections):
+        for _ in self.fetchers:
             queue.put_nowait(None)
 
-    async def _open_worker(self, queue: asyncio.Queue[float | None]) -> None:
+    async def _open_worker(self, queue: asyncio.Queue[float | None], fetch: Fetch) -> None:
         while (intended := await queue.get()) is not None:
             # A slot still queued when the step is over was never sent: count it, drop it.
             if self._stopping() or self.clock.monotonic() >= self.end:
                 continue
-            await self._send(intended)
+            await self._send(intended, fetch)
 
-    async def _closed_worker(self) -> None:
+    async def _closed_worker(self, fetch: Fetch) -> None:
         while not self._stopping():
             now = self.clock.monotonic()
             if now >= self.end:
                 break
             self.due += 1
-            await self._send(now)
+            await self._send(now, fetch)
 
-    async def _send(self, intended: float) -> None:
+    async def _send(self, intended: float, fetch: Fetch) -> None:
         n = next(self.counter)
         request = self.plan.requests.render(n)
-        status, error = 0, None
         self.sent += 1
         self.in_flight += 1
         sent_at = self.clock.monotonic()
-        try:
-            async with self.session.request(
-                request.method,
-                self.base + request.path,
-                headers=request.headers or None,
-                data=request.body.encode() if request.body else None,
-            ) as response:
-                await response.read()
-                status = response.status
-                if status >= 400:
-                    error = ErrorKind.STATUS
-        except TimeoutError:
-            error = ErrorKind.TIMEOUT
-        except aiohttp.ClientConnectorError as exc:
-            refused = isinstance(exc.os_error, ConnectionRefusedError)
-            error = ErrorKind.REFUSED if refused else ErrorKind.OTHER
-        except aiohttp.ServerDisconnectedError:
-            error = ErrorKind.DISCONNECTED
-        except aiohttp.ClientPayloadError:
-            error = ErrorKind.RESET
-        except aiohttp.ClientOSError as exc:
-            error = ErrorKind.RESET if exc.errno in _RESET_ERRNOS else ErrorKind.OTHER
-        except aiohttp.ClientError:
-            error = ErrorKind.OTHER
+        status, error = await fetch(request)
         done = self.clock.monotonic()
         self.in_flight -= 1
         outcome = RequestOutcome(n, intended, sent_at, done, status, error)

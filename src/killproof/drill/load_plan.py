@@ -38,6 +38,15 @@ class Engine(enum.Enum):
     WRK = "wrk"
 
 
+class Transport(enum.Enum):
+    """How the built-in engine speaks HTTP."""
+
+    HTTP1 = "http1"
+    """The lean keep-alive HTTP/1.1 client (:mod:`killproof.drill.http1`), plain http only."""
+    AIOHTTP = "aiohttp"
+    """aiohttp's ClientSession (also used for https targets)."""
+
+
 class ErrorKind(enum.Enum):
     """Why a request failed; HTTP statuses >= 400 are counted per code (``http_503``)."""
 
@@ -80,6 +89,7 @@ class LoadPlan:
     timeout_s: float = 10.0
     allow_remote: bool = False
     engine: Engine = Engine.BUILTIN
+    transport: Transport = Transport.HTTP1
 
 
 @dataclass(frozen=True)

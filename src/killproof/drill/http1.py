@@ -1,0 +1,258 @@
+"""A lean HTTP/1.1 keep-alive client connection on asyncio, for the load engine.
+
+aiohttp spends most of a loopback request in its own machinery (≈ 5k req/s per core
+here); a protocol that writes the request bytes and parses just the status line, the
+framing headers and the body framing does ≈ 4× that, which is what lets a one-thread
+Python engine drive a Go service at the rates a drill needs. It speaks plain ``http://``
+only (drills are loopback); the engine uses aiohttp for ``https://``.
+
+Failures map one-to-one onto the load engine's error kinds, which the shutdown test
+depends on: ``refused`` (connect refused), ``reset`` (RST), ``disconnected`` (the server
+closed the connection before answering), ``timeout``, ``other``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+
+from killproof.drill.load_plan import ErrorKind
+
+MAX_HEAD_BYTES = 64 * 1024
+_RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
+
+
+class Http1Error(Exception):
+    """A request that got no complete response, with the reason as an :class:`ErrorKind`."""
+
+    def __init__(self, kind: ErrorKind, detail: str = "") -> None:
+        super().__init__(detail or kind.value)
+        self.kind = kind
+
+
+def encode_request(
+    method: str, path: str, host: str, headers: tuple[tuple[str, str], ...], body: bytes
+) -> bytes:
+    """The request's bytes (``Host``, ``Content-Length`` for a body, then the caller's headers)."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", "User-Agent: killproof"]
+    lines.extend(f"{name}: {value}" for name, value in headers)
+    if body or method in {"POST", "PUT", "PATCH"}:
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+class _ResponseReader(asyncio.Protocol):
+    """One connection; parses one response at a time (no pipelining)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self._buf = bytearray()
+        self._waiter: asyncio.Future[int] | None = None
+        self._head_only = False
+        self._status = 0
+        self._mode = ""  # "" (reading head), "length", "chunked", "close"
+        self._remaining = 0
+        self._keep_alive = True
+
+    # -- asyncio callbacks -------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._buf += data
+        if self._waiter is not None:
+            try:
+                self._parse()
+            except ValueError as exc:
+                self._fail(Http1Error(ErrorKind.OTHER, f"bad response: {exc}"))
+                self.abort()
+
+    def eof_received(self) -> bool:
+        return False  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._waiter is None:
+            return
+        if exc is None and self._mode == "close":
+            self._finish()  # the body ran to the end of the connection, as announced
+            return
+        if isinstance(exc, OSError) and exc.errno in _RESET_ERRNOS:
+            self._fail(Http1Error(ErrorKind.RESET, str(exc)))
+        elif exc is None:
+            self._fail(Http1Error(ErrorKind.DISCONNECTED, "server closed the connection"))
+        else:
+            self._fail(Http1Error(ErrorKind.OTHER, str(exc)))
+
+    # -- requests ----------------------------------------------------------------------
+    def send(self, data: bytes, head_only: bool) -> asyncio.Future[int]:
+        """Write a request; the future gets the response status (or an :class:`Http1Error`)."""
+        assert self.transport is not None and self._waiter is None
+        loop = asyncio.get_running_loop()
+        self._waiter = loop.create_future()
+        self._head_only = head_only
+        self._mode, self._status, self._keep_alive = "", 0, True
+        self.transport.write(data)
+        return self._waiter
+
+    def expire(self) -> None:
+        """The request timed out: fail it and drop the connection (its answer may still come)."""
+        self._fail(Http1Error(ErrorKind.TIMEOUT, "no response in time"))
+        self.abort()
+
+    def abort(self) -> None:
+        """Drop the connection at once."""
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _fail(self, error: Http1Error) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(error)
+
+    def _finish(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if not self._keep_alive and self.transport is not None:
+            self.closed = True
+            self.transport.close()
+        if waiter is not None and not waiter.done():
+            waiter.set_result(self._status)
+
+    # -- parsing -----------------------------------------------------------------------
+    def _parse(self) -> None:
+        while self._waiter is not None:
+            if self._mode == "":
+                if not self._parse_head():
+                    return
+            elif self._mode == "length":
+                take = min(self._remaining, len(self._buf))
+                del self._buf[:take]
+                self._remaining -= take
+                if self._remaining:
+                    return
+                self._finish()
+            elif self._mode == "chunked":
+                if not self._parse_chunks():
+                    return
+                self._finish()
+            else:  # "close": everything until EOF is body
+                self._buf.clear()
+                return
+
+    def _parse_head(self) -> bool:
+        end = self._buf.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self._buf) > MAX_HEAD_BYTES:
+                raise ValueError("response head too large")
+            return False
+        lines = bytes(self._buf[:end]).split(b"\r\n")
+        del self._buf[: end + 4]
+        version, _, rest = lines[0].partition(b" ")
+        if not version.startswith(b"HTTP/1.") or len(rest) < 3 or not rest[:3].isdigit():
+            raise ValueError(f"bad status line {lines[0][:40]!r}")
+        status = int(rest[:3])
+        if status < 100:
+            raise ValueError(f"bad status {status}")
+        if 100 <= status < 200:
+            return True  # an interim response: the real one follows
+        self._status = status
+        length: int | None = None
+        chunked = False
+        self._keep_alive = version == b"HTTP/1.1"
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            key = name.strip().lower()
+            if key == b"content-length":
+                length = int(value.strip())
+            elif key == b"transfer-encoding":
+                chunked = b"chunked" in value.lower()
+            elif key == b"connection":
+                token = value.strip().lower()
+                self._keep_alive = token != b"close" and (
+                    self._keep_alive or token == b"keep-alive"
+                )
+        if self._head_only or status in {204, 304}:
+            self._mode, self._remaining = "length", 0
+        elif chunked:
+            self._mode, self._remaining = "chunked", -1
+        elif length is not None:
+            if length < 0:
+                raise ValueError("negative Content-Length")
+            self._mode, self._remaining = "length", length
+        else:
+            self._mode, self._keep_alive = "close", False
+        return True
+
+    def _parse_chunks(self) -> bool:
+        """Consume chunks; True once the last chunk and the trailers are in."""
+        while True:
+            if self._remaining == -1:  # expecting a size line
+                line_end = self._buf.find(b"\r\n")
+                if line_end < 0:
+                    return False
+                size = int(bytes(self._buf[:line_end]).split(b";")[0].strip(), 16)
+                del self._buf[: line_end + 2]
+                self._remaining = size + 2 if size else -2
+            if self._remaining == -2:  # after the last chunk: trailers up to an empty line
+                line_end = self._buf.find(b"\r\n")
+                if line_end < 0:
+                    return False
+                del self._buf[: line_end + 2]
+                if line_end == 0:
+                    return True
+                continue
+            if len(self._buf) < self._remaining:
+                return False
+            del self._buf[: self._remaining]
+            self._remaining = -1
+
+
+class Http1Connection:
+    """One keep-alive connection to ``host:port``, reopened when the server closes it."""
+
+    def __init__(self, host: str, port: int, timeout_s: float) -> None:
+        self.host, self.port, self.timeout_s = host, port, timeout_s
+        self._authority = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+        self._reader: _ResponseReader | None = None
+
+    async def request(
+        self, method: str, path: str, headers: tuple[tuple[str, str], ...] = (), body: bytes = b""
+    ) -> int:
+        """Send one request and return the response status; raise :class:`Http1Error`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout_s
+        reader = self._reader
+        if reader is None or reader.closed:
+            reader = await self._connect(deadline)
+        waiter = reader.send(
+            encode_request(method, path, self._authority, headers, body), method == "HEAD"
+        )
+        timer = loop.call_at(deadline, reader.expire)
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
+
+    async def _connect(self, deadline: float) -> _ResponseReader:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout_at(deadline):
+                _, reader = await loop.create_connection(_ResponseReader, self.host, self.port)
+        except TimeoutError:
+            raise Http1Error(ErrorKind.TIMEOUT, "connect timed out") from None
+        except ConnectionRefusedError as exc:
+            raise Http1Error(ErrorKind.REFUSED, str(exc)) from None
+        except OSError as exc:
+            kind = ErrorKind.RESET if exc.errno in _RESET_ERRNOS else ErrorKind.OTHER
+            raise Http1Error(kind, str(exc)) from None
+        self._reader = reader
+        return reader
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        if self._reader is not None and self._reader.transport is not None:
+            self._reader.transport.close()
+        self._reader = None

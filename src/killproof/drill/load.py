@@ -276,17 +276,15 @@ class _StepRun:
         status, error = await fetch(request)
         done = self.clock.monotonic()
         self.in_flight -= 1
-        outcome = RequestOutcome(n, intended, sent_at, done, status, error)
         if status:
             self.completed += 1
             assert self.latency is not None and self.service is not None
             self._record(self.latency, done - intended)
             self._record(self.service, done - sent_at)
-        key = outcome.error_key
-        if key is not None:
-            self.errors[key] += 1
+        if error is not None:
+            self.errors[f"http_{status}" if error is ErrorKind.STATUS else error.value] += 1
         if self.outcomes is not None:
-            self.outcomes.add(outcome)
+            self.outcomes.add(RequestOutcome(n, intended, sent_at, done, status, error))
 
     @staticmethod
     def _record(histogram: HdrHistogram, seconds: float) -> None:

@@ -119,7 +119,7 @@ def parse_project_config(text: str, name: str) -> ProjectConfig:
             )
 
     ignore: list[IgnoreEntry] = []
-    raw_ignore = doc.get("ignore") or []
+    raw_ignore = doc.get("ignore") or YList(doc.at)
     if not isinstance(raw_ignore, YList):
         raise InputError("'ignore' must be a list", name, doc.pos("ignore").line)
     for item, at in zip(raw_ignore, raw_ignore.item_at, strict=False):
@@ -140,7 +140,7 @@ def parse_project_config(text: str, name: str) -> ProjectConfig:
             )
 
     severity: dict[str, Severity] = {}
-    raw_sev = doc.get("severity") or {}
+    raw_sev = doc.get("severity") or YMap(doc.at)
     if not isinstance(raw_sev, YMap):
         raise InputError(
             "'severity' must map rule ids to error/warning/info", name, doc.pos("severity").line
@@ -154,7 +154,7 @@ def parse_project_config(text: str, name: str) -> ProjectConfig:
             ) from exc
 
     thresholds: dict[str, float] = {}
-    raw_thr = doc.get("thresholds") or {}
+    raw_thr = doc.get("thresholds") or YMap(doc.at)
     if not isinstance(raw_thr, YMap):
         raise InputError("'thresholds' must be a mapping", name, doc.pos("thresholds").line)
     for key, value in raw_thr.items():
@@ -170,7 +170,7 @@ def parse_project_config(text: str, name: str) -> ProjectConfig:
         thresholds[key] = float(value)
 
     pairs: dict[str, str] = {}
-    raw_pairs = doc.get("pairs") or []
+    raw_pairs = doc.get("pairs") or YList(doc.at)
     if not isinstance(raw_pairs, YList):
         raise InputError(
             "'pairs' must be a list of {program: DIR, deploy: NAME}", name, doc.pos("pairs").line

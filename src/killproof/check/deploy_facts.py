@@ -141,8 +141,9 @@ class DeployFacts:
     programs: tuple[GoProgram, ...] = ()
 
     def launch_for(self, container: Container) -> LinkedLaunch | None:
-        """The linked launch of a Kubernetes container."""
+        """The linked launch of a Kubernetes container (matched by its spec mapping)."""
         for linked in self.launches:
-            if linked.launch.container is container:
+            c = linked.launch.container
+            if c is not None and c.spec is container.spec:
                 return linked
         return None

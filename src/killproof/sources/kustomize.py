@@ -36,6 +36,8 @@ _MERGE_KEYS = {
     "volumeMounts": "mountPath", "ports": "containerPort", "imagePullSecrets": "name",
 }  # fmt: skip
 
+_SCALABLE = {"Deployment", "StatefulSet", "ReplicaSet", "ReplicationController"}
+
 ReadText = Callable[[str], str]
 """Reads a file by its root-relative path (raises OSError)."""
 
@@ -310,21 +312,36 @@ def _apply_transformers(objects: list[K8sObject], kust: YMap) -> None:
         if namespace:
             meta.put("namespace", namespace, meta.pos("namespace"))
         if labels:
-            for holder in (meta, dig(body, "spec", "template", "metadata")):
-                _add_labels(holder, "labels", labels)
-            for sel in (dig(body, "spec", "selector"),):
-                if obj.kind == "Service":
-                    _add_labels(body.get("spec"), "selector", labels)
-                elif isinstance(sel, YMap):
-                    _add_labels(sel, "matchLabels", labels)
+            _label(obj, labels, selectors=True, templates=True)
+        for entry in iter_maps(kust.get("labels")):
+            pairs = entry.get("pairs")
+            if isinstance(pairs, YMap):
+                selectors = entry.get("includeSelectors") is True
+                templates = selectors or entry.get("includeTemplates") is True
+                _label(obj, pairs, selectors=selectors, templates=templates)
         objects[index] = K8sObject(obj.kind, name, namespace or obj.namespace, body, obj.origin)
     _apply_images(objects, kust)
     for item in iter_maps(kust.get("replicas")):
         for obj in objects:
+            if obj.kind not in _SCALABLE:
+                continue
             if obj.name in (item.get("name"), prefix + str(item.get("name")) + suffix):
                 spec = obj.body.get("spec")
                 if isinstance(spec, YMap) and isinstance(item.get("count"), int):
                     spec.put("replicas", item["count"], item.pos("count"))
+
+
+def _label(obj: K8sObject, labels: YMap, selectors: bool, templates: bool) -> None:
+    body = obj.body
+    _add_labels(body.get("metadata"), "labels", labels)
+    if templates:
+        _add_labels(dig(body, "spec", "template", "metadata"), "labels", labels)
+    if not selectors:
+        return
+    if obj.kind == "Service":
+        _add_labels(body.get("spec"), "selector", labels)
+    elif isinstance(dig(body, "spec", "selector"), YMap):
+        _add_labels(dig(body, "spec", "selector"), "matchLabels", labels)
 
 
 def _add_labels(holder: Any, key: str, labels: YMap) -> None:

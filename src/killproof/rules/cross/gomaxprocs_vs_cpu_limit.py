@@ -27,7 +27,7 @@ def check(facts: DeployFacts) -> Iterator[Finding]:
         if version is None or version >= (1, 25) or "GOMAXPROCS" in linked.env():
             continue
         yield RULE.finding(
-            f"{launch.subject} limits CPU to {launch.cpu_limit.value:g} cores but Go "
+            f"CPU is limited to {launch.cpu_limit.value:g} cores but Go "
             f"{program.go_version} sets GOMAXPROCS to the node's core count: the quota is spent "
             "in a burst, the process is throttled for the rest of each period, and probes time out",
             loc(launch.cpu_limit.at, launch.subject),

@@ -22,7 +22,8 @@ def check(facts: DeployFacts) -> Iterator[Finding]:
         launch, program = linked.launch, linked.program
         if program is None or program.shutdown_timeout_s is None or launch.grace is None:
             continue
-        need = launch.prestop_s + program.extra_drain_s + program.shutdown_timeout_s
+        # Durations from code arrive as float products (25*time.Second): round away the noise.
+        need = round(launch.prestop_s + program.extra_drain_s + program.shutdown_timeout_s, 3)
         if launch.grace.value >= need:
             continue
         field, default = _WHAT[launch.kind]

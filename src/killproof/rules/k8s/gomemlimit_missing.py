@@ -21,7 +21,7 @@ def check(facts: DeployFacts) -> Iterator[Finding]:
         if "GOMEMLIMIT" in linked.env() or launch.env_incomplete:
             continue
         yield RULE.finding(
-            f"{launch.subject} runs Go program {program.dir} under a "
+            f"runs Go program {program.dir} under a "
             f"{format_bytes(int(limit.value))} "
             "memory limit without GOMEMLIMIT: the GC paces by GOGC alone, lets the heap double "
             "past live data and the kernel OOM-kills it before the GC reacts",

@@ -56,7 +56,7 @@ def check(facts: DeployFacts) -> Iterator[Finding]:
                 continue
             field = allowed[1]
             yield RULE.finding(
-                f"PodDisruptionBudget/{pdb.name} allows 0 disruptions of {w.obj.ref} "
+                f"PodDisruptionBudget/{pdb.name} allows 0 disruptions of {w.kind}/{w.obj.name} "
                 f"({field} {(pdb.body.get('spec') or {}).get(field)!s} with {source} {replicas}): "
                 "node drains hang, and the cluster autoscaler cannot move the pods",
                 loc(dig_pos(pdb.body, "spec", field), pdb.ref),

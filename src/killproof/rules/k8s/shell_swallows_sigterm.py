@@ -68,7 +68,7 @@ def check(facts: DeployFacts) -> Iterator[Finding]:
         script = shell_script_of(launch.argv)
         if script is not None and not hands_over(script):
             yield RULE.finding(
-                f"{launch.subject} runs `{launch.argv[0]} -c` without exec: the shell is PID 1, "
+                f"runs `{launch.argv[0]} -c` without exec: the shell is PID 1, "
                 "does not forward SIGTERM, and the server is SIGKILLed when the grace period ends",
                 loc(launch.argv_at, launch.subject),
             )

@@ -25,7 +25,7 @@ def check(facts: DeployFacts) -> Iterator[Finding]:
             else "no replicas (defaults to 1)"
         )
         yield RULE.finding(
-            f"{w.obj.ref} serves traffic with {how} and no HPA: each OOM kill, eviction, "
+            f"{w.kind}/{w.obj.name} serves traffic with {how} and no HPA: each OOM kill, eviction, "
             "rollout or node drain takes the whole service down",
             loc(dig_pos(w.obj.body, "spec", "replicas"), w.obj.ref),
         )

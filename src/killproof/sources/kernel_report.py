@@ -56,6 +56,7 @@ class OpenReport:
         self.victims: list[Victim] = []
         self.group_path: str | None = None
         self.no_killable = False
+        self.exiting = False
         self.evidence: list[Evidence] = []
         self.after_kill = 0
         self.stale = 0
@@ -192,6 +193,11 @@ class OpenReport:
         if (sel := kl.selected(text)) is not None:
             self.take_selected(sel, evidence)
             return True
+        if "is already exiting" in text:
+            # the kernel let a dying victim go: no kill in this report
+            self.exiting = True
+            self.evidence.append(evidence)
+            return True
         if "no killable processes" in text:
             self.no_killable = True
             self.evidence.append(evidence)
@@ -294,7 +300,7 @@ class OpenReport:
         )
         shared = sorted(self.evidence, key=lambda e: e.line)
         if not self.victims:
-            if summ is not None and summ.pid is not None:
+            if summ is not None and summ.pid is not None and not self.exiting:
                 return [
                     (self._victim_event(base, None, summ.pid, summ.task, task_memcg, shared), 0)
                 ]

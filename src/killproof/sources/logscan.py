@@ -17,8 +17,10 @@ Both give the same lines with the same 1-based numbers.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import gzip
+import heapq
 import os
 import shutil
 import stat
@@ -251,40 +253,63 @@ def _read_line(pipe: BinaryIO) -> bytes:
     return line
 
 
+def _grep_hits(proc: subprocess.Popen[bytes]) -> Iterator[tuple[int, int, bytes]]:
+    """(line number, byte offset, line) from ``grep -b -n`` output, in file order."""
+    assert proc.stdout is not None
+    while out := _read_line(proc.stdout):  # type: ignore[arg-type]
+        number, offset, raw = out.split(b":", 2)
+        if number.isdigit() and offset.isdigit():
+            yield int(number), int(offset), raw[:-1]
+
+
 def _scan_grep(stream: BinaryIO, name: str, feeder: _Feeder) -> Iterator[KillEvent]:
     grep = _grep()
     assert grep is not None
     needles = sorted({a for p in feeder.parsers for a in p.anchors if a})
-    args = [grep, "-F", "-a", "-b", "-n"]
-    for needle in needles:
-        args += ["-e", needle]
+    # One grep for all anchors. Splitting the anchors over one grep per core and merging by
+    # line number was measured slower on this 2-core machine (bench/why_vs_grep.py), but
+    # the merge is kept so that it is one number to change where cores are real.
+    workers = 1
     env = {**os.environ, "LC_ALL": "C"}
     fed_to = 0  # last line number already fed
-    with subprocess.Popen(
-        [*args, "--", name], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
-    ) as proc:
-        assert proc.stdout is not None and proc.stderr is not None
+    with contextlib.ExitStack() as stack:
+        procs: list[subprocess.Popen[bytes]] = []
+        for share in (needles[i::workers] for i in range(workers)):
+            args = [grep, "-F", "-a", "-b", "-n"]
+            for needle in share:
+                args += ["-e", needle]
+            procs.append(
+                stack.enter_context(
+                    subprocess.Popen(
+                        [*args, "--", name],
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                        env=env,
+                    )
+                )
+            )
         try:
-            while out := _read_line(proc.stdout):  # type: ignore[arg-type]
-                number, offset, raw = out.split(b":", 2)
-                lineno = int(number)
+            for lineno, offset, raw in heapq.merge(*(_grep_hits(p) for p in procs)):
                 if lineno <= fed_to:
-                    continue  # already fed as a context line
-                raw = raw[:-1]
+                    continue  # already fed: a context line, or a hit of two greps
                 yield from feeder.feed(lineno, raw)
                 fed_to = lineno
                 if feeder.wants_context:
-                    stream.seek(int(offset))
+                    stream.seek(offset)
                     _read_line(stream)  # the hit line itself (its length in bytes may be cut)
                     while feeder.wants_context and (line := _read_line(stream)):
                         fed_to += 1
                         yield from feeder.feed(fed_to, line.rstrip(b"\n"))
         finally:
-            if proc.poll() is None:
-                proc.kill()
-            errors = proc.stderr.read().decode("utf-8", "replace").strip()
-            proc.wait()
+            errors = []
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                assert proc.stderr is not None
+                errors.append(proc.stderr.read().decode("utf-8", "replace").strip())
+                proc.wait()
+    for proc, error in zip(procs, errors, strict=True):
         if proc.returncode not in (0, 1, -9):
             raise InputError(
-                f"grep failed: {errors.splitlines()[0] if errors else proc.returncode}", name
+                f"grep failed: {error.splitlines()[0] if error else proc.returncode}", name
             )

@@ -43,7 +43,8 @@ _KMSG = re.compile(r"(\d{1,3}),\d+,(\d+),[^;]{0,40};")
 _PRIORITY = re.compile(r"<\d{1,3}>")
 # dmesg --time-format iso, journalctl -o short-iso / short-iso-precise, RFC 5424 syslog.
 _ISO = re.compile(
-    r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d(?::?\d\d)?)?)[ \t]+"
+    r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d(?::?\d\d)?)?)"
+    r"(?:[ \t]+|\|[ \t]*)"  # a hypervisor's log writes "stamp| vcpu-0| …"
 )
 # journalctl -o short / short-precise and BSD syslog; the month may be localized (апр, 5月).
 _SYSLOG = re.compile(r"(\S{1,12}[ \t]+\d{1,2}[ \t]+\d\d:\d\d:\d\d(?:\.\d{1,9})?)[ \t]+")
@@ -139,7 +140,7 @@ def unwrap(line: str) -> Unwrapped:
         text = text[m.end() :]
     elif uptime is None and "[" in text[:200] and (m := _EMBEDDED.search(text, 0, 200)):
         uptime = float(m.group(1))
-        time = m.group(1)
+        time = time or m.group(1)
         text = text[m.end() :]
     if text.startswith("[") and (m := _CALLER.match(text)):
         text = text[m.end() :]

@@ -28,6 +28,7 @@ from killproof.drill.analysis import (
     detect_thrash,
     estimate_leak,
 )
+from killproof.drill.load_plan import StepResult
 from killproof.drill.result import DrillResult, Sample
 
 WARMUP_FRACTION = 0.2
@@ -120,15 +121,25 @@ def peak_memory(result: DrillResult, step: int | None = None) -> int | None:
     return max(values) if values else None
 
 
+def judged_steps(result: DrillResult) -> tuple[StepResult, ...]:
+    """The steps capacity is judged on: a step the service died or thrashed in is left out
+    (KP601/KP610 report it; its latency and errors describe the death, not capacity)."""
+    died = result.exit is not None or result.oom is not None
+    if result.steps and (died or result.thrash_detected_at_s is not None):
+        return result.steps[:-1]
+    return result.steps
+
+
 def drill_capacity(result: DrillResult) -> Capacity:
     """Capacity against the drill's SLO and target rate (the highest step by default)."""
     lim = result.limits
     target = lim.target_rate
     if target is None and result.steps:
         target = max(s.rate_asked_rps for s in result.steps)
-    peaks = [float(peak_memory(result, s.index) or "nan") for s in result.steps]
+    steps = judged_steps(result)
+    peaks = [float(peak_memory(result, s.index) or "nan") for s in steps]
     return capacity(
-        result.steps,
+        steps,
         Slo(lim.slo_percentile, lim.slo_ms),
         peak_memory_bytes=peaks,
         target_rps=target,

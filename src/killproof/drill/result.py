@@ -166,9 +166,10 @@ class ShutdownTimeline:
 
     @property
     def reacted(self) -> bool:
-        """True when the process did anything visible after the signal."""
+        """True when the process did anything visible within the grace period (an exit
+        forced by SIGQUIT/SIGKILL afterwards does not count)."""
         return (
-            self.exited
+            self.within_grace
             or self.readiness_failed_after_s is not None
             or self.listener_closed_after_s is not None
         )

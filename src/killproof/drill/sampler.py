@@ -5,13 +5,13 @@ Two threads, so a slow or thrashing service never delays the memory readings:
 - the *fast* loop (default 10 Hz) reads RSS (psutil, i.e. ``/proc/PID/statm``) and the
   cgroup's files directly, PSS once a second (``smaps_rollup``), and wakes the slow loop
   the moment memory crosses 80 % of the limit;
-- the *slow* loop (default 1 Hz) scrapes ``/metrics`` (client_golang names) and, when that
+- the *slow* loop (default 2 Hz) scrapes ``/metrics`` (client_golang names) and, when that
   has no ``go_goroutines``, counts ``/debug/pprof/goroutine?debug=1``; on a wake-up it
   fetches ``/debug/pprof/heap`` at once and writes it to disk, so the profile that explains
   an OOM kill exists before the kill.
 
 Costs stay low by design: one persistent HTTP connection, the cgroup limit read once,
-metrics at a tenth of the memory rate. Units: bytes, seconds.
+metrics at a fifth of the memory rate. Units: bytes, seconds.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ class SamplerConfig:
     limit_bytes: int
     profile_dir: Path
     rate_hz: float = 10.0
-    metrics_every_s: float = 1.0
+    metrics_every_s: float = 0.5
     pss_every_s: float = 1.0
     host: str = "127.0.0.1"
     port: int = 0

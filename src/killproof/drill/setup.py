@@ -81,8 +81,8 @@ def _requests(opts: DrillOptions, default_path: str) -> RequestSource:
 def resolve_path_mode(root: Path, work_dir: Path) -> tuple[tuple[str, ...], PathPlan]:
     """Find the main and workload under ``root`` and build the binary into ``work_dir``."""
     plan = plan_path(root)
-    binary = gotool.build(plan.main_dir, work_dir / "bin" / plan.main_dir.resolve().name,
-                          cache_dir=work_dir.resolve() / "go")  # fmt: skip
+    # The user's Go build cache: a fresh one would recompile the standard library.
+    binary = gotool.build(plan.main_dir, work_dir / "bin" / plan.main_dir.resolve().name)
     return (str(binary),), plan
 
 

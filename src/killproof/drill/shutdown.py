@@ -151,34 +151,53 @@ class TrafficSummary:
     examples: tuple[str, ...]
 
 
-def summarize(
-    records: Sequence[RequestRecord], signal_at: float, closed_at: float | None, drained: bool
-) -> TrafficSummary:
-    """Count requests that ended after ``signal_at``: ok, failed (dropped), refused.
+ENDPOINT_PROPAGATION_S = 2.0
+"""How long a load balancer may keep routing to a pod after SIGTERM (endpoint removal is
+asynchronous; one to three seconds on a healthy cluster)."""
 
-    ``closed_at`` is when the listener closed (or the process exited). A refusal after it is
-    the expected end of a drain only when ``drained`` (readiness failed first, so a load
-    balancer had stopped routing); otherwise clients still routed there see it fail. Every
-    reset, timeout or 5xx is a failure.
+
+@dataclass(frozen=True)
+class DrainWindow:
+    """When the signal was sent and what the service did (monotonic seconds)."""
+
+    signal_at: float
+    grace_s: float
+    closed_at: float | None
+    """When the listener closed or the process exited (None: neither was seen)."""
+    drained: bool
+    """Readiness failed before the listener closed."""
+
+    def refusal_expected(self, sent_s: float) -> bool:
+        """A refused connect at ``sent_s`` is the normal end of a drain, not a drop, when
+        the listener closed after readiness failed, or only after load balancers had had
+        time to stop routing (the propagation window, at most the grace period)."""
+        if self.closed_at is None or sent_s < self.closed_at - 0.05:
+            return False
+        window = min(ENDPOINT_PROPAGATION_S, self.grace_s)
+        return self.drained or self.closed_at - self.signal_at >= window
+
+
+def summarize(records: Sequence[RequestRecord], w: DrainWindow) -> TrafficSummary:
+    """Count requests that ended after the signal: ok, failed (dropped), refused (expected).
+
+    Only requests sent before the grace period ended count: after it a real load balancer
+    has long stopped routing here, so later requests are artefacts of the drill. Every
+    reset, timeout or 5xx is a failure; a refusal is one unless :meth:`DrainWindow.
+    refusal_expected`.
     """
     ok = failed = refused = 0
     examples: list[str] = []
     for r in records:
-        if r.done_s < signal_at:
+        if r.done_s < w.signal_at or r.sent_s > w.signal_at + w.grace_s:
             continue
         if r.outcome is Outcome.OK:
             ok += 1
-        elif (
-            r.outcome is Outcome.REFUSED
-            and drained
-            and closed_at is not None
-            and r.sent_s >= closed_at - 0.05
-        ):
+        elif r.outcome is Outcome.REFUSED and w.refusal_expected(r.sent_s):
             refused += 1
         else:
             failed += 1
             if len(examples) < 5:
-                examples.append(f"+{r.done_s - signal_at:.3f}s {r.outcome.value} ({r.detail})")
+                examples.append(f"+{r.done_s - w.signal_at:.3f}s {r.outcome.value} ({r.detail})")
     return TrafficSummary(ok + failed + refused, ok, failed, refused, tuple(examples))
 
 
@@ -235,8 +254,14 @@ def run_shutdown(
             break
         if closed is None and not listener_open():
             closed = clock() - t0
-        if ready_failed is None and (closed is not None or not ready_check()):
-            ready_failed = clock() - t0
+        if ready_failed is None:
+            if closed is not None:
+                ready_failed = closed  # failing by refusal is not failing first
+            elif not ready_check():
+                # A probe refused because the listener just closed is not a drain either.
+                ready_failed = clock() - t0
+                if not listener_open():
+                    closed = ready_failed
         sleep(plan.poll_s)
     within = ended is not None
     quit_sent = kill_sent = False
@@ -258,9 +283,10 @@ def run_shutdown(
     records = traffic.stop() if traffic is not None else []
     closed_or_exit = closed if closed is not None else exit_after
     drained = ready_failed is not None and (closed is None or ready_failed < closed)
-    summary = summarize(
-        records, t0, None if closed_or_exit is None else t0 + closed_or_exit, drained
+    window = DrainWindow(
+        t0, plan.grace_s, None if closed_or_exit is None else t0 + closed_or_exit, drained
     )
+    summary = summarize(records, window)
     dump = extract_goroutine_dump(target.stderr_text()[stderr_before:]) if quit_sent else ""
     return ShutdownTimeline(
         signal=plan.signal.name,

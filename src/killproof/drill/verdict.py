@@ -62,6 +62,7 @@ def _capacity_section(result: DrillResult) -> dict[str, Any]:
 def _summary_table(result: DrillResult) -> Table:
     lim = result.limits
     cap = judge.drill_capacity(result)
+    held = {v.index: ("yes" if v.held else f"no: {v.reason}") for v in cap.steps}
     rows = [
         (
             str(s.index + 1),
@@ -71,9 +72,9 @@ def _summary_table(result: DrillResult) -> Table:
             f"{s.p99_ms:.1f}",
             str(s.error_count),
             _mib(judge.peak_memory(result, s.index)),
-            "yes" if v.held else f"no: {v.reason}",
+            held.get(s.index, "no: the service died or thrashed in this step"),
         )
-        for s, v in zip(result.steps, cap.steps, strict=True)
+        for s in result.steps
     ]
     return Table(
         title=f"Load steps (limit {format_bytes(lim.memory_bytes)}, SLO {cap.slo})",
@@ -89,6 +90,21 @@ def _summary_table(result: DrillResult) -> Table:
         ),
         rows=tuple(rows),
     )
+
+
+def _drill_table(result: DrillResult, metadata: dict[str, Any]) -> Table:
+    rows: list[tuple[str, str]] = [
+        ("command", " ".join(result.command)),
+        ("sandbox", result.sandbox.value),
+        ("memory limit", format_bytes(result.limits.memory_bytes)),
+        (
+            "startup",
+            f"{result.startup_s:.2f}s" if result.startup_s is not None else result.startup_error,
+        ),
+    ]
+    rows += [(k, str(metadata[k])) for k in ("env", "work_dir") if metadata.get(k)]
+    rows += [("note", n) for n in result.notes]
+    return Table("Drill", ("", ""), tuple(rows))
 
 
 def _shutdown_table(result: DrillResult) -> Table | None:
@@ -135,7 +151,8 @@ def build_report(result: DrillResult, metadata: dict[str, Any] | None = None) ->
     if result.shutdown is None:
         why = "the service did not survive the load" if result.exit else "not requested"
         skipped.append(Skipped("shutdown test", why))
-    skipped += [Skipped("drill", n) for n in result.notes]
+    if result.sandbox.is_emulated:
+        skipped.append(Skipped("kernel memory limit", "emulated by an RSS watchdog (no cgroup)"))
     measurements: list[Measurement] = []
     if result.startup_s is not None:
         measurements.append(Measurement("startup", round(result.startup_s, 3), "seconds"))
@@ -153,13 +170,14 @@ def build_report(result: DrillResult, metadata: dict[str, Any] | None = None) ->
         measurements.append(
             Measurement("time to exit", round(result.shutdown.exit_after_s, 3), "seconds")
         )
-    tables = [_summary_table(result)]
+    tables = [_drill_table(result, metadata or {}), _summary_table(result)]
     shutdown_table = _shutdown_table(result)
     if shutdown_table is not None:
         tables.append(shutdown_table)
     sections: dict[str, Any] = {
         "verdict": "fail" if failed else "pass",
         "sandbox": result.sandbox.value,
+        "notes": list(result.notes),
         "limits": {
             "memory_bytes": result.limits.memory_bytes,
             "grace_s": result.limits.grace_s,

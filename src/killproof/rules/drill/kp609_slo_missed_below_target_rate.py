@@ -12,11 +12,8 @@ from killproof.rules.drill.common import drill_rule, where
 
 
 def check(result: DrillResult) -> Iterator[Finding]:
+    # A step the service died or thrashed in is KP601's/KP610's (see judge.judged_steps).
     missed = judge.missed_below_target(result)
-    if result.oom is not None or result.thrash_detected_at_s is not None:
-        # The step that ended in a kill or thrash is reported by KP601/KP610, not here.
-        last = result.steps[-1].index if result.steps else -1
-        missed = [v for v in missed if v.index != last]
     if not missed:
         return
     cap = judge.drill_capacity(result)

@@ -138,6 +138,17 @@ def test_latency_counts_from_the_intended_send_time(server: str, transport: Tran
     assert step.rate_achieved_rps < 10
 
 
+def test_an_impossible_rate_still_ends_on_time_and_counts_unsent(server: str) -> None:
+    plan = LoadPlan(server, single_request("/slow?ms=50"), (LoadStep(1_000_000, 1.0),), 4)
+    clock = RealClock()
+    started = clock.monotonic()
+    (step,) = asyncio.run(run_load(plan, clock)).steps
+    assert clock.monotonic() - started < 3.0
+    assert 40 <= step.sent <= 100  # 4 connections × ~20 requests of 50 ms
+    assert step.unsent > 900_000
+    assert step.p99_ms > step.service_p99_ms
+
+
 def test_stop_ends_a_long_step_and_keeps_outcomes_after_a_moment(server: str) -> None:
     clock = RealClock()
     log = OutcomeLog()
@@ -323,6 +334,23 @@ def test_rate_spec_only_raises_input_error(text: str, duration: float) -> None:
     assert all(s.rate_rps > 0 for s in steps if s.model is LoadModel.OPEN)
 
 
+@settings(max_examples=300)
+@given(st.text(max_size=20))
+def test_parse_duration_only_raises_input_error(text: str) -> None:
+    try:
+        seconds = parse_duration(text)
+    except InputError:
+        return
+    assert seconds > 0
+
+
+@settings(max_examples=200)
+@given(st.text(max_size=200))
+def test_wrk_summary_never_raises(text: str) -> None:
+    parsed = parse_wrk_summary(text)
+    assert parsed is None or all(isinstance(v, int) for v in parsed.values())
+
+
 @settings(max_examples=200)
 @given(st.text(max_size=40))
 def test_lua_strings_escape_everything_dangerous(text: str) -> None:
@@ -337,3 +365,4 @@ def test_wrk_summary_line() -> None:
     assert parse_wrk_summary(out) == {"requests": 10, "duration_us": 2000000, "p99_us": 900}
     assert parse_wrk_summary("Running\nKILLPROOF_WRK {bad\n") is None
     assert parse_wrk_summary("") is None
+    assert parse_wrk_summary('KILLPROOF_WRK {"a": 1e999, "b": NaN, "c": 2}') == {"c": 2}

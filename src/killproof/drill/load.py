@@ -74,6 +74,10 @@ __all__ = [
 PROGRESS_INTERVAL_S = 1.0
 # The scheduler re-checks the stop event at least this often while waiting for a slot.
 _MAX_IDLE_S = 0.05
+# When behind schedule the scheduler yields every _BATCH slots, and keeps at most
+# _BACKLOG_PER_CONNECTION slots queued per connection.
+_BATCH = 64
+_BACKLOG_PER_CONNECTION = 256
 _RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
 
 Fetch = Callable[[RequestTemplate], Awaitable[tuple[int, ErrorKind | None]]]
@@ -246,8 +250,13 @@ class _StepRun:
             if intended > now:
                 await self.clock.sleep(min(intended - now, _MAX_IDLE_S))
                 continue
-            queue.put_nowait(intended)
+            # Past the backlog bound a slot can never be sent in time: it stays unsent
+            # (due, never queued) instead of growing the queue without limit.
+            if queue.qsize() < _BACKLOG_PER_CONNECTION * len(self.fetchers):
+                queue.put_nowait(intended)
             i += 1
+            if i % _BATCH == 0:
+                await asyncio.sleep(0)  # behind schedule: let the workers run
         self.due = i
         for _ in self.fetchers:
             queue.put_nowait(None)

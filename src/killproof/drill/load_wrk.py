@@ -111,7 +111,11 @@ def parse_wrk_summary(stdout: str) -> dict[str, int] | None:
             except json.JSONDecodeError:
                 return None
             if isinstance(data, dict):
-                return {str(k): int(v) for k, v in data.items() if isinstance(v, int | float)}
+                return {
+                    str(k): int(v)
+                    for k, v in data.items()
+                    if isinstance(v, int | float) and math.isfinite(v)
+                }
     return None
 
 

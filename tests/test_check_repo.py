@@ -95,10 +95,13 @@ def test_fail_on_and_sarif(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
     main(["check", str(REPO), "--format", "sarif", "-o", str(out)])
     sarif = json.loads(out.read_text())
     results = {
-        (r["ruleId"], r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
-         r["locations"][0]["physicalLocation"]["region"]["startLine"])
+        (
+            r["ruleId"],
+            r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+            r["locations"][0]["physicalLocation"]["region"]["startLine"],
+        )
         for r in sarif["runs"][0]["results"]
-    }  # fmt: skip
+    }
     assert results == EXPECTED
 
 

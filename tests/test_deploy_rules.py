@@ -44,9 +44,10 @@ def expectations(root: Path) -> tuple[set[tuple[str, str, int]], int]:
             target = index + 1
             if line.lstrip().startswith("#"):  # alone on its line: the next code line
                 target = next(
-                    j + 1 for j in range(index + 1, len(lines))
+                    j + 1
+                    for j in range(index + 1, len(lines))
                     if lines[j].strip() and not lines[j].lstrip().startswith("#")
-                )  # fmt: skip
+                )
             for rule in match[1].split(","):
                 want.add((rule.strip(), rel, target))
     return want, oks

@@ -1,0 +1,173 @@
+"""The kernel parser on damaged input: garbage never raises, mutated real logs never raise,
+and the edge cases of grouping (lone lines, reapers, pastes) give the right events."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kernel_helpers import FIXTURES, feed_all, parse_text
+from killproof.sources.kernel import KernelOomParser
+from killproof.sources.logscan import Prefilter, scan
+from killproof.why.model import Cause, KillEvent, LimitScope
+
+REAL = sorted(FIXTURES.glob("*.log"))
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "kernel"
+REAL_LINES = [line for path in REAL for line in path.read_text().splitlines()]
+
+
+def _sane(events: list[KillEvent]) -> None:
+    for event in events:
+        assert event.source == "kernel"
+        assert event.cause in (
+            Cause.KERNEL_OOM_GLOBAL,
+            Cause.KERNEL_OOM_MEMCG,
+            Cause.KERNEL_OOM_UNKNOWN_SCOPE,
+        )
+        if event.killed:
+            assert event.pid is not None
+        assert len(event.top_tasks) <= 10
+        assert [t.rss_kb for t in event.top_tasks] == sorted(
+            (t.rss_kb for t in event.top_tasks), reverse=True
+        )
+
+
+@settings(max_examples=300)
+@given(st.lists(st.one_of(st.text(max_size=120), st.sampled_from(REAL_LINES)), max_size=60))
+def test_any_lines_never_raise(lines: list[str]) -> None:
+    _sane(feed_all(lines))
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=2000))
+def test_any_bytes_through_the_scanner_never_raise(data: bytes) -> None:
+    data = data.replace(b"\x00", b"")  # NUL means binary: refused on purpose (tested elsewhere)
+    _sane(list(scan(io.BytesIO(data), "x", [KernelOomParser()], Prefilter.PYTHON)))
+
+
+MUTATION = st.tuples(
+    st.sampled_from(["drop", "dup", "cut", "garbage", "swap", "digits"]),
+    st.integers(0, 10_000),
+    st.integers(0, 10_000),
+    st.text(max_size=40),
+)
+
+
+@settings(max_examples=200)
+@given(st.sampled_from(REAL), st.lists(MUTATION, max_size=8))
+def test_mutated_real_logs_never_raise(
+    path: Path, mutations: list[tuple[str, int, int, str]]
+) -> None:
+    lines = path.read_text().splitlines()
+    for op, a, b, junk in mutations:
+        if not lines:
+            break
+        i, j = a % len(lines), b % len(lines)
+        if op == "drop":
+            del lines[i]
+        elif op == "dup":
+            lines.insert(i, lines[i])
+        elif op == "cut":
+            lines[i] = lines[i][: b % (len(lines[i]) + 1)]
+        elif op == "garbage":
+            lines.insert(i, junk)
+        elif op == "swap":
+            lines[i], lines[j] = lines[j], lines[i]
+        else:
+            lines[i] = "".join(str((int(c) + b) % 10) if c.isdigit() else c for c in lines[i])
+    _sane(feed_all(lines))
+    text = "\n".join(lines).replace("\x00", "")
+    _sane(list(scan(io.BytesIO(text.encode()), "x", [KernelOomParser()], Prefilter.PYTHON)))
+
+
+def test_lone_killed_line_has_unknown_scope() -> None:
+    [event] = parse_text(
+        "Jan  3 10:00:00 box kernel: [ 88.1] Killed process 3001 (mysqld) total-vm:5000kB, "
+        "anon-rss:4000kB, file-rss:12kB"
+    )
+    assert (event.cause, event.pid, event.limit_scope) == (
+        Cause.KERNEL_OOM_UNKNOWN_SCOPE,
+        3001,
+        None,
+    )
+    assert event.host == "box"
+
+
+def test_grep_output_of_kill_lines_gives_one_event_each() -> None:
+    events = parse_text(
+        "[  1.0] Out of memory: Killed process 10 (a) total-vm:1kB, anon-rss:1kB, file-rss:0kB\n"
+        "[  1.0] Out of memory: Killed process 11 (b) total-vm:1kB, anon-rss:1kB, file-rss:0kB\n"
+        "[  1.1] Memory cgroup out of memory: Killed process 12 (c) total-vm:1kB, anon-rss:1kB, "
+        "file-rss:0kB\n"
+    )
+    assert [(e.pid, e.cause) for e in events] == [
+        (10, Cause.KERNEL_OOM_GLOBAL),
+        (11, Cause.KERNEL_OOM_GLOBAL),
+        (12, Cause.KERNEL_OOM_MEMCG),
+    ]
+
+
+def test_reaper_without_its_kill_is_not_a_kill() -> None:
+    assert (
+        parse_text(
+            "[ 5.0] oom_reaper: reaped process 77 (java), now anon-rss:0kB, file-rss:0kB, "
+            "shmem-rss:0kB\n[ 6.0] oom_reaper: unable to reap pid:78 (java)"
+        )
+        == []
+    )
+
+
+def test_reaper_long_after_joins_its_kill_and_later_kills_stay_apart() -> None:
+    lines = (FIXTURES / "debian9-4.9-global-shmem.log").read_text().splitlines()
+    reaper = lines.pop()  # move the reaper 500 ordinary lines later
+    lines += ["May 07 21:43:55 web-3 systemd[1]: Started x."] * 500 + [reaper]
+    [event] = feed_all(lines)
+    assert event.pid == 1190
+    assert event.evidence[-1].line == len(lines)
+    assert "oom_reaper: reaped process 1190" in event.evidence[-1].text
+
+
+def test_held_events_are_released_after_thirty_seconds_of_log_time() -> None:
+    parser = KernelOomParser()
+    kill = "[ 100.0] Out of memory: Killed process 5 (a) total-vm:1kB, anon-rss:1kB, file-rss:0kB"
+    assert list(parser.feed(1, kill)) == []  # waiting for a possible reaper line
+    assert list(parser.feed(2, "[ 120.0] oom_reaper: reaped process 9 (z), now anon-rss:0kB")) == []
+    [event] = parser.feed(
+        3, "[ 131.0] Killed process 6 (b) total-vm:1kB, anon-rss:1kB, file-rss:0kB"
+    )
+    assert event.pid == 5
+    [last] = parser.finish()
+    assert last.pid == 6
+
+
+def test_wrapped_paste_of_a_killed_line_is_joined() -> None:
+    [event] = parse_text(
+        "[ 9.0] x invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0\n"
+        "[ 9.0] Memory cgroup out of memory: Killed process 42 (x) total-vm:1000kB, anon-rss:44\n"
+        "8kB, file-rss:12kB, shmem-rss:0kB\n"
+    )
+    assert (event.pid, event.anon_rss_kb, event.file_rss_kb) == (42, 448, 12)
+
+
+def test_split_summary_never_takes_the_invoker() -> None:
+    for path in [*REAL, *sorted(SHARED.glob("*.txt"))]:
+        for event in feed_all(path.read_text().splitlines()):
+            if event.pid is not None and event.invoker_pid not in (None, event.pid):
+                assert f"Killed process {event.invoker_pid} " not in (event.message or "")
+
+
+def test_global_oom_of_a_container_process_is_host_scope() -> None:
+    [event] = parse_text(
+        "oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,"
+        "task_memcg=/docker/0ab1,task=app,pid=321,uid=0\n"
+        "Out of memory: Killed process 321 (app) total-vm:9kB, anon-rss:8kB, file-rss:0kB\n"
+    )
+    assert (event.cause, event.limit_scope, event.task_memcg, event.oom_memcg) == (
+        Cause.KERNEL_OOM_GLOBAL,
+        LimitScope.HOST,
+        "/docker/0ab1",
+        None,
+    )

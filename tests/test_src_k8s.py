@@ -76,6 +76,29 @@ def test_pod_yaml_keeps_lines() -> None:
     assert event.evidence[0].text == "reason: OOMKilled"
 
 
+def test_yaml_list_of_pods() -> None:
+    text = (
+        "apiVersion: v1\n"
+        "items:\n"
+        "- apiVersion: v1\n"
+        "  kind: Pod\n"
+        "  metadata: {name: a, namespace: n}\n"
+        "  status:\n"
+        "    containerStatuses:\n"
+        "    - name: c\n"
+        "      lastState:\n"
+        "        terminated: {exitCode: 137, reason: Error, finishedAt: 2024-05-07T21:43:54Z}\n"
+        "kind: List\n"
+    )
+    doc = detect_document(text, "list.yaml")
+    assert doc is not None
+    [event] = parse_document(doc, "list.yaml")
+    assert (event.pod, event.container, event.signal, event.exit_code) == ("a", "c", "SIGKILL", 137)
+    # An unquoted timestamp loads as a datetime; it is reported in the same RFC 3339 form.
+    assert (event.time, event.epoch_s) == ("2024-05-07T21:43:54Z", 1715118234.0)
+    assert [ev.line for ev in event.evidence] == [10, 10]
+
+
 def test_evicted_old_wording() -> None:
     [event] = parse("pod-evicted-old.json")
     assert (event.cause, event.pod, event.container, event.usage_kb) == (
@@ -296,3 +319,63 @@ def test_arbitrary_text_raises_only_input_error(text: str) -> None:
             continue
         if doc is not None:
             parse_document(doc, "t")
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["OOMKilled", "Error", "Completed"]),
+            st.sampled_from([0, 1, 137, 143]),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    st.sampled_from([None, 1, 2]),
+)
+def test_cited_lines_in_generated_pod_lists(
+    states: list[tuple[str, int, bool]], indent: int | None
+) -> None:
+    pods = [
+        {
+            "kind": "Pod",
+            "metadata": {"name": f"p{i}", "namespace": "n"},
+            "spec": {"containers": [{"name": "c"}]},
+            "status": {
+                "containerStatuses": [
+                    {
+                        "name": "c",
+                        "lastState" if last else "state": {
+                            "terminated": {"exitCode": code, "reason": reason}
+                        },
+                    }
+                ]
+            },
+        }
+        for i, (reason, code, last) in enumerate(states)
+    ]
+    text = json.dumps({"apiVersion": "v1", "kind": "List", "items": pods}, indent=indent)
+    doc = detect_document(text, "gen.json")
+    assert doc is not None
+    lines = text.splitlines()
+    events = parse_document(doc, "gen.json")
+    expected = [
+        f"p{i}"
+        for i, (reason, code, _) in enumerate(states)
+        if reason == "OOMKilled" or code in (137, 143)
+    ]
+    assert [e.pod for e in events] == expected
+    for e in events:
+        i = int((e.pod or "p-1")[1:])
+        reason, code, _ = states[i]
+        reason_ev, code_ev = e.evidence
+        assert reason_ev.text == lines[reason_ev.line - 1].strip()
+        assert f'"reason": "{reason}"' in reason_ev.text
+        assert f'"exitCode": {code}' in code_ev.text
+        if indent is None:
+            assert reason_ev.line == code_ev.line == 1
+    if indent is not None:
+        # Each pod sits below the one before it.
+        cited = [e.evidence[0].line for e in events]
+        assert cited == sorted(set(cited))

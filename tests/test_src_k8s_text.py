@@ -50,6 +50,7 @@ def test_describe_pod_last_state_and_events() -> None:
         "node-1",
     )
     assert oom.time == "Tue, 07 May 2024 21:43:54 +0000"
+    assert oom.epoch_s == 1715118234.0  # the same instant as finishedAt in the pod's JSON
     assert [ev.line for ev in oom.evidence] == [
         line_of(name, "Last State:     Terminated"),
         line_of(name, "Reason:       OOMKilled"),

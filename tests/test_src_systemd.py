@@ -133,6 +133,18 @@ def test_journal_prefixes_are_taken_apart() -> None:
     assert (bare.time, bare.text) == (None, "orders.service: Main process exited")
 
 
+def test_scope_stop_timeout() -> None:
+    text = (
+        "Jun 02 09:00:00 h systemd[1]: session-4.scope: Stopping timed out. Killing.\n"
+        "Jun 02 09:00:00 h systemd[1]: session-4.scope: Killing process 991 (tmux: server) "
+        "with signal SIGKILL.\n"
+    )
+    [event] = feed(SystemdParser(), text)
+    assert (event.cause, event.unit, event.pid, event.process, event.killed) == (
+        Cause.SYSTEMD_STOP_TIMEOUT, "session-4.scope", 991, "tmux: server", True
+    )
+
+
 def test_a_stop_sigkill_line_without_a_timeout_is_not_a_stop_timeout() -> None:
     text = "x.service: Killing process 12 (x) with signal SIGKILL.\n"
     assert feed(SystemdParser(), text) == []

@@ -1,18 +1,20 @@
 """JSON and YAML documents loaded with the 1-based line of every mapping key and list item.
 
 YAML goes through ruamel.yaml's round-trip loader (``lc.line``/``lc.key``/``lc.item``).
-JSON is validated by :mod:`json` (whose errors carry a line) and then read once more by a
-small recursive reader that records where each key and item starts; concatenated JSON
-values (``kubectl get events -w -o json``) are read one after another.
+JSON is decoded by :mod:`json`'s C decoder (whose errors carry a line); the elements that
+become evidence are read once more by a small reader that records where each key starts
+(see :class:`Positions`). Concatenated JSON values (``kubectl get events -w -o json``) are
+read one after another.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 from bisect import bisect_left
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -24,6 +26,26 @@ from killproof.model import Evidence
 scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
 _WS = re.compile(r"[ \t\n\r]*")
 _NUMBER = re.compile(r"(-?(?:0|[1-9]\d*))(\.\d+)?([eE][-+]?\d+)?")
+# Keys whose values are never quoted as evidence (object identity and specs, not states):
+# decoded whole by the C decoder when an element is re-read with positions.
+_UNCITED = frozenset(
+    {
+        "metadata",
+        "spec",
+        "Config",
+        "HostConfig",
+        "NetworkSettings",
+        "GraphDriver",
+        "Mounts",
+        "managedFields",
+        "annotations",
+        "labels",
+        "source",
+        "Args",
+        "Path",
+        "Created",
+    }
+)
 _LITERALS: dict[str, Any] = {
     "true": True,
     "false": False,
@@ -34,52 +56,90 @@ _LITERALS: dict[str, Any] = {
 }
 
 
-@dataclass
 class Positions:
-    """Where each container (dict/list) of a loaded document starts, and each key/item.
+    """Where the keys and items of a loaded document sit in its text (1-based lines).
 
-    Mutable only while loading; the loader hands it out and never changes it again.
+    YAML nodes carry their own marks (``lc``). JSON is first read *shallowly* (each element
+    of a top-level array or ``items`` list decoded by :mod:`json`'s C decoder, its text span
+    remembered); :meth:`locate` re-reads one element with every key's offset recorded,
+    so the cost of positions is paid only for the elements that become evidence.
     """
 
-    lines: list[str]
-    _json: dict[int, tuple[int, dict[object, int]]] = field(default_factory=dict)
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._json: dict[int, tuple[int, dict[object, int]]] = {}  # id → (offset, key offsets)
+        self._spans: dict[int, int] = {}  # id of a shallow-read element → its start offset
+        self._located: dict[int, Any] = {}
+        self._marks: list[tuple[int, int]] = [(0, 1)]  # (offset, line) pairs already counted
+        self._lines: list[str] | None = None
+
+    def locate(self, node: Any) -> Any:
+        """``node`` re-read with positions when it was read shallowly, else ``node`` itself."""
+        start = self._spans.get(id(node))
+        if start is None:
+            return node
+        if id(node) not in self._located:
+            self._located[id(node)] = _JSONReader(self.text, self).value(start)[0]
+        return self._located[id(node)]
+
+    def _line_at(self, offset: int) -> int:
+        """1-based line of a text offset, counting newlines from the nearest known mark."""
+        i = bisect_left(self._marks, (offset, 0))
+        if i < len(self._marks) and self._marks[i][0] == offset:
+            return self._marks[i][1]
+        base_off, base_line = self._marks[i - 1]
+        line = base_line + self.text.count("\n", base_off, offset)
+        self._marks.insert(i, (offset, line))
+        return line
+
+    def _text_of(self, line: int, offset: int | None) -> str:
+        if offset is not None:
+            begin = self.text.rfind("\n", 0, offset) + 1
+            end = self.text.find("\n", offset)
+            return self.text[begin : end if end >= 0 else len(self.text)].strip()
+        if self._lines is None:
+            self._lines = self.text.splitlines()
+        return self._lines[line - 1].strip() if 0 < line <= len(self._lines) else ""
+
+    def _where(self, node: object, key: object) -> tuple[int, int | None]:
+        """(line, offset or None) of ``node[key]`` or ``node``; line 0 when unknown."""
+        if id(node) in self._json:
+            start, keys = self._json[id(node)]
+            offset = keys.get(key, start) if key is not None else start
+            return self._line_at(offset), offset
+        lc = getattr(node, "lc", None)
+        if lc is None:
+            return 0, None
+        try:
+            if key is None:
+                return int(lc.line) + 1, None
+            where = lc.key(key) if isinstance(node, dict) else lc.item(key)
+            return int(where[0]) + 1, None
+        except (KeyError, IndexError, TypeError, AttributeError):
+            return int(lc.line) + 1, None
 
     def line_of(self, node: object, key: object = None) -> int:
         """1-based line of ``node[key]`` (or of ``node`` itself when key is None); 0 unknown."""
-        if id(node) in self._json:
-            start, keys = self._json[id(node)]
-            return keys.get(key, start) if key is not None else start
-        lc = getattr(node, "lc", None)
-        if lc is None:
-            return 0
-        try:
-            if key is None:
-                return int(lc.line) + 1
-            where = lc.key(key) if isinstance(node, dict) else lc.item(key)
-            return int(where[0]) + 1
-        except (KeyError, IndexError, TypeError, AttributeError):
-            return int(lc.line) + 1
+        return self._where(node, key)[0]
 
     def quote(self, path: str, node: object, key: object = None) -> Evidence:
-        """The source line of ``node[key]`` as evidence."""
-        line = self.line_of(node, key)
-        text = self.lines[line - 1].strip() if 0 < line <= len(self.lines) else f"{key}"
-        return Evidence(text, path, line)
+        """The source line of ``node[key]`` as evidence (line 0 when unknown)."""
+        line, offset = self._where(node, key)
+        text = self._text_of(line, offset) if line else ""
+        return Evidence(text or f"{key}", path, line)
 
 
 class _JSONReader:
-    """Reads text that :mod:`json` already accepted, recording positions."""
+    """Reads JSON that is known to be well-formed, recording where keys and items start."""
 
     def __init__(self, text: str, positions: Positions) -> None:
         self.text = text
-        self.newlines = [m.start() for m in re.finditer("\n", text)]
         self.positions = positions
-
-    def line(self, pos: int) -> int:
-        return bisect_left(self.newlines, pos) + 1
+        self.decoder = json.JSONDecoder()
+        self.ws = _WS.match
 
     def skip(self, i: int) -> int:
-        m = _WS.match(self.text, i)
+        m = self.ws(self.text, i)
         return m.end() if m else i
 
     def value(self, i: int) -> tuple[Any, int]:
@@ -103,7 +163,7 @@ class _JSONReader:
     def _object(self, start: int) -> tuple[dict[str, Any], int]:
         obj: dict[str, Any] = {}
         keys: dict[object, int] = {}
-        self.positions._json[id(obj)] = (self.line(start), keys)
+        self.positions._json[id(obj)] = (start, keys)
         i = self.skip(start + 1)
         if self.text[i] == "}":
             return obj, i + 1
@@ -112,8 +172,11 @@ class _JSONReader:
             key_at = i
             key, i = scanstring(self.text, i + 1)
             i = self.skip(i) + 1  # the colon
-            obj[key], i = self.value(i)
-            keys[key] = self.line(key_at)
+            if key in _UNCITED:
+                obj[key], i = self.decoder.raw_decode(self.text, self.skip(i))
+            else:
+                obj[key], i = self.value(i)
+            keys[key] = key_at
             i = self.skip(i)
             if self.text[i] == "}":
                 return obj, i + 1
@@ -122,13 +185,13 @@ class _JSONReader:
     def _array(self, start: int) -> tuple[list[Any], int]:
         arr: list[Any] = []
         items: dict[object, int] = {}
-        self.positions._json[id(arr)] = (self.line(start), items)
+        self.positions._json[id(arr)] = (start, items)
         i = self.skip(start + 1)
         if self.text[i] == "]":
             return arr, i + 1
         while True:
             i = self.skip(i)
-            items[len(arr)] = self.line(i)
+            items[len(arr)] = i
             item, i = self.value(i)
             arr.append(item)
             i = self.skip(i)
@@ -137,17 +200,81 @@ class _JSONReader:
             i += 1
 
 
-def load_json(text: str, path: str) -> tuple[list[Any], Positions]:
-    """Every JSON value in ``text`` (one or several concatenated), with positions.
+class _ShallowReader:
+    """Reads a top-level JSON value, decoding big arrays' elements with the C decoder.
 
-    Raises :class:`InputError` naming the line for malformed or truncated JSON.
+    The elements of a top-level array and of a top-level object's ``items`` array are
+    decoded whole (their start is remembered for :meth:`Positions.locate`); every other
+    value of the top-level object is decoded whole as well. Raises ``JSONDecodeError`` or
+    ``IndexError``/``ValueError`` on malformed text (the caller reports it).
     """
+
+    def __init__(self, text: str, positions: Positions) -> None:
+        self.text = text
+        self.positions = positions
+        self.decoder = json.JSONDecoder()
+
+    def skip(self, i: int) -> int:
+        m = _WS.match(self.text, i)
+        return m.end() if m else i
+
+    def _expect(self, i: int, chars: str) -> str:
+        if i >= len(self.text) or self.text[i] not in chars:
+            raise json.JSONDecodeError(f"Expecting one of {chars!r}", self.text, i)
+        return self.text[i]
+
+    def _elements(self, start: int) -> tuple[list[Any], int]:
+        arr: list[Any] = []
+        i = self.skip(start + 1)
+        if self._expect(i, ']"{[-0123456789tfnNI') == "]":
+            return arr, i + 1
+        while True:
+            i = self.skip(i)
+            item, end = self.decoder.raw_decode(self.text, i)
+            if isinstance(item, dict | list):
+                self.positions._spans[id(item)] = i
+            arr.append(item)
+            i = self.skip(end)
+            if self._expect(i, ",]") == "]":
+                return arr, i + 1
+            i += 1
+
+    def value(self, i: int) -> tuple[Any, int]:
+        i = self.skip(i)
+        if self._expect(i, '{["-0123456789tfnNI') == "[":
+            arr, end = self._elements(i)
+            return arr, end
+        if self.text[i] != "{":
+            value, end = self.decoder.raw_decode(self.text, i)
+            return value, end
+        obj: dict[str, Any] = {}
+        self.positions._spans[id(obj)] = i
+        i = self.skip(i + 1)
+        if self._expect(i, '}"') == "}":
+            return obj, i + 1
+        while True:
+            i = self.skip(i)
+            self._expect(i, '"')
+            key, i = scanstring(self.text, i + 1)
+            i = self.skip(i)
+            self._expect(i, ":")
+            i = self.skip(i + 1)
+            if key == "items" and self.text.startswith("[", i):
+                obj[key], i = self._elements(i)
+            else:
+                obj[key], i = self.decoder.raw_decode(self.text, i)
+            i = self.skip(i)
+            if self._expect(i, ",}") == "}":
+                return obj, i + 1
+            i += 1
+
+
+def _validate(text: str, path: str) -> None:
+    """Raise the InputError :mod:`json` finds in ``text`` (one or more concatenated values)."""
     decoder = json.JSONDecoder()
-    starts: list[int] = []
     i = _WS.match(text, 0).end()  # type: ignore[union-attr]
     try:
         while i < len(text):
-            starts.append(i)
             _, i = decoder.raw_decode(text, i)
             i = _WS.match(text, i).end()  # type: ignore[union-attr]
     except json.JSONDecodeError as exc:
@@ -155,12 +282,45 @@ def load_json(text: str, path: str) -> tuple[list[Any], Positions]:
         raise InputError(f"{what} at line {exc.lineno}: {exc.msg}", path, exc.lineno) from None
     except RecursionError:
         raise InputError("JSON nested too deeply", path, 1) from None
-    positions = Positions(text.splitlines())
-    reader = _JSONReader(text, positions)
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building a large acyclic tree.
+
+    Decoding a 70 MB pod list allocates millions of containers; each allocation burst
+    triggers full collections that rescan everything already built (measured: 2.5 s of
+    a 3.8 s decode). JSON trees and KillEvents hold no cycles, so nothing is lost; the
+    previous state is restored afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
     try:
-        values = [reader.value(s)[0] for s in starts]
-    except RecursionError:
-        raise InputError("JSON nested too deeply", path, 1) from None
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def load_json(text: str, path: str) -> tuple[list[Any], Positions]:
+    """Every JSON value in ``text`` (one or several concatenated), read shallowly.
+
+    Use :meth:`Positions.locate` on an element before quoting it. Raises
+    :class:`InputError` naming the line for malformed or truncated JSON.
+    """
+    positions = Positions(text)
+    reader = _ShallowReader(text, positions)
+    values: list[Any] = []
+    try:
+        with paused_gc():
+            i = reader.skip(0)
+            while i < len(text):
+                value, i = reader.value(i)
+                values.append(value)
+                i = reader.skip(i)
+    except (json.JSONDecodeError, IndexError, ValueError, RecursionError):
+        _validate(text, path)  # names the line of the damage
+        raise InputError("malformed JSON", path, 1) from None
     return values, positions
 
 
@@ -179,4 +339,4 @@ def load_yaml(text: str, path: str) -> tuple[list[Any], Positions]:
         line = int(mark.line) + 1 if mark is not None else 0
         problem = getattr(exc, "problem", None) or type(exc).__name__
         raise InputError(f"malformed YAML at line {line}: {problem}", path, line) from None
-    return docs, Positions(text.splitlines())
+    return docs, Positions(text)

@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from killproof.model import Evidence
-from killproof.sources.docpos import Positions, load_json, load_yaml
+from killproof.sources.docpos import Positions, load_json, load_yaml, paused_gc
 from killproof.sources.k8s_messages import (
     EventRecord,
     container_of_field_path,
@@ -121,17 +121,32 @@ def _kind_of(item: object) -> str | None:
 
 
 def parse_document(doc: LoadedDocument, path: str) -> list[KillEvent]:
-    """Every kill (and kill attempt) the document's pods, events and containers state."""
+    """Every kill (and kill attempt) the document's pods, events and containers state.
+
+    Each item is judged first as decoded; only an item that yields events is read again
+    with positions (:meth:`Positions.locate`), so a 70 MB pod list costs about one decode.
+    """
     out: list[KillEvent] = []
-    for item in _items(list(doc.values)):
-        kind = _kind_of(item)
-        if kind == "Pod":
-            out += _pod_events(item, path, doc.positions)
-        elif kind == "Event":
-            out += events_from_record(_event_record(item, path, doc.positions))
-        elif kind == "Docker":
-            out += _docker_events(item, path, doc.positions)
+    with paused_gc():
+        for item in _items(list(doc.values)):
+            events = _item_events(item, path, doc.positions)
+            if events:
+                located = doc.positions.locate(item)
+                if located is not item:
+                    events = _item_events(located, path, doc.positions)
+            out += events
     return out
+
+
+def _item_events(item: Any, path: str, pos: Positions) -> list[KillEvent]:
+    kind = _kind_of(item)
+    if kind == "Pod":
+        return _pod_events(item, path, pos)
+    if kind == "Event":
+        return events_from_record(_event_record(item, path, pos))
+    if kind == "Docker":
+        return _docker_events(item, path, pos)
+    return []
 
 
 def terminated_event(
@@ -181,8 +196,29 @@ def terminated_event(
     return None
 
 
+def _terminated_states(status: dict[str, Any]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(state key, container status, terminated map) for every terminated state."""
+    found = []
+    for list_key in _STATUS_LISTS:
+        for raw_cs in _list(status.get(list_key)):
+            cs = _map(raw_cs)
+            for state_key in ("state", "lastState"):
+                term = _map(cs.get(state_key)).get("terminated")
+                if isinstance(term, dict):
+                    found.append((state_key, cs, term))
+    return found
+
+
 def _pod_events(pod: dict[str, Any], path: str, pos: Positions) -> list[KillEvent]:
     meta, status = _map(pod.get("metadata")), _map(pod.get("status"))
+    states = _terminated_states(status)
+    evicted = status.get("reason") == "Evicted"
+    disruption = next(
+        (c for c in _list(status.get("conditions")) if _map(c).get("type") == "DisruptionTarget"),
+        None,
+    )
+    if not states and not evicted and disruption is None:
+        return []  # most pods of a big list: nothing to report, build nothing
     base = KillEvent(
         cause=Cause.SIGKILL_UNKNOWN,
         source="k8s-pod",
@@ -192,29 +228,15 @@ def _pod_events(pod: dict[str, Any], path: str, pos: Positions) -> list[KillEven
     )
     out: list[KillEvent] = []
     evicted_now: dict[str, KillEvent] = {}
-    evicted = status.get("reason") == "Evicted"
-    disruption = next(
-        (c for c in _list(status.get("conditions")) if _map(c).get("type") == "DisruptionTarget"),
-        None,
-    )
-    for list_key in _STATUS_LISTS:
-        for raw_cs in _list(status.get(list_key)):
-            cs = _map(raw_cs)
-            for state_key in ("state", "lastState"):
-                state = _map(cs.get(state_key))
-                term = state.get("terminated")
-                if not isinstance(term, dict):
-                    continue
-                quote = [pos.quote(path, term, k) for k in ("reason", "exitCode") if k in term]
-                ev = terminated_event(
-                    term, base.with_changes(container=_text(cs.get("name"))), quote
-                )
-                if ev is None:
-                    continue
-                if evicted and state_key == "state" and ev.cause is Cause.SIGKILL_UNKNOWN:
-                    evicted_now[ev.container or ""] = ev  # the eviction's own SIGTERM/SIGKILL
-                else:
-                    out.append(ev)
+    for state_key, cs, term in states:
+        quote = [pos.quote(path, term, k) for k in ("reason", "exitCode") if k in term]
+        ev = terminated_event(term, base.with_changes(container=_text(cs.get("name"))), quote)
+        if ev is None:
+            continue
+        if evicted and state_key == "state" and ev.cause is Cause.SIGKILL_UNKNOWN:
+            evicted_now[ev.container or ""] = ev  # the eviction's own SIGTERM/SIGKILL
+        else:
+            out.append(ev)
     if evicted or (disruption and _map(disruption).get("reason") == "TerminationByKubelet"):
         message = _text(status.get("message")) or _text(_map(disruption).get("message")) or ""
         cond_time = _text(_map(disruption).get("lastTransitionTime"))

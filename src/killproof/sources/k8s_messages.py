@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 
 from killproof.model import Evidence
 from killproof.why.model import Cause, KillEvent
@@ -73,7 +74,7 @@ def quantity_kb(text: str) -> int | None:
 
 
 def epoch_of(rfc3339: str | None) -> float | None:
-    """Seconds since 1970 for a Kubernetes/Docker timestamp; None when it has no offset."""
+    """Seconds since 1970 for a Kubernetes/Docker/describe timestamp; None without an offset."""
     if not rfc3339:
         return None
     text = rfc3339.strip()
@@ -82,7 +83,11 @@ def epoch_of(rfc3339: str | None) -> float | None:
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        return None
+        # kubectl describe prints RFC 1123 with a numeric zone: "Tue, 07 May 2024 21:43:54 +0000".
+        try:
+            parsed = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
     return parsed.timestamp() if parsed.tzinfo is not None else None
 
 

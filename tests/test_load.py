@@ -222,10 +222,19 @@ def test_loopback_targets_pass(target: str) -> None:
     assert check_target(target, allow_remote=False) == target.rstrip("/")
 
 
-@pytest.mark.parametrize("target", ["ftp://127.0.0.1", "127.0.0.1:80", "http://127.0.0.1/x"])
+@pytest.mark.parametrize(
+    "target", ["ftp://127.0.0.1", "127.0.0.1:80", "http://127.0.0.1/x", "http://127.0.0.1:99999"]
+)
 def test_malformed_targets_are_refused(target: str) -> None:
     with pytest.raises(InputError):
         check_target(target, allow_remote=True)
+
+
+def test_malformed_steps_are_refused() -> None:
+    for step in (LoadStep(0, 1.0), LoadStep(10, 0.0)):
+        plan = LoadPlan("http://127.0.0.1:9", single_request("/"), (step,))
+        with pytest.raises(InputError, match="positive rate and duration"):
+            asyncio.run(run_load(plan))
 
 
 # --- parsers -------------------------------------------------------------------------

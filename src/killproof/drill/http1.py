@@ -61,6 +61,13 @@ class _ResponseReader(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
+        if not data:
+            return
+        if self._waiter is None:
+            # Bytes nobody asked for (a late answer to a timed-out request, a 408 before an
+            # idle close): the connection's framing can no longer be trusted.
+            self.abort()
+            return
         self._buf += data
         if self._waiter is not None:
             try:
@@ -233,6 +240,9 @@ class Http1Connection:
         timer = loop.call_at(deadline, reader.expire)
         try:
             return await waiter
+        except asyncio.CancelledError:
+            reader.abort()  # mid-response: the connection cannot be reused
+            raise
         finally:
             timer.cancel()
 

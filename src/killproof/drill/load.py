@@ -111,6 +111,9 @@ async def run_load(
         raise InputError("the load plan has no steps")
     if plan.connections < 1 or plan.timeout_s <= 0:
         raise InputError("connections must be >= 1 and the request timeout positive")
+    for step in plan.steps:
+        if step.duration_s <= 0 or (step.model is LoadModel.OPEN and step.rate_rps <= 0):
+            raise InputError(f"load step '{step}' needs a positive rate and duration")
     if plan.engine is Engine.WRK:
         return await run_wrk(plan, base, clock, on_progress, stop)
     async with AsyncExitStack() as stack:

@@ -330,6 +330,10 @@ def check_target(target: str, allow_remote: bool) -> str:
     parts = urlsplit(target)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise InputError(f"target {target!r} is not an http:// or https:// URL")
+    try:
+        _ = parts.port
+    except ValueError:
+        raise InputError(f"target {target!r} has a bad port") from None
     if parts.path not in {"", "/"} or parts.query:
         raise InputError(f"target {target!r} must be a base URL; put paths in --request")
     if not allow_remote and not _is_loopback_host(parts.hostname):

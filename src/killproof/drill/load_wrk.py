@@ -135,7 +135,7 @@ def step_from_summary(index: int, step: LoadStep, summary: dict[str, int]) -> St
         rate_asked_rps=step.rate_rps,
         rate_achieved_rps=completed / duration_s,
         duration_s=duration_s,
-        sent=completed + errors["refused"] + errors["timeout"],
+        sent=completed + errors["refused"] + errors["reset"] + errors["timeout"],
         completed=completed,
         unsent=0,
         errors=tuple(sorted((k, v) for k, v in errors.items() if v)),

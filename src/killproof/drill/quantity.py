@@ -41,7 +41,10 @@ def parse_bytes(text: str, what: str = "--memory") -> int:
     m = _SIZE.match(text)
     if m is None or m.group(3) == "m":
         raise InputError(f"{what} {text!r}: expected a size such as 64Mi, 128M or 1Gi")
-    value = float(m.group(1)) * (10 ** int(m.group(2)) if m.group(2) else 1)
+    exponent = int(m.group(2) or 0)
+    if exponent > 30:
+        raise InputError(f"{what} {text!r}: too large")
+    value = float(m.group(1)) * 10**exponent
     total = value * _FACTORS[m.group(3)]
     if not math.isfinite(total) or total >= 1 << 62:
         raise InputError(f"{what} {text!r}: too large")

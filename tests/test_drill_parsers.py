@@ -1,0 +1,275 @@
+"""The drill's parsers: sizes, CPUs, signals, cgroup files, /metrics, goroutine counts,
+probes, scenarios, workload YAML — exact values on real shapes, and never a crash on junk."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from killproof.drill.cgroup import CgroupVersion, parse_flat_keyed, read_memory
+from killproof.drill.quantity import format_bytes, parse_bytes, parse_cpus, parse_signal
+from killproof.drill.ready import ProbeKind, parse_probe
+from killproof.drill.result import SandboxKind
+from killproof.drill.sampler import parse_goroutine_count, parse_metrics
+from killproof.drill.scenario import parse_scenario
+from killproof.drill.workload import dockerfile_stop_signal, find_workloads, is_main_package
+from killproof.errors import InputError
+
+# -- sizes, cpus, signals --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("64Mi", 64 << 20),
+        ("128M", 128_000_000),
+        ("1Gi", 1 << 30),
+        ("1.5Gi", 3 << 29),
+        ("512Ki", 512 << 10),
+        ("67108864", 67108864),
+        ("1e3", 1000),
+    ],
+)
+def test_parse_bytes_kubernetes_quantities(text: str, expected: int) -> None:
+    assert parse_bytes(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "64 MB", "Mi", "-1Mi", "100m", "12XB", "1e400"])
+def test_parse_bytes_rejects_with_the_text(text: str) -> None:
+    with pytest.raises(InputError) as info:
+        parse_bytes(text)
+    assert repr(text) in str(info.value)
+
+
+@given(st.integers(min_value=1, max_value=1 << 40))
+def test_format_bytes_round_trips(n: int) -> None:
+    assert parse_bytes(format_bytes(n)) == n
+
+
+@given(st.text(max_size=20))
+def test_parse_bytes_never_crashes(text: str) -> None:
+    with contextlib.suppress(InputError):
+        assert parse_bytes(text) >= 0
+
+
+def test_parse_cpus_and_signals() -> None:
+    assert parse_cpus("500m") == 0.5
+    assert parse_cpus("2") == 2.0
+    assert parse_signal("TERM") is signal.SIGTERM
+    assert parse_signal("SIGINT") is signal.SIGINT
+    assert parse_signal("15") is signal.SIGTERM
+    for bad in ("0", "nan", "-1"):
+        with pytest.raises(InputError):
+            parse_cpus(bad)
+    with pytest.raises(InputError):
+        parse_signal("SIGNOPE")
+
+
+# -- cgroup files ----------------------------------------------------------------------
+
+
+def test_read_memory_v2_from_its_files(tmp_path: Path) -> None:
+    (tmp_path / "memory.current").write_text("1048576\n")
+    (tmp_path / "memory.max").write_text("67108864\n")
+    (tmp_path / "memory.events").write_text(
+        "low 0\nhigh 0\nmax 412\noom 2\noom_kill 1\noom_group_kill 0\n"
+    )
+    state = read_memory(tmp_path, CgroupVersion.V2)
+    assert (state.usage_bytes, state.limit_bytes, state.failcnt, state.oom, state.oom_kill) == (
+        1048576,
+        67108864,
+        412,
+        2,
+        1,
+    )
+
+
+def test_read_memory_v1_from_its_files(tmp_path: Path) -> None:
+    (tmp_path / "memory.usage_in_bytes").write_text("66977792\n")
+    (tmp_path / "memory.limit_in_bytes").write_text("67108864\n")
+    (tmp_path / "memory.failcnt").write_text("41000\n")
+    (tmp_path / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n")
+    state = read_memory(tmp_path, CgroupVersion.V1)
+    assert (state.usage_bytes, state.failcnt, state.oom_kill) == (66977792, 41000, 3)
+
+
+def test_read_memory_unlimited_and_missing_are_none(tmp_path: Path) -> None:
+    (tmp_path / "memory.max").write_text("max\n")
+    state = read_memory(tmp_path, CgroupVersion.V2)
+    assert state.limit_bytes is None and state.usage_bytes is None and state.oom_kill is None
+    (tmp_path / "memory.limit_in_bytes").write_text("9223372036854771712\n")
+    assert read_memory(tmp_path, CgroupVersion.V1).limit_bytes is None
+
+
+@given(st.text(max_size=200))
+def test_parse_flat_keyed_never_crashes(text: str) -> None:
+    out = parse_flat_keyed(text)
+    assert all(isinstance(v, int) for v in out.values())
+
+
+# -- /metrics and goroutine counts --------------------------------------------------------
+
+CLIENT_GOLANG = """\
+# HELP go_gc_duration_seconds A summary of the wall-time pause duration in GC cycles.
+# TYPE go_gc_duration_seconds summary
+go_gc_duration_seconds{quantile="0"} 2.1e-05
+go_gc_duration_seconds{quantile="1"} 0.000231
+go_gc_duration_seconds_sum 0.001786
+go_gc_duration_seconds_count 17
+# HELP go_gc_gomemlimit_bytes Go runtime memory limit configured by the user.
+# TYPE go_gc_gomemlimit_bytes gauge
+go_gc_gomemlimit_bytes 1.20586240e+08
+# HELP go_goroutines Number of goroutines that currently exist.
+# TYPE go_goroutines gauge
+go_goroutines 1012
+# HELP go_memstats_heap_inuse_bytes Number of heap bytes that are in use.
+# TYPE go_memstats_heap_inuse_bytes gauge
+go_memstats_heap_inuse_bytes 4.3614208e+07
+# HELP process_resident_memory_bytes Resident memory size in bytes.
+# TYPE process_resident_memory_bytes gauge
+process_resident_memory_bytes 5.1642368e+07
+"""
+
+
+def test_parse_metrics_picks_client_golang_series() -> None:
+    m = parse_metrics(CLIENT_GOLANG)
+    assert m.goroutines == 1012
+    assert m.heap_inuse_bytes == 43614208
+    assert m.gc_count == 17
+    assert m.resident_bytes == 51642368
+    assert m.gomemlimit_bytes == 120586240
+
+
+@given(st.text(max_size=300))
+def test_parse_metrics_raises_only_valueerror(text: str) -> None:
+    with contextlib.suppress(ValueError):
+        parse_metrics(text)
+
+
+def test_goroutine_count_from_debug1() -> None:
+    body = (
+        b"goroutine profile: total 4096\n4000 @ 0x43a2b6 0x40a3c5\n#\t0x46e7c0\tmain.watch+0x20\n"
+    )
+    assert parse_goroutine_count(body) == 4096
+    assert parse_goroutine_count(b"404 page not found\n") is None
+
+
+# -- readiness probes --------------------------------------------------------------------
+
+
+def test_parse_probe_forms() -> None:
+    assert parse_probe("/readyz", 18090) == parse_probe("/readyz", 18090)
+    http = parse_probe("/readyz", 18090)
+    assert (http.kind, http.port, http.path) == (ProbeKind.HTTP, 18090, "/readyz")
+    tcp = parse_probe("tcp:9000", 18090)
+    assert (tcp.kind, tcp.port) == (ProbeKind.TCP, 9000)
+    other = parse_probe(":9100/healthz", 18090)
+    assert (other.kind, other.port, other.path) == (ProbeKind.HTTP, 9100, "/healthz")
+    with pytest.raises(InputError):
+        parse_probe("readyz", 18090)
+
+
+# -- scenarios (the rule examples' format) ----------------------------------------------
+
+
+def test_scenario_builds_the_result_it_describes() -> None:
+    r = parse_scenario(
+        "limit 64Mi\nsandbox cgroup-v2\nstep 200/s 5s p50=2ms p99=30ms errors=3\n"
+        "memory 1s 20Mi 2s 33Mi\ngoroutines 1s 12\nidle\nmemory 9s 10Mi\n"
+        "oom 4.1s cgroup-events\nexit 4.1s SIGKILL\n"
+    )
+    assert r.limits.memory_bytes == 64 << 20
+    assert r.sandbox is SandboxKind.CGROUP_V2
+    (step,) = r.steps
+    assert (step.rate_asked_rps, step.p99_ms, step.error_count) == (200.0, 30.0, 3)
+    assert [(s.t_s, s.memory_bytes, s.goroutines, s.step) for s in r.samples] == [
+        (1.0, 20 << 20, 12, 0),
+        (2.0, 33 << 20, None, 0),
+        (9.0, 10 << 20, None, -1),
+    ]
+    assert r.oom is not None and r.oom.t_s == pytest.approx(4.1)
+    assert r.exit is not None and r.exit.signal == "SIGKILL"
+
+
+def test_scenario_error_names_the_line() -> None:
+    with pytest.raises(InputError) as info:
+        parse_scenario("limit 64Mi\nstep 200/s 5s\nmemory 1s\n", "s.txt")
+    assert (info.value.path, info.value.line) == ("s.txt", 3)
+
+
+@given(st.text(max_size=200))
+def test_scenario_parser_never_crashes(text: str) -> None:
+    try:
+        parse_scenario(text)
+    except InputError as exc:
+        assert exc.line >= 1
+
+
+# -- workload YAML and Go mains --------------------------------------------------------
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: orders
+spec:
+  template:
+    spec:
+      terminationGracePeriodSeconds: 20
+      containers:
+        - name: orders
+          image: registry.example.com/orders:1.0
+          env:
+            - name: GOMEMLIMIT
+              value: "57MiB"
+            - name: SECRET
+              valueFrom: {secretKeyRef: {name: s, key: k}}
+          ports: [{containerPort: 8080}]
+          resources: {limits: {memory: 64Mi, cpu: 500m}}
+          readinessProbe: {httpGet: {path: /readyz, port: 8080}}
+          startupProbe:
+            {httpGet: {path: /healthz, port: 8080}, periodSeconds: 2, failureThreshold: 5}
+          lifecycle: {preStop: {exec: {command: ["sleep", "5"]}}}
+"""
+
+
+def test_workload_reads_what_a_drill_needs(tmp_path: Path) -> None:
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy" / "app.yaml").write_text(DEPLOYMENT)
+    (w,) = find_workloads(tmp_path)
+    assert (w.path, w.line, w.container) == ("deploy/app.yaml", 10, "orders")
+    assert (w.memory_bytes, w.cpus, w.port) == (64 << 20, 0.5, 8080)
+    assert dict(w.env) == {"GOMEMLIMIT": "57MiB"}
+    assert (w.ready_path, w.startup_budget_s, w.grace_s, w.prestop_s) == (
+        "/readyz",
+        10.0,
+        20.0,
+        5.0,
+    )
+
+
+def test_workload_bad_limit_names_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "app.yaml").write_text(DEPLOYMENT.replace("memory: 64Mi", "memory: lots"))
+    with pytest.raises(InputError) as info:
+        find_workloads(tmp_path)
+    assert (info.value.path, info.value.line) == ("app.yaml", 10)
+
+
+def test_workload_broken_yaml_names_the_line(tmp_path: Path) -> None:
+    (tmp_path / "app.yaml").write_text("kind: Deployment\nspec: [\n  a: b\n")
+    with pytest.raises(InputError) as info:
+        find_workloads(tmp_path)
+    assert info.value.path == "app.yaml" and info.value.line > 0
+
+
+def test_main_package_detection_and_stopsignal(tmp_path: Path) -> None:
+    assert is_main_package(b"package main\n\nfunc main() {}\n")
+    assert not is_main_package(b"package orders\n\nfunc main() {}\n")
+    assert not is_main_package(b"package main\n\nfunc helper() {}\n")
+    (tmp_path / "Dockerfile").write_text("FROM scratch\nSTOPSIGNAL SIGINT\n")
+    assert dockerfile_stop_signal(tmp_path) == "SIGINT"

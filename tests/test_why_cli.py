@@ -11,7 +11,6 @@ import pytest
 
 from killproof.cli import main
 
-
 KERNEL = "kernel/memcg-v1-go-service-raw.txt"
 KERNEL_T = "kernel/memcg-v1-go-service-dmesg-T.txt"
 POD_LIMIT = "kernel/memcg-v1-pod-limit-two-containers-raw.txt"
@@ -80,6 +79,15 @@ def test_stdin_and_exit_code_merge_with_the_kernel_record(
     assert event["pid"] == 24649 and event["exit_code"] == 137
 
 
+def test_gzip_compressed_log_is_read_through(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    packed = tmp_path / "kern.log.1.gz"
+    packed.write_bytes(gzip.compress((shared_data / KERNEL).read_bytes()))
+    _, out = run_json(capsys, str(packed))
+    assert [e["pid"] for e in out["events"]] == [24649]  # type: ignore[attr-defined]
+
+
 def test_no_kill_exits_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     log = tmp_path / "quiet.log"
     log.write_text("[    1.000000] Linux version 6.18\n[    2.0] eth0: link up\n")
@@ -91,7 +99,7 @@ def test_no_kill_exits_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     ("content", "expected"),
     [
         (b"\x7fELF\x02\x01\x01\x00\x00\x00", "binary file"),
-        (gzip.compress(b"hello"), "binary file"),
+        (gzip.compress(b"hello")[:12], "corrupt gzip"),
         (b'{"apiVersion": "v1", "kind": "Pod", "status": {', "line 1"),
     ],
 )

@@ -57,7 +57,9 @@ def test_kernel_pod_and_shell_of_one_death_become_one_event() -> None:
 
 
 def test_two_kernel_kills_with_different_pids_stay_apart_and_shell_line_is_not_guessed() -> None:
-    other = KERNEL.with_changes(pid=30001, evidence=(Evidence("Killed process 30001", "k.log", 200),))
+    other = KERNEL.with_changes(
+        pid=30001, evidence=(Evidence("Killed process 30001", "k.log", 200),)
+    )
     events = merge([KERNEL, other, SHELL])
     assert sorted((e.cause.value, e.pid) for e in events) == [
         ("KERNEL_OOM_MEMCG", 24649),

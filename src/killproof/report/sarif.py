@@ -39,7 +39,7 @@ def _result(f: Finding, rule_index: dict[str, int]) -> dict[str, Any]:
 def render(report: Report, options: RenderOptions) -> str:
     """A single-run SARIF log; only the rules that fired are listed as driver rules."""
     ids = sorted({f.rule for f in report.findings})
-    rules = []
+    rules: list[dict[str, Any]] = []
     rule_index: dict[str, int] = {}
     for rid in ids:
         rule = options.rules.get(rid)

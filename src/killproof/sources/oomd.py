@@ -29,7 +29,7 @@ _KMSG = re.compile(
 class OomdParser:
     """A :class:`~killproof.sources.lines.LineParser` for oomd's kill lines."""
 
-    anchors = ("Trying to kill /", "Killed ", "oomd kill: ")
+    anchors: tuple[str, ...] = ("Trying to kill /", "Killed ", "oomd kill: ")
 
     def __init__(self, path: str) -> None:
         self._path = path

@@ -52,7 +52,7 @@ def _same_process_name(a: str, b: str) -> bool:
 
 
 def _causes_compatible(a: Cause, b: Cause) -> bool:
-    if a == b or a in _WEAK and b in _WEAK:
+    if a == b or (a in _WEAK and b in _WEAK):
         return True
     if Cause.SIGKILL_UNKNOWN in (a, b):
         return True
@@ -91,7 +91,11 @@ def ties(a: KillEvent, b: KillEvent) -> bool:
         return True
     if a.process and b.process and _same_process_name(a.process, b.process):
         return True
-    if a.pod and a.pod == b.pod and (a.container == b.container or not (a.container and b.container)):
+    if (
+        a.pod
+        and a.pod == b.pod
+        and (a.container == b.container or not (a.container and b.container))
+    ):
         return True
     if a.unit and a.unit == b.unit:
         return True
@@ -127,7 +131,9 @@ def combine(events: Sequence[KillEvent]) -> KillEvent:
                     changes[f.name] = value
                     break
     sources = list(dict.fromkeys(part for e in ordered for part in e.source.split("+")))
-    evidence = tuple(sorted({ev for e in ordered for ev in e.evidence}, key=lambda v: (v.path, v.line)))
+    evidence = tuple(
+        sorted({ev for e in ordered for ev in e.evidence}, key=lambda v: (v.path, v.line))
+    )
     top_tasks = next((e.top_tasks for e in ordered if e.top_tasks), ())
     return primary.with_changes(
         **changes,

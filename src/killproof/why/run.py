@@ -7,6 +7,7 @@ that is streamed once, in constant memory, through every line parser at the same
 
 from __future__ import annotations
 
+import gzip
 import io
 import subprocess
 from collections.abc import Iterable, Iterator, Sequence
@@ -53,9 +54,8 @@ def line_parsers(path: str) -> list[LineParser]:
         kernel.KernelOomParser(path),
         systemd.SystemdParser(path),
         earlyoom.EarlyoomParser(path),
-        k8s_text.DescribePodParser(path),
-        k8s_text.DescribeNodeParser(path),
-        k8s_text.EventsTableParser(path),
+        k8s_text.DescribeParser(path),
+        k8s_text.EventTableParser(path),
         exits.ExitLineParser(path),
         oomd.OomdParser(path),
     ]
@@ -108,15 +108,19 @@ def read_stream(stream: BinaryIO, path: str) -> Iterator[KillEvent]:
     if _looks_like_document(head):
         head += stream.read(MAX_DOCUMENT_BYTES + 1 - len(head))
         if len(head) <= MAX_DOCUMENT_BYTES:
-            doc_events = k8s.parse_text(head.decode("utf-8", errors="replace"), path)
-            if doc_events is not None:
-                yield from doc_events
+            doc = k8s.detect_document(head.decode("utf-8", errors="replace"), path)
+            if doc is not None:
+                yield from k8s.parse_document(doc, path)
                 return
-    yield from logscan.scan(buffered(head, stream), path, line_parsers(path))
+    if stream.seekable():
+        stream.seek(0)  # the scanner may hand a real file to grep
+        yield from logscan.scan(stream, path, line_parsers(path))
+    else:
+        yield from logscan.scan(buffered(head, stream), path, line_parsers(path))
 
 
 def read_path(path: str, stdin: BinaryIO | None) -> Iterator[KillEvent]:
-    """Observations from a file path, or from ``stdin`` when the path is ``-``."""
+    """Observations from a file path (gzip-compressed or not), or from ``stdin`` for ``-``."""
     if path == "-":
         if stdin is None:
             raise InputError("no standard input to read", "-")
@@ -130,6 +134,15 @@ def read_path(path: str, stdin: BinaryIO | None) -> Iterator[KillEvent]:
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", path) from exc
     with handle:
+        if handle.read(2) == b"\x1f\x8b":
+            handle.seek(0)
+            try:
+                with gzip.open(handle, "rb") as unzipped:
+                    yield from read_stream(unzipped, path)  # type: ignore[arg-type]
+            except (OSError, EOFError) as exc:
+                raise InputError(f"corrupt gzip file: {exc}", path) from exc
+            return
+        handle.seek(0)
         yield from read_stream(handle, path)
 
 
@@ -161,9 +174,9 @@ def read_live(options: LiveOptions) -> tuple[list[KillEvent], list[Skipped]]:
     if options.pid is not None or options.cgroup is not None:
         try:
             memory = (
-                cgroupfs.read_cgroup(options.cgroup)
+                cgroupfs.read_cgroup(Path(options.cgroup))
                 if options.cgroup is not None
-                else cgroupfs.read_pid(options.pid or 0)
+                else cgroupfs.read_cgroup_of_pid(options.pid or 0)
             )
         except InputError as exc:
             skipped.append(Skipped(options.cgroup or f"pid {options.pid}", exc.message))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from killproof.model import Finding, Location, Severity
+from killproof.model import Evidence, Finding, Location, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.why.explain import explain
 from killproof.why.model import Cause, KillEvent
@@ -26,13 +26,13 @@ def verdict_rule(
         if event.cause is not cause:
             return
         verdict = explain(event)
-        first = event.evidence[0] if event.evidence else None
+        # Point at the line that names the victim, else at the first line of evidence.
+        named = [e for e in event.evidence if event.pid is not None and str(event.pid) in e.text]
+        first = (named or list(event.evidence) or [Evidence("")])[0]
         subject = f"pid {event.pid}" if event.pid is not None else ""
         if event.process:
             subject = f"{subject} {event.process}".strip()
-        location = Location(
-            path=first.path if first else "", line=first.line if first else 0, subject=subject
-        )
+        location = Location(path=first.path, line=first.line, subject=subject)
         yield rule.finding(
             verdict.explanation,
             location,

@@ -250,26 +250,30 @@ def test_leaky_memory_grows_with_ids_and_fixed_stays_bounded(start: StartService
     assert fixed.metrics()["orders_cache_entries"] == 512
 
 
-@dataclass
 class InFlight:
-    """A slow GET running in a thread; ``status``/``body`` or ``error`` once it ends."""
+    """A slow GET: sent before the constructor returns, its response read in a thread.
 
-    service: Service
-    path: str
-    status: int | None = None
-    body: bytes = b""
-    error: BaseException | None = None
-    thread: threading.Thread = field(init=False)
+    Sending first means the connection is established (at least in the listen backlog)
+    before any signal, so a dying server shows up as a reset, never as a refusal.
+    """
 
-    def __post_init__(self) -> None:
-        self.thread = threading.Thread(target=self._run, daemon=True)
+    def __init__(self, service: Service, path: str) -> None:
+        self.status: int | None = None
+        self.body = b""
+        self.error: BaseException | None = None
+        self._conn = http.client.HTTPConnection("127.0.0.1", service.port, timeout=15)
+        self._conn.request("GET", path)
+        self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
 
-    def _run(self) -> None:
+    def _read(self) -> None:
         try:
-            self.status, self.body = self.service.get(self.path, timeout=15)
+            resp = self._conn.getresponse()
+            self.status, self.body = resp.status, resp.read()
         except (OSError, http.client.HTTPException) as exc:
             self.error = exc
+        finally:
+            self._conn.close()
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:

@@ -178,19 +178,19 @@ def memory_cgroup() -> Iterator[Path]:
         pytest.skip("needs root to create a memory cgroup")
     name = f"killproof-test-{uuid.uuid4().hex[:8]}"
     if _v2_usable():
-        path = V2_ROOT / name
-        path.mkdir()
-        (path / "memory.max").write_text(str(LIMIT))
-        if (path / "memory.swap.max").exists():
-            (path / "memory.swap.max").write_text("0")
+        path, limits = V2_ROOT / name, ("memory.max", "memory.swap.max")
     elif (V1_ROOT / "memory.limit_in_bytes").exists():
-        path = V1_ROOT / name
-        path.mkdir()
-        (path / "memory.limit_in_bytes").write_text(str(LIMIT))
-        if (path / "memory.memsw.limit_in_bytes").exists():
-            (path / "memory.memsw.limit_in_bytes").write_text(str(LIMIT))
+        path, limits = V1_ROOT / name, ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes")
     else:
-        pytest.skip("no writable memory cgroup hierarchy (v1 or v2) on this machine")
+        pytest.skip("no memory cgroup hierarchy (v1 or v2) mounted on this machine")
+    try:
+        path.mkdir()
+    except OSError as exc:
+        pytest.skip(f"cannot create a memory cgroup under {path.parent}: {exc}")
+    (path / limits[0]).write_text(str(LIMIT))
+    if (path / limits[1]).exists():
+        # No swap: the v2 swap limit is separate, the v1 one counts memory + swap.
+        (path / limits[1]).write_text("0" if limits[1] == "memory.swap.max" else str(LIMIT))
     try:
         yield path
     finally:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from killproof.errors import InputError
 from killproof.sources.k8s import detect_document, parse_document
+from killproof.sources.k8s_messages import EventRecord, events_from_record
 from killproof.why.model import Cause, KillEvent
 
 FIXTURES = Path(__file__).parent / "fixtures" / "evidence"
@@ -181,6 +182,34 @@ def test_core_events() -> None:
     [threshold] = by_reason["EvictionThresholdMet"]
     assert (threshold.killed, threshold.host) == (False, "node-3")
     assert len(events) == 7
+
+
+def test_probe_kill_wordings_and_grace_period() -> None:
+    old = EventRecord(
+        "Killing",
+        "Killing container with id docker://orders:Container failed liveness probe.. "
+        "Container will be killed and recreated.",
+        "k8s-events",
+        kind="Pod",
+        name="orders-1",
+    )
+    [event] = events_from_record(old)
+    assert (event.cause, event.container, event.grace_period_s) == (
+        Cause.K8S_LIVENESS_KILL,
+        "orders",
+        None,
+    )
+    graced = EventRecord(
+        "Killing",
+        "Container api failed startup probe, will be restarted (grace period of 30s)",
+        "k8s-events",
+    )
+    [event] = events_from_record(graced)
+    assert (event.container, event.grace_period_s) == ("api", 30.0)
+    stop = EventRecord("Killing", "Stopping container api", "k8s-events")
+    assert events_from_record(stop) == []
+    readiness = EventRecord("Unhealthy", "Readiness probe failed: 503", "k8s-events")
+    assert events_from_record(readiness) == []
 
 
 def test_events_k8s_io_v1() -> None:

@@ -75,11 +75,18 @@ def test_describe_pod_evicted() -> None:
         (Cause.K8S_EVICTED, "search", 1834452),  # from Status/Reason/Message
         (Cause.K8S_EVICTED, "search", 1834452),  # from the Events table
     ]
+    # The container's own Terminated/137 is the eviction's SIGKILL: joined, not separate.
+    assert (events[0].exit_code, events[0].signal) == (137, "SIGKILL")
+    assert events[0].time == "Mon, 11 Mar 2019 09:40:02 +0000"
     assert [ev.line for ev in events[0].evidence] == [
         line_of(name, "Status:"),
         line_of(name, "Reason:"),
         line_of(name, "Message:"),
+        line_of(name, "State:      Terminated"),
+        line_of(name, "Reason:   Error"),
+        line_of(name, "Exit Code:    137"),
     ]
+    assert events[0].evidence[0].text == "Status:           Failed"
     assert events[1].evidence[0].line == line_of(name, "Warning  Evicted")
 
 

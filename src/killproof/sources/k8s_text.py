@@ -146,7 +146,8 @@ class DescribeParser:
         self._state_key: str | None = None
         self._state: dict[str, Any] = {}
         self._state_lines: list[Evidence] = []
-        self._terminated: list[KillEvent] = []
+        self._terminated: list[tuple[str, KillEvent]] = []  # (state key, event)
+        self._raw: dict[str, Evidence] = {}
         self._rows: list[EventRecord] = []
         self._cols: list[tuple[str, int]] | None = None
 
@@ -177,7 +178,7 @@ class DescribeParser:
                 term, self._base().with_changes(container=self._container), list(self._state_lines)
             )
             if ev is not None:
-                self._terminated.append(ev)
+                self._terminated.append((self._state_key, ev))
         self._state_key, self._state, self._state_lines = None, {}, []
 
     def _finish_doc(self) -> list[KillEvent]:
@@ -189,15 +190,34 @@ class DescribeParser:
         reason = self._top.get("Reason")
         if reason and reason[0] == "Evicted" and not is_node:
             message = self._top.get("Message", ("", 0))[0]
-            base = self._base().with_changes(
-                evidence=tuple(
-                    Evidence(f"{k}: {v}", self.path, n)
-                    for k, (v, n) in self._top.items()
-                    if k in ("Status", "Reason", "Message")
-                )
-            )
-            out += eviction_events(base, message)
-        out += self._terminated
+            quote = tuple(self._raw[k] for k in ("Status", "Reason", "Message") if k in self._raw)
+            # The current state of a container of an evicted pod is the eviction's own
+            # SIGTERM/SIGKILL: it joins the eviction event instead of standing alone.
+            current = {
+                ev.container: ev
+                for key, ev in self._terminated
+                if key == "State" and ev.cause is Cause.SIGKILL_UNKNOWN
+            }
+            for eviction in eviction_events(self._base().with_changes(evidence=quote), message):
+                died = current.pop(eviction.container, None)
+                ev = eviction
+                if died is not None:
+                    ev = eviction.with_changes(
+                        exit_code=died.exit_code,
+                        signal=died.signal,
+                        time=died.time,
+                        epoch_s=died.epoch_s,
+                        evidence=eviction.evidence + died.evidence,
+                    )
+                out.append(ev)
+            unjoined = {id(ev) for ev in current.values()}
+            out += [
+                ev
+                for key, ev in self._terminated
+                if not (key == "State" and ev.cause is Cause.SIGKILL_UNKNOWN) or id(ev) in unjoined
+            ]
+        else:
+            out += [ev for _, ev in self._terminated]
         kind = "Node" if is_node else "Pod"
         b = self._base()
         for rec in self._rows:
@@ -237,6 +257,7 @@ class DescribeParser:
             self._flush_state()
             self._section, self._container, self._cols = key, None, None
             self._top.setdefault(key, (value, lineno))
+            self._raw.setdefault(key, Evidence(text.strip(), self.path, lineno))
             return out
         if text and not text.startswith((" ", "\t")):
             return out + self._finish_doc()  # something that is not describe output

@@ -71,7 +71,10 @@ class _Reader:
 
     def read(self, rel: str) -> str:
         if rel not in self.texts:
-            self.texts[rel] = (self.root / rel).read_text(encoding="utf-8")
+            try:
+                self.texts[rel] = (self.root / rel).read_text(encoding="utf-8")
+            except UnicodeDecodeError as exc:  # callers handle OSError for every file kind
+                raise OSError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
         return self.texts[rel]
 
     def exists(self, rel: str) -> bool:

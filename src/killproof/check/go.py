@@ -25,6 +25,7 @@ from killproof.sources.golang.suppress import Suppression, file_suppressions, su
 # Below this many files, process start-up costs more than it saves.
 PARALLEL_MIN_FILES = 64
 SYNTAX_ERROR = "syntax error"
+INTERNAL_ERROR = "internal error in rule"
 
 
 @dataclass(frozen=True)
@@ -245,7 +246,10 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
         facts = PackageFacts(pkg, {f.path: supp.get(f.path, []) for f in files})
         raw: list[Finding] = []
         for rule in PACKAGE_RULES:
-            raw.extend(rule.check(facts))
+            try:
+                raw.extend(rule.check(facts))
+            except Exception as exc:  # a rule bug must cost one package, not the run
+                skipped.append(Skipped(f"{task.dir} ({rule.id})", f"{INTERNAL_ERROR}: {exc!r}"))
         silenced = {f.path: suppressed_lines(facts.suppressions.get(f.path, [])) for f in files}
         findings.extend(x for x in raw if x.rule == "KP100" or not _is_silenced(x, silenced))
         mains = [f for f, _ in pkg.functions.get("main", [])]

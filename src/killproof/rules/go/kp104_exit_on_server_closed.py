@@ -66,7 +66,8 @@ def _judge_if(f: GoFile, if_stmt: ts.Node) -> ts.Node | None:
 
 def _check(facts: PackageFacts) -> Iterator[Finding]:
     for start in facts.starts:
-        if start.kind is not StartKind.METHOD:
+        # gRPC's Serve returns nil after GracefulStop, not ErrServerClosed.
+        if start.kind is not StartKind.METHOD or start.framework == "grpc":
             continue
         parts = call_parts(start.call)
         if parts is None or parts[1] not in (

@@ -15,6 +15,7 @@ from killproof.sources.golang.syntax import (
     FUNC_TYPES,
     call_parts,
     enclosing_function,
+    first_named,
     outermost_function,
     text,
     unparen,
@@ -62,7 +63,13 @@ def _path_after(receive: ts.Node) -> list[ts.Node]:
     while cur is not None and cur.parent is not None:
         parent = cur.parent
         if parent.type == "communication_case":
-            return [c for c in parent.named_children if c.id != cur.id and c.type != "comment"]
+            out: list[ts.Node] = []
+            for c in parent.named_children:
+                if c.type == "statement_list":
+                    out.extend(x for x in c.named_children if x.type != "comment")
+                elif c.id != cur.id and c.type != "comment":
+                    out.append(c)
+            return out
         if parent.type == "statement_list":
             sibs = [c for c in parent.named_children if c.type != "comment"]
             return sibs[[s.id for s in sibs].index(cur.id) + 1 :]
@@ -95,7 +102,7 @@ def _check(facts: PackageFacts) -> Iterator[Finding]:
             for stmt in _path_after(node):
                 if stmt.type != "expression_statement":
                     continue
-                call = unparen(stmt.named_child(0))
+                call = unparen(first_named(stmt))
                 if call is None or call.type != "call_expression" or not is_exit(f, call):
                     continue
                 if (call_parts(call) or ("", ""))[1] == "panic" or call.id in seen:

@@ -11,7 +11,7 @@ from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.sources.golang.facts import PackageFacts
 from killproof.sources.golang.package import GoFile, GoPackage
 from killproof.sources.golang.signals import is_exit
-from killproof.sources.golang.syntax import call_parts, text, unparen, walk
+from killproof.sources.golang.syntax import call_parts, first_named, text, unparen, walk
 from killproof.sources.golang.values import statements
 
 _BREAKABLE = (
@@ -23,7 +23,7 @@ _BREAKABLE = (
 
 
 def _goroutine_body(pkg: GoPackage, f: GoFile, go: ts.Node) -> tuple[GoFile, ts.Node] | None:
-    call = unparen(go.named_child(0))
+    call = unparen(first_named(go))
     if call is None or call.type != "call_expression":
         return None
     fn = unparen(call.child_by_field_name("function"))
@@ -61,7 +61,7 @@ def _has_exit(f: GoFile, loop: ts.Node) -> bool:
         if n.type in ("return_statement", "goto_statement"):
             return True
         if n.type == "break_statement":
-            target = n.named_child(0)
+            target = first_named(n)
             if target is not None:
                 if text(target) == label:
                     return True

@@ -83,7 +83,11 @@ def _path_without_use(func: ts.Node, stmt: ts.Node, name: str) -> str | None:
         if n.type == "identifier" and text(n) == name and first_use is None:
             first_use = n
         elif n.type == "return_statement" and _function(n) == func and first_use is None:
-            returns.append(n)
+            uses = any(c.type == "identifier" and text(c) == name for c in walk(n))
+            if uses:
+                first_use = n  # `return ctx, cancel` hands it to the caller
+            else:
+                returns.append(n)
     if first_use is None:
         return "the cancel func is never called"
     if returns:

@@ -11,7 +11,7 @@ from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.sources.golang.facts import PackageFacts
 from killproof.sources.golang.package import GoFile
 from killproof.sources.golang.servers import HTTP
-from killproof.sources.golang.syntax import FUNC_TYPES, call_args, text, unparen, walk
+from killproof.sources.golang.syntax import FUNC_TYPES, call_args, first_named, text, unparen, walk
 
 _READERS = {("io", "ReadAll"), ("io/ioutil", "ReadAll"), ("encoding/json", "NewDecoder")}
 
@@ -25,7 +25,7 @@ def _request_params(f: GoFile, func: ts.Node) -> set[str]:
     for decl in params.named_children:
         typ = decl.child_by_field_name("type")
         is_ptr = typ is not None and typ.type == "pointer_type"
-        if is_ptr and f.qualified(typ.named_child(0)) == (HTTP, "Request"):  # type: ignore[union-attr]
+        if is_ptr and f.qualified(first_named(typ)) == (HTTP, "Request"):  # type: ignore[union-attr]
             out.update(text(n) for n in decl.children_by_field_name("name"))
     return out
 

@@ -18,7 +18,7 @@ from killproof.model import Evidence, Location
 from killproof.sources.golang import query
 from killproof.sources.golang.gomod import version_tuple
 from killproof.sources.golang.imports import Import, file_imports
-from killproof.sources.golang.syntax import call_parts, line_col, text, unparen
+from killproof.sources.golang.syntax import call_parts, first_named, line_col, text, unparen
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class GoFile:
         """The name in the package clause."""
         for child in self.tree.root_node.named_children:
             if child.type == "package_clause":
-                return text(child.named_child(0))
+                return text(first_named(child))
         return ""
 
     def line_text(self, line: int) -> str:

@@ -13,6 +13,7 @@ from killproof.sources.golang.syntax import (
     FUNC_TYPES,
     call_args,
     call_parts,
+    first_named,
     string_value,
     text,
     unparen,
@@ -80,7 +81,7 @@ def routes(pkg: GoPackage) -> list[Route]:
 def _is_handler_signature(f: GoFile, param: ts.Node) -> bool:
     typ = param.child_by_field_name("type")
     if typ is not None and typ.type == "pointer_type":
-        typ = typ.named_child(0)
+        typ = first_named(typ)
     q = f.qualified(typ)
     return q is not None and (_unversioned(q[0]), q[1]) in _HANDLER_TYPES
 

@@ -9,7 +9,14 @@ from dataclasses import dataclass
 import tree_sitter as ts
 
 from killproof.sources.golang.package import GoFile, GoPackage
-from killproof.sources.golang.syntax import call_args, call_parts, string_value, text, unparen
+from killproof.sources.golang.syntax import (
+    call_args,
+    call_parts,
+    first_named,
+    string_value,
+    text,
+    unparen,
+)
 from killproof.sources.golang.values import values_of
 
 HTTP = "net/http"
@@ -43,6 +50,8 @@ class ServerStart:
     addr: ts.Node | None
     handler: ts.Node | None
     handler_known: bool
+    framework: str = "http"
+    """``http``, ``grpc``, ``echo``, ``gin``, or ``""`` when the receiver is unknown."""
 
 
 def _kind_of_receiver(pkg: GoPackage, f: GoFile, receiver: ts.Node) -> tuple[str, ts.Node | None]:
@@ -84,7 +93,7 @@ def literal_field(literal: ts.Node, name: str) -> ts.Node | None:
         key = el.child_by_field_name("key")
         if key is not None and text(key) == name:
             val = el.child_by_field_name("value")
-            return val.named_child(0) if val is not None else None
+            return first_named(val) if val is not None else None
     return None
 
 
@@ -116,16 +125,13 @@ def server_starts(pkg: GoPackage) -> list[ServerStart]:
         kind, literal = _kind_of_receiver(pkg, f, receiver)
         if name in ("Start", "StartTLS"):
             if kind == "echo":
-                out.append(
-                    ServerStart(
-                        f, call, StartKind.METHOD, None, args[0] if args else None, None, False
-                    )
-                )
+                addr = args[0] if args else None
+                out.append(ServerStart(f, call, StartKind.METHOD, None, addr, None, False, kind))
             continue
         if name == "Run":
             if kind == "gin":
                 addr = args[0] if args else None
-                out.append(ServerStart(f, call, StartKind.GIN_RUN, None, addr, None, False))
+                out.append(ServerStart(f, call, StartKind.GIN_RUN, None, addr, None, False, kind))
             continue
         if name == "Serve" and not kind and not serves_http:
             continue
@@ -133,9 +139,8 @@ def server_starts(pkg: GoPackage) -> list[ServerStart]:
             continue
         addr = literal_field(literal, "Addr") if literal is not None else None
         handler = literal_field(literal, "Handler") if literal is not None else None
-        out.append(
-            ServerStart(f, call, StartKind.METHOD, literal, addr, handler, literal is not None)
-        )
+        known = literal is not None
+        out.append(ServerStart(f, call, StartKind.METHOD, literal, addr, handler, known, kind))
     return out
 
 

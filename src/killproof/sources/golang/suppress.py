@@ -35,7 +35,8 @@ def parse_directive(comment: str) -> tuple[frozenset[str], str] | None:
         return None
     ids = m.group("ids") or ""
     rules = frozenset(i.strip() for i in ids.split(",") if i.strip())
-    reason = (m.group("rest") or "").strip().lstrip("-—:/").strip()
+    # A second `//` starts another comment (a tool marker, a TODO): not the reason.
+    reason = (m.group("rest") or "").split("//", 1)[0].strip().lstrip("-—:").strip()
     return rules, reason
 
 

@@ -23,10 +23,17 @@ def line_col(node: ts.Node) -> tuple[int, int]:
     return row + 1, col + 1
 
 
+def first_named(node: ts.Node | None) -> ts.Node | None:
+    """The first named child of ``node``, or None (the binding raises on a bad index)."""
+    if node is None or node.named_child_count == 0:
+        return None
+    return node.named_child(0)
+
+
 def unparen(node: ts.Node | None) -> ts.Node | None:
     """``node`` without surrounding parentheses."""
     while node is not None and node.type == "parenthesized_expression":
-        node = node.named_child(0)
+        node = first_named(node)
     return node
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import tree_sitter as ts
 
 from killproof.sources.golang.package import GoPackage
-from killproof.sources.golang.syntax import outermost_function, text, unparen, walk
+from killproof.sources.golang.syntax import first_named, outermost_function, text, unparen, walk
 
 _DEFINING = ("short_var_declaration", "assignment_statement", "var_spec")
 
@@ -129,7 +129,7 @@ def field_assignments(pkg: GoPackage, field: str) -> list[Assigned]:
                 key = node.child_by_field_name("key")
                 if key is not None and text(key) == field:
                     val = node.child_by_field_name("value")
-                    inner = val.named_child(0) if val is not None else None
+                    inner = first_named(val) if val is not None else None
                     out.append(Assigned(inner, 0, node, False))
             elif node.type in ("assignment_statement", "short_var_declaration"):
                 for target, assigned in assignments_in(node):

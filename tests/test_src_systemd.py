@@ -111,11 +111,10 @@ def test_systemd_oomd_kills_decisions_and_attempts() -> None:
 
 def test_journal_prefixes_are_taken_apart() -> None:
     short = split_journal_line("May 07 21:43:54 web1 systemd[1]: x.service: Failed.")
-    assert (short.time, short.host, short.ident, short.ident_pid, short.text) == (
+    assert (short.time, short.host, short.ident, short.text) == (
         "May 07 21:43:54",
         "web1",
         "systemd",
-        1,
         "x.service: Failed.",
     )
     iso = split_journal_line("2024-05-07T21:43:54.123456+00:00 web1 earlyoom[9]: hi")
@@ -128,7 +127,9 @@ def test_journal_prefixes_are_taken_apart() -> None:
     )
     assert (forwarded.ident, forwarded.text) == ("systemd", "a.service: b")
     quoted = split_journal_line("> [  518.050606] Killed")
-    assert (quoted.time, quoted.text) == ("518.050606", "Killed")
+    assert (quoted.time, quoted.uptime_s, quoted.text) == ("518.050606", 518.050606, "Killed")
+    tagged = split_journal_line("systemd[1]: b.service: Failed with result 'oom-kill'.")
+    assert (tagged.ident, tagged.text) == ("systemd", "b.service: Failed with result 'oom-kill'.")
     bare = split_journal_line("orders.service: Main process exited")
     assert (bare.time, bare.text) == (None, "orders.service: Main process exited")
 
@@ -141,7 +142,21 @@ def test_scope_stop_timeout() -> None:
     )
     [event] = feed(SystemdParser(), text)
     assert (event.cause, event.unit, event.pid, event.process, event.killed) == (
-        Cause.SYSTEMD_STOP_TIMEOUT, "session-4.scope", 991, "tmux: server", True
+        Cause.SYSTEMD_STOP_TIMEOUT,
+        "session-4.scope",
+        991,
+        "tmux: server",
+        True,
+    )
+
+
+def test_lines_forwarded_through_the_kernel_log_keep_their_uptime() -> None:
+    text = "[ 1584.622990] systemd[1]: api.service: Failed with result 'oom-kill'.\n"
+    [event] = feed(SystemdParser(), text)
+    assert (event.cause, event.unit, event.uptime_s) == (
+        Cause.KERNEL_OOM_UNKNOWN_SCOPE,
+        "api.service",
+        1584.62299,
     )
 
 

@@ -116,6 +116,7 @@ class EarlyoomParser:
                 message="earlyoom sent the signal; no confirmation in the log",
                 time=jl.time,
                 epoch_s=jl.epoch_s,
+                uptime_s=jl.uptime_s,
                 host=jl.host,
                 evidence=(ev,),
             )

@@ -127,6 +127,7 @@ class ExitLineParser:
                 + (f" (a child reported {code} = 128+{code - 128})" if code else ""),
                 time=jl.time,
                 epoch_s=jl.epoch_s,
+                uptime_s=jl.uptime_s,
                 host=jl.host,
                 evidence=(Evidence(line.strip(), self.path, lineno),),
             ),

@@ -31,7 +31,9 @@ from killproof.why.model import Cause, KillEvent
 
 _UNIT_SUFFIX = r"(?:service|scope|socket|mount|swap|slice|timer|path|target|device|automount)"
 _UNIT_PREFIX = re.compile(rf"^(?:Unit )?(?P<unit>[^\s:]+\.{_UNIT_SUFFIX}):?\s+(?P<msg>.*)$")
-_STOP_KILL = re.compile(r"(?:State '(?P<state>[\w-]+)' timed out|[Ss]topping timed out)\. Killing\.")
+_STOP_KILL = re.compile(
+    r"(?:State '(?P<state>[\w-]+)' timed out|[Ss]topping timed out)\. Killing\."
+)
 _STOP_TERM = re.compile(
     r"(?:State '(?P<state>[\w-]+)' timed out|[Ss]topping timed out)\. Terminating\."
 )
@@ -128,6 +130,7 @@ class SystemdParser:
             source=source,
             time=jl.time,
             epoch_s=jl.epoch_s,
+            uptime_s=jl.uptime_s,
             host=jl.host,
             evidence=(Evidence(raw.strip(), self.path, lineno),),
             **fields,  # type: ignore[arg-type]

@@ -222,21 +222,25 @@ class Http1Connection:
 
     def __init__(self, host: str, port: int, timeout_s: float) -> None:
         self.host, self.port, self.timeout_s = host, port, timeout_s
-        self._authority = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+        self.authority = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+        """The ``Host`` header value."""
         self._reader: _ResponseReader | None = None
 
     async def request(
         self, method: str, path: str, headers: tuple[tuple[str, str], ...] = (), body: bytes = b""
     ) -> int:
         """Send one request and return the response status; raise :class:`Http1Error`."""
+        data = encode_request(method, path, self.authority, headers, body)
+        return await self.send(data, head_only=method == "HEAD")
+
+    async def send(self, data: bytes, head_only: bool = False) -> int:
+        """Send an already encoded request (see :func:`encode_request`); return its status."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout_s
         reader = self._reader
         if reader is None or reader.closed:
             reader = await self._connect(deadline)
-        waiter = reader.send(
-            encode_request(method, path, self._authority, headers, body), method == "HEAD"
-        )
+        waiter = reader.send(data, head_only)
         timer = loop.call_at(deadline, reader.expire)
         try:
             return await waiter

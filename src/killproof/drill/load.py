@@ -29,7 +29,7 @@ import aiohttp
 from hdrh.histogram import HdrHistogram
 
 from killproof.clock import Clock, RealClock
-from killproof.drill.http1 import Http1Connection, Http1Error
+from killproof.drill.http1 import Http1Connection, Http1Error, encode_request
 from killproof.drill.load_plan import (
     Engine,
     ErrorKind,
@@ -150,10 +150,20 @@ async def _open_fetchers(plan: LoadPlan, base: str, stack: AsyncExitStack) -> li
 
 
 def _http1_fetch(connection: Http1Connection) -> Fetch:
+    # A template without {n} renders to the same object every time: encode it once.
+    last: list[tuple[RequestTemplate, bytes]] = []
+
     async def fetch(request: RequestTemplate) -> tuple[int, ErrorKind | None]:
-        body = request.body.encode() if request.body else b""
+        if last and last[0][0] is request:
+            data = last[0][1]
+        else:
+            body = request.body.encode() if request.body else b""
+            data = encode_request(
+                request.method, request.path, connection.authority, request.headers, body
+            )
+            last[:] = [(request, data)]
         try:
-            status = await connection.request(request.method, request.path, request.headers, body)
+            status = await connection.send(data, head_only=request.method == "HEAD")
         except Http1Error as exc:
             return 0, exc.kind
         return status, ErrorKind.STATUS if status >= 400 else None

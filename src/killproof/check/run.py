@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from killproof.check.deploy import check_deploy
 from killproof.check.facts import GoResult
 from killproof.check.go import check_go
 from killproof.check.walk import walk
+from killproof.config import ProjectConfig, load_project_config
 from killproof.errors import InputError
 from killproof.model import Finding, Report, Severity, merge_skipped
 
@@ -41,10 +42,11 @@ def run_check(
         if not path.exists():
             raise InputError("no such file or directory", raw)
         root = path.resolve() if path.is_dir() else path.resolve().parent
+        config = load_project_config(root)
         walked = walk(path)
         go = check_go(root, walked.go_files, options.jobs) if walked.go_files else GoResult()
-        deploy = check_deploy(root, walked.other_files, go.programs, None)
-        findings += [*go.findings, *deploy.findings]
+        deploy = check_deploy(root, walked.other_files, go.programs, None, config)
+        findings += [*apply_config(go.findings, config), *deploy.findings]
         skipped += [*go.skipped, *deploy.skipped]
         go_checked += go.files_checked
         syntax_errors += go.syntax_errors
@@ -69,6 +71,19 @@ def run_check(
         },
         summary=_summary(report_findings, go_checked, deploy_checked, syntax_errors),
     )
+
+
+def apply_config(findings: Sequence[Finding], config: ProjectConfig) -> list[Finding]:
+    """``.killproof.yaml``'s ignore list and severity overrides, for the Go findings (the
+    deploy side applies them to its own)."""
+    out: list[Finding] = []
+    for f in findings:
+        if config.ignores(f.rule, f.location.path):
+            continue
+        if f.rule in config.severity:
+            f = replace(f, severity=config.severity[f.rule])
+        out.append(f)
+    return out
 
 
 def _summary(findings: Sequence[Finding], go: int, deploy: int, errors: int) -> str:

@@ -34,6 +34,7 @@ from killproof.drill.result import (
 from killproof.drill.sampler import Sampler, SamplerConfig
 from killproof.drill.sandbox import Sandbox, SandboxChoice, SandboxSpec, interrupt_on_signals
 from killproof.drill.shutdown import ClientTraffic, ShutdownPlan, run_shutdown, tcp_open
+from killproof.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,9 @@ def _uptime_s() -> float | None:
 def run_drill(config: DrillConfig, progress: ProgressSink | None = None) -> DrillResult:
     """Run the whole drill and return what it observed (never raises for a dying service)."""
     notify = progress or (lambda _p: None)
+    if tcp_open(config.host, config.port):
+        # Otherwise readiness and load would hit whatever already listens there.
+        raise InputError(f"port {config.port} on {config.host} is already in use; pick --port")
     config.work_dir.mkdir(parents=True, exist_ok=True)
     spec = SandboxSpec(
         command=config.command,

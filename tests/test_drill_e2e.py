@@ -234,7 +234,7 @@ def test_sigterm_to_the_drill_removes_service_and_cgroup(go_build: Build, tmp_pa
     root = cgroup.find_root()
     assert root is not None
     time.sleep(0.5)
-    assert [p for p in root.memory.glob(f"{cgroup.PREFIX}{child.pid}-*")]
+    assert list(root.memory.glob(f"{cgroup.PREFIX}{child.pid}-*"))
     child.send_signal(signal.SIGTERM)
     child.wait(timeout=20)
     assert not _alive(service)

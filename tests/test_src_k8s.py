@@ -100,6 +100,35 @@ def test_yaml_list_of_pods() -> None:
     assert [ev.line for ev in event.evidence] == [10, 10]
 
 
+def test_disruption_target_other_than_the_kubelet_is_noted_not_concluded() -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "batch-1", "namespace": "n"},
+        "status": {
+            "conditions": [
+                {
+                    "type": "DisruptionTarget",
+                    "status": "True",
+                    "reason": "PreemptionByScheduler",
+                    "message": "Preempted in order to admit critical pod",
+                }
+            ],
+            "containerStatuses": [
+                {"name": "c", "state": {"terminated": {"exitCode": 137, "reason": "Error"}}}
+            ],
+        },
+    }
+    text = json.dumps(pod, indent=2)
+    doc = detect_document(text, "p.json")
+    assert doc is not None
+    [event] = parse_document(doc, "p.json")
+    assert (event.cause, event.signal, event.container) == (Cause.SIGKILL_UNKNOWN, "SIGKILL", "c")
+    assert "PreemptionByScheduler" in (event.message or "")
+    lines = text.splitlines()
+    assert lines[event.evidence[-1].line - 1].strip() == '"reason": "PreemptionByScheduler",'
+
+
 def test_evicted_old_wording() -> None:
     [event] = parse("pod-evicted-old.json")
     assert (event.cause, event.pod, event.container, event.usage_kb) == (

@@ -228,16 +228,27 @@ def _pod_events(pod: dict[str, Any], path: str, pos: Positions) -> list[KillEven
     )
     out: list[KillEvent] = []
     evicted_now: dict[str, KillEvent] = {}
+    why_disrupted = _text(_map(disruption).get("reason"))
+    by_kubelet = evicted or why_disrupted == "TerminationByKubelet"
     for state_key, cs, term in states:
         quote = [pos.quote(path, term, k) for k in ("reason", "exitCode") if k in term]
         ev = terminated_event(term, base.with_changes(container=_text(cs.get("name"))), quote)
         if ev is None:
             continue
-        if evicted and state_key == "state" and ev.cause is Cause.SIGKILL_UNKNOWN:
+        current = state_key == "state" and ev.cause is Cause.SIGKILL_UNKNOWN
+        if by_kubelet and current:
             evicted_now[ev.container or ""] = ev  # the eviction's own SIGTERM/SIGKILL
-        else:
-            out.append(ev)
-    if evicted or (disruption and _map(disruption).get("reason") == "TerminationByKubelet"):
+            continue
+        if disruption is not None and current:
+            # Preemption, a drain (eviction API) or a taint: the pod was being stopped on
+            # purpose when this signal came. Said, not concluded: the sender is still unknown.
+            ev = ev.with_changes(
+                message=f"{ev.message}; the pod has a DisruptionTarget condition "
+                f"({why_disrupted}: {_text(_map(disruption).get('message')) or ''})",
+                evidence=(*ev.evidence, pos.quote(path, disruption, "reason")),
+            )
+        out.append(ev)
+    if by_kubelet:
         message = _text(status.get("message")) or _text(_map(disruption).get("message")) or ""
         cond_time = _text(_map(disruption).get("lastTransitionTime"))
         quote = [pos.quote(path, status, k) for k in ("reason", "message") if k in status]

@@ -77,8 +77,9 @@ def _kernel_memcg(e: KillEvent) -> Verdict:
     usage = f" (usage {mib(e.usage_kb)}" if e.usage_kb is not None else ""
     if usage:
         usage += f", the limit was hit {e.failcnt} times)" if e.failcnt else ")"
+    workload = f" ({where(e)})" if where(e) else ""
     text = (
-        f"The kernel's OOM killer killed {victim(e)} because memory cgroup {cgroup} "
+        f"The kernel's OOM killer killed {victim(e)}{workload} because memory cgroup {cgroup} "
         f"reached {limit}{usage}. {_memory(e)}"
     )
     if e.limit_scope is LimitScope.ANCESTOR:

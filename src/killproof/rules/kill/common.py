@@ -27,7 +27,10 @@ def verdict_rule(
             return
         verdict = explain(event)
         # Point at the line that names the victim, else at the first line of evidence.
-        named = [e for e in event.evidence if event.pid is not None and str(event.pid) in e.text]
+        named = sorted(
+            (e for e in event.evidence if event.pid is not None and str(event.pid) in e.text),
+            key=lambda e: "Killed process" not in e.text,
+        )
         first = (named or list(event.evidence) or [Evidence("")])[0]
         subject = f"pid {event.pid}" if event.pid is not None else ""
         if event.process:

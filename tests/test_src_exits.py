@@ -46,6 +46,20 @@ def test_go_and_shell_lines() -> None:
     # Line 18 (runtime out of memory) and line 19 (a kernel victim line) are not shell kills.
 
 
+def test_zsh_job_table_and_ordinary_words() -> None:
+    text = (
+        "[1]  + 4242 killed     ./orders --port 8080\n"
+        "[2]  - 4300 terminated  ./bin/worker\n"
+        "the job was killed by an operator\n"
+        "pod terminated normally\n"
+    )
+    events = feed(ExitLineParser(), text)
+    assert [(e.pid, e.process, e.signal) for e in events] == [
+        (4242, "orders", "SIGKILL"),
+        (4300, "worker", "SIGTERM"),
+    ]
+
+
 def test_exit_codes() -> None:
     kill = exit_code_event(137)
     assert (kill.cause, kill.signal, kill.exit_code, kill.killed) == (

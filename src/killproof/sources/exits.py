@@ -50,15 +50,19 @@ _BARE = re.compile(r"^(?P<name>Killed|Terminated)\s*$")
 _BY_NAME = {"killed": "SIGKILL", "terminated": "SIGTERM"}
 _BY_CODE = {137: "SIGKILL", 143: "SIGTERM", -9: "SIGKILL", -15: "SIGTERM"}
 
+# Specific enough not to feed every "killed"/"terminated" word of a big journal to the
+# regexes: bash prints "Killed"/"Terminated" capitalised, zsh pads its lower-case status.
 ANCHORS = (
     "signal: killed",
     "signal: terminated",
     "exit status 137",
     "exit status 143",
     "Killed",
-    "killed",
     "Terminated",
-    "terminated",
+    "zsh: killed",
+    "zsh: terminated",
+    " killed ",
+    " terminated ",
 )
 
 

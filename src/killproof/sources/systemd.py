@@ -61,7 +61,7 @@ ANCHORS = (
     "ain process exited",
     "ailed with result",
     "killed by the OOM killer",
-    " due to ",
+    "Killed /",
     "for killing",
     "oomd attempting to kill",
     "systemd-oomd killed",

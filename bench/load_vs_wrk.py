@@ -54,7 +54,7 @@ from killproof.drill.sampler import Sampler, SamplerConfig
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-OPEN_RATES = (500, 1000, 1500, 2000, 2500, 3000, 4000, 5000, 6000, 8000, 10000)
+OPEN_RATES = (1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12500, 15000, 20000, 25000)
 
 
 def build_server(tmp: Path) -> Path:

@@ -86,9 +86,25 @@ def test_v1_9_confirmed_failed_not_exited_and_unconfirmed() -> None:
     assert all(e.cause is Cause.EARLYOOM for e in events.values())
 
 
+def test_oldest_victim_line_names_pid_and_process_only() -> None:
+    text = (
+        "earlyoom[700]: Killing process 5874 (bash)\nearlyoom[700]: Killing process 6001 firefox\n"
+    )
+    events = feed(EarlyoomParser(), text)
+    assert [(e.pid, e.process, e.signal, e.killed) for e in events] == [
+        (5874, "bash", None, False),
+        (6001, "firefox", None, False),
+    ]
+
+
 def test_systemd_killing_line_is_not_earlyoom() -> None:
-    text = "orders.service: Killing process 4187 (orders) with signal SIGKILL."
-    assert feed(EarlyoomParser(), text) == []
+    for text in (
+        "orders.service: Killing process 4187 (orders) with signal SIGKILL.",
+        "May 07 21:43:54 web1 systemd[1]: orders.service: Killing process 4187 (orders) with "
+        "signal SIGKILL.",
+        "systemd[1]: Killing process 4187 (orders)",
+    ):
+        assert feed(EarlyoomParser(), text) == []
 
 
 def test_exit_line_without_victim_line_is_still_a_death() -> None:

@@ -1,4 +1,4 @@
-"""earlyoom log lines (every generation, ≤1.1 → 1.9) → :class:`KillEvent` (a LineParser).
+"""earlyoom log lines (every generation, ≤1.0 → 1.9) → :class:`KillEvent` (a LineParser).
 
 earlyoom logs that it *sends* a signal; only ``process N exited after T seconds`` proves the
 process died. So a victim line opens an attempt, and:
@@ -23,7 +23,10 @@ from killproof.sources.journal import split_journal_line
 from killproof.why.model import Cause, KillEvent
 
 _SIGNALS = {"9": "SIGKILL", "15": "SIGTERM"}
-# ≤1.1: Killing process 'bash' with signal 15, pid: 5874, badness: 538, VmRSS: 3160 MiB
+# ≤1.0 (kill.c: fprintf(stderr, "Killing process %d %s\n", …), the name read from
+# /proc/PID/stat with or without its parentheses): Killing process 5874 (bash)
+_V0 = re.compile(r"^Killing process (?P<pid>\d+) \(?(?P<name>[^()]+?)\)?\s*$")
+# ≈1.1: Killing process 'bash' with signal 15, pid: 5874, badness: 538, VmRSS: 3160 MiB
 _V1 = re.compile(
     r"Killing process '(?P<name>.*)' with signal (?P<sig>\d+), pid: (?P<pid>\d+)"
     r"(?:, badness: (?P<badness>-?\d+))?(?:, VmRSS: (?P<rss>\d+) MiB)?"
@@ -46,7 +49,7 @@ _FAILED = re.compile(r"kill failed: (?P<why>.*)")
 _ESCALATE = "escalating to SIGKILL"
 
 ANCHORS = (
-    "Killing process '",
+    "Killing process ",
     "killing process ",
     "sending SIG",
     "exited after",
@@ -93,14 +96,15 @@ class EarlyoomParser:
         jl = split_journal_line(line)
         text = jl.text
         ev = Evidence(line.strip(), self.path, lineno)
-        m = _V3.search(text) or _V2.search(text) or _V1.search(text)
-        if m and (m.re is not _V2 or "Killing process '" not in text):
+        m = _V3.search(text) or _V2.search(text) or _V1.search(text) or _V0.match(text)
+        if m and jl.ident not in ("systemd", "kernel"):
             out: list[KillEvent] = []
             pid = int(m["pid"])
             if pid in self._open:  # a second signal to the same pid: the first did not work
                 out += self._close(pid, False, ev, "earlyoom signalled it again")
-            sig = m["sig"] if m["sig"].startswith("SIG") else _SIGNALS.get(m["sig"], m["sig"])
             groups = m.groupdict()
+            raw_sig = groups.get("sig")
+            sig = None if raw_sig is None else _SIGNALS.get(raw_sig, raw_sig)
             adj = groups.get("adj")
             uid = groups.get("uid")
             self._open[pid] = KillEvent(
@@ -109,7 +113,7 @@ class EarlyoomParser:
                 killed=False,
                 pid=pid,
                 process=m["name"],
-                anon_rss_kb=int(m["rss"]) * 1024 if m["rss"] else None,
+                anon_rss_kb=int(groups["rss"]) * 1024 if groups.get("rss") else None,
                 oom_score_adj=int(adj) if adj else None,
                 signal=sig,
                 reason="earlyoom" + (f" (uid {uid})" if uid else ""),

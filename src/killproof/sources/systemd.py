@@ -295,8 +295,14 @@ class SystemdParser:
                 oom_memcg=mon["mon"] if mon else None,
                 signal="SIGKILL",
                 reason="systemd-oomd",
-                message=("marked for killing" if marked else "killed the cgroup")
-                + f" due to {m['why']}",
+                message=("marked the cgroup for killing" if marked else "killed the cgroup")
+                + f" due to {m['why']}"
+                + (
+                    " (current systemd logs only this decision; the unit's own "
+                    "'systemd-oomd killed N process(es)' line confirms the kill)"
+                    if marked
+                    else ""
+                ),
             )
         ]
 

@@ -34,6 +34,10 @@ def describe(name: str) -> list[KillEvent]:
     return feed(DescribeParser(name), (FIXTURES / name).read_text())
 
 
+def describe_text(text: str) -> list[KillEvent]:
+    return feed(DescribeParser("inline"), text)
+
+
 def table(name: str) -> list[KillEvent]:
     return feed(EventTableParser(name), (FIXTURES / name).read_text())
 
@@ -139,6 +143,45 @@ def test_mangled_spacing_falls_back_to_runs_of_spaces() -> None:
         "orders",
         Cause.K8S_LIVENESS_KILL,
     )
+
+
+def test_old_describe_events_table_with_tabs() -> None:
+    text = (
+        "Name:\t\torders-1\n"
+        "Namespace:\tshop\n"
+        "Events:\n"
+        "  FirstSeen\tLastSeen\tCount\tFrom\t\t\tSubObjectPath\t\t\tType\t\tReason"
+        "\t\tMessage\n"
+        "  ---------\t--------\t-----\t----\t\t\t-------------\t\t\t--------\t"
+        "------\t\t-------\n"
+        "  2m\t\t2m\t\t3\tkubelet, node-1\tspec.containers{orders}\tWarning\t\tUnhealthy"
+        "\tLiveness probe failed: HTTP probe failed with statuscode: 500\n"
+        "  1m\t\t1m\t\t1\tkubelet, node-1\tspec.containers{orders}\tNormal\t\tKilling"
+        "\tKilling container with id docker://orders:Container failed liveness probe.. "
+        "Container will be killed and recreated.\n"
+    )
+    events = describe_text(text)
+    assert [(e.cause, e.killed, e.container, e.pod) for e in events] == [
+        (Cause.K8S_LIVENESS_KILL, False, "orders", "orders-1"),
+        (Cause.K8S_LIVENESS_KILL, True, "orders", "orders-1"),
+    ]
+    assert "3 times" in (events[0].message or "")
+    assert [e.evidence[0].line for e in events] == [6, 7]
+
+
+def test_a_table_ends_at_a_line_that_does_not_fit() -> None:
+    parser = EventTableParser()
+    lines = [
+        "LAST SEEN   TYPE      REASON    OBJECT      MESSAGE",
+        "1m          Normal    Killing   pod/a-1     Container a failed liveness probe, "
+        "will be restarted",
+        "$ echo done",
+    ]
+    events = list(parser.feed(1, lines[0])) + list(parser.feed(2, lines[1]))
+    assert [e.pod for e in events] == ["a-1"]
+    assert parser.wants_context is True
+    assert list(parser.feed(3, lines[2])) == []
+    assert parser.wants_context is False
 
 
 def test_a_name_line_in_some_other_log_is_dropped() -> None:

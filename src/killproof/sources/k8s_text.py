@@ -31,6 +31,7 @@ _CONTAINER = re.compile(r"^  (?P<name>[\w.-]+):\s*$")
 _FIELD = re.compile(r"^(?P<indent> {4,})(?P<key>[A-Z][\w ]*?):(?:\s+(?P<value>.*?))?\s*$")
 _COUNT = re.compile(r"\(x(?P<n>\d+) over")
 _COLUMNS = re.compile(r"\S+(?: \S+)*")
+_INT = re.compile(r"-?[0-9]+")
 _DESCRIBE_KEYS = {"Namespace", "Labels", "Roles", "Priority", "Annotations", "Node"}
 _FIELD_KEYS = {
     "Reason": "reason",
@@ -44,7 +45,7 @@ _FIELD_KEYS = {
 
 def _columns(header: str) -> list[tuple[str, int]]:
     """Header names (``LAST SEEN`` keeps its single space) with their start offsets."""
-    return [(m.group(), m.start()) for m in re.finditer(r"\S+(?: \S+)*", header)]
+    return [(m.group(), m.start()) for m in _COLUMNS.finditer(header)]
 
 
 def _split_row(line: str, cols: list[tuple[str, int]]) -> dict[str, str] | None:
@@ -55,7 +56,8 @@ def _split_row(line: str, cols: list[tuple[str, int]]) -> dict[str, str] | None:
     if aligned:
         cells = [line[a:b].strip() for a, b in zip(offsets, [*offsets[1:], len(line)], strict=True)]
     else:
-        cells = re.split(r"\s{2,}", line.strip(), maxsplit=len(cols) - 1)
+        # Old kubectl separated columns with tabs; pastes squeeze runs of spaces.
+        cells = re.split(r"\s{2,}|\t", line.strip(), maxsplit=len(cols) - 1)
         if len(cells) != len(cols):
             return None
     return {name: cell for (name, _), cell in zip(cols, cells, strict=True)}
@@ -63,12 +65,12 @@ def _split_row(line: str, cols: list[tuple[str, int]]) -> dict[str, str] | None:
 
 def _record(row: dict[str, str], source: str, evidence: Evidence, **ident: Any) -> EventRecord:
     count = _COUNT.search(row.get("Age", ""))
-    raw_count = row.get("COUNT", "")
+    raw_count = row.get("COUNT") or row.get("Count") or ""
     return EventRecord(
         reason=row.get("Reason") or row.get("REASON") or "",
         message=row.get("Message") or row.get("MESSAGE") or "",
         source=source,
-        count=int(count["n"]) if count else int(raw_count) if raw_count.isdigit() else None,
+        count=int(count["n"]) if count else int(raw_count) if _INT.fullmatch(raw_count) else None,
         evidence=(evidence,),
         **ident,
     )
@@ -103,6 +105,7 @@ class EventTableParser:
             return ()
         row = _split_row(text, self._cols)
         if row is None:
+            self._cols = None  # kubectl rows always fit the header: the table has ended
             return ()
         kind, name = None, None
         if "/" in row.get("OBJECT", ""):
@@ -170,9 +173,9 @@ class DescribeParser:
     def _flush_state(self) -> None:
         if self._state_key and self._state.get("state") == "Terminated":
             term = dict(self._state)
-            if isinstance(term.get("exitCode"), str) and term["exitCode"].lstrip("-").isdigit():
+            if isinstance(term.get("exitCode"), str) and _INT.fullmatch(term["exitCode"]):
                 term["exitCode"] = int(term["exitCode"])
-            if isinstance(term.get("signal"), str) and term["signal"].isdigit():
+            if isinstance(term.get("signal"), str) and _INT.fullmatch(term["signal"]):
                 term["signal"] = int(term["signal"])
             ev = terminated_event(
                 term, self._base().with_changes(container=self._container), list(self._state_lines)
@@ -290,14 +293,16 @@ class DescribeParser:
 
     def _event_line(self, lineno: int, text: str) -> None:
         stripped = text.strip()
-        if re.match(r"^Type\s+Reason\s", stripped):
+        # kubectl ≥1.14: "Type Reason Age From Message"; older: "FirstSeen LastSeen Count
+        # From SubObjectPath Type Reason Message".
+        if re.match(r"^(?:Type\s+Reason|FirstSeen\s+LastSeen)\s", stripped):
             self._cols = _columns(text)
             return
-        if self._cols is None or not stripped or set(stripped) <= {"-", " "}:
+        if self._cols is None or not stripped or set(stripped) <= {"-", " ", "\t"}:
             return
         row = _split_row(text, self._cols)
         if row is not None:
-            sub = container_of_field_path(row.get("SubObject") or row.get("Sub-Object"))
+            sub = container_of_field_path(row.get("SubObjectPath") or row.get("SubObject"))
             self._rows.append(
                 _record(row, "k8s-describe", Evidence(stripped, self.path, lineno), container=sub)
             )

@@ -188,14 +188,23 @@ def main() -> int:
     print(f"file: {path} ({size / 1e9:.2f} GB), cores: {os.cpu_count()}, runs: {args.runs}")
 
     t_grep, out = timed([grep, "-F", "Killed process", str(path)], args.runs)
-    print(f"grep -F 'Killed process'        : {t_grep:6.2f} s  ({out.count(chr(10))} lines)")
-    t_scan, out = timed([PY, "-c", SCAN, str(path), "auto"], args.runs)
-    ok = "ok" if out.strip() == expected else f"WRONG: {out.strip()!r}"
-    print(f"killproof scan (grep prefilter) : {t_scan:6.2f} s  ratio {t_scan / t_grep:4.2f}x  {ok}")
+    print(f"grep -F 'Killed process'         : {t_grep:6.2f} s  ({out.count(chr(10))} lines)")
+    from killproof.sources.prefilter import Tool, best, find
+
+    auto = best()
+    print(f"AUTO prefilter here: {auto.tool.value if auto else 'python'}")
+    modes: list[tuple[str, Tool | None]] = [("rg", Tool.RIPGREP), ("grep", Tool.GREP)]
     if args.python_fallback:
-        t_py, out = timed([PY, "-c", SCAN, str(path), "python"], 1)
+        modes.append(("python", None))
+    for mode, tool in modes:
+        if tool is not None and find(tool) is None:
+            print(f"killproof scan ({mode:6} prefilter): not installed")
+            continue
+        t_scan, out = timed([PY, "-c", SCAN, str(path), mode], args.runs if tool else 1)
         ok = "ok" if out.strip() == expected else f"WRONG: {out.strip()!r}"
-        print(f"killproof scan (pure Python)    : {t_py:6.2f} s  ratio {t_py / t_grep:4.2f}x  {ok}")
+        print(
+            f"killproof scan ({mode:6} prefilter): {t_scan:6.2f} s  ratio {t_scan / t_grep:4.2f}x  {ok}"
+        )
     cli = Path(PY).parent / "killproof"
     if cli.exists():
         cmd = [str(cli), "why", str(path), "--format", "json"]
@@ -204,7 +213,7 @@ def main() -> int:
             t_cli, out = timed(cmd, args.runs)
             found = sum(str(pid) in out for pid, _ in planted)
             print(
-                f"killproof why --format json     : {t_cli:6.2f} s  ratio {t_cli / t_grep:4.2f}x"
+                f"killproof why --format json      : {t_cli:6.2f} s  ratio {t_cli / t_grep:4.2f}x"
                 f"  ({found}/{len(planted)} planted pids in output)"
             )
         else:

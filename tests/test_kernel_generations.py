@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kernel_helpers import FIXTURES, feed_all, scan_file
+from kernel_helpers import FIXTURES, PREFILTERS, feed_all, scan_file
 from killproof.sources.logscan import Prefilter
 from killproof.why.model import Cause, KillEvent, LimitScope
 
@@ -228,7 +228,7 @@ def test_fixture_every_line(name: str) -> None:
         _check(event, want)
 
 
-@pytest.mark.parametrize("prefilter", [Prefilter.PYTHON, Prefilter.GREP])
+@pytest.mark.parametrize("prefilter", PREFILTERS)
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_fixture_through_scanner_gives_the_same_events(name: str, prefilter: Prefilter) -> None:
     path = FIXTURES / name

@@ -96,7 +96,7 @@ from killproof.sources import kernel_lines as kl
         ),
     ],
 )
-def test_killed_variants(  # noqa: PLR0917
+def test_killed_variants(
     line: str,
     pid: int,
     comm: str,
@@ -230,7 +230,7 @@ def test_invoker_forms() -> None:
         ),
     ],
 )
-def test_table_layouts(  # noqa: PLR0917
+def test_table_layouts(
     header: str, row: str, rss_pages: int, total_vm_pages: int, adj: int, name: str
 ) -> None:
     columns = kl.table_columns(header)

@@ -64,13 +64,15 @@ class MemoryCgroups:
                 _write(path / "memory.limit_in_bytes", str(limit_bytes))
         return path
 
-    def spawn(self, cgroup: Path, argv: list[str]) -> subprocess.Popen[bytes]:
+    def spawn(
+        self, cgroup: Path, argv: list[str], stdout: int = subprocess.DEVNULL
+    ) -> subprocess.Popen[bytes]:
         """Start ``argv`` already inside ``cgroup`` (it joins before exec: nothing escapes)."""
         # the shell moves itself in, then becomes argv[0] with the same pid
         join = 'echo $$ > "$0" && exec "$@"'
         return subprocess.Popen(
             ["sh", "-c", join, str(cgroup / "cgroup.procs"), *argv],
-            stdout=subprocess.DEVNULL,
+            stdout=stdout,
             stderr=subprocess.DEVNULL,
         )
 
@@ -153,8 +155,9 @@ def test_pod_limit_hit_by_a_container_without_its_own_is_an_ancestor_limit(
     pod = cgroups.make(f"killproof-pod-{uuid.uuid4().hex[:8]}", 48 * MIB)
     app = cgroups.make(f"{pod.relative_to(cgroups.root)}/app", None)
     sidecar = cgroups.make(f"{pod.relative_to(cgroups.root)}/sidecar", None)
-    side = cgroups.spawn(sidecar, [str(gohog), "8", "60"])
-    time.sleep(0.3)  # let the sidecar take its 8 MiB first
+    side = cgroups.spawn(sidecar, [str(gohog), "8", "60"], stdout=subprocess.PIPE)
+    assert side.stdout is not None
+    assert side.stdout.readline() == b"holding 8 MiB\n"  # its memory is charged first
     hog = cgroups.spawn(app, [str(gohog), "256", "30"])
     assert hog.wait(timeout=60) == -signal.SIGKILL
     assert side.poll() is None  # the smaller process in the other container survived

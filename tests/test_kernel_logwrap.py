@@ -107,7 +107,7 @@ MSG = "Memory cgroup out of memory: Killed process 24649 (orders-leak) total-vm:
         (f"{MSG}\r", None, None, None, None, None),
     ],
 )
-def test_wrapper_is_removed(  # noqa: PLR0917
+def test_wrapper_is_removed(
     line: str,
     time: str | None,
     uptime: float | None,

@@ -6,18 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from kernel_helpers import feed_all, scan_file
+from kernel_helpers import AVAILABLE_PREFILTERS, feed_all, scan_file
 from killproof.sources.logscan import Prefilter
 from killproof.why.model import Cause, KillEvent, LimitScope
 
 GO_SERVICE = ("memcg-v1-go-service-raw.txt", "memcg-v1-go-service-dmesg-T.txt")
-READERS = ("feed-every-line", "scan-python", "scan-grep")
+READERS = ("feed-every-line", *(f"scan-{p.value}" for p in AVAILABLE_PREFILTERS))
 
 
 def _events(path: Path, reader: str) -> list[KillEvent]:
     if reader == "feed-every-line":
         return feed_all(path.read_text().splitlines(), str(path))
-    return scan_file(path, Prefilter.PYTHON if reader == "scan-python" else Prefilter.GREP)
+    return scan_file(path, Prefilter(reader.removeprefix("scan-")))
 
 
 @pytest.mark.parametrize("reader", READERS)

@@ -13,11 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kernel_helpers import FIXTURES
+from kernel_helpers import AVAILABLE_PREFILTERS, FIXTURES, PREFILTERS
 from killproof.errors import InputError
 from killproof.sources import logscan
 from killproof.sources.kernel import KernelOomParser
 from killproof.sources.logscan import Prefilter, scan, scan_path
+from killproof.sources.prefilter import Tool, find, hits
 from killproof.why.model import Cause, KillEvent
 
 
@@ -77,7 +78,7 @@ SAMPLE = (
 )
 
 
-@pytest.mark.parametrize("prefilter", [Prefilter.PYTHON, Prefilter.GREP])
+@pytest.mark.parametrize("prefilter", PREFILTERS)
 def test_anchor_and_context_lines_with_their_numbers(tmp_path: Path, prefilter: Prefilter) -> None:
     fed, events = run(SAMPLE, tmp_path, prefilter)
     assert fed == [
@@ -105,7 +106,7 @@ def test_chunk_boundaries_do_not_move_lines(
 
 
 def test_last_line_without_newline(tmp_path: Path) -> None:
-    for prefilter in (Prefilter.PYTHON, Prefilter.GREP):
+    for prefilter in AVAILABLE_PREFILTERS:
         fed, _ = run(b"a\nb\nMARK end", tmp_path, prefilter)
         assert fed == [(3, "MARK end")]
 
@@ -161,15 +162,16 @@ def test_a_pipe_is_scanned_in_process() -> None:
     data = (FIXTURES / "rhel7-3.10-memcg.log").read_bytes()
     [event] = scan(io.BytesIO(data), "<stdin>", [KernelOomParser("<stdin>")], Prefilter.AUTO)
     assert (event.pid, event.limit_kb) == (8800, 524288)
-    with pytest.raises(InputError, match="grep prefilter"):
-        list(scan(io.BytesIO(data), "<stdin>", [KernelOomParser()], Prefilter.GREP))
+    for external in (Prefilter.GREP, Prefilter.RIPGREP):
+        with pytest.raises(InputError, match="prefilter needs that tool and a regular file"):
+            list(scan(io.BytesIO(data), "<stdin>", [KernelOomParser()], external))
 
 
 def test_crlf_kernel_log(tmp_path: Path) -> None:
     text = (FIXTURES / "5.4-short-iso-memcg.log").read_text().replace("\n", "\r\n")
     path = tmp_path / "crlf.log"
     path.write_bytes(text.encode())
-    for prefilter in (Prefilter.PYTHON, Prefilter.GREP):
+    for prefilter in AVAILABLE_PREFILTERS:
         [event] = list(scan_path(path, [KernelOomParser()], prefilter))
         assert (event.pid, event.oom_score_adj, event.host) == (44100, 999, "k8s-node-2")
         assert not event.evidence[-1].text.endswith("\r")
@@ -197,10 +199,11 @@ def test_python_scan_matches_the_naive_reader(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(lines=st.lists(LINE, max_size=40))
-def test_grep_scan_matches_the_naive_reader(tmp_path: Path, lines: list[str]) -> None:
+def test_external_scans_match_the_naive_reader(tmp_path: Path, lines: list[str]) -> None:
     text = "\n".join(lines) + "\n"
-    fed, _ = run(text.encode(), tmp_path, Prefilter.GREP)
-    assert fed == reference(text)
+    for prefilter in AVAILABLE_PREFILTERS:
+        fed, _ = run(text.encode(), tmp_path, prefilter)
+        assert fed == reference(text), prefilter
 
 
 class GeneratedLog(io.RawIOBase):
@@ -243,3 +246,25 @@ def test_200mb_stream_in_bounded_memory() -> None:
         tracemalloc.stop()
     assert count == stream.reports > 20
     assert peak < 48 << 20  # a few chunks, not the 200 MB
+
+
+@pytest.mark.parametrize("tool", [Tool.GREP, Tool.RIPGREP])
+def test_searcher_failure_names_the_file(tmp_path: Path, tool: Tool) -> None:
+    search = find(tool)
+    if search is None:
+        pytest.skip(f"{tool.value} not installed")
+    missing = str(tmp_path / "gone.log")
+    with pytest.raises(InputError, match=f"{tool.value} failed") as err:
+        list(hits(search, ["Killed process"], missing))
+    assert err.value.path == missing
+
+
+@pytest.mark.parametrize("prefilter", PREFILTERS)
+def test_reader_may_stop_early(tmp_path: Path, prefilter: Prefilter) -> None:
+    path = tmp_path / "many.log"
+    path.write_text("MARK\n" * 200_000)
+    rec = Recorder()
+    events = scan_path(path, [rec], prefilter)
+    assert next(iter(events)).pid == 1
+    events.close()  # type: ignore[attr-defined]  # a generator: stops the searcher
+    assert rec.fed[0] == (1, "MARK")

@@ -4,50 +4,47 @@ A parser names literal ``anchors``; :func:`scan` hands it every line containing 
 every following line while the parser ``wants_context`` (a kernel OOM report's task table
 has no anchor). Lines are found without decoding the whole log:
 
-* ``GREP`` — GNU ``grep -F -a -b -n`` on the file finds the anchored lines (one multi-pattern
-  pass in C, in a second process); context lines are read by seeking to the byte offset grep
-  reported. Used for regular files of :data:`GREP_MIN_BYTES` or more when a working grep is
-  on PATH.
+* ``RIPGREP`` / ``GREP`` — ``rg`` or GNU ``grep -F -a -b -n`` on the file finds the anchored
+  lines (one multi-pattern pass in native code, in a second process); context lines are read
+  by seeking to the byte offset it reported. ``AUTO`` uses them for regular files of
+  :data:`EXTERNAL_MIN_BYTES` or more (see :mod:`killproof.sources.prefilter`).
 * ``PYTHON`` — chunks of :data:`CHUNK_BYTES`; ``bytes.find`` per anchor over the raw chunk,
   ``bytes.count`` for line numbers, and only the hit lines are decoded (UTF-8, invalid bytes
   replaced). Works on any stream (pipes, gzip).
 
-Both give the same lines with the same 1-based numbers.
+All give the same lines with the same 1-based numbers.
 """
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import gzip
-import heapq
 import os
-import shutil
 import stat
-import subprocess
 from collections.abc import Iterator, Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO
 
 from killproof.errors import InputError
+from killproof.sources import prefilter as prefilter_tools
 from killproof.sources.lines import LineParser
+from killproof.sources.prefilter import MAX_LINE_BYTES, SearchTool, read_line
 from killproof.why.model import KillEvent
 
 CHUNK_BYTES = 4 << 20
 """Bytes read at a time (memory stays near a few of these whatever the log's size)."""
-MAX_LINE_BYTES = 1 << 20
-"""A longer line is cut: its first this-many bytes are scanned, the rest skipped."""
 PROBE_BYTES = 64 << 10
 """The first block, checked for NUL bytes (a binary file is not a log)."""
-GREP_MIN_BYTES = 32 << 20
-"""Below this size the in-process scanner is as fast as starting grep."""
+EXTERNAL_MIN_BYTES = 32 << 20
+"""Below this size the in-process scanner is as fast as starting a searcher."""
 
 
 class Prefilter(enum.Enum):
     """How anchored lines are found."""
 
     AUTO = "auto"
+    """ripgrep, else GNU grep, for a regular file of EXTERNAL_MIN_BYTES or more; else PYTHON."""
+    RIPGREP = "rg"
     GREP = "grep"
     PYTHON = "python"
 
@@ -97,10 +94,10 @@ def scan(
     head = stream.read(PROBE_BYTES)
     _check_text(head, path)
     feeder = _Feeder(parsers)
-    name = _grep_target(stream, head, prefilter)
-    if name is not None:
+    external = _external(stream, head, prefilter)
+    if external is not None:
         stream.seek(0)
-        yield from _scan_grep(stream, name, feeder)
+        yield from _scan_external(stream, *external, feeder)
     else:
         yield from _scan_python(stream, head, feeder)
     yield from feeder.finish()
@@ -197,30 +194,11 @@ def _scan_buffer(
     return lineno, events
 
 
-# -- grep prefilter --------------------------------------------------------------------------
+# -- external prefilter ---------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def _grep() -> str | None:
-    """A grep that understands ``-F -a -b -n`` as GNU grep does, or None."""
-    found = shutil.which("grep")
-    if found is None:
-        return None
-    try:
-        probe = subprocess.run(
-            [found, "-F", "-a", "-b", "-n", "-e", "y"],
-            input=b"x\nay\n",
-            capture_output=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return found if probe.stdout == b"2:2:ay\n" else None
-
-
-def _grep_target(stream: BinaryIO, head: bytes, prefilter: Prefilter) -> str | None:
-    """The file name to give grep, or None to scan in process."""
+def _external(stream: BinaryIO, head: bytes, prefilter: Prefilter) -> tuple[SearchTool, str] | None:
+    """The searcher and file name to use, or None to scan in process."""
     if prefilter is Prefilter.PYTHON:
         return None
     name = getattr(stream, "name", None)
@@ -234,82 +212,38 @@ def _grep_target(stream: BinaryIO, head: bytes, prefilter: Prefilter) -> str | N
         size = os.stat(name).st_size if usable and isinstance(name, str) else 0
     except OSError:
         usable, size = False, 0
-    if not usable or _grep() is None:
-        if prefilter is Prefilter.GREP:
-            raise InputError("grep prefilter needs GNU grep and a regular file", str(name))
-        return None
-    if prefilter is Prefilter.AUTO and size < GREP_MIN_BYTES:
-        return None
-    return name if isinstance(name, str) else None
-
-
-def _read_line(pipe: BinaryIO) -> bytes:
-    """One line of at most MAX_LINE_BYTES (the rest of a longer one is dropped)."""
-    line = pipe.readline(MAX_LINE_BYTES)
-    if len(line) == MAX_LINE_BYTES and not line.endswith(b"\n"):
-        while (rest := pipe.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
-            pass
-        line += b"\n"
-    return line
-
-
-def _grep_hits(proc: subprocess.Popen[bytes]) -> Iterator[tuple[int, int, bytes]]:
-    """(line number, byte offset, line) from ``grep -b -n`` output, in file order."""
-    assert proc.stdout is not None
-    while out := _read_line(proc.stdout):  # type: ignore[arg-type]
-        number, offset, raw = out.split(b":", 2)
-        if number.isdigit() and offset.isdigit():
-            yield int(number), int(offset), raw[:-1]
-
-
-def _scan_grep(stream: BinaryIO, name: str, feeder: _Feeder) -> Iterator[KillEvent]:
-    grep = _grep()
-    assert grep is not None
-    needles = sorted({a for p in feeder.parsers for a in p.anchors if a})
-    # One grep for all anchors. Splitting the anchors over one grep per core and merging by
-    # line number was measured slower on this 2-core machine (bench/why_vs_grep.py), but
-    # the merge is kept so that it is one number to change where cores are real.
-    workers = 1
-    env = {**os.environ, "LC_ALL": "C"}
-    fed_to = 0  # last line number already fed
-    with contextlib.ExitStack() as stack:
-        procs: list[subprocess.Popen[bytes]] = []
-        for share in (needles[i::workers] for i in range(workers)):
-            args = [grep, "-F", "-a", "-b", "-n"]
-            for needle in share:
-                args += ["-e", needle]
-            procs.append(
-                stack.enter_context(
-                    subprocess.Popen(
-                        [*args, "--", name],
-                        stdout=subprocess.PIPE,
-                        stderr=subprocess.PIPE,
-                        env=env,
-                    )
-                )
-            )
-        try:
-            for lineno, offset, raw in heapq.merge(*(_grep_hits(p) for p in procs)):
-                if lineno <= fed_to:
-                    continue  # already fed: a context line, or a hit of two greps
-                yield from feeder.feed(lineno, raw)
-                fed_to = lineno
-                if feeder.wants_context:
-                    stream.seek(offset)
-                    _read_line(stream)  # the hit line itself (its length in bytes may be cut)
-                    while feeder.wants_context and (line := _read_line(stream)):
-                        fed_to += 1
-                        yield from feeder.feed(fed_to, line.rstrip(b"\n"))
-        finally:
-            errors = []
-            for proc in procs:
-                if proc.poll() is None:
-                    proc.kill()
-                assert proc.stderr is not None
-                errors.append(proc.stderr.read().decode("utf-8", "replace").strip())
-                proc.wait()
-    for proc, error in zip(procs, errors, strict=True):
-        if proc.returncode not in (0, 1, -9):
+    tools = prefilter_tools
+    wanted = (
+        tools.best()
+        if prefilter is Prefilter.AUTO
+        else tools.find(tools.Tool.RIPGREP if prefilter is Prefilter.RIPGREP else tools.Tool.GREP)
+    )
+    if not usable or wanted is None or not isinstance(name, str):
+        if prefilter is not Prefilter.AUTO:
             raise InputError(
-                f"grep failed: {error.splitlines()[0] if error else proc.returncode}", name
+                f"the {prefilter.value} prefilter needs that tool and a regular file", str(name)
             )
+        return None
+    if prefilter is Prefilter.AUTO and size < EXTERNAL_MIN_BYTES:
+        return None
+    return wanted, name
+
+
+def _scan_external(
+    stream: BinaryIO, search: SearchTool, name: str, feeder: _Feeder
+) -> Iterator[KillEvent]:
+    needles = sorted({a for p in feeder.parsers for a in p.anchors if a})
+    # an anchor that contains another is found through the shorter one
+    needles = [n for n in needles if not any(o != n and o in n for o in needles)]
+    fed_to = 0  # last line number already fed
+    for lineno, offset, raw in prefilter_tools.hits(search, needles, name):
+        if lineno <= fed_to:
+            continue  # already fed as a context line
+        yield from feeder.feed(lineno, raw)
+        fed_to = lineno
+        if feeder.wants_context:
+            stream.seek(offset)
+            read_line(stream)  # the hit line itself (its length in bytes may have been cut)
+            while feeder.wants_context and (line := read_line(stream)):
+                fed_to += 1
+                yield from feeder.feed(fed_to, line.rstrip(b"\n"))

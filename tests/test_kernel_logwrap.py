@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -188,3 +190,56 @@ def test_unwrap_never_raises_and_never_grows(line: str) -> None:
 def test_unwrap_keeps_the_message_after_a_known_prefix(prefix: str, tail: str) -> None:
     message = "Killed process 1 (x) " + tail.replace("\n", " ").replace("\r", " ")
     assert unwrap(prefix + message).text == message.rstrip()
+
+
+def test_dmesg_facility_and_delta_forms() -> None:
+    got = unwrap(f"kern  :info  : [ 1584.622990] {MSG}")
+    assert got.text == MSG
+    assert got.uptime_s == pytest.approx(1584.62299)
+    got = unwrap(f"[<    0.000123>] {MSG}")
+    assert (got.text, got.time, got.uptime_s) == (MSG, "<    0.000123>", None)
+
+
+def test_journal_json_record() -> None:
+    record = {
+        "__REALTIME_TIMESTAMP": "1715111034123456",
+        "__MONOTONIC_TIMESTAMP": "1584700000",
+        "_SOURCE_MONOTONIC_TIMESTAMP": "1584622990",
+        "_HOSTNAME": "k8s-node-2",
+        "SYSLOG_IDENTIFIER": "kernel",
+        "MESSAGE": MSG,
+    }
+    got = unwrap(json.dumps(record))
+    assert (got.text, got.time, got.host, got.ident) == (
+        MSG,
+        "2024-05-07T19:43:54.123456+00:00",
+        "k8s-node-2",
+        "kernel",
+    )
+    # the kernel's print time, not journald's receive time (__MONOTONIC_TIMESTAMP)
+    assert got.uptime_s == pytest.approx(1584.62299)
+    assert got.epoch_s == pytest.approx(1715111034.123456)
+    # journald stores a message that is not UTF-8 as a list of bytes
+    raw = unwrap(json.dumps({"MESSAGE": list(b"Killed process 7 (\xff)")}))
+    assert raw.text == "Killed process 7 (\ufffd)"
+    # not a journal record: left as it is
+    assert unwrap('{"MESSAGE": 5}').text == '{"MESSAGE": 5}'
+    assert unwrap('{"MESSAGE": "x"').text == '{"MESSAGE": "x"'
+
+
+def test_whole_report_as_journal_json_lines() -> None:
+    lines = [
+        json.dumps(
+            {
+                "__REALTIME_TIMESTAMP": str(1715111034000000 + i),
+                "_HOSTNAME": "n1",
+                "SYSLOG_IDENTIFIER": "kernel",
+                "MESSAGE": line,
+            }
+        )
+        for i, line in enumerate(REPORT)
+    ]
+    lines.insert(2, json.dumps({"SYSLOG_IDENTIFIER": "systemd", "MESSAGE": "Started x."}))
+    [event] = parse_text("\n".join(lines))
+    assert (event.pid, event.invoker_pid, event.limit_kb, event.host) == (24649, 24653, 65536, "n1")
+    assert event.epoch_s == pytest.approx(1715111034.000004)

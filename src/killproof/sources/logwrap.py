@@ -1,8 +1,8 @@
 """Strip the transport wrappers around a log line and keep what they said about time and host.
 
 The same kernel message reaches a user through many hands: raw ``dmesg`` (``[ 1584.622990] ``),
-``dmesg -T``/``-H``/``--time-format iso``, ``journalctl`` (short, short-iso, short-precise,
-short-monotonic, ``-o cat``), syslog files (``Mar  2 17:35:10 host kernel: [2858609.598568] ``),
+``dmesg -T``/``-H``/``-x``/``--time-format iso|delta``, ``journalctl`` (short, short-iso,
+short-precise, short-monotonic, ``-o cat``, ``-o json``), syslog files (``Mar  2 17:35:10 host kernel: [2858609.598568] ``),
 ``/dev/kmsg`` records (``6,1234,5678901,-;``), ``<6>`` priorities inside another product's
 console log, and the quoting of an issue or a chat (``> ``, indents, ``- `` bullets).
 :func:`unwrap` peels these off in that order and returns the message text the kernel printed.
@@ -13,9 +13,10 @@ of anchored regexes per line, run only on the lines a parser asked for.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,11 @@ class Unwrapped:
 
 # Markdown/e-mail quoting, list bullets and indentation that people add when they paste logs.
 _DECOR = re.compile(r"(?:[ \t]*(?:>+|[-*+•](?=[ \t]))[ \t]?)*[ \t]*")
+# dmesg -x: "kern  :info  : ".
+_FACILITY = re.compile(
+    r"(?:kern|user|mail|daemon|auth|syslog|lpr|news|uucp|cron|authpriv|ftp|local[0-7]) *:"
+    r"(?:emerg|alert|crit|err|warn|notice|info|debug) *: "
+)
 # /dev/kmsg: "PRIORITY,SEQ,USEC,FLAGS[,...];MESSAGE".
 _KMSG = re.compile(r"(\d{1,3}),\d+,(\d+),[^;]{0,40};")
 _PRIORITY = re.compile(r"<\d{1,3}>")
@@ -54,8 +60,12 @@ _KERNEL_TAG = re.compile(r"kernel(?:\[\d{1,10}\])?:[ \t]?")
 _UPTIME = re.compile(r"\[[ \t]*(\d{1,10}\.\d{1,9})\][ \t]?")
 # dmesg -T (ctime, day space-padded); tolerate localized day/month names.
 _CTIME = re.compile(r"\[(\S{1,12} \S{1,12} {1,2}\d{1,2} \d\d:\d\d:\d\d \d{4})\][ \t]?")
-# dmesg -H: "[Mar19 10:02]" for a new minute, "[  +0.000003]" for the delta since the last line.
-_HUMAN = re.compile(r"\[(\S{1,12}\d{1,2} \d\d:\d\d|[ \t]*[+-]\d{1,10}(?:\.\d{1,9})?)\][ \t]?")
+# dmesg -H: "[Mar19 10:02]" for a new minute, "[  +0.000003]" for the delta since the last line;
+# dmesg --time-format delta: "[<    0.000123>]".
+_HUMAN = re.compile(
+    r"\[(\S{1,12}\d{1,2} \d\d:\d\d|[ \t]*[+-]\d{1,10}(?:\.\d{1,9})?|<[ \t]*\d{1,10}\.\d{1,9}>)\]"
+    r"[ \t]?"
+)
 # CONFIG_PRINTK_CALLER: "[ T24653] " or "[    C1] " right after the time stamp.
 _CALLER = re.compile(r"\[[ \t]*[TC]\d{1,10}\][ \t]?")
 # A kernel stamp somewhere inside another product's prefix (a hypervisor's guest console).
@@ -83,6 +93,42 @@ def _epoch(stamp: str) -> float | None:
     return parsed.timestamp()
 
 
+def _journal_json(text: str) -> Unwrapped | None:
+    """One ``journalctl -o json`` record; None when the line is not one."""
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(record, dict):
+        return None
+    message = record.get("MESSAGE")
+    if isinstance(message, list):  # journald's form of a message that is not UTF-8
+        try:
+            message = bytes(message).decode("utf-8", "replace")
+        except (TypeError, ValueError):
+            return None
+    if not isinstance(message, str):
+        return None
+    epoch = _number(record.get("__REALTIME_TIMESTAMP"), 1e6)
+    host, ident = record.get("_HOSTNAME"), record.get("SYSLOG_IDENTIFIER")
+    return Unwrapped(
+        text=message.rstrip(),
+        time=datetime.fromtimestamp(epoch, UTC).isoformat() if epoch is not None else None,
+        # the kernel's own print time; __MONOTONIC_TIMESTAMP is when journald got it
+        uptime_s=_number(record.get("_SOURCE_MONOTONIC_TIMESTAMP"), 1e6),
+        epoch_s=epoch,
+        host=host if isinstance(host, str) else None,
+        ident=ident if isinstance(ident, str) else None,
+    )
+
+
+def _number(value: object, per_second: float) -> float | None:
+    """A journald microsecond field (a decimal string) in seconds."""
+    if isinstance(value, str) and value.isdigit() and len(value) < 20:
+        return int(value) / per_second
+    return None
+
+
 def unwrap(line: str) -> Unwrapped:
     """Remove transport wrappers from ``line`` (no trailing newline needed).
 
@@ -96,6 +142,12 @@ def unwrap(line: str) -> Unwrapped:
     host: str | None = None
     ident: str | None = None
 
+    if text.startswith("{") and '"MESSAGE"' in text:
+        record = _journal_json(text)
+        if record is not None:
+            return record
+    if m := _FACILITY.match(text):
+        text = text[m.end() :]
     if m := _KMSG.match(text):
         uptime = int(m.group(2)) / 1e6
         text = text[m.end() :]

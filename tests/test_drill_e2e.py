@@ -285,3 +285,24 @@ def test_examples_orders_is_oom_killed_and_the_fixed_twin_passes(tmp_path: Path)
     good = json.loads(out2.read_text())
     assert (code2, good["verdict"], good["findings"]) == (0, "pass", [])
     assert good["limits"]["memory_bytes"] == 128 << 20
+
+
+@needs_cgroup
+def test_sandbox_writes_the_limits_and_removes_the_cgroup(tmp_path: Path) -> None:
+    spec = SandboxSpec(command=("/bin/sleep", "30"), memory_bytes=48 << 20, cpus=0.5,
+                       env={"GOMEMLIMIT": "43MiB"}, output_dir=tmp_path)  # fmt: skip
+    with Sandbox(spec) as box:
+        assert box.cgroup is not None
+        dirs = box.cgroup.dirs
+        assert box.pid in box.cgroup.pids()
+        state = box.memory_state()
+        assert state is not None and state.limit_bytes == 48 << 20
+        environ = Path(f"/proc/{box.pid}/environ").read_bytes().split(b"\0")
+        assert b"GOMEMLIMIT=43MiB" in environ
+        if box.cgroup.version is cgroup.CgroupVersion.V1 and box.cgroup.cpu_dir is not None:
+            assert (box.cgroup.cpu_dir / "cpu.cfs_quota_us").read_text().strip() == "50000"
+        elif box.cgroup.version is cgroup.CgroupVersion.V2:
+            assert (box.cgroup.memory_dir / "cpu.max").read_text().split()[0] == "50000"
+        pid = box.pid
+    assert not _alive(pid)
+    assert not any(d.exists() for d in dirs)

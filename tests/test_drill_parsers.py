@@ -17,6 +17,8 @@ from killproof.drill.ready import ProbeKind, parse_probe
 from killproof.drill.result import SandboxKind
 from killproof.drill.sampler import parse_goroutine_count, parse_metrics
 from killproof.drill.scenario import parse_scenario
+from killproof.drill.setup import _env_pairs
+from killproof.drill.shutdown import extract_goroutine_dump
 from killproof.drill.workload import dockerfile_stop_signal, find_workloads, is_main_package
 from killproof.errors import InputError
 
@@ -273,3 +275,45 @@ def test_main_package_detection_and_stopsignal(tmp_path: Path) -> None:
     assert not is_main_package(b"package main\n\nfunc helper() {}\n")
     (tmp_path / "Dockerfile").write_text("FROM scratch\nSTOPSIGNAL SIGINT\n")
     assert dockerfile_stop_signal(tmp_path) == "SIGINT"
+
+
+# -- never a crash on junk: the remaining parsers ----------------------------------------
+
+
+@given(st.text(max_size=30), st.integers(min_value=1, max_value=65535))
+def test_parse_probe_raises_only_inputerror(text: str, port: int) -> None:
+    with contextlib.suppress(InputError):
+        probe = parse_probe(text, port)
+        assert probe.kind in (ProbeKind.HTTP, ProbeKind.TCP)
+
+
+@given(st.text(max_size=12))
+def test_parse_cpus_and_signal_raise_only_inputerror(text: str) -> None:
+    with contextlib.suppress(InputError):
+        assert parse_cpus(text) > 0
+    with contextlib.suppress(InputError):
+        assert isinstance(parse_signal(text), signal.Signals)
+
+
+@given(st.text(max_size=300))
+def test_workload_yaml_raises_only_inputerror(text: str) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "w.yaml").write_text("kind: Deployment\nspec:\n  template:\n    spec:\n" + text)
+        with contextlib.suppress(InputError):
+            for w in find_workloads(root):
+                assert w.path == "w.yaml"
+
+
+@given(st.text(max_size=200))
+def test_goroutine_dump_extraction_never_crashes(text: str) -> None:
+    dump = extract_goroutine_dump(text)
+    assert dump == "" or dump in text
+
+
+def test_env_pairs() -> None:
+    assert _env_pairs(["GOGC=50", "EMPTY="]) == {"GOGC": "50", "EMPTY": ""}
+    with pytest.raises(InputError):
+        _env_pairs(["NOEQUALS"])

@@ -150,7 +150,11 @@ class Sandbox:
 
     # -- lifecycle ---------------------------------------------------------------------
     def __enter__(self) -> Sandbox:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.close()  # a half-started sandbox still owns a cgroup and maybe a process
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -193,11 +197,22 @@ class Sandbox:
                 raise InputError(f"cannot start {self.spec.command[0]}: {exc.strerror}") from exc
         self.started_at = time.monotonic()
         self._record()
+        if self.cgroup is not None:
+            self._await_join(self.cgroup)
         if self.kind is SandboxKind.WATCHDOG:
             self._watchdog = threading.Thread(
                 target=self._watch, name="drill-watchdog", daemon=True
             )
             self._watchdog.start()
+
+    def _await_join(self, group: MemoryCgroup) -> None:
+        """Return once the child has joined the cgroup (it does so before exec)."""
+        assert self.proc is not None
+        deadline = time.monotonic() + 2.0
+        while self.proc.pid not in group.pids() and self.proc.poll() is None:
+            if time.monotonic() > deadline:
+                raise InputError(f"the service did not join cgroup {group.memory_dir}")
+            time.sleep(0.001)
 
     def _record(self) -> None:
         pgid = self.proc.pid if self.proc is not None else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import PurePath
 
 from killproof.drill.result import DrillResult
@@ -42,13 +43,20 @@ def drill_rule(
     bad: str,
     good: str,
 ) -> Rule[DrillResult]:
-    """A KP6xx rule; ``bad``/``good`` are drill scenarios (:mod:`killproof.drill.scenario`)."""
+    """A KP6xx rule; ``bad``/``good`` are drill scenarios (:mod:`killproof.drill.scenario`).
+
+    The bad scenario is appended to the Example section, so ``killproof explain`` shows
+    the same text the test suite runs.
+    """
+    example = (
+        f"{docs.example}\n\nThe drill, as a scenario the test suite runs:\n\n```text\n{bad}```"
+    )
     return Rule(
         id=rule_id,
         name=name,
         severity=severity,
         summary=summary,
-        docs=docs,
+        docs=replace(docs, example=example),
         check=check,
         bad=(Example("text", bad, "drill.txt"),),
         good=(Example("text", good, "drill.txt"),),

@@ -145,7 +145,7 @@ def run_drill(config: DrillConfig, progress: ProgressSink | None = None) -> Dril
             limits=config.limits(),
             ready=outcome.ready,
             startup_s=outcome.after_s if outcome.ready else None,
-            startup_error="" if outcome.ready else outcome.describe(),
+            startup_error="" if outcome.ready else _with_stderr(outcome.describe(), box),
         )
         if not outcome.ready:
             state = box.memory_state()
@@ -169,7 +169,9 @@ def run_drill(config: DrillConfig, progress: ProgressSink | None = None) -> Dril
             steps, stop_reason, thrash_at = _load_phase(config, box, sampler, notify)
             ended = box.poll()
             timeline: ShutdownTimeline | None = None
-            if ended is None and config.shutdown_test:
+            if ended is None and thrash_at is not None:
+                notes.append("shutdown test skipped: the service was thrashing at its limit")
+            elif ended is None and config.shutdown_test:
                 notify(DrillProgress("shutdown", limit_bytes=config.memory_bytes))
                 timeline = _shutdown_phase(config, box)
             elif ended is None:
@@ -280,6 +282,13 @@ def _shutdown_phase(config: DrillConfig, box: Sandbox) -> ShutdownTimeline:
         listener_open=lambda: tcp_open(config.host, config.port),
         traffic=traffic,
     )
+
+
+def _with_stderr(message: str, box: Sandbox) -> str:
+    """``message`` plus the service's last stderr line (a Go program says why it quit)."""
+    time.sleep(0.05)  # let a dying process's last write land
+    lines = [line for line in box.stderr_text().splitlines() if line.strip()]
+    return f"{message}; its last words: {lines[-1].strip()[:300]}" if lines else message
 
 
 def _oom_of(

@@ -110,6 +110,12 @@ def resolve_kind(choice: SandboxChoice, root: cgroup.CgroupRoot | None) -> Sandb
         engine = choice.value
         if shutil.which(engine) is None:
             raise InputError(f"--sandbox {engine}: '{engine}' is not installed")
+        try:
+            alive = subprocess.run([engine, "info"], capture_output=True, timeout=10, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            alive = None
+        if alive is None or alive.returncode != 0:
+            raise InputError(f"--sandbox {engine}: '{engine} info' fails (is the daemon running?)")
         return SandboxKind.DOCKER if choice is SandboxChoice.DOCKER else SandboxKind.PODMAN
     if root is not None:
         return (

@@ -149,7 +149,14 @@ def build_report(result: DrillResult, metadata: dict[str, Any] | None = None) ->
     )
     skipped: list[Skipped] = []
     if result.shutdown is None:
-        why = "the service did not survive the load" if result.exit else "not requested"
+        if not result.ready:
+            why = "the service never became ready"
+        elif result.exit is not None:
+            why = "the service did not survive the load"
+        elif result.thrash_detected_at_s is not None:
+            why = "the service was thrashing at its memory limit"
+        else:
+            why = "not requested (--no-shutdown-test)"
         skipped.append(Skipped("shutdown test", why))
     if result.sandbox.is_emulated:
         skipped.append(Skipped("kernel memory limit", "emulated by an RSS watchdog (no cgroup)"))
@@ -170,7 +177,9 @@ def build_report(result: DrillResult, metadata: dict[str, Any] | None = None) ->
         measurements.append(
             Measurement("time to exit", round(result.shutdown.exit_after_s, 3), "seconds")
         )
-    tables = [_drill_table(result, metadata or {}), _summary_table(result)]
+    tables = [_drill_table(result, metadata or {})]
+    if result.steps:
+        tables.append(_summary_table(result))
     shutdown_table = _shutdown_table(result)
     if shutdown_table is not None:
         tables.append(shutdown_table)

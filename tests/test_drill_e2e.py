@@ -89,7 +89,9 @@ def test_oom_in_a_real_cgroup_names_the_allocation_site_and_leak_comes_first(
     go_build: Build, tmp_path: Path
 ) -> None:
     src = FIXTURES / "leak" / "main.go"
-    result = drill(go_build(src.parent), tmp_path, steps=(LoadStep(200, 3), LoadStep(400, 6)))
+    binary = go_build(src.parent)
+    result = drill(binary, tmp_path, steps=(LoadStep(200, 3), LoadStep(400, 6)),
+                   read_kernel_log=True)  # fmt: skip
     assert result.sandbox in (SandboxKind.CGROUP_V1, SandboxKind.CGROUP_V2)
     assert result.oom is not None and result.oom.source == "cgroup-events"
     assert result.exit is not None and result.exit.signal == "SIGKILL"
@@ -109,6 +111,10 @@ def test_oom_in_a_real_cgroup_names_the_allocation_site_and_leak_comes_first(
     assert leak is not None and leak["end_s"] < result.oom.t_s
     assert report.sections["verdict"] == "fail"
     assert no_drill_cgroups_of_mine() == []
+    if subprocess.run(["dmesg"], capture_output=True, check=False).returncode == 0:
+        # `why` read the kernel's own record of this kill (the victim is the service).
+        comm = f"({binary.name[:15]})"  # the kernel's task name is at most 15 bytes
+        assert any("Killed process" in line and comm in line for line in result.kernel_events)
 
 
 @needs_cgroup

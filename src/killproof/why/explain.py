@@ -253,7 +253,7 @@ def _sigkill_unknown(e: KillEvent) -> Verdict:
         "The cgroup's counters: memory.events (v2) or memory.oom_control (v1) — "
         "`killproof why --cgroup PATH`. Then run `killproof why` on all of it together.",
     )
-    return Verdict(f"{victim(e)} got SIGKILL from an unknown sender", text, steps)
+    return Verdict(f"{victim(e)} got {e.signal or 'SIGKILL'} from an unknown sender", text, steps)
 
 
 def _kernel_nothing_killed(e: KillEvent) -> Verdict:

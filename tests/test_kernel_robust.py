@@ -171,3 +171,27 @@ def test_global_oom_of_a_container_process_is_host_scope() -> None:
         "/docker/0ab1",
         None,
     )
+
+
+def test_a_kill_after_an_exiting_victim_is_its_own_report() -> None:
+    text = (FIXTURES / "5.15-already-exiting.log").read_text() + (
+        "[ 780.000100] Out of memory: Killed process 6000 (cron) total-vm:9kB, anon-rss:8kB, "
+        "file-rss:0kB\n"
+    )
+    [event] = parse_text(text)
+    # not the memcg OOM of /docker/feed whose victim was already exiting: a separate, global one
+    assert (event.pid, event.cause, event.oom_memcg, event.limit_kb) == (
+        6000,
+        Cause.KERNEL_OOM_GLOBAL,
+        None,
+        None,
+    )
+    assert [e.line for e in event.evidence] == [10]
+
+
+def test_a_report_cut_off_before_its_kill_does_not_take_a_later_one() -> None:
+    lines = (FIXTURES / "5.15-already-exiting.log").read_text().splitlines()[:7]  # no summary
+    lines += ["[ 790.0] usb 1-1: new high-speed USB device"] * 1500
+    lines += ["[ 800.0] Killed process 7000 (x) total-vm:9kB, anon-rss:8kB, file-rss:0kB"]
+    [event] = feed_all(lines)
+    assert (event.pid, event.cause, event.limit_kb) == (7000, Cause.KERNEL_OOM_UNKNOWN_SCOPE, None)

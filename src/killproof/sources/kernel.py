@@ -93,8 +93,7 @@ class KernelOomParser:
             self._report = OpenReport.start(head, wrapped, evidence)
             return
         if (victim := kl.killed(text)) is not None:
-            in_group = report is not None and report.group_path and report.after_kill > 0
-            if report is not None and report.victims and not in_group:
+            if report is not None and report.settled:
                 self._close(out)
                 report = None
             if report is None:

@@ -17,8 +17,9 @@ from killproof.why.model import Cause, KillEvent, LimitScope, TaskRow
 AFTER_KILL_LINES = 3
 """Kernel lines after ``Killed process`` in which a ``memory.oom.group`` line or a wrapped
 continuation may still belong to the same report."""
-STALE_LINES = 5000
-"""Unrecognised lines in a row after which an open report is taken as cut off."""
+STALE_LINES = 1000
+"""Unrecognised lines in a row after which an open report is taken as cut off (a report's
+stack, Mem-Info and cgroup stats are far fewer; task-table rows count as recognised)."""
 MAX_ROWS = 100_000
 """Task-table rows kept per report (a host with more processes keeps the first ones)."""
 TOP_TASKS = 10
@@ -78,7 +79,16 @@ class OpenReport:
     @property
     def wants_more(self) -> bool:
         """True until the kill lines (and the few lines after them) are read."""
+        if self.exiting or self.no_killable:
+            return False
         return not self.victims or self.after_kill > 0
+
+    @property
+    def settled(self) -> bool:
+        """True when no further ``Killed process`` line can belong to this report."""
+        if self.exiting or self.no_killable:
+            return True
+        return bool(self.victims) and not (self.group_path and self.after_kill > 0)
 
     @property
     def exhausted(self) -> bool:
@@ -322,7 +332,7 @@ class OpenReport:
             out.append((event, victim.lineno))
         return out
 
-    def _victim_event(  # noqa: PLR0917
+    def _victim_event(
         self,
         base: KillEvent,
         victim: Victim | None,

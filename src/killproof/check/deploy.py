@@ -8,6 +8,7 @@ file:line), run the KP2xx/KP3xx/KP5xx rules on the facts, then apply suppression
 
 from __future__ import annotations
 
+import os
 import posixpath
 import shutil
 import subprocess
@@ -60,12 +61,17 @@ class _Reader:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.resolved = root.resolve()
+        self.prefix = str(self.resolved).rstrip(os.sep) + os.sep
         self.texts: dict[str, str] = {}
         self.skipped: list[Skipped] = []
 
     def rel(self, path: Path) -> str:
+        text = str(path)
+        if text.startswith(self.prefix):  # the walk hands absolute paths under the root
+            return text[len(self.prefix) :].replace(os.sep, "/")
         try:
-            return path.resolve().relative_to(self.root.resolve()).as_posix()
+            return path.resolve().relative_to(self.resolved).as_posix()
         except ValueError:
             return path.as_posix()
 
@@ -238,7 +244,7 @@ def _parse_all(reader: _Reader, kinds: dict[str, list[str]], consumed: set[str])
     }  # fmt: skip
 
 
-def build_facts(  # noqa: PLR0917 - one argument per kind of deploy file
+def build_facts(
     objects: list[K8sObject],
     dockerfiles: list[Dockerfile],
     composes: list[ComposeFile],

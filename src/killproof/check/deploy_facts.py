@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from killproof.check.facts import GoProgram
 from killproof.sources.compose import ComposeFile
@@ -142,8 +143,13 @@ class DeployFacts:
 
     def launch_for(self, container: Container) -> LinkedLaunch | None:
         """The linked launch of a Kubernetes container (matched by its spec mapping)."""
-        for linked in self.launches:
-            c = linked.launch.container
-            if c is not None and c.spec is container.spec:
-                return linked
-        return None
+        return self.launch_index.get(id(container.spec))
+
+    @cached_property
+    def launch_index(self) -> dict[int, LinkedLaunch]:
+        """Launches by the id of their container spec (built once, on first use)."""
+        return {
+            id(linked.launch.container.spec): linked
+            for linked in self.launches
+            if linked.launch.container is not None
+        }

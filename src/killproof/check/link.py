@@ -135,7 +135,7 @@ def link_launches(
     return out
 
 
-def _link_one(  # noqa: PLR0917 - private, called once
+def _link_one(
     launch: Launch,
     programs: Sequence[GoProgram],
     by_dir: Mapping[str, GoProgram],

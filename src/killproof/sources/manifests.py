@@ -10,8 +10,9 @@ and never walk the object tree themselves.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from killproof.sources.yamltree import Pos, YMap, dig, iter_maps, load_documents
@@ -176,16 +177,25 @@ class ManifestSet:
 
     objects: tuple[K8sObject, ...] = ()
     workloads: tuple[Workload, ...] = field(default=())
+    by_kind: Mapping[str, tuple[K8sObject, ...]] = field(default_factory=dict)
+    """Objects grouped by kind, so cross-object lookups do not rescan everything."""
 
     @classmethod
     def of(cls, objects: Iterable[K8sObject]) -> ManifestSet:
         """Index ``objects`` (workloads found once here)."""
         objs = tuple(objects)
-        return cls(objs, tuple(w for o in objs if (w := _workload(o)) is not None))
+        groups: dict[str, list[K8sObject]] = {}
+        for o in objs:
+            groups.setdefault(o.kind, []).append(o)
+        return cls(
+            objs,
+            tuple(w for o in objs if (w := _workload(o)) is not None),
+            {k: tuple(v) for k, v in groups.items()},
+        )
 
     def of_kind(self, *kinds: str) -> Iterator[K8sObject]:
         """Objects of the given kinds."""
-        return (o for o in self.objects if o.kind in kinds)
+        return (o for kind in kinds for o in self.by_kind.get(kind, ()))
 
     def containers(self) -> Iterator[Container]:
         """Every container of every workload, init and sidecar containers included."""
@@ -203,14 +213,29 @@ class ManifestSet:
     def services_for(self, w: Workload) -> list[K8sObject]:
         """Services in the workload's namespace whose selector matches its pod labels."""
         labels = w.pod_labels
-        out = []
+        scope = (w.obj.namespace, w.obj.origin)
+        candidates: dict[int, K8sObject] = {}
+        for pair in labels.items():
+            for svc in self._services_by_label.get((*scope, str(pair[0]), str(pair[1])), ()):
+                candidates[id(svc)] = svc
+        return [
+            svc
+            for svc in candidates.values()
+            if _matches(dig(svc.body, "spec", "selector"), labels)
+        ]
+
+    @cached_property
+    def _services_by_label(self) -> dict[tuple[str, str, str, str], list[K8sObject]]:
+        """Services by (namespace, origin, label, value) of each selector entry."""
+        index: dict[tuple[str, str, str, str], list[K8sObject]] = {}
         for svc in self.of_kind("Service"):
             selector = dig(svc.body, "spec", "selector")
-            if svc.namespace != w.obj.namespace or svc.origin != w.obj.origin:
-                continue
-            if isinstance(selector, dict) and selector and _matches(selector, labels):
-                out.append(svc)
-        return out
+            if isinstance(selector, dict):
+                for key, value in selector.items():
+                    index.setdefault((svc.namespace, svc.origin, str(key), str(value)), []).append(
+                        svc
+                    )
+        return index
 
     def serving(self, c: Container) -> bool:
         """A long-running app container that takes traffic: it declares a port, or it is the

@@ -8,12 +8,16 @@ replaces a value carries the patch file's line with it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.resolver import VersionedResolver
+from ruamel.yaml.tag import Tag
 
 
 @dataclass(frozen=True, order=True)
@@ -70,11 +74,70 @@ class YamlError(ValueError):
 
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_PLAIN = "tag:killproof:plain"
+# YAML 1.2 core schema (what ruamel.yaml resolves by default), applied to plain scalars.
+_NULL = frozenset({"", "~", "null", "Null", "NULL"})
+_BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_INT = re.compile(r"^[-+]?[0-9][0-9_]*$|^0o[0-7_]+$|^0x[0-9a-fA-F_]+$")
+_FLOAT = re.compile(
+    r"^[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?$"
+    r"|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"
+)
+
+
+class _PlainResolver(VersionedResolver):
+    """Tags every plain scalar as ``plain``; :func:`_scalar` resolves the value itself.
+
+    ruamel's resolver walks a regex table in Python for every scalar, which was most of
+    the load time; the core-schema rules below give the same values in one dict lookup
+    or one regex.
+    """
+
+    _plain = Tag(suffix=_PLAIN)
+    _merge = Tag(suffix=_MERGE_TAG)
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is ScalarNode:
+            if implicit[0]:
+                return self._merge if value == "<<" else self._plain
+            return self.DEFAULT_SCALAR_TAG
+        return super().resolve(kind, value, implicit)
+
+
+def _plain(value: str) -> Any:
+    if value in _NULL:
+        return None
+    if value in _BOOL:
+        return _BOOL[value]
+    if _INT.match(value):
+        return _scalar_int(value)
+    if _FLOAT.match(value):
+        try:
+            return float(value.replace("_", "").replace(".inf", "inf").replace(".Inf", "inf")
+                         .replace(".INF", "inf").replace(".nan", "nan").replace(".NaN", "nan")
+                         .replace(".NAN", "nan"))  # fmt: skip
+        except ValueError:
+            return value
+    return value
+
+
+def _scalar_int(value: str) -> Any:
+    text = value.replace("_", "")
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    for base in (0, 10):
+        try:
+            return int(text, base)
+        except ValueError:
+            continue
+    return value
 
 
 def _scalar(node: ScalarNode) -> Any:
     tag = str(node.tag)
     value: str = node.value
+    if tag == _PLAIN:
+        return _plain(value)
     if tag.endswith(":null"):
         return None
     if tag.endswith(":bool"):
@@ -101,9 +164,14 @@ class _Builder:
     def __init__(self, path: str) -> None:
         self.path = path
         self.done: dict[int, Any] = {}
+        self.lines: dict[int, Pos] = {}  # one Pos per line: most lines hold several nodes
 
     def at(self, node: Node) -> Pos:
-        return Pos(self.path, node.start_mark.line + 1)
+        line = node.start_mark.line + 1
+        pos = self.lines.get(line)
+        if pos is None:
+            pos = self.lines[line] = Pos(self.path, line)
+        return pos
 
     def build(self, node: Node) -> Any:
         key = id(node)
@@ -141,22 +209,44 @@ class _Builder:
         raise YamlError(f"unsupported YAML node {type(node).__name__}", node.start_mark.line + 1)
 
 
+@cache
+def _composer(pure: bool) -> YAML:
+    # Only nodes and their start marks are used (comments are read from the text by the
+    # suppression scanner), so the safe composer does: with ruamel.yaml.clib it runs in C,
+    # ~10x faster than the round-trip one, with the same line numbers. Built once: its
+    # construction scans for plug-ins on disk.
+    yaml = YAML(typ="safe", pure=pure)
+    yaml.Resolver = _PlainResolver
+    return yaml
+
+
+def _compose(text: str, path: str, pure: bool) -> list[Any]:
+    builder = _Builder(path)
+    docs: list[Any] = []
+    for node in _composer(pure).compose_all(text):
+        if node is None:
+            continue
+        builder.done = {}  # ids are only stable while this document's nodes live
+        doc = builder.build(node)
+        if doc is not None:
+            docs.append(doc)
+    return docs
+
+
 def load_documents(text: str, path: str) -> list[Any]:
     """Every document of a YAML/JSON stream (empty documents dropped), positions kept.
 
     Raises :class:`YamlError` with the line of the problem; never another exception.
     """
-    yaml = YAML(typ="rt")
-    builder = _Builder(path)
-    docs: list[Any] = []
     try:
-        for node in yaml.compose_all(text):
-            if node is None:
-                continue
-            builder.done = {}  # ids are only stable while this document's nodes live
-            doc = builder.build(node)
-            if doc is not None:
-                docs.append(doc)
+        try:
+            return _compose(text, path, pure=False)
+        except YamlError:
+            raise
+        except Exception:
+            # libyaml (the C parser) is YAML 1.1 and refuses some YAML 1.2 that Kubernetes
+            # accepts (``[-addr=:9000]``): the pure-Python parser has the last word.
+            return _compose(text, path, pure=True)
     except YamlError:
         raise
     except RecursionError as exc:
@@ -164,9 +254,8 @@ def load_documents(text: str, path: str) -> list[Any]:
     except Exception as exc:  # ruamel raises many types; none may escape as a crash
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else 0
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0] if str(exc) else ""
+        problem = getattr(exc, "problem", None) or (str(exc).splitlines() or [""])[0]
         raise YamlError(f"invalid YAML: {problem or type(exc).__name__}", line) from exc
-    return docs
 
 
 def clone(value: Any) -> Any:

@@ -3,13 +3,32 @@ format strings (see the shared reference notes), each with the numbers a user wo
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kernel_helpers import FIXTURES, PREFILTERS, feed_all, scan_file
-from killproof.sources.logscan import Prefilter
+from killproof.sources.kernel import KernelOomParser, parse_kernel_log
+from killproof.sources.logscan import Prefilter, available_prefilters, scan_path
 from killproof.why.model import Cause, KillEvent, LimitScope
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "kernel"
+
+
+def scan_file(path: Path, prefilter: Prefilter) -> list[KillEvent]:
+    """Events of a file through the scanner (anchored lines plus context only)."""
+    return list(scan_path(path, [KernelOomParser(str(path))], prefilter))
+
+
+HERE = available_prefilters()
+PREFILTERS = [
+    pytest.param(
+        p, id=p.value, marks=pytest.mark.skipif(p not in HERE, reason=f"{p.value} not installed")
+    )
+    for p in Prefilter
+    if p is not Prefilter.AUTO
+]
+
 
 G, M = Cause.KERNEL_OOM_GLOBAL, Cause.KERNEL_OOM_MEMCG
 
@@ -221,7 +240,7 @@ def _check(event: KillEvent, want: dict[str, Any]) -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_fixture_every_line(name: str) -> None:
     path = FIXTURES / name
-    events = feed_all(path.read_text().splitlines(), str(path))
+    events = parse_kernel_log(path.read_text().splitlines(), str(path))
     assert len(events) == len(EXPECTED[name])
     for event, want in zip(events, EXPECTED[name], strict=True):
         assert event.source == "kernel"
@@ -232,7 +251,7 @@ def test_fixture_every_line(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_fixture_through_scanner_gives_the_same_events(name: str, prefilter: Prefilter) -> None:
     path = FIXTURES / name
-    assert scan_file(path, prefilter) == feed_all(path.read_text().splitlines(), str(path))
+    assert scan_file(path, prefilter) == parse_kernel_log(path.read_text().splitlines(), str(path))
 
 
 def test_every_fixture_has_expectations() -> None:
@@ -242,7 +261,7 @@ def test_every_fixture_has_expectations() -> None:
 def test_victim_is_never_the_invoker_nor_a_table_row_only() -> None:
     for name in EXPECTED:
         path = FIXTURES / name
-        for event in feed_all(path.read_text().splitlines(), str(path)):
+        for event in parse_kernel_log(path.read_text().splitlines(), str(path)):
             if event.pid is not None:
                 assert any(
                     f"Killed process {event.pid} " in e.text

@@ -20,10 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from kernel_helpers import FIXTURES
 from killproof.sources.kernel import KernelOomParser
 from killproof.sources.logscan import Prefilter, scan
 from killproof.why.model import Cause, KillEvent, LimitScope
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "kernel"
+
 
 V1 = Path("/sys/fs/cgroup/memory")
 V2 = Path("/sys/fs/cgroup")

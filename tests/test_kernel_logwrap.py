@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kernel_helpers import parse_text
+from killproof.sources.kernel import parse_kernel_log
 from killproof.sources.logwrap import Unwrapped, unwrap
 
 MSG = "Memory cgroup out of memory: Killed process 24649 (orders-leak) total-vm:1701604kB"
@@ -171,7 +171,7 @@ PREFIXES = [
 
 @pytest.mark.parametrize("prefix", PREFIXES)
 def test_whole_report_under_each_wrapper(prefix: str) -> None:
-    [event] = parse_text("\n".join(prefix + line for line in REPORT))
+    [event] = parse_kernel_log([prefix + line for line in REPORT])
     assert (event.pid, event.invoker_pid, event.limit_kb, event.oom_memcg) == (
         24649,
         24653,
@@ -240,6 +240,6 @@ def test_whole_report_as_journal_json_lines() -> None:
         for i, line in enumerate(REPORT)
     ]
     lines.insert(2, json.dumps({"SYSLOG_IDENTIFIER": "systemd", "MESSAGE": "Started x."}))
-    [event] = parse_text("\n".join(lines))
+    [event] = parse_kernel_log(lines)
     assert (event.pid, event.invoker_pid, event.limit_kb, event.host) == (24649, 24653, 65536, "n1")
     assert event.epoch_s == pytest.approx(1715111034.000004)

@@ -9,10 +9,17 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kernel_helpers import FIXTURES, feed_all, parse_text
-from killproof.sources.kernel import KernelOomParser
+from killproof.sources.kernel import KernelOomParser, parse_kernel_log
 from killproof.sources.logscan import Prefilter, scan
 from killproof.why.model import Cause, KillEvent, LimitScope
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "kernel"
+
+
+def parse_text(text: str) -> list[KillEvent]:
+    """Events of a log given as one string."""
+    return parse_kernel_log(text.splitlines())
+
 
 REAL = sorted(FIXTURES.glob("*.log"))
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "kernel"
@@ -38,7 +45,7 @@ def _sane(events: list[KillEvent]) -> None:
 @settings(max_examples=300)
 @given(st.lists(st.one_of(st.text(max_size=120), st.sampled_from(REAL_LINES)), max_size=60))
 def test_any_lines_never_raise(lines: list[str]) -> None:
-    _sane(feed_all(lines))
+    _sane(parse_kernel_log(lines))
 
 
 @settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
@@ -78,7 +85,7 @@ def test_mutated_real_logs_never_raise(
             lines[i], lines[j] = lines[j], lines[i]
         else:
             lines[i] = "".join(str((int(c) + b) % 10) if c.isdigit() else c for c in lines[i])
-    _sane(feed_all(lines))
+    _sane(parse_kernel_log(lines))
     text = "\n".join(lines).replace("\x00", "")
     _sane(list(scan(io.BytesIO(text.encode()), "x", [KernelOomParser()], Prefilter.PYTHON)))
 
@@ -124,7 +131,7 @@ def test_reaper_long_after_joins_its_kill_and_later_kills_stay_apart() -> None:
     lines = (FIXTURES / "debian9-4.9-global-shmem.log").read_text().splitlines()
     reaper = lines.pop()  # move the reaper 500 ordinary lines later
     lines += ["May 07 21:43:55 web-3 systemd[1]: Started x."] * 500 + [reaper]
-    [event] = feed_all(lines)
+    [event] = parse_kernel_log(lines)
     assert event.pid == 1190
     assert event.evidence[-1].line == len(lines)
     assert "oom_reaper: reaped process 1190" in event.evidence[-1].text
@@ -154,7 +161,7 @@ def test_wrapped_paste_of_a_killed_line_is_joined() -> None:
 
 def test_split_summary_never_takes_the_invoker() -> None:
     for path in [*REAL, *sorted(SHARED.glob("*.txt"))]:
-        for event in feed_all(path.read_text().splitlines()):
+        for event in parse_kernel_log(path.read_text().splitlines()):
             if event.pid is not None and event.invoker_pid not in (None, event.pid):
                 assert f"Killed process {event.invoker_pid} " not in (event.message or "")
 
@@ -178,7 +185,7 @@ def test_a_kill_after_an_exiting_victim_is_its_own_report() -> None:
         "[ 780.000100] Out of memory: Killed process 6000 (cron) total-vm:9kB, anon-rss:8kB, "
         "file-rss:0kB\n"
     )
-    [event] = parse_text(text)
+    [event] = parse_kernel_log(text.splitlines())
     # not the memcg OOM of /docker/feed whose victim was already exiting: a separate, global one
     assert (event.pid, event.cause, event.oom_memcg, event.limit_kb) == (
         6000,
@@ -193,5 +200,5 @@ def test_a_report_cut_off_before_its_kill_does_not_take_a_later_one() -> None:
     lines = (FIXTURES / "5.15-already-exiting.log").read_text().splitlines()[:7]  # no summary
     lines += ["[ 790.0] usb 1-1: new high-speed USB device"] * 1500
     lines += ["[ 800.0] Killed process 7000 (x) total-vm:9kB, anon-rss:8kB, file-rss:0kB"]
-    [event] = feed_all(lines)
+    [event] = parse_kernel_log(lines)
     assert (event.pid, event.cause, event.limit_kb) == (7000, Cause.KERNEL_OOM_UNKNOWN_SCOPE, None)

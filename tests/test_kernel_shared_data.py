@@ -6,17 +6,26 @@ from pathlib import Path
 
 import pytest
 
-from kernel_helpers import AVAILABLE_PREFILTERS, feed_all, scan_file
-from killproof.sources.logscan import Prefilter
+from killproof.sources.kernel import KernelOomParser, parse_kernel_log
+from killproof.sources.logscan import Prefilter, available_prefilters, scan_path
 from killproof.why.model import Cause, KillEvent, LimitScope
 
+
+def scan_file(path: Path, prefilter: Prefilter) -> list[KillEvent]:
+    """Events of a file through the scanner (anchored lines plus context only)."""
+    return list(scan_path(path, [KernelOomParser(str(path))], prefilter))
+
+
+HERE = available_prefilters()
+
+
 GO_SERVICE = ("memcg-v1-go-service-raw.txt", "memcg-v1-go-service-dmesg-T.txt")
-READERS = ("feed-every-line", *(f"scan-{p.value}" for p in AVAILABLE_PREFILTERS))
+READERS = ("feed-every-line", *(f"scan-{p.value}" for p in HERE))
 
 
 def _events(path: Path, reader: str) -> list[KillEvent]:
     if reader == "feed-every-line":
-        return feed_all(path.read_text().splitlines(), str(path))
+        return parse_kernel_log(path.read_text().splitlines(), str(path))
     return scan_file(path, Prefilter(reader.removeprefix("scan-")))
 
 
@@ -52,8 +61,8 @@ def test_go_service_victim_is_the_tgid_not_the_invoking_thread(
 
 
 def test_go_service_times_from_each_wrapper(shared_data: Path) -> None:
-    [raw] = feed_all((shared_data / "kernel" / GO_SERVICE[0]).read_text().splitlines())
-    [wall] = feed_all((shared_data / "kernel" / GO_SERVICE[1]).read_text().splitlines())
+    [raw] = parse_kernel_log((shared_data / "kernel" / GO_SERVICE[0]).read_text().splitlines())
+    [wall] = parse_kernel_log((shared_data / "kernel" / GO_SERVICE[1]).read_text().splitlines())
     assert raw.uptime_s == pytest.approx(1584.623978)
     assert raw.time == "1584.623978"
     assert wall.time == "Thu Nov 26 15:48:44 2026"

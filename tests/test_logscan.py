@@ -13,13 +13,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kernel_helpers import AVAILABLE_PREFILTERS, FIXTURES, PREFILTERS
 from killproof.errors import InputError
 from killproof.sources import logscan
 from killproof.sources.kernel import KernelOomParser
-from killproof.sources.logscan import Prefilter, scan, scan_path
+from killproof.sources.logscan import Prefilter, available_prefilters, scan, scan_path
 from killproof.sources.prefilter import Tool, find, hits
 from killproof.why.model import Cause, KillEvent
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "kernel"
+
+HERE = available_prefilters()
+PREFILTERS = [
+    pytest.param(
+        p, id=p.value, marks=pytest.mark.skipif(p not in HERE, reason=f"{p.value} not installed")
+    )
+    for p in Prefilter
+    if p is not Prefilter.AUTO
+]
 
 
 class Recorder:
@@ -106,7 +116,7 @@ def test_chunk_boundaries_do_not_move_lines(
 
 
 def test_last_line_without_newline(tmp_path: Path) -> None:
-    for prefilter in AVAILABLE_PREFILTERS:
+    for prefilter in HERE:
         fed, _ = run(b"a\nb\nMARK end", tmp_path, prefilter)
         assert fed == [(3, "MARK end")]
 
@@ -171,7 +181,7 @@ def test_crlf_kernel_log(tmp_path: Path) -> None:
     text = (FIXTURES / "5.4-short-iso-memcg.log").read_text().replace("\n", "\r\n")
     path = tmp_path / "crlf.log"
     path.write_bytes(text.encode())
-    for prefilter in AVAILABLE_PREFILTERS:
+    for prefilter in HERE:
         [event] = list(scan_path(path, [KernelOomParser()], prefilter))
         assert (event.pid, event.oom_score_adj, event.host) == (44100, 999, "k8s-node-2")
         assert not event.evidence[-1].text.endswith("\r")
@@ -201,7 +211,7 @@ def test_python_scan_matches_the_naive_reader(
 @given(lines=st.lists(LINE, max_size=40))
 def test_external_scans_match_the_naive_reader(tmp_path: Path, lines: list[str]) -> None:
     text = "\n".join(lines) + "\n"
-    for prefilter in AVAILABLE_PREFILTERS:
+    for prefilter in HERE:
         fed, _ = run(text.encode(), tmp_path, prefilter)
         assert fed == reference(text), prefilter
 

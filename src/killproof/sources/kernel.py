@@ -159,3 +159,16 @@ class KernelOomParser:
             else:
                 break
         del self._waiting[:keep_from]
+
+
+def parse_kernel_log(lines: Iterable[str], path: str = "") -> list[KillEvent]:
+    """Every kill in ``lines`` (a whole log in memory, e.g. ``dmesg`` output), fed line by line.
+
+    For files of any size use :func:`killproof.sources.logscan.scan_path` instead.
+    """
+    parser = KernelOomParser(path)
+    events: list[KillEvent] = []
+    for number, line in enumerate(lines, 1):
+        events.extend(parser.feed(number, line))
+    events.extend(parser.finish())
+    return events

@@ -49,6 +49,17 @@ class Prefilter(enum.Enum):
     PYTHON = "python"
 
 
+def available_prefilters() -> list[Prefilter]:
+    """The prefilters that work on this machine (PYTHON always; RIPGREP/GREP when installed)."""
+    tools = prefilter_tools
+    out = [Prefilter.PYTHON]
+    if tools.find(tools.Tool.GREP) is not None:
+        out.append(Prefilter.GREP)
+    if tools.find(tools.Tool.RIPGREP) is not None:
+        out.append(Prefilter.RIPGREP)
+    return out
+
+
 class _Feeder:
     """Hands a decoded line to the parsers that asked for it."""
 

@@ -242,7 +242,8 @@ def test_sigterm_to_the_drill_removes_service_and_cgroup(go_build: Build, tmp_pa
     time.sleep(0.5)
     assert list(root.memory.glob(f"{cgroup.PREFIX}{child.pid}-*"))
     child.send_signal(signal.SIGTERM)
-    child.wait(timeout=20)
+    _, err = child.communicate(timeout=20)
+    assert child.returncode == 130 and b"killproof: interrupted" in err
     assert not _alive(service)
     assert list(root.memory.glob(f"{cgroup.PREFIX}{child.pid}-*")) == []
     assert list(ledger.default_dir().glob(f"{child.pid}-*.json")) == []

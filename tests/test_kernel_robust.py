@@ -202,3 +202,22 @@ def test_a_report_cut_off_before_its_kill_does_not_take_a_later_one() -> None:
     lines += ["[ 800.0] Killed process 7000 (x) total-vm:9kB, anon-rss:8kB, file-rss:0kB"]
     [event] = parse_kernel_log(lines)
     assert (event.pid, event.cause, event.limit_kb) == (7000, Cause.KERNEL_OOM_UNKNOWN_SCOPE, None)
+
+
+def test_v1_memsw_limit_when_memory_itself_is_unlimited() -> None:
+    [event] = parse_text(
+        "[ 5.0] app invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0\n"
+        "[ 5.0] memory: usage 120000kB, limit 9007199254740988kB, failcnt 0\n"
+        "[ 5.0] memory+swap: usage 131072kB, limit 131072kB, failcnt 17\n"
+        "[ 5.0] oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,"
+        "oom_memcg=/app,task_memcg=/app,task=app,pid=50,uid=0\n"
+        "[ 5.0] Memory cgroup out of memory: Killed process 50 (app) total-vm:9kB, anon-rss:8kB, "
+        "file-rss:0kB\n"
+    )
+    assert (event.limit_kb, event.usage_kb, event.failcnt) == (131072, 131072, 17)
+
+
+def test_memory_limit_wins_over_memsw(shared_data: Path) -> None:
+    lines = (shared_data / "kernel" / "memcg-v1-go-service-raw.txt").read_text().splitlines()
+    [event] = parse_kernel_log(lines)
+    assert (event.limit_kb, event.failcnt) == (65536, 59)  # not memory+swap's "no limit"

@@ -136,7 +136,7 @@ _SUMMARY_KEYS = {
     "task_memcg": re.compile(r"task_memcg=(.*?)(?:,task=|$)"),
 }
 _SUMMARY_TASK = re.compile(r"(?:^|,)task=(.*),pid=(\d+)(?:,uid=(\d+))?")
-_USAGE = re.compile(r"memory: usage (\d+)kB, limit (\d+)kB, failcnt (\d+)")
+_USAGE = re.compile(r"(memory|memory\+swap): usage (\d+)kB, limit (\d+)kB, failcnt (\d+)")
 _TASK_IN = re.compile(r"Task in (.*) killed as a result of limit of (.*?)\s*$")
 _STATS_FOR = re.compile(r"Memory cgroup stats for (.*?):")
 _GROUP = re.compile(r"Tasks in (.*) are going to be killed due to memory\.oom\.group set")
@@ -234,15 +234,16 @@ def summary(text: str) -> Summary | None:
     )
 
 
-def usage(text: str) -> Usage | None:
-    """The first line of the memcg block (not ``memory+swap:``/``kmem:``/``swap:``)."""
-    if not text.startswith("memory: usage"):
+def usage(text: str, counter: str = "memory") -> Usage | None:
+    """The ``memory:`` (or, with ``counter="memory+swap"``, the cgroup v1 memsw) line of the
+    memcg block."""
+    if not text.startswith(counter + ": usage"):
         return None
     m = _USAGE.match(text)
-    if not m:
+    if not m or m.group(1) != counter:
         return None
-    limit = int(m.group(2))
-    return Usage(int(m.group(1)), None if limit >= NO_LIMIT_KB else limit, int(m.group(3)))
+    limit = int(m.group(3))
+    return Usage(int(m.group(2)), None if limit >= NO_LIMIT_KB else limit, int(m.group(4)))
 
 
 def task_in(text: str) -> TaskIn | None:

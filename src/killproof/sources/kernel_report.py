@@ -48,6 +48,7 @@ class OpenReport:
         self.summary_open = False
         self.selected: kl.Selected | None = None
         self.usage: kl.Usage | None = None
+        self.memsw: kl.Usage | None = None
         self.task_in: kl.TaskIn | None = None
         self.stats_memcg: str | None = None
         self.memcg_stack = False
@@ -185,6 +186,9 @@ class OpenReport:
         if (summ := kl.summary(text)) is not None and ("oom-kill:" in text or self.summary_open):
             self.take_summary(summ, evidence)
             return True
+        if (memsw := kl.usage(text, "memory+swap")) is not None:
+            self.memsw = self.memsw or memsw
+            return True
         if (use := kl.usage(text)) is not None:
             if self.usage is None:
                 self.usage = use
@@ -292,12 +296,16 @@ class OpenReport:
             for r in sorted(self.rows, key=lambda r: (-r.rss_pages, r.pid))[:TOP_TASKS]
         )
         memcg = cause is Cause.KERNEL_OOM_MEMCG
+        limit = self.usage
+        if limit is not None and limit.limit_kb is None and self.memsw and self.memsw.limit_kb:
+            # cgroup v1: only memory+swap was limited, so that is the limit that was hit
+            limit = self.memsw
         base = KillEvent(
             cause=cause,
             source="kernel",
-            limit_kb=self.usage.limit_kb if self.usage and memcg else None,
-            usage_kb=self.usage.usage_kb if self.usage and memcg else None,
-            failcnt=self.usage.failcnt if self.usage and memcg else None,
+            limit_kb=limit.limit_kb if limit and memcg else None,
+            usage_kb=limit.usage_kb if limit and memcg else None,
+            failcnt=limit.failcnt if limit and memcg else None,
             oom_memcg=oom_memcg,
             constraint=summ.constraint if summ else None,
             invoker_pid=self.invoker_pid,

@@ -166,7 +166,8 @@ def run_drill(config: DrillConfig, progress: ProgressSink | None = None) -> Dril
         )
         sampler.start()
         try:
-            steps, stop_reason, thrash_at = _load_phase(config, box, sampler, notify)
+            steps, stop_reason, thrash_at, engine_notes = _load_phase(config, box, sampler, notify)
+            notes += engine_notes
             ended = box.poll()
             timeline: ShutdownTimeline | None = None
             if ended is None and thrash_at is not None:
@@ -201,11 +202,12 @@ def run_drill(config: DrillConfig, progress: ProgressSink | None = None) -> Dril
 
 def _load_phase(
     config: DrillConfig, box: Sandbox, sampler: Sampler, notify: ProgressSink
-) -> tuple[list[StepResult], str, float | None]:
+) -> tuple[list[StepResult], str, float | None, list[str]]:
     """Run each step on its own (so each ends with a heap profile); stop on death/thrash."""
     results: list[StepResult] = []
     reason = ""
     next_thrash_check = 0.0
+    engine_notes: list[str] = []
     thrash_at: float | None = None
 
     async def guard(stop: asyncio.Event) -> None:
@@ -254,6 +256,8 @@ def _load_phase(
         guard_task = asyncio.create_task(guard(stop))
         try:
             result = await run_load(plan, on_progress=on_progress, stop=stop)
+            if result.note and result.note not in engine_notes:
+                engine_notes.append(result.note)
         finally:
             stop.set()
             await guard_task
@@ -268,7 +272,7 @@ def _load_phase(
         if reason:
             break
         sampler.capture_profile(f"step{index}-end")
-    return results, reason, thrash_at
+    return results, reason, thrash_at, engine_notes
 
 
 def _shutdown_phase(config: DrillConfig, box: Sandbox) -> ShutdownTimeline:

@@ -41,9 +41,15 @@ from killproof.sources.kustomize import (
     KustomizeUnsupported,
     build,
 )
-from killproof.sources.manifests import K8sObject, ManifestSet, looks_like_manifest, parse_manifests
+from killproof.sources.manifests import (
+    K8sObject,
+    ManifestSet,
+    looks_like_manifest,
+    objects_from_docs,
+    parse_manifests,
+)
 from killproof.sources.systemd_unit import SystemdUnit, UnitError, parse_unit
-from killproof.sources.yamltree import YamlError, YList, YMap
+from killproof.sources.yamltree import YamlError, YList, YMap, load_documents
 
 STDIN_PATH = "<stdin>"
 KUSTOMIZE_TIMEOUT_S = 60.0
@@ -117,7 +123,9 @@ def _classify(reader: _Reader, files: Sequence[Path]) -> dict[str, list[str]]:
     return kinds
 
 
-def _kustomize(reader: _Reader, dirs: list[str]) -> tuple[list[K8sObject], set[str]]:
+def _kustomize(
+    reader: _Reader, dirs: list[str], yaml_files: list[str]
+) -> tuple[list[K8sObject], set[str]]:
     """Build top-level kustomizations (those no other one uses); return objects, consumed files."""
     builds: dict[str, KustomizeBuild | None] = {}
     consumed: set[str] = set()
@@ -129,6 +137,8 @@ def _kustomize(reader: _Reader, dirs: list[str]) -> tuple[list[K8sObject], set[s
         except KustomizeUnsupported as exc:
             builds[d] = None
             objects += _kustomize_binary(reader, d, exc)
+            # The binary does not say what it read: the files under the directory are its.
+            consumed |= {f for f in yaml_files if d == "." or f.startswith(d + "/")}
             continue
         except KustomizeError as exc:
             builds[d] = None
@@ -171,9 +181,9 @@ def _kustomize_binary(reader: _Reader, d: str, why: KustomizeError) -> list[K8sO
             why.path, why.line, f"kustomize build failed: {done.stderr.strip().splitlines()[-1:]}"
         )
         return []
-    # Built output has no source lines of its own: findings point at the kustomization.
+    # Built output has no lines in any file: findings name the kustomization, line unknown.
     try:
-        return parse_manifests(done.stdout, f"{why.path} (built)", origin=d)
+        return objects_from_docs(load_documents(done.stdout, why.path, keep_lines=False), d)
     except YamlError as exc:
         reader.skip(why.path, exc.line, f"kustomize output: {exc.message}")
         return []
@@ -387,7 +397,7 @@ def check_deploy(
     config = config if config is not None else load_project_config(root)
     reader = _Reader(root)
     kinds = _classify(reader, files)
-    k_objects, consumed = _kustomize(reader, kinds["kustomize"])
+    k_objects, consumed = _kustomize(reader, kinds["kustomize"], kinds["yaml"])
     parsed = _parse_all(reader, kinds, consumed)
     objects: list[K8sObject] = k_objects + parsed["objects"]
     if stdin_text is not None:

@@ -93,13 +93,13 @@ class _PlainResolver(VersionedResolver):
     or one regex.
     """
 
-    _plain = Tag(suffix=_PLAIN)
-    _merge = Tag(suffix=_MERGE_TAG)
+    plain_tag = Tag(suffix=_PLAIN)
+    merge_tag = Tag(suffix=_MERGE_TAG)
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
         if kind is ScalarNode:
             if implicit[0]:
-                return self._merge if value == "<<" else self._plain
+                return self.merge_tag if value == "<<" else self.plain_tag
             return self.DEFAULT_SCALAR_TAG
         return super().resolve(kind, value, implicit)
 
@@ -134,8 +134,10 @@ def _scalar_int(value: str) -> Any:
 
 
 def _scalar(node: ScalarNode) -> Any:
-    tag = str(node.tag)
     value: str = node.value
+    if node.ctag is _PlainResolver.plain_tag:  # the common case, without building a str
+        return _plain(value)
+    tag = str(node.tag)
     if tag == _PLAIN:
         return _plain(value)
     if tag.endswith(":null"):
@@ -161,13 +163,14 @@ def _scalar(node: ScalarNode) -> Any:
 class _Builder:
     """Turns composed nodes into YMap/YList, sharing aliased nodes (no alias bombs)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, keep_lines: bool = True) -> None:
         self.path = path
+        self.keep_lines = keep_lines
         self.done: dict[int, Any] = {}
         self.lines: dict[int, Pos] = {}  # one Pos per line: most lines hold several nodes
 
     def at(self, node: Node) -> Pos:
-        line = node.start_mark.line + 1
+        line = node.start_mark.line + 1 if self.keep_lines else 0
         pos = self.lines.get(line)
         if pos is None:
             pos = self.lines[line] = Pos(self.path, line)
@@ -190,7 +193,7 @@ class _Builder:
             self.done[key] = mapping
             merges: list[Any] = []
             for knode, vnode in node.value:
-                if str(knode.tag) == _MERGE_TAG:
+                if knode.ctag is _PlainResolver.merge_tag or str(knode.tag) == _MERGE_TAG:
                     merges.append(self.build(vnode))
                     continue
                 name = self.build(knode)
@@ -220,8 +223,8 @@ def _composer(pure: bool) -> YAML:
     return yaml
 
 
-def _compose(text: str, path: str, pure: bool) -> list[Any]:
-    builder = _Builder(path)
+def _compose(text: str, path: str, pure: bool, keep_lines: bool) -> list[Any]:
+    builder = _Builder(path, keep_lines)
     docs: list[Any] = []
     for node in _composer(pure).compose_all(text):
         if node is None:
@@ -233,20 +236,22 @@ def _compose(text: str, path: str, pure: bool) -> list[Any]:
     return docs
 
 
-def load_documents(text: str, path: str) -> list[Any]:
+def load_documents(text: str, path: str, keep_lines: bool = True) -> list[Any]:
     """Every document of a YAML/JSON stream (empty documents dropped), positions kept.
 
-    Raises :class:`YamlError` with the line of the problem; never another exception.
+    ``keep_lines=False`` gives every position line 0 (unknown): for generated text whose
+    lines are not in any file. Raises :class:`YamlError` with the line of the problem;
+    never another exception.
     """
     try:
         try:
-            return _compose(text, path, pure=False)
+            return _compose(text, path, pure=False, keep_lines=keep_lines)
         except YamlError:
             raise
         except Exception:
             # libyaml (the C parser) is YAML 1.1 and refuses some YAML 1.2 that Kubernetes
             # accepts (``[-addr=:9000]``): the pure-Python parser has the last word.
-            return _compose(text, path, pure=True)
+            return _compose(text, path, pure=True, keep_lines=keep_lines)
     except YamlError:
         raise
     except RecursionError as exc:

@@ -1,0 +1,183 @@
+"""kustomize resolved natively: the same objects as `kubectl kustomize`, with the lines of
+the files that wrote each value; unsupported features go to the binary; errors are Skipped."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from killproof.check.deploy import check_deploy
+from killproof.config import ProjectConfig
+from killproof.sources.kustomize import KustomizeError, build
+from killproof.sources.manifests import parse_manifests
+from killproof.sources.yamltree import YMap, dig
+
+REPO = Path(__file__).parent / "fixtures" / "repo_multi"
+KUBECTL = shutil.which("kubectl")
+KUSTOMIZE = shutil.which("kustomize")
+
+
+def plain(value: Any) -> Any:
+    """YMap/YList → dict/list."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def native(root: Path, d: str) -> dict[tuple[str, str], Any]:
+    """Objects of a native build by (kind, name)."""
+    result = build(d, lambda p: (root / p).read_text(), lambda p: (root / p).exists())
+    return {(o.kind, o.name): o.body for o in result.objects}
+
+
+def reference(root: Path, d: str) -> dict[tuple[str, str], Any]:
+    """Objects `kustomize build` (or `kubectl kustomize`) produces."""
+    argv = [KUSTOMIZE, "build", d] if KUSTOMIZE else [str(KUBECTL), "kustomize", d]
+    out = subprocess.run(argv, cwd=root, capture_output=True, text=True, check=True).stdout
+    return {(o.kind, o.name): plain(o.body) for o in parse_manifests(out, "built")}
+
+
+@pytest.mark.skipif(KUBECTL is None and KUSTOMIZE is None, reason="needs kubectl or kustomize")
+@pytest.mark.parametrize("overlay", ["deploy/overlays/staging", "deploy/overlays/prod"])
+def test_native_build_equals_kustomize(overlay: str) -> None:
+    """Every object, every field: prefix, namespace, labels into selectors, replicas,
+    images, a strategic-merge patch file and an inline JSON 6902 patch."""
+    ours = {k: plain(v) for k, v in native(REPO, overlay).items()}
+    assert ours == reference(REPO, overlay)
+
+
+def test_patched_values_carry_the_patch_files_lines() -> None:
+    """A value a patch wrote points at the patch; untouched values at the base."""
+    objects = native(REPO, "deploy/overlays/prod")
+    orders = objects[("Deployment", "orders")]
+    container = dig(orders, "spec", "template", "spec", "containers")[0]
+    limits = dig(container, "resources", "limits")
+    requests = dig(container, "resources", "requests")
+    assert limits.pos("memory").path == "deploy/overlays/prod/orders-memory.yaml"
+    assert limits.pos("memory").line == 12
+    assert requests.pos("memory").path == "deploy/base/orders.yaml"
+    payments = objects[("Deployment", "payments")]
+    pod = dig(payments, "spec", "template", "spec")
+    assert pod["terminationGracePeriodSeconds"] == 45
+    # The inline patch's `value:` line inside kustomization.yaml.
+    assert (
+        pod.pos("terminationGracePeriodSeconds").path == "deploy/overlays/prod/kustomization.yaml"
+    )
+    assert pod.pos("terminationGracePeriodSeconds").line == 15
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    """Create a small tree."""
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
+DEPLOY = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+spec:
+  template:
+    spec:
+      containers:
+        - name: api
+          image: api:1
+          env:
+            - name: A
+              value: "1"
+            - name: B
+              value: "2"
+        - name: sidecar
+          image: envoy:1
+"""
+
+
+def test_strategic_merge_and_json6902(tmp_path: Path) -> None:
+    """Lists merged by name, $patch: delete, null deletes; JSON 6902 add/-/replace/remove."""
+    write(
+        tmp_path,
+        {
+            "base/kustomization.yaml": "resources: [deploy.yaml]\n",
+            "base/deploy.yaml": DEPLOY,
+            "over/kustomization.yaml": (
+                "resources: [../base]\npatchesStrategicMerge: [smp.yaml]\npatchesJson6902:\n"
+                "  - target: {kind: Deployment, name: api}\n    path: ops.yaml\n"
+            ),
+            "over/smp.yaml": (
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec:\n"
+                "  template:\n    spec:\n      containers:\n        - name: api\n"
+                '          env:\n            - name: B\n              value: "20"\n'
+                "            - {name: A, $patch: delete}\n        - name: sidecar\n"
+                "          image: null\n"
+            ),
+            "over/ops.yaml": (
+                "- op: add\n  path: /spec/template/spec/containers/0/env/-\n"
+                '  value: {name: C, value: "3"}\n'
+                "- op: replace\n  path: /spec/template/spec/containers/0/image\n  value: api:2\n"
+                "- op: add\n  path: /metadata/annotations\n  value: {a~1b: x}\n"
+                "- op: remove\n  path: /spec/template/spec/containers/1\n"
+            ),
+        },
+    )
+    objects = native(tmp_path, "over")
+    body = plain(objects[("Deployment", "api")])
+    [container] = body["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "api:2"
+    assert container["env"] == [{"name": "B", "value": "20"}, {"name": "C", "value": "3"}]
+    assert body["metadata"]["annotations"] == {"a~1b": "x"}
+    env = dig(objects[("Deployment", "api")], "spec", "template", "spec", "containers")[0]["env"]
+    assert isinstance(env[0], YMap) and env[0].pos("value").path == "over/smp.yaml"
+    assert env[0].pos("value").line == 11
+    if KUBECTL or KUSTOMIZE:
+        assert plain(objects) == reference(tmp_path, "over")
+
+
+def test_broken_kustomizations_are_skipped_with_lines(tmp_path: Path) -> None:
+    """A missing resource and a bad patch path: Skipped entries naming file and line."""
+    write(
+        tmp_path,
+        {
+            "a/kustomization.yaml": "resources:\n  - deploy.yaml\n  - missing.yaml\n",
+            "a/deploy.yaml": DEPLOY,
+            "b/kustomization.yaml": (
+                "resources: [deploy.yaml]\npatchesJson6902:\n  - target: {kind: Deployment, name: api}\n"
+                "    patch: |-\n      - op: replace\n        path: /spec/nothing/here\n        value: 1\n"
+            ),
+            "b/deploy.yaml": DEPLOY,
+        },
+    )
+    with pytest.raises(KustomizeError) as missing:
+        native(tmp_path, "a")
+    assert (missing.value.path, missing.value.line) == ("a/kustomization.yaml", 3)
+    result = check_deploy(tmp_path, sorted(tmp_path.rglob("*.yaml")), (), None, ProjectConfig())
+    assert {s.what for s in result.skipped} == {"a/kustomization.yaml:3", "b/kustomization.yaml:5"}
+
+
+@pytest.mark.skipif(KUBECTL is None and KUSTOMIZE is None, reason="needs kubectl or kustomize")
+def test_unsupported_features_use_the_binary(tmp_path: Path) -> None:
+    """`components:` is not resolved natively: the binary builds it and findings name the
+    kustomization (line unknown, since built text has no lines in any file)."""
+    write(
+        tmp_path,
+        {
+            "app/kustomization.yaml": "resources: [deploy.yaml]\ncomponents: [../extra]\n",
+            "app/deploy.yaml": DEPLOY,
+            "extra/kustomization.yaml": (
+                "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
+                "commonAnnotations: {team: shop}\n"
+            ),
+        },
+    )
+    result = check_deploy(tmp_path, sorted(tmp_path.rglob("*.yaml")), (), None, ProjectConfig())
+    assert result.skipped == ()
+    found = {(f.rule, f.location.path, f.location.line) for f in result.findings}
+    assert ("KP201", "app/kustomization.yaml", 0) in found
+    assert all(f.location.path == "app/kustomization.yaml" for f in result.findings)

@@ -221,3 +221,13 @@ def test_memory_limit_wins_over_memsw(shared_data: Path) -> None:
     lines = (shared_data / "kernel" / "memcg-v1-go-service-raw.txt").read_text().splitlines()
     [event] = parse_kernel_log(lines)
     assert (event.limit_kb, event.failcnt) == (65536, 59)  # not memory+swap's "no limit"
+
+
+def test_table_rows_whose_pid_column_a_broken_stamp_ate() -> None:
+    lines = (FIXTURES / "5.4-short-iso-memcg.log").read_text().splitlines()
+    row = next(i for i, line in enumerate(lines) if "[  44100]" in line)
+    lines[row] = lines[row].replace("kernel: [  44100]", "kernel: [    0.000000] ")
+    [event] = parse_kernel_log(lines)
+    assert [(t.pid, t.tgid, t.rss_kb, t.name) for t in event.top_tasks] == [
+        (44100, 44100, 32512 * 4, "payments")
+    ]

@@ -292,9 +292,13 @@ def table_columns(text: str) -> tuple[str, ...] | None:
 def table_row(text: str, columns: tuple[str, ...] | None) -> RawRow | None:
     """One task-table row, read by the header's column names (or guessed from its shape)."""
     m = _ROW.match(text)
-    if not m:
+    if m:
+        pid, rest = int(m.group(1)), m.group(2)
+    elif columns is not None and (text[:1].isspace() or text[:1].isdigit()):
+        # a broken time stamp ate the "[  pid  ]" column: the tgid stands in for it
+        pid, rest = -1, text
+    else:
         return None
-    pid, rest = int(m.group(1)), m.group(2)
     if columns is not None:
         parts = rest.split(None, len(columns) - 1)
         if len(parts) != len(columns):
@@ -318,6 +322,10 @@ def table_row(text: str, columns: tuple[str, ...] | None) -> RawRow | None:
         return None
     if "rss" not in by_name or "total_vm" not in by_name:
         return None
+    if pid < 0:
+        if columns is None or by_name.get("tgid") is None:
+            return None
+        pid = by_name["tgid"]
     return RawRow(
         pid=pid,
         name=name.strip(),

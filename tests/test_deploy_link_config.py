@@ -1,0 +1,180 @@
+"""Linking launches to Go programs, `.killproof.yaml`, and the suppression mechanisms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from killproof.check.deploy import check_deploy
+from killproof.check.deploy_facts import LinkedLaunch
+from killproof.check.facts import GoProgram
+from killproof.check.launch import compose_launches, k8s_launches, systemd_launch
+from killproof.check.link import link_dockerfiles, link_launches
+from killproof.config import IgnoreEntry, ProjectConfig, load_project_config, parse_project_config
+from killproof.errors import InputError
+from killproof.model import Location, Severity
+from killproof.sources.compose import parse_compose
+from killproof.sources.dockerfile import parse_dockerfile
+from killproof.sources.manifests import ManifestSet, parse_manifests
+from killproof.sources.systemd_unit import parse_unit
+
+
+def program(d: str, **kw: object) -> GoProgram:
+    """A Go program fact as the Go side would produce it."""
+    name = d.rsplit("/", 1)[-1]
+    return GoProgram(dir=d, binary_name=name, location=Location(f"{d}/main.go", 1), **kw)  # type: ignore[arg-type]
+
+
+API, WORKER = program("cmd/api"), program("cmd/worker")
+
+PODS = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: by-command}
+spec:
+  containers:
+    - {name: c, image: "whatever:1", command: [/usr/local/bin/worker, --queue, q]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: by-image}
+spec:
+  containers:
+    - {name: c, image: "ghcr.io/acme/api:2.1@sha256:abc"}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: by-exec-in-shell}
+spec:
+  containers:
+    - {name: c, image: "x:1", command: [sh, -c, "setup && exec /app/worker"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: third-party}
+spec:
+  containers:
+    - {name: envoy, image: "envoyproxy/envoy:v1.31"}
+"""
+
+
+def linked_by_name(links: list[LinkedLaunch]) -> dict[str, str | None]:
+    """Workload name → program dir (None when unlinked)."""
+    out = {}
+    for x in links:
+        assert x.launch.container is not None
+        out[x.launch.container.workload.obj.name] = x.program.dir if x.program else None
+    return out
+
+
+def test_links_by_command_image_and_exec() -> None:
+    """argv[0], the exec'd command of `sh -c`, and the image's last path element."""
+    launches = list(k8s_launches(ManifestSet.of(parse_manifests(PODS, "p.yaml"))))
+    links = linked_by_name(link_launches(launches, [API, WORKER], [], {}))
+    assert links == {
+        "by-command": "cmd/worker",
+        "by-image": "cmd/api",
+        "by-exec-in-shell": "cmd/worker",
+        "third-party": None,
+    }
+
+
+def test_pairs_win_and_one_main_one_workload_links_alone() -> None:
+    """`.killproof.yaml` pairs name the program; a lone program and workload pair up."""
+    launches = list(k8s_launches(ManifestSet.of(parse_manifests(PODS, "p.yaml"))))
+    links = linked_by_name(link_launches(launches, [API, WORKER], [], {"third-party": "cmd/api"}))
+    assert links["third-party"] == "cmd/api"
+    [lone] = list(k8s_launches(ManifestSet.of(parse_manifests(PODS.split("---")[3], "p.yaml"))))
+    [result] = link_launches([lone], [API], [], {})
+    assert result.program == API and result.how == "only Go main, only workload"
+    # With two programs nothing is guessed.
+    [result] = link_launches([lone], [API, WORKER], [], {})
+    assert result.program is None
+
+
+def test_dockerfile_compose_and_unit_links() -> None:
+    """`go build -o`, the package path, compose build contexts and ExecStart."""
+    df = parse_dockerfile(
+        "FROM golang:1.23 AS b\nRUN go build -o /out/svc ./cmd/worker\n"
+        'FROM scratch\nCOPY --from=b /out/svc /svc\nENTRYPOINT ["/svc"]\n',
+        "build/worker.Dockerfile",
+    )
+    [linked_df] = link_dockerfiles([df], [API, WORKER])
+    assert linked_df.program == WORKER
+    compose = parse_compose(
+        "services:\n  w:\n    build: {context: .., dockerfile: build/worker.Dockerfile}\n"
+        "  a:\n    build: ../cmd/api\n",
+        "deploy/compose.yaml",
+    )
+    unit = parse_unit("[Service]\nExecStart=-/opt/api/bin/api --port 80\n", "api.service")
+    launches = [*compose_launches(compose), systemd_launch(unit)]
+    links = link_launches([x for x in launches if x], [API, WORKER], [linked_df], {})
+    assert [(x.launch.subject, x.program.dir if x.program else None) for x in links] == [
+        ("service w", "cmd/worker"),
+        ("service a", "cmd/api"),
+        ("unit api.service", "cmd/api"),
+    ]
+    assert links[0].dockerfile is df
+
+
+def test_config_file_and_errors(tmp_path: Path) -> None:
+    """All four sections, and a one-line error naming file and line for each mistake."""
+    cfg = parse_project_config(
+        "ignore:\n  - KP214\n  - {rule: KP201, paths: ['deploy/jobs/*']}\n"
+        "severity: {KP303: error}\nthresholds: {overcommit_ratio: 4}\n"
+        "pairs:\n  - {program: cmd/api, deploy: api}\n",
+        ".killproof.yaml",
+    )
+    assert cfg.ignore == (IgnoreEntry("KP214"), IgnoreEntry("KP201", ("deploy/jobs/*",)))
+    assert cfg.ignores("KP201", "deploy/jobs/nightly.yaml")
+    assert not cfg.ignores("KP201", "deploy/api.yaml")
+    assert cfg.severity == {"KP303": Severity.ERROR}
+    assert cfg.thresholds == {"overcommit_ratio": 4.0} and cfg.pairs == {"api": "cmd/api"}
+    for text, line in [
+        ("ignore: [KP2O1]\n", 1),
+        ("severity:\n  KP201: fatal\n", 2),
+        ("thresholds:\n  ratio: 2\n", 2),
+        ("thresholds:\n  overcommit_ratio: -1\n", 2),
+        ("pairs:\n  - {program: cmd/api}\n", 2),
+        ("colour: blue\n", 1),
+    ]:
+        with pytest.raises(InputError) as err:
+            parse_project_config(text, ".killproof.yaml")
+        assert (err.value.path, err.value.line) == (".killproof.yaml", line), text
+    assert load_project_config(tmp_path) == ProjectConfig()
+
+
+SUPPRESSED = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: quiet
+  annotations:
+    killproof.dev/ignore: "KP202, KP204"
+spec:
+  template:
+    spec:
+      containers:
+        - name: app # killproof:ignore KP201 limits come from the namespace quota controller
+          image: app:1
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: loud
+spec:
+  containers:
+    # killproof:ignore KP201
+    - name: app
+      image: app:1
+"""
+
+
+def test_suppressions(tmp_path: Path) -> None:
+    """Annotation and inline comment silence; an own-line comment without a reason still
+    silences its line but is itself reported as KP100."""
+    (tmp_path / "app.yaml").write_text(SUPPRESSED)
+    result = check_deploy(tmp_path, [tmp_path / "app.yaml"], (), None, ProjectConfig())
+    got = {(f.rule, f.location.line) for f in result.findings}
+    assert got == {("KP100", 20), ("KP202", 21), ("KP204", 21)}

@@ -120,10 +120,17 @@ def gohog(go_build: Callable[[Path], Path]) -> Path:
     return go_build(FIXTURES / "gohog")
 
 
-def kernel_events() -> list[KillEvent]:
-    """This machine's kernel log, parsed as a user's ``dmesg`` output would be."""
+def uptime_s() -> float:
+    """Seconds since boot (the clock of raw dmesg stamps)."""
+    return float(Path("/proc/uptime").read_text().split()[0])
+
+
+def kernel_events(since_s: float) -> list[KillEvent]:
+    """This machine's kernel log, parsed as a user's ``dmesg`` output would be; only kills
+    printed after ``since_s`` (uptime, minus a margin: the two clocks differ slightly)."""
     out = subprocess.run(["dmesg"], capture_output=True, check=True).stdout
-    return list(scan(io.BytesIO(out), "dmesg", [KernelOomParser("dmesg")], Prefilter.PYTHON))
+    events = scan(io.BytesIO(out), "dmesg", [KernelOomParser("dmesg")], Prefilter.PYTHON)
+    return [e for e in events if e.uptime_s is not None and e.uptime_s >= since_s - 5]
 
 
 def cgroup_path(groups: MemoryCgroups, path: Path) -> str:
@@ -135,11 +142,13 @@ def test_go_hog_in_a_32m_cgroup_is_found_with_its_pid_and_limit(
     cgroups: MemoryCgroups, gohog: Path
 ) -> None:
     group = cgroups.make(f"killproof-live-{uuid.uuid4().hex[:8]}", 32 * MIB)
+    start = uptime_s()
     proc = cgroups.spawn(group, [str(gohog), "256", "30"])
     assert proc.wait(timeout=60) == -signal.SIGKILL
 
-    mine = [e for e in kernel_events() if e.pid == proc.pid]
-    assert len(mine) == 1, [(e.pid, e.oom_memcg) for e in kernel_events()]
+    recent = kernel_events(start)
+    mine = [e for e in recent if e.pid == proc.pid]
+    assert len(mine) == 1, [(e.pid, e.oom_memcg) for e in recent]
     [event] = mine
     assert event.cause is Cause.KERNEL_OOM_MEMCG
     assert event.process == gohog.name[:15]  # the kernel prints comm, 15 characters at most
@@ -157,6 +166,7 @@ def test_pod_limit_hit_by_a_container_without_its_own_is_an_ancestor_limit(
     pod = cgroups.make(f"killproof-pod-{uuid.uuid4().hex[:8]}", 48 * MIB)
     app = cgroups.make(f"{pod.relative_to(cgroups.root)}/app", None)
     sidecar = cgroups.make(f"{pod.relative_to(cgroups.root)}/sidecar", None)
+    start = uptime_s()
     side = cgroups.spawn(sidecar, [str(gohog), "8", "60"], stdout=subprocess.PIPE)
     assert side.stdout is not None
     assert side.stdout.readline() == b"holding 8 MiB\n"  # its memory is charged first
@@ -164,7 +174,7 @@ def test_pod_limit_hit_by_a_container_without_its_own_is_an_ancestor_limit(
     assert hog.wait(timeout=60) == -signal.SIGKILL
     assert side.poll() is None  # the smaller process in the other container survived
 
-    [event] = [e for e in kernel_events() if e.pid == hog.pid]
+    [event] = [e for e in kernel_events(start) if e.pid == hog.pid]
     assert event.cause is Cause.KERNEL_OOM_MEMCG
     assert event.oom_memcg == cgroup_path(cgroups, pod)
     assert event.task_memcg == cgroup_path(cgroups, app)

@@ -21,6 +21,7 @@ import enum
 import gzip
 import os
 import stat
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -120,8 +121,6 @@ def scan_path(
     """:func:`scan` a file by name (``-`` is stdin; gzip-compressed logs are read through)."""
     name = str(path)
     if name == "-":
-        import sys
-
         yield from scan(sys.stdin.buffer, "<stdin>", parsers, Prefilter.PYTHON)
         return
     try:

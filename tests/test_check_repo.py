@@ -116,6 +116,10 @@ def test_stdin_manifests(
     # Without the Go code nobody knows payments sleeps before Shutdown: KP209 now fires
     # (line 29 after the header), and the PDB still blocks eviction.
     assert got == {("KP209", "<stdin>", 29), ("KP215", "<stdin>", 57)}
+    # `helm template` marks each document's template: findings name it.
+    assert all(
+        f["subject"].startswith("shop/templates/payments.yaml: ") for f in report["findings"]
+    )
     assert code == 0  # KP215 is a warning
 
 

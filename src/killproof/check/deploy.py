@@ -8,16 +8,14 @@ file:line), run the KP2xx/KP3xx/KP5xx rules on the facts, then apply suppression
 
 from __future__ import annotations
 
-import os
-import posixpath
-import shutil
-import subprocess
+import bisect
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from killproof.check.deploy_facts import DeployFacts, Thresholds
+from killproof.check.deploy_read import read_deploy_files
 from killproof.check.facts import DeployResult, GoProgram
 from killproof.check.launch import compose_launches, k8s_launches, systemd_launch
 from killproof.check.link import link_dockerfiles, link_launches
@@ -26,33 +24,20 @@ from killproof.config import ProjectConfig, load_project_config
 from killproof.errors import InputError
 from killproof.model import Evidence, Finding, Location, Severity, Skipped
 from killproof.rules.base import Example, Rule
-from killproof.sources.compose import ComposeFile, is_compose_name, parse_compose
+from killproof.sources.compose import ComposeFile
 from killproof.sources.dockerfile import (
     Dockerfile,
-    DockerfileError,
-    is_dockerfile_name,
-    parse_dockerfile,
 )
-from killproof.sources.entrypoint import Script, analyze_script, is_script_name
-from killproof.sources.kustomize import (
-    KUSTOMIZATION_NAMES,
-    KustomizeBuild,
-    KustomizeError,
-    KustomizeUnsupported,
-    build,
-)
+from killproof.sources.entrypoint import Script
 from killproof.sources.manifests import (
     K8sObject,
     ManifestSet,
-    looks_like_manifest,
-    objects_from_docs,
     parse_manifests,
 )
-from killproof.sources.systemd_unit import SystemdUnit, UnitError, parse_unit
-from killproof.sources.yamltree import YamlError, YList, YMap, load_documents
+from killproof.sources.systemd_unit import SystemdUnit
+from killproof.sources.yamltree import YamlError, YList, YMap
 
 STDIN_PATH = "<stdin>"
-KUSTOMIZE_TIMEOUT_S = 60.0
 
 
 def deploy_rules() -> list[Rule[Any]]:
@@ -60,198 +45,6 @@ def deploy_rules() -> list[Rule[Any]]:
     from killproof.rules import cross, image, k8s, systemd
 
     return sorted([*k8s.RULES, *image.RULES, *systemd.RULES, *cross.RULES], key=lambda r: r.id)
-
-
-class _Reader:
-    """Reads the walked files once, remembering texts (for suppressions) and problems."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.resolved = root.resolve()
-        self.prefix = str(self.resolved).rstrip(os.sep) + os.sep
-        self.texts: dict[str, str] = {}
-        self.skipped: list[Skipped] = []
-
-    def rel(self, path: Path) -> str:
-        text = str(path)
-        if text.startswith(self.prefix):  # the walk hands absolute paths under the root
-            return text[len(self.prefix) :].replace(os.sep, "/")
-        try:
-            return path.resolve().relative_to(self.resolved).as_posix()
-        except ValueError:
-            return path.as_posix()
-
-    def read(self, rel: str) -> str:
-        if rel not in self.texts:
-            try:
-                self.texts[rel] = (self.root / rel).read_text(encoding="utf-8")
-            except UnicodeDecodeError as exc:  # callers handle OSError for every file kind
-                raise OSError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-        return self.texts[rel]
-
-    def exists(self, rel: str) -> bool:
-        return (self.root / rel).exists()
-
-    def skip(self, rel: str, line: int, reason: str) -> None:
-        self.skipped.append(Skipped(f"{rel}:{line}" if line else rel, reason))
-
-
-def _classify(reader: _Reader, files: Sequence[Path]) -> dict[str, list[str]]:
-    kinds: dict[str, list[str]] = {
-        k: [] for k in ("kustomize", "docker", "compose", "unit", "dropin", "script", "yaml")
-    }
-    for path in files:
-        rel = reader.rel(path)
-        name = posixpath.basename(rel)
-        parent = posixpath.basename(posixpath.dirname(rel))
-        if name == ".killproof.yaml":
-            continue
-        if name in KUSTOMIZATION_NAMES:
-            kinds["kustomize"].append(posixpath.dirname(rel) or ".")
-        elif is_dockerfile_name(name):
-            kinds["docker"].append(rel)
-        elif is_compose_name(name):
-            kinds["compose"].append(rel)
-        elif name.endswith(".service"):
-            kinds["unit"].append(rel)
-        elif name.endswith(".conf") and parent.endswith(".service.d"):
-            kinds["dropin"].append(rel)
-        elif name.endswith((".yaml", ".yml", ".json")):
-            kinds["yaml"].append(rel)
-        elif is_script_name(name):
-            kinds["script"].append(rel)
-    return kinds
-
-
-def _kustomize(
-    reader: _Reader, dirs: list[str], yaml_files: list[str]
-) -> tuple[list[K8sObject], set[str]]:
-    """Build top-level kustomizations (those no other one uses); return objects, consumed files."""
-    builds: dict[str, KustomizeBuild | None] = {}
-    consumed: set[str] = set()
-    used_dirs: set[str] = set()
-    objects: list[K8sObject] = []
-    for d in sorted(dirs):
-        try:
-            result = build(d, reader.read, reader.exists)
-        except KustomizeUnsupported as exc:
-            builds[d] = None
-            objects += _kustomize_binary(reader, d, exc)
-            # The binary does not say what it read: the files under the directory are its.
-            consumed |= {f for f in yaml_files if d == "." or f.startswith(d + "/")}
-            continue
-        except KustomizeError as exc:
-            builds[d] = None
-            reader.skip(exc.path, exc.line, f"kustomize: {exc.message}")
-            continue
-        builds[d] = result
-        consumed |= result.consumed
-        used_dirs |= result.subdirs
-    for d, built in builds.items():
-        if built is not None and d not in used_dirs:
-            objects += built.objects
-        consumed |= {posixpath.join(d, n) if d != "." else n for n in KUSTOMIZATION_NAMES}
-    return objects, consumed
-
-
-def _kustomize_binary(reader: _Reader, d: str, why: KustomizeError) -> list[K8sObject]:
-    kustomize, kubectl = shutil.which("kustomize"), shutil.which("kubectl")
-    if kustomize is None and kubectl is None:
-        reader.skip(
-            why.path,
-            why.line,
-            f"kustomize: {why.message}, and no kustomize/kubectl binary to build it",
-        )
-        return []
-    argv = [kustomize, "build", d] if kustomize else [str(kubectl), "kustomize", d]
-    try:
-        done = subprocess.run(
-            [a for a in argv if a],
-            cwd=reader.root,
-            capture_output=True,
-            text=True,
-            timeout=KUSTOMIZE_TIMEOUT_S,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        reader.skip(why.path, why.line, f"kustomize build failed: {exc}")
-        return []
-    if done.returncode != 0:
-        reader.skip(
-            why.path, why.line, f"kustomize build failed: {done.stderr.strip().splitlines()[-1:]}"
-        )
-        return []
-    # Built output has no lines in any file: findings name the kustomization, line unknown.
-    try:
-        return objects_from_docs(load_documents(done.stdout, why.path, keep_lines=False), d)
-    except YamlError as exc:
-        reader.skip(why.path, exc.line, f"kustomize output: {exc.message}")
-        return []
-
-
-def _parse_all(reader: _Reader, kinds: dict[str, list[str]], consumed: set[str]) -> dict[str, Any]:
-    objects: list[K8sObject] = []
-    dockerfiles: list[Dockerfile] = []
-    composes: list[ComposeFile] = []
-    units: list[SystemdUnit] = []
-    scripts: dict[str, Script] = {}
-    checked = 0
-    for rel in kinds["yaml"]:
-        if rel in consumed:
-            continue
-        try:
-            text = reader.read(rel)
-        except (OSError, UnicodeDecodeError) as exc:
-            reader.skip(rel, 0, f"unreadable: {exc}")
-            continue
-        if not looks_like_manifest(text):
-            continue
-        if "{{" in text and "/templates/" in f"/{rel}":
-            reader.skip(
-                rel, 0, "Helm template: pipe `helm template` output into `killproof check -`"
-            )
-            continue
-        try:
-            objects += parse_manifests(text, rel)
-            checked += 1
-        except YamlError as exc:
-            reader.skip(rel, exc.line, exc.message)
-    for rel in kinds["docker"]:
-        try:
-            dockerfiles.append(parse_dockerfile(reader.read(rel), rel))
-            checked += 1
-        except DockerfileError as exc:
-            reader.skip(rel, exc.line, exc.message)
-        except (OSError, UnicodeDecodeError) as exc:
-            reader.skip(rel, 0, f"unreadable: {exc}")
-    for rel in kinds["compose"]:
-        try:
-            composes.append(parse_compose(reader.read(rel), rel))
-            checked += 1
-        except YamlError as exc:
-            reader.skip(rel, exc.line, exc.message)
-        except (OSError, UnicodeDecodeError) as exc:
-            reader.skip(rel, 0, f"unreadable: {exc}")
-    for rel in kinds["unit"]:
-        dropins = sorted(d for d in kinds["dropin"] if posixpath.dirname(d) == f"{rel}.d")
-        try:
-            units.append(parse_unit(reader.read(rel), rel, [(reader.read(d), d) for d in dropins]))
-            checked += 1
-        except UnitError as exc:
-            reader.skip(rel, exc.line, exc.message)
-        except (OSError, UnicodeDecodeError) as exc:
-            reader.skip(rel, 0, f"unreadable: {exc}")
-    for rel in kinds["script"]:
-        try:
-            text = reader.read(rel)
-        except (OSError, UnicodeDecodeError):
-            continue
-        if text.startswith("#!") or rel.endswith(".sh"):
-            scripts[rel] = analyze_script(text, rel)
-    return {
-        "objects": objects, "dockerfiles": dockerfiles, "composes": composes,
-        "units": units, "scripts": scripts, "checked": checked,
-    }  # fmt: skip
 
 
 def build_facts(
@@ -381,6 +174,30 @@ def finalize(
     return sorted(kept.values(), key=Finding.sort_key)
 
 
+def _helm_sources(text: str) -> list[tuple[int, str]]:
+    """(line, template) of each ``# Source:`` comment `helm template` writes."""
+    return [
+        (number, line[len("# Source: ") :].strip())
+        for number, line in enumerate(text.splitlines(), 1)
+        if line.startswith("# Source: ")
+    ]
+
+
+def _with_template(finding: Finding, sources: list[tuple[int, str]]) -> Finding:
+    """Name the chart template a stdin finding is in (the last ``# Source:`` above it)."""
+    loc = finding.location
+    index = bisect.bisect_right(sources, (loc.line, "\uffff")) - 1
+    if loc.path != STDIN_PATH or index < 0:
+        return finding
+    template = sources[index][1]
+    subject = f"{template}: {loc.subject}" if loc.subject else template
+    where = Location(loc.path, loc.line, loc.column, subject)
+    return Finding(
+        finding.rule, finding.name, finding.severity, finding.message, where,
+        finding.evidence, finding.remedy,
+    )  # fmt: skip
+
+
 def check_deploy(
     root: Path,
     files: Sequence[Path],
@@ -395,30 +212,24 @@ def check_deploy(
     ``.killproof.yaml``.
     """
     config = config if config is not None else load_project_config(root)
-    reader = _Reader(root)
-    kinds = _classify(reader, files)
-    k_objects, consumed = _kustomize(reader, kinds["kustomize"], kinds["yaml"])
-    parsed = _parse_all(reader, kinds, consumed)
-    objects: list[K8sObject] = k_objects + parsed["objects"]
+    read = read_deploy_files(root, tuple(files))
+    objects = list(read.objects)
     if stdin_text is not None:
         try:
             objects += parse_manifests(stdin_text, STDIN_PATH)
         except YamlError as exc:
             raise InputError(exc.message, STDIN_PATH, exc.line) from exc
-        reader.texts[STDIN_PATH] = stdin_text
+        read.texts[STDIN_PATH] = stdin_text
     facts = build_facts(
-        objects,
-        parsed["dockerfiles"],
-        parsed["composes"],
-        parsed["units"],
-        parsed["scripts"],
-        programs,
-        config,
+        objects, read.dockerfiles, read.composes, read.units, read.scripts, programs, config
     )
     findings, rule_skips = run_rules(facts)
-    final = finalize(findings, reader.texts, objects, config)
-    checked = parsed["checked"] + len({o.at.path for o in k_objects}) + (stdin_text is not None)
-    return DeployResult(tuple(final), tuple(reader.skipped + rule_skips), checked)
+    final = finalize(findings, read.texts, objects, config)
+    if stdin_text is not None and "# Source: " in stdin_text:
+        sources = _helm_sources(stdin_text)
+        final = [_with_template(f, sources) for f in final]
+    checked = read.checked + (stdin_text is not None)
+    return DeployResult(tuple(final), tuple(read.skipped + rule_skips), checked)
 
 
 _DEFAULT_NAMES = {

@@ -1,0 +1,267 @@
+"""Reading the deploy files the repo walk found: classify, build kustomizations, parse.
+
+Every file is read once (texts are kept for the suppression scanner); a file that cannot be
+used becomes a :class:`~killproof.model.Skipped` entry with its file:line, never an error.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from killproof.model import Skipped
+from killproof.sources.compose import ComposeFile, is_compose_name, parse_compose
+from killproof.sources.dockerfile import (
+    Dockerfile,
+    DockerfileError,
+    is_dockerfile_name,
+    parse_dockerfile,
+)
+from killproof.sources.entrypoint import Script, analyze_script, is_script_name
+from killproof.sources.kustomize import (
+    KUSTOMIZATION_NAMES,
+    KustomizeBuild,
+    KustomizeError,
+    KustomizeUnsupported,
+    build,
+)
+from killproof.sources.manifests import (
+    K8sObject,
+    looks_like_manifest,
+    objects_from_docs,
+    parse_manifests,
+)
+from killproof.sources.systemd_unit import SystemdUnit, UnitError, parse_unit
+from killproof.sources.yamltree import YamlError, load_documents
+
+KUSTOMIZE_TIMEOUT_S = 60.0
+"""How long a `kustomize build` may run (seconds)."""
+
+
+@dataclass
+class DeployFiles:
+    """What the deploy files hold, plus their texts and what could not be read."""
+
+    objects: list[K8sObject] = field(default_factory=list)
+    dockerfiles: list[Dockerfile] = field(default_factory=list)
+    composes: list[ComposeFile] = field(default_factory=list)
+    units: list[SystemdUnit] = field(default_factory=list)
+    scripts: dict[str, Script] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)
+    skipped: list[Skipped] = field(default_factory=list)
+    checked: int = 0
+
+
+def read_deploy_files(root: Path, files: list[Path] | tuple[Path, ...]) -> DeployFiles:
+    """Classify and parse ``files`` (paths under ``root``); kustomizations are built."""
+    reader = _Reader(root)
+    kinds = _classify(reader, files)
+    k_objects, consumed = _kustomize(reader, kinds["kustomize"], kinds["yaml"])
+    parsed = _parse_all(reader, kinds, consumed)
+    return DeployFiles(
+        objects=k_objects + parsed["objects"],
+        dockerfiles=parsed["dockerfiles"],
+        composes=parsed["composes"],
+        units=parsed["units"],
+        scripts=parsed["scripts"],
+        texts=reader.texts,
+        skipped=reader.skipped,
+        checked=parsed["checked"] + len({o.at.path for o in k_objects}),
+    )
+
+
+class _Reader:
+    """Reads the walked files once, remembering texts (for suppressions) and problems."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.resolved = root.resolve()
+        self.prefix = str(self.resolved).rstrip(os.sep) + os.sep
+        self.texts: dict[str, str] = {}
+        self.skipped: list[Skipped] = []
+
+    def rel(self, path: Path) -> str:
+        text = str(path)
+        if text.startswith(self.prefix):  # the walk hands absolute paths under the root
+            return text[len(self.prefix) :].replace(os.sep, "/")
+        try:
+            return path.resolve().relative_to(self.resolved).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    def read(self, rel: str) -> str:
+        if rel not in self.texts:
+            try:
+                self.texts[rel] = (self.root / rel).read_text(encoding="utf-8")
+            except UnicodeDecodeError as exc:  # callers handle OSError for every file kind
+                raise OSError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        return self.texts[rel]
+
+    def exists(self, rel: str) -> bool:
+        return (self.root / rel).exists()
+
+    def skip(self, rel: str, line: int, reason: str) -> None:
+        self.skipped.append(Skipped(f"{rel}:{line}" if line else rel, reason))
+
+
+def _classify(reader: _Reader, files: list[Path] | tuple[Path, ...]) -> dict[str, list[str]]:
+    kinds: dict[str, list[str]] = {
+        k: [] for k in ("kustomize", "docker", "compose", "unit", "dropin", "script", "yaml")
+    }
+    for path in files:
+        rel = reader.rel(path)
+        name = posixpath.basename(rel)
+        parent = posixpath.basename(posixpath.dirname(rel))
+        if name == ".killproof.yaml":
+            continue
+        if name in KUSTOMIZATION_NAMES:
+            kinds["kustomize"].append(posixpath.dirname(rel) or ".")
+        elif is_dockerfile_name(name):
+            kinds["docker"].append(rel)
+        elif is_compose_name(name):
+            kinds["compose"].append(rel)
+        elif name.endswith(".service"):
+            kinds["unit"].append(rel)
+        elif name.endswith(".conf") and parent.endswith(".service.d"):
+            kinds["dropin"].append(rel)
+        elif name.endswith((".yaml", ".yml", ".json")):
+            kinds["yaml"].append(rel)
+        elif is_script_name(name):
+            kinds["script"].append(rel)
+    return kinds
+
+
+def _kustomize(
+    reader: _Reader, dirs: list[str], yaml_files: list[str]
+) -> tuple[list[K8sObject], set[str]]:
+    """Build top-level kustomizations (those no other one uses); return objects, consumed files."""
+    builds: dict[str, KustomizeBuild | None] = {}
+    consumed: set[str] = set()
+    used_dirs: set[str] = set()
+    objects: list[K8sObject] = []
+    for d in sorted(dirs):
+        try:
+            result = build(d, reader.read, reader.exists)
+        except KustomizeUnsupported as exc:
+            builds[d] = None
+            objects += _kustomize_binary(reader, d, exc)
+            # The binary does not say what it read: the files under the directory are its.
+            consumed |= {f for f in yaml_files if d == "." or f.startswith(d + "/")}
+            continue
+        except KustomizeError as exc:
+            builds[d] = None
+            reader.skip(exc.path, exc.line, f"kustomize: {exc.message}")
+            continue
+        builds[d] = result
+        consumed |= result.consumed
+        used_dirs |= result.subdirs
+    for d, built in builds.items():
+        if built is not None and d not in used_dirs:
+            objects += built.objects
+        consumed |= {posixpath.join(d, n) if d != "." else n for n in KUSTOMIZATION_NAMES}
+    return objects, consumed
+
+
+def _kustomize_binary(reader: _Reader, d: str, why: KustomizeError) -> list[K8sObject]:
+    kustomize, kubectl = shutil.which("kustomize"), shutil.which("kubectl")
+    if kustomize is None and kubectl is None:
+        reader.skip(
+            why.path,
+            why.line,
+            f"kustomize: {why.message}, and no kustomize/kubectl binary to build it",
+        )
+        return []
+    argv = [kustomize, "build", d] if kustomize else [str(kubectl), "kustomize", d]
+    try:
+        done = subprocess.run(
+            [a for a in argv if a],
+            cwd=reader.root,
+            capture_output=True,
+            text=True,
+            timeout=KUSTOMIZE_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        reader.skip(why.path, why.line, f"kustomize build failed: {exc}")
+        return []
+    if done.returncode != 0:
+        reader.skip(
+            why.path, why.line, f"kustomize build failed: {done.stderr.strip().splitlines()[-1:]}"
+        )
+        return []
+    # Built output has no lines in any file: findings name the kustomization, line unknown.
+    try:
+        return objects_from_docs(load_documents(done.stdout, why.path, keep_lines=False), d)
+    except YamlError as exc:
+        reader.skip(why.path, exc.line, f"kustomize output: {exc.message}")
+        return []
+
+
+def _parse_all(reader: _Reader, kinds: dict[str, list[str]], consumed: set[str]) -> dict[str, Any]:
+    objects: list[K8sObject] = []
+    dockerfiles: list[Dockerfile] = []
+    composes: list[ComposeFile] = []
+    units: list[SystemdUnit] = []
+    scripts: dict[str, Script] = {}
+    checked = 0
+    for rel in kinds["yaml"]:
+        if rel in consumed:
+            continue
+        try:
+            text = reader.read(rel)
+        except (OSError, UnicodeDecodeError) as exc:
+            reader.skip(rel, 0, f"unreadable: {exc}")
+            continue
+        if not looks_like_manifest(text):
+            continue
+        if "{{" in text and "/templates/" in f"/{rel}":
+            reader.skip(
+                rel, 0, "Helm template: pipe `helm template` output into `killproof check -`"
+            )
+            continue
+        try:
+            objects += parse_manifests(text, rel)
+            checked += 1
+        except YamlError as exc:
+            reader.skip(rel, exc.line, exc.message)
+    for rel in kinds["docker"]:
+        try:
+            dockerfiles.append(parse_dockerfile(reader.read(rel), rel))
+            checked += 1
+        except DockerfileError as exc:
+            reader.skip(rel, exc.line, exc.message)
+        except (OSError, UnicodeDecodeError) as exc:
+            reader.skip(rel, 0, f"unreadable: {exc}")
+    for rel in kinds["compose"]:
+        try:
+            composes.append(parse_compose(reader.read(rel), rel))
+            checked += 1
+        except YamlError as exc:
+            reader.skip(rel, exc.line, exc.message)
+        except (OSError, UnicodeDecodeError) as exc:
+            reader.skip(rel, 0, f"unreadable: {exc}")
+    for rel in kinds["unit"]:
+        dropins = sorted(d for d in kinds["dropin"] if posixpath.dirname(d) == f"{rel}.d")
+        try:
+            units.append(parse_unit(reader.read(rel), rel, [(reader.read(d), d) for d in dropins]))
+            checked += 1
+        except UnitError as exc:
+            reader.skip(rel, exc.line, exc.message)
+        except (OSError, UnicodeDecodeError) as exc:
+            reader.skip(rel, 0, f"unreadable: {exc}")
+    for rel in kinds["script"]:
+        try:
+            text = reader.read(rel)
+        except (OSError, UnicodeDecodeError):
+            continue
+        if text.startswith("#!") or rel.endswith(".sh"):
+            scripts[rel] = analyze_script(text, rel)
+    return {
+        "objects": objects, "dockerfiles": dockerfiles, "composes": composes,
+        "units": units, "scripts": scripts, "checked": checked,
+    }  # fmt: skip

@@ -7,7 +7,7 @@ says and, when the report ends, produces frozen :class:`KillEvent` values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from killproof.model import Evidence
 from killproof.sources import kernel_lines as kl
@@ -142,14 +142,7 @@ class OpenReport:
         joined = kl.killed(last.wrapped.text + text)
         if joined is None:
             return False
-        merged = Unwrapped(
-            text=last.wrapped.text + text,
-            time=last.wrapped.time,
-            uptime_s=last.wrapped.uptime_s,
-            epoch_s=last.wrapped.epoch_s,
-            host=last.wrapped.host,
-            ident=last.wrapped.ident,
-        )
+        merged = replace(last.wrapped, text=last.wrapped.text + text)
         evidence = Evidence(last.evidence.text + text, last.evidence.path, last.evidence.line)
         self.victims[-1] = Victim(joined, merged, evidence, last.lineno)
         self.after_kill -= 1

@@ -1,5 +1,5 @@
 """The drill's parsers: sizes, CPUs, signals, cgroup files, /metrics, goroutine counts,
-probes, scenarios, workload YAML — exact values on real shapes, and never a crash on junk."""
+probes, scenarios — exact values on real shapes, and never a crash on junk."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from killproof.drill.sampler import parse_goroutine_count, parse_metrics
 from killproof.drill.scenario import parse_scenario
 from killproof.drill.setup import _env_pairs
 from killproof.drill.shutdown import extract_goroutine_dump
-from killproof.drill.workload import dockerfile_stop_signal, find_workloads, is_main_package
 from killproof.errors import InputError
 
 # -- sizes, cpus, signals --------------------------------------------------------------
@@ -212,71 +211,6 @@ def test_scenario_parser_never_crashes(text: str) -> None:
         assert exc.line >= 1
 
 
-# -- workload YAML and Go mains --------------------------------------------------------
-
-DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: orders
-spec:
-  template:
-    spec:
-      terminationGracePeriodSeconds: 20
-      containers:
-        - name: orders
-          image: registry.example.com/orders:1.0
-          env:
-            - name: GOMEMLIMIT
-              value: "57MiB"
-            - name: SECRET
-              valueFrom: {secretKeyRef: {name: s, key: k}}
-          ports: [{containerPort: 8080}]
-          resources: {limits: {memory: 64Mi, cpu: 500m}}
-          readinessProbe: {httpGet: {path: /readyz, port: 8080}}
-          startupProbe:
-            {httpGet: {path: /healthz, port: 8080}, periodSeconds: 2, failureThreshold: 5}
-          lifecycle: {preStop: {exec: {command: ["sleep", "5"]}}}
-"""
-
-
-def test_workload_reads_what_a_drill_needs(tmp_path: Path) -> None:
-    (tmp_path / "deploy").mkdir()
-    (tmp_path / "deploy" / "app.yaml").write_text(DEPLOYMENT)
-    (w,) = find_workloads(tmp_path)
-    assert (w.path, w.line, w.container) == ("deploy/app.yaml", 10, "orders")
-    assert (w.memory_bytes, w.cpus, w.port) == (64 << 20, 0.5, 8080)
-    assert dict(w.env) == {"GOMEMLIMIT": "57MiB"}
-    assert (w.ready_path, w.startup_budget_s, w.grace_s, w.prestop_s) == (
-        "/readyz",
-        10.0,
-        20.0,
-        5.0,
-    )
-
-
-def test_workload_bad_limit_names_file_and_line(tmp_path: Path) -> None:
-    (tmp_path / "app.yaml").write_text(DEPLOYMENT.replace("memory: 64Mi", "memory: lots"))
-    with pytest.raises(InputError) as info:
-        find_workloads(tmp_path)
-    assert (info.value.path, info.value.line) == ("app.yaml", 10)
-
-
-def test_workload_broken_yaml_names_the_line(tmp_path: Path) -> None:
-    (tmp_path / "app.yaml").write_text("kind: Deployment\nspec: [\n  a: b\n")
-    with pytest.raises(InputError) as info:
-        find_workloads(tmp_path)
-    assert info.value.path == "app.yaml" and info.value.line > 0
-
-
-def test_main_package_detection_and_stopsignal(tmp_path: Path) -> None:
-    assert is_main_package(b"package main\n\nfunc main() {}\n")
-    assert not is_main_package(b"package orders\n\nfunc main() {}\n")
-    assert not is_main_package(b"package main\n\nfunc helper() {}\n")
-    (tmp_path / "Dockerfile").write_text("FROM scratch\nSTOPSIGNAL SIGINT\n")
-    assert dockerfile_stop_signal(tmp_path) == "SIGINT"
-
-
 # -- never a crash on junk: the remaining parsers ----------------------------------------
 
 
@@ -293,18 +227,6 @@ def test_parse_cpus_and_signal_raise_only_inputerror(text: str) -> None:
         assert parse_cpus(text) > 0
     with contextlib.suppress(InputError):
         assert isinstance(parse_signal(text), signal.Signals)
-
-
-@given(st.text(max_size=300))
-def test_workload_yaml_raises_only_inputerror(text: str) -> None:
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        (root / "w.yaml").write_text("kind: Deployment\nspec:\n  template:\n    spec:\n" + text)
-        with contextlib.suppress(InputError):
-            for w in find_workloads(root):
-                assert w.path == "w.yaml"
 
 
 @given(st.text(max_size=200))

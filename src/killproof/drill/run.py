@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import signal
 import time
 from collections.abc import Callable, Mapping
@@ -152,6 +153,9 @@ def run_drill(config: DrillConfig, progress: ProgressSink | None = None) -> Dril
             ended = outcome.exited or box.poll()
             oom = _oom_of(box, ended, (), state.oom_kill if state else None, config)
             return replace(base, exit=ended, oom=oom, notes=tuple(notes))
+        first = _preflight(config)
+        if first:
+            notes.append(first)
         sampler = Sampler(
             SamplerConfig(
                 limit_bytes=config.memory_bytes,
@@ -286,6 +290,23 @@ def _shutdown_phase(config: DrillConfig, box: Sandbox) -> ShutdownTimeline:
         listener_open=lambda: tcp_open(config.host, config.port),
         traffic=traffic,
     )
+
+
+def _preflight(config: DrillConfig) -> str:
+    """One request before the load: a note when it fails (a wrong --request is the usual
+    reason a whole drill shows 100 % errors)."""
+    req = config.requests.render(0)
+    conn = http.client.HTTPConnection(config.host, config.port, timeout=config.request_timeout_s)
+    try:
+        conn.request(req.method, req.path, body=req.body or None, headers=dict(req.headers))
+        status = conn.getresponse().status
+    except (OSError, http.client.HTTPException) as exc:
+        return f"the first request {req} failed before any load ({type(exc).__name__})"
+    finally:
+        conn.close()
+    if status >= 400:
+        return f"the first request {req} answered HTTP {status} before any load: check --request"
+    return ""
 
 
 def _with_stderr(message: str, box: Sandbox) -> str:

@@ -13,14 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from killproof import gotool
+from killproof.drill import linked
 from killproof.drill.analysis import parse_slo
+from killproof.drill.linked import ProgramHints
 from killproof.drill.load_plan import Engine, check_target, parse_duration, parse_rate_spec
 from killproof.drill.quantity import parse_bytes, parse_cpus, parse_signal
 from killproof.drill.ready import ProbeKind, ReadyProbe, parse_probe
 from killproof.drill.request_source import RequestSource, load_request_source, single_request
 from killproof.drill.run import DrillConfig
 from killproof.drill.sandbox import SandboxChoice
-from killproof.drill.workload import PathPlan, plan_path
+from killproof.drill.workload import PathPlan
 from killproof.errors import InputError
 
 DEFAULT_MEMORY = "128Mi"
@@ -78,12 +80,12 @@ def _requests(opts: DrillOptions, default_path: str) -> RequestSource:
     return single_request(opts.request or f"GET {default_path}")
 
 
-def resolve_path_mode(root: Path, work_dir: Path) -> tuple[tuple[str, ...], PathPlan]:
+def resolve_path_mode(root: Path, work_dir: Path) -> tuple[tuple[str, ...], PathPlan, ProgramHints]:
     """Find the main and workload under ``root`` and build the binary into ``work_dir``."""
-    plan = plan_path(root)
+    plan, hints = linked.plan_path(root)
     # The user's Go build cache: a fresh one would recompile the standard library.
     binary = gotool.build(plan.main_dir, work_dir / "bin" / plan.main_dir.resolve().name)
-    return (str(binary),), plan
+    return (str(binary),), plan, hints
 
 
 def build_config(opts: DrillOptions, work_dir: Path) -> tuple[DrillConfig, tuple[str, ...]]:
@@ -94,8 +96,9 @@ def build_config(opts: DrillOptions, work_dir: Path) -> tuple[DrillConfig, tuple
     workload = None
     command = opts.target
     dockerfile_signal = None
+    hints: ProgramHints | None = None
     if len(opts.target) == 1 and Path(opts.target[0]).is_dir():
-        command, plan = resolve_path_mode(Path(opts.target[0]), work_dir)
+        command, plan, hints = resolve_path_mode(Path(opts.target[0]), work_dir)
         workload, dockerfile_signal = plan.workload, plan.stop_signal
         notes += plan.notes
         if workload is not None:
@@ -115,6 +118,9 @@ def build_config(opts: DrillOptions, work_dir: Path) -> tuple[DrillConfig, tuple
     env.update(_env_pairs(opts.env))
     # The drill owns the port and keeps the service on loopback (examples read ADDR).
     env["PORT"] = str(port)
+    for name in sorted(hints.port_envs if hints else ()):
+        # The code reads its port from these; a manifest's 8080 must not win.
+        env[name] = str(port) if "ADDR" not in name.upper() else f"{opts.host}:{port}"
     env.setdefault("ADDR", opts.host)
     ready = _probe(opts, port, workload.ready_path if workload else None)
     grace = parse_duration(opts.grace) if opts.grace else None
@@ -146,7 +152,7 @@ def build_config(opts: DrillOptions, work_dir: Path) -> tuple[DrillConfig, tuple
         memory_bytes=memory,
         port=port,
         ready=ready,
-        requests=_requests(opts, "/"),
+        requests=_requests(opts, hints.request_path if hints and hints.request_path else "/"),
         steps=steps,
         work_dir=work_dir,
         cpus=cpus,

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from killproof.clock import RealClock
 from killproof.drill.load import (
     Engine,
+    LatencyRecorder,
     LoadModel,
     LoadPlan,
     LoadStep,
@@ -25,6 +26,7 @@ from killproof.drill.load import (
     StepProgress,
     Transport,
     check_target,
+    new_histogram,
     parse_duration,
     parse_rate_spec,
     run_load,
@@ -361,6 +363,22 @@ def test_parse_duration_only_raises_input_error(text: str) -> None:
 def test_wrk_summary_never_raises(text: str) -> None:
     parsed = parse_wrk_summary(text)
     assert parsed is None or all(isinstance(v, int) for v in parsed.values())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(0, 200.0), max_size=300))
+def test_latency_recorder_equals_recording_each_value(latencies: list[float]) -> None:
+    recorder = LatencyRecorder(timeout_s=60.0)
+    direct = new_histogram(60.0)
+    for seconds in latencies:
+        recorder.add(seconds)
+        direct.record_value(min(max(1, int(seconds * 1_000_000)), direct.highest_trackable_value))
+    bulk = recorder.histogram()
+    assert bulk.get_total_count() == direct.get_total_count() == len(latencies)
+    for percentile in (50.0, 90.0, 99.0, 99.9, 100.0):
+        assert bulk.get_value_at_percentile(percentile) == direct.get_value_at_percentile(
+            percentile
+        )
 
 
 @settings(max_examples=200)

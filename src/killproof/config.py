@@ -26,6 +26,11 @@ class Settings:
     fail_on: Severity = Severity.ERROR
 
 
+def process_environment() -> dict[str, str]:
+    """A copy of this process's environment (what a drilled service inherits)."""
+    return dict(os.environ)
+
+
 def terminal_settings(
     is_tty: bool, fail_on: Severity, environ: Mapping[str, str] | None = None
 ) -> Settings:

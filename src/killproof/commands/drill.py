@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from killproof.commands.common import emit, output_options
+from killproof.config import process_environment
 from killproof.drill.load_plan import Engine
 from killproof.drill.progress import ProgressDisplay
 from killproof.drill.run import run_drill
@@ -89,7 +90,7 @@ def command(
     """
     opts = DrillOptions(target=target, work_dir=work_dir, **values)  # type: ignore[arg-type]
     directory = work_dir or Path(tempfile.mkdtemp(prefix="killproof-drill-run-"))
-    config, notes = build_config(opts, directory)
+    config, notes = build_config(opts, directory, process_environment())
     show = sys.stderr.isatty() if progress is None else progress
     with ProgressDisplay(enabled=show) as display:
         result = run_drill(config, display.update)

@@ -23,6 +23,7 @@ from killproof.check.facts import GoProgram
 from killproof.check.go import check_go
 from killproof.check.launch import compose_launches, k8s_launches, systemd_launch
 from killproof.check.link import link_dockerfiles, link_launches
+from killproof.config import load_project_config
 from killproof.drill.workload import DEFAULT_GRACE_S, PathPlan, Workload, dockerfile_stop_signal
 from killproof.errors import InputError
 from killproof.sources.compose import parse_compose
@@ -135,7 +136,8 @@ def _launches(root: Path, files: list[Path], programs: tuple[GoProgram, ...]) ->
         except (OSError, UnicodeDecodeError):
             continue
     launches = [*k8s_launches(ManifestSet.of(objects)), *launches]
-    return link_launches(launches, programs, link_dockerfiles(dockerfiles, programs), {})
+    pairs = load_project_config(root).pairs  # .killproof.yaml's program ↔ deploy pairs
+    return link_launches(launches, programs, link_dockerfiles(dockerfiles, programs), pairs)
 
 
 def plan_path(root: Path) -> tuple[PathPlan, ProgramHints]:

@@ -52,6 +52,8 @@ class DrillConfig:
     """Where stdout/stderr and heap profiles are kept."""
     cpus: float | None = None
     env: Mapping[str, str] = field(default_factory=dict)
+    base_env: Mapping[str, str] = field(default_factory=dict)
+    """The environment the service inherits (``env`` wins)."""
     sandbox: SandboxChoice = SandboxChoice.AUTO
     grace_s: float = 30.0
     stop_signal: signal.Signals = signal.SIGTERM
@@ -123,6 +125,7 @@ def run_drill(config: DrillConfig, progress: ProgressSink | None = None) -> Dril
         memory_bytes=config.memory_bytes,
         cpus=config.cpus,
         env={**config.env, "PORT": str(config.port)},
+        base_env=config.base_env,
         choice=config.sandbox,
         output_dir=config.work_dir,
     )

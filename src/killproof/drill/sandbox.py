@@ -55,7 +55,9 @@ class SandboxSpec:
     memory_bytes: int
     cpus: float | None = None
     env: Mapping[str, str] = field(default_factory=dict)
-    """Added to the inherited environment (PORT, GOMEMLIMIT, GOGC, GOMAXPROCS …)."""
+    """The drill's variables (PORT, GOMEMLIMIT, GOGC, GOMAXPROCS …), over ``base_env``."""
+    base_env: Mapping[str, str] = field(default_factory=dict)
+    """What the service inherits (the CLI passes killproof's own environment)."""
     choice: SandboxChoice = SandboxChoice.AUTO
     workdir: Path | None = None
     output_dir: Path = Path(".")
@@ -186,7 +188,7 @@ class Sandbox:
         elif self.kind in (SandboxKind.DOCKER, SandboxKind.PODMAN):
             argv = self._container_argv(argv)
         self.spec.output_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **self.spec.env}
+        env = {**self.spec.base_env, **self.spec.env}
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             try:
                 self.proc = subprocess.Popen(

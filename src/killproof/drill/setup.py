@@ -88,7 +88,9 @@ def resolve_path_mode(root: Path, work_dir: Path) -> tuple[tuple[str, ...], Path
     return (str(binary),), plan, hints
 
 
-def build_config(opts: DrillOptions, work_dir: Path) -> tuple[DrillConfig, tuple[str, ...]]:
+def build_config(
+    opts: DrillOptions, work_dir: Path, base_env: Mapping[str, str] | None = None
+) -> tuple[DrillConfig, tuple[str, ...]]:
     """The drill's configuration and the notes to report about where values came from."""
     notes: list[str] = list(opts.notes)
     if not opts.target:
@@ -157,6 +159,7 @@ def build_config(opts: DrillOptions, work_dir: Path) -> tuple[DrillConfig, tuple
         work_dir=work_dir,
         cpus=cpus,
         env=env,
+        base_env=dict(base_env or {}),
         sandbox=sandbox,
         grace_s=grace if grace is not None else 30.0,
         stop_signal=stop,

@@ -148,3 +148,16 @@ def test_broken_files_are_skipped_with_file_and_line(
         ("KP303", "compose.yaml", 2)
     }
     assert code == 0
+
+
+def test_junit_lists_each_finding_as_a_failing_case(tmp_path: Path) -> None:
+    """JUnit for CI: one failing test case per warning/error finding, named rule + place."""
+    import xml.etree.ElementTree as ET
+
+    out = tmp_path / "r.xml"
+    main(["check", str(REPO), "--format", "junit", "-o", str(out)])
+    suite = ET.parse(out).getroot().find("testsuite")
+    assert suite is not None
+    cases = {c.get("name", "").split(" (")[0] for c in suite.iter("testcase")}
+    assert cases == {f"{rule} {path}:{line}" for rule, path, line in EXPECTED}
+    assert suite.get("failures") == str(len(EXPECTED))

@@ -80,8 +80,6 @@ class Launch:
     grace_is_default: bool = True
     prestop_s: float = 0.0
     container: Container | None = None
-    ignored: frozenset[str] = frozenset()
-    """Rule ids suppressed on the whole object (Kubernetes annotation)."""
 
     @property
     def identity(self) -> tuple[str, int]:

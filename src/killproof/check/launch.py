@@ -153,7 +153,6 @@ def k8s_launches(manifests: ManifestSet) -> Iterator[Launch]:
             grace_is_default=not grace_set,
             prestop_s=prestop_seconds(c),
             container=c,
-            ignored=w.obj.ignored_rules,
         )
 
 

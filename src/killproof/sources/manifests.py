@@ -1,7 +1,8 @@
 """Kubernetes objects from YAML/JSON, with every container of every workload walked once.
 
 Reads multi-document streams, ``List`` objects, all workload kinds (Pod, Deployment,
-StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob), their init,
+StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob, and the Argo
+Rollout and OpenShift DeploymentConfig that share the pod template shape), their init,
 native sidecar (``initContainers`` with ``restartPolicy: Always``) and app containers, plus
 Services, HPAs, PDBs, ConfigMaps and LimitRanges. Rules iterate :meth:`ManifestSet.containers`
 and never walk the object tree themselves.
@@ -29,8 +30,13 @@ _TEMPLATE_PATH: dict[str, tuple[str, ...]] = {
     "ReplicationController": ("spec", "template"),
     "Job": ("spec", "template"),
     "CronJob": ("spec", "jobTemplate", "spec", "template"),
+    # Same pod template shape, from controllers SREs meet next to Deployments.
+    "Rollout": ("spec", "template"),  # Argo Rollouts
+    "DeploymentConfig": ("spec", "template"),  # OpenShift
 }
-_REPLICATED = {"Deployment", "StatefulSet", "ReplicaSet", "ReplicationController"}
+_REPLICATED = {
+    "Deployment", "StatefulSet", "ReplicaSet", "ReplicationController", "Rollout", "DeploymentConfig",
+}  # fmt: skip
 
 
 class ContainerRole(enum.Enum):

@@ -11,11 +11,14 @@ from killproof.rules.locate import loc
 from killproof.sources.yamltree import dig_pos
 
 
+_DEPLOYMENT_LIKE = ("Deployment", "Rollout", "DeploymentConfig")
+
+
 def check(facts: DeployFacts) -> Iterator[Finding]:
     """Serving Deployments with one replica (explicit or by default) and no HPA."""
     ms = facts.manifests
     for w in ms.workloads:
-        if w.kind != "Deployment" or w.replicas != 1 or ms.hpa_for(w) is not None:
+        if w.kind not in _DEPLOYMENT_LIKE or w.replicas != 1 or ms.hpa_for(w) is not None:
             continue
         if not any(ms.serving(c) for c in ms.containers() if c.workload is w):
             continue
@@ -54,7 +57,8 @@ RULE: Rule[DeployFacts] = Rule(
     family="k8s",
     docs=RuleDocs(
         what=(
-            "Deployments with a serving container whose `spec.replicas` is 1 or absent "
+            "Deployments (and Argo Rollouts, OpenShift DeploymentConfigs) with a serving "
+            "container whose `spec.replicas` is 1 or absent "
             "(the default is 1) and that no HorizontalPodAutoscaler targets."
         ),
         why=(

@@ -10,7 +10,6 @@ from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.rules.locate import loc
 from killproof.sources.yamltree import dig_pos
 
-
 _DEPLOYMENT_LIKE = ("Deployment", "Rollout", "DeploymentConfig")
 
 

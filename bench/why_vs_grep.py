@@ -16,13 +16,17 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from killproof.sources.prefilter import Tool, best, find
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
@@ -139,19 +143,38 @@ def generate(path: Path, size_mb: int, planted: list[tuple[int, str]]) -> None:
     tmp.rename(path)
 
 
-def timed(cmd: list[str], runs: int) -> tuple[float, str]:
-    """Median wall time (seconds) of ``cmd`` and its last stdout."""
-    times = []
-    out = ""
-    for _ in range(runs):
+@dataclass
+class Contender:
+    """One command to time, with its wall and CPU (user+sys, children included) per run."""
+
+    label: str
+    cmd: list[str]
+    walls: list[float] = field(default_factory=list)
+    cpus: list[float] = field(default_factory=list)
+    out: str = ""
+
+    def run(self) -> None:
+        """One timed run; stdout to a real file (GNU grep stops at the first match when it
+        sees /dev/null)."""
         with tempfile.TemporaryFile() as sink:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
-            # stdout to a real file: GNU grep stops at the first match when it sees /dev/null
-            subprocess.run(cmd, stdout=sink, stderr=subprocess.DEVNULL, check=False)
-            times.append(time.perf_counter() - t0)
+            subprocess.run(self.cmd, stdout=sink, stderr=subprocess.DEVNULL, check=False)
+            self.walls.append(time.perf_counter() - t0)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            self.cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
             sink.seek(0)
-            out = sink.read().decode("utf-8", "replace")
-    return statistics.median(times), out
+            self.out = sink.read().decode("utf-8", "replace")
+
+    @property
+    def wall(self) -> float:
+        """Median wall time, seconds."""
+        return statistics.median(self.walls)
+
+    @property
+    def cpu(self) -> float:
+        """Median CPU time, seconds."""
+        return statistics.median(self.cpus)
 
 
 SCAN = """
@@ -187,38 +210,44 @@ def main() -> int:
     )
     print(f"file: {path} ({size / 1e9:.2f} GB), cores: {os.cpu_count()}, runs: {args.runs}")
 
-    t_grep, out = timed([grep, "-F", "Killed process", str(path)], args.runs)
-    print(f"grep -F 'Killed process'         : {t_grep:6.2f} s  ({out.count(chr(10))} lines)")
-    from killproof.sources.prefilter import Tool, best, find
-
     auto = best()
     print(f"AUTO prefilter here: {auto.tool.value if auto else 'python'}")
+    peer = Contender("grep -F 'Killed process'", [grep, "-F", "Killed process", str(path)])
+    contenders = [peer]
     modes: list[tuple[str, Tool | None]] = [("rg", Tool.RIPGREP), ("grep", Tool.GREP)]
     if args.python_fallback:
         modes.append(("python", None))
     for mode, tool in modes:
         if tool is not None and find(tool) is None:
-            print(f"killproof scan ({mode:6} prefilter): not installed")
+            print(f"killproof scan ({mode} prefilter): not installed")
             continue
-        t_scan, out = timed([PY, "-c", SCAN, str(path), mode], args.runs if tool else 1)
-        ok = "ok" if out.strip() == expected else f"WRONG: {out.strip()!r}"
-        print(
-            f"killproof scan ({mode:6} prefilter): {t_scan:6.2f} s  ratio {t_scan / t_grep:4.2f}x  {ok}"
+        contenders.append(
+            Contender(f"killproof scan ({mode} prefilter)", [PY, "-c", SCAN, str(path), mode])
         )
     cli = Path(PY).parent / "killproof"
-    if cli.exists():
-        cmd = [str(cli), "why", str(path), "--format", "json"]
-        probe = subprocess.run(cmd, capture_output=True, check=False)
-        if probe.returncode in (0, 1) and probe.stdout:
-            t_cli, out = timed(cmd, args.runs)
-            found = sum(str(pid) in out for pid, _ in planted)
-            print(
-                f"killproof why --format json      : {t_cli:6.2f} s  ratio {t_cli / t_grep:4.2f}x"
-                f"  ({found}/{len(planted)} planted pids in output)"
-            )
+    why = [str(cli), "why", str(path), "--format", "json"]
+    probe = subprocess.run(why, capture_output=True, check=False) if cli.exists() else None
+    if probe is not None and probe.returncode in (0, 1) and probe.stdout:
+        contenders.append(Contender("killproof why --format json", why))
+    else:
+        print("killproof why: not timed (CLI missing or failing)")
+    # rounds interleave the tools, so that load from elsewhere hits them alike
+    for _ in range(args.runs):
+        for contender in contenders:
+            contender.run()
+    print(f"{'':34} {'wall':>7} {'ratio':>6} {'cpu':>7} {'ratio':>6}")
+    for c in contenders:
+        if c is peer:
+            note = f"({c.out.count(chr(10))} lines)"
+        elif c.cmd is why:
+            found = sum(str(pid) in c.out for pid, _ in planted)
+            note = f"({found}/{len(planted)} planted pids in output)"
         else:
-            first = (probe.stderr.decode(errors="replace").strip().splitlines() or ["?"])[-1]
-            print(f"killproof why: not timed (exit {probe.returncode}: {first})")
+            note = "ok" if c.out.strip() == expected else f"WRONG: {c.out.strip()!r}"
+        print(
+            f"{c.label:34} {c.wall:6.2f}s {c.wall / peer.wall:5.2f}x "
+            f"{c.cpu:6.2f}s {c.cpu / peer.cpu:5.2f}x  {note}"
+        )
     return 0
 
 

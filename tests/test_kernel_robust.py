@@ -42,13 +42,13 @@ def _sane(events: list[KillEvent]) -> None:
         )
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.lists(st.one_of(st.text(max_size=120), st.sampled_from(REAL_LINES)), max_size=60))
 def test_any_lines_never_raise(lines: list[str]) -> None:
     _sane(parse_kernel_log(lines))
 
 
-@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=2000))
 def test_any_bytes_through_the_scanner_never_raise(data: bytes) -> None:
     data = data.replace(b"\x00", b"")  # NUL means binary: refused on purpose (tested elsewhere)
@@ -63,7 +63,7 @@ MUTATION = st.tuples(
 )
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(st.sampled_from(REAL), st.lists(MUTATION, max_size=8))
 def test_mutated_real_logs_never_raise(
     path: Path, mutations: list[tuple[str, int, int, str]]

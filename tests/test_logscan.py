@@ -193,7 +193,9 @@ LINE = st.one_of(
 )
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(lines=st.lists(LINE, max_size=40), chunk=st.integers(1, 40), end=st.booleans())
 def test_python_scan_matches_the_naive_reader(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lines: list[str], chunk: int, end: bool

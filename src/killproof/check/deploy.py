@@ -19,7 +19,7 @@ from killproof.check.deploy_read import read_deploy_files
 from killproof.check.facts import DeployResult, GoProgram
 from killproof.check.launch import compose_launches, k8s_launches, systemd_launch
 from killproof.check.link import link_dockerfiles, link_launches
-from killproof.check.suppress import Suppression, find_suppressions
+from killproof.check.suppress import Suppression, apply_project_config, find_suppressions
 from killproof.config import ProjectConfig, load_project_config
 from killproof.errors import InputError
 from killproof.model import Evidence, Finding, Location, Severity, Skipped
@@ -147,12 +147,10 @@ def finalize(
         silenced = covered.get(where, frozenset()) | annotated.get(where, frozenset())
         if f.rule != "KP100" and (f.rule in silenced or "*" in silenced):
             continue
-        if config.ignores(f.rule, f.location.path):
+        configured = apply_project_config([f], config)
+        if not configured:
             continue
-        if f.rule in config.severity:
-            f = Finding(
-                f.rule, f.name, config.severity[f.rule], f.message, f.location, f.evidence, f.remedy
-            )
+        f = configured[0]
         key = (f.rule, f.location.path, f.location.line)
         if key in kept:  # the same line judged again through another overlay or launch
             prior = kept[key]

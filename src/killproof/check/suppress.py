@@ -8,8 +8,13 @@ silences, so the report shows one problem rather than two.
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from killproof.config import ProjectConfig
+from killproof.model import Finding
 
 _IGNORE = re.compile(r"#\s*killproof:ignore\b(?P<rest>.*)$")
 _IDS = re.compile(
@@ -54,4 +59,16 @@ def find_suppressions(text: str, path: str) -> list[Suppression]:
         rules = frozenset(i.strip().upper() for i in ids["ids"].split(",")) if ids else frozenset()
         reason = ids["reason"].strip(" -:—\t") if ids else ""
         out.append(Suppression(path, index + 1, covers, rules, reason, raw.strip()))
+    return out
+
+
+def apply_project_config(findings: Iterable[Finding], config: ProjectConfig) -> list[Finding]:
+    """Drop findings ``.killproof.yaml`` ignores (by rule, optionally per path glob) and apply
+    its severity overrides. Works for any findings, Go ones included."""
+    out = []
+    for f in findings:
+        if config.ignores(f.rule, f.location.path):
+            continue
+        severity = config.severity.get(f.rule, f.severity)
+        out.append(f if severity is f.severity else dataclasses.replace(f, severity=severity))
     return out

@@ -120,7 +120,10 @@ def test_stdin_manifests(
     assert all(
         f["subject"].startswith("shop/templates/payments.yaml: ") for f in report["findings"]
     )
-    assert code == 0  # KP215 is a warning
+    assert code == 0  # KP209 and KP215 are warnings: below the default --fail-on error
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    assert main(["check", "-", "--fail-on", "warning", "--format", "json"]) == 1
+    capsys.readouterr()
 
 
 def test_stdin_bad_yaml_is_one_line_error(

@@ -178,3 +178,14 @@ def test_suppressions(tmp_path: Path) -> None:
     result = check_deploy(tmp_path, [tmp_path / "app.yaml"], (), None, ProjectConfig())
     got = {(f.rule, f.location.line) for f in result.findings}
     assert got == {("KP100", 20), ("KP202", 21), ("KP204", 21)}
+
+
+def test_dockerfile_copy_of_a_prebuilt_binary_links() -> None:
+    """`COPY dist/worker /usr/local/bin/svc` names the program by the file it copies."""
+    df = parse_dockerfile(
+        "FROM alpine:3.20\nCOPY --chown=1000 dist/worker /usr/local/bin/svc\n"
+        'ENTRYPOINT ["/usr/local/bin/svc"]\n',
+        "images/Dockerfile",
+    )
+    [linked] = link_dockerfiles([df], [API, WORKER])
+    assert linked.program == WORKER

@@ -88,6 +88,11 @@ def dockerfile_program(
     for ins in (entrypoint, cmd):
         if ins is not None and (p := _unique(programs, _executable(ins.argv()))):
             return p
+    for copy in dockerfile.final.all("COPY"):  # a prebuilt binary copied into the image
+        sources = [w for w in copy.words() if not w.startswith("--")][:-1]
+        for source in sources:
+            if (p := _unique(programs, _base(source))) is not None:
+                return p
     here = posixpath.dirname(dockerfile.path) or "."
     inside = [p for p in programs if p.dir == here]
     return inside[0] if len(inside) == 1 else None

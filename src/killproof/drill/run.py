@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from killproof.drill import judge, pprof_adapter
+from killproof.drill.interrupts import interrupt_on_signals
 from killproof.drill.load import LoadPlan, LoadStep, StepProgress, run_load
 from killproof.drill.load_plan import Engine, StepResult
 from killproof.drill.ready import ReadyProbe, check_once, wait_ready
@@ -33,7 +34,7 @@ from killproof.drill.result import (
     ShutdownTimeline,
 )
 from killproof.drill.sampler import Sampler, SamplerConfig
-from killproof.drill.sandbox import Sandbox, SandboxChoice, SandboxSpec, interrupt_on_signals
+from killproof.drill.sandbox import Sandbox, SandboxChoice, SandboxSpec
 from killproof.drill.shutdown import ClientTraffic, ShutdownPlan, run_shutdown, tcp_open
 from killproof.errors import InputError
 

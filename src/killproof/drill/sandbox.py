@@ -5,34 +5,30 @@ Order of preference for ``SandboxChoice.AUTO``: a cgroup (v2, else v1) when writ
 emulates the limit (the report says so). Docker and Podman only when asked.
 
 Cleanup is layered because any single layer can be skipped: :meth:`Sandbox.close` in a
-``finally``; an ``atexit`` hook for crashes; a SIGTERM/SIGHUP handler that turns the signal
-into an exception so ``finally`` runs; and a ledger on disk (:mod:`killproof.drill.ledger`)
-so the next drill removes what a SIGKILLed one left.
+``finally``; an ``atexit`` hook for crashes and a SIGTERM/SIGHUP handler that turns the signal
+into an exception (both in :mod:`killproof.drill.interrupts`); and a ledger on disk
+(:mod:`killproof.drill.ledger`) so the next drill removes what a SIGKILLed one left.
 
 Units: bytes, seconds (monotonic clock).
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import enum
 import os
 import shutil
 import signal
 import subprocess
-import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 
-import psutil
-
-from killproof.drill import cgroup, ledger
+from killproof.drill import cgroup, interrupts, ledger
 from killproof.drill.cgroup import MemoryCgroup, MemoryState
 from killproof.drill.result import Exit, SandboxKind
+from killproof.drill.watchdog import RssWatchdog, wait_for
 from killproof.errors import InputError
 
 
@@ -64,39 +60,7 @@ class SandboxSpec:
     """Where the service's stdout/stderr files are written."""
 
 
-class DrillInterrupted(KeyboardInterrupt):
-    """SIGTERM/SIGHUP reached the drill: unwind so every ``finally`` cleans up."""
-
-
-_LIVE: set[Sandbox] = set()
 _SEQ = iter(range(1 << 30))
-
-
-def _close_all() -> None:
-    for box in list(_LIVE):
-        box.close()
-
-
-atexit.register(_close_all)
-
-
-@contextlib.contextmanager
-def interrupt_on_signals() -> Iterator[None]:
-    """Within the block, SIGTERM and SIGHUP raise :class:`DrillInterrupted` (main thread)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def _raise(signum: int, frame: FrameType | None) -> None:
-        del frame
-        raise DrillInterrupted(signal.Signals(signum).name)
-
-    old = {s: signal.signal(s, _raise) for s in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
 
 
 def systemd_available() -> bool:
@@ -146,14 +110,11 @@ class Sandbox:
         self.started_at = 0.0
         self.stdout_path = spec.output_dir / "service.stdout"
         self.stderr_path = spec.output_dir / "service.stderr"
-        self.watchdog_kill: tuple[float, int] | None = None
-        """(seconds since start, RSS bytes) when the watchdog killed the service."""
         self.cleaned_leftovers: list[str] = []
         self._key = f"{os.getpid()}-{next(_SEQ)}"
         self._ledger_dir = ledger.default_dir()
         self._container = ""
-        self._stop = threading.Event()
-        self._watchdog: threading.Thread | None = None
+        self._watchdog: RssWatchdog | None = None
         self._closed = False
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -173,7 +134,7 @@ class Sandbox:
         self.cleaned_leftovers = ledger.sweep(self._ledger_dir)
         if self.root is not None:
             self.cleaned_leftovers += cgroup.remove_leftovers(self.root)
-        _LIVE.add(self)
+        interrupts.register(self)
         argv = list(self.spec.command)
         if self.kind in (SandboxKind.CGROUP_V1, SandboxKind.CGROUP_V2):
             assert self.root is not None
@@ -208,19 +169,15 @@ class Sandbox:
         if self.cgroup is not None:
             self._await_join(self.cgroup)
         if self.kind is SandboxKind.WATCHDOG:
-            self._watchdog = threading.Thread(
-                target=self._watch, name="drill-watchdog", daemon=True
-            )
+            self._watchdog = RssWatchdog(self.proc.pid, self.spec.memory_bytes, self.elapsed)
             self._watchdog.start()
 
     def _await_join(self, group: MemoryCgroup) -> None:
         """Return once the child has joined the cgroup (it does so before exec)."""
-        assert self.proc is not None
-        deadline = time.monotonic() + 2.0
-        while self.proc.pid not in group.pids() and self.proc.poll() is None:
-            if time.monotonic() > deadline:
-                raise InputError(f"the service did not join cgroup {group.memory_dir}")
-            time.sleep(0.001)
+        proc = self.proc
+        assert proc is not None
+        if not wait_for(lambda: proc.pid in group.pids() or proc.poll() is not None, 2.0):
+            raise InputError(f"the service did not join cgroup {group.memory_dir}")
 
     def _record(self) -> None:
         pgid = self.proc.pid if self.proc is not None else None
@@ -265,7 +222,8 @@ class Sandbox:
         if self._closed:
             return
         self._closed = True
-        self._stop.set()
+        if self._watchdog is not None:
+            self._watchdog.stop()
         if self.proc is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -281,12 +239,15 @@ class Sandbox:
         if self.proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=5)
-        if self._watchdog is not None:
-            self._watchdog.join(timeout=1)
         (self._ledger_dir / f"{self._key}.json").unlink(missing_ok=True)
-        _LIVE.discard(self)
+        interrupts.unregister(self)
 
     # -- observation -------------------------------------------------------------------
+    @property
+    def watchdog_kill(self) -> tuple[float, int] | None:
+        """(seconds since start, RSS bytes) when the watchdog killed the service."""
+        return self._watchdog.kill if self._watchdog is not None else None
+
     @property
     def pid(self) -> int:
         """The pid of the started process (the service itself for cgroup/watchdog)."""
@@ -344,35 +305,6 @@ class Sandbox:
             return self.stderr_path.read_text(errors="replace")
         except OSError:
             return ""
-
-    def _watch(self) -> None:
-        """Emulate the limit: SIGKILL the process tree when its RSS exceeds it (20 Hz)."""
-        assert self.proc is not None
-        try:
-            root = psutil.Process(self.proc.pid)
-        except psutil.Error:
-            return
-        while not self._stop.wait(0.05):
-            rss = _tree_rss(root)
-            if rss is None:
-                return
-            if rss > self.spec.memory_bytes:
-                self.watchdog_kill = (self.elapsed(), rss)
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                return
-
-
-def _tree_rss(root: psutil.Process) -> int | None:
-    try:
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return None
-    total = 0
-    for p in procs:
-        with contextlib.suppress(psutil.Error):
-            total += p.memory_info().rss
-    return total
 
 
 def _exit_of(code: int, t_s: float, shell_style: bool = False) -> Exit:

@@ -12,13 +12,17 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
+import tree_sitter as ts
+
 from killproof.check.facts import GoProgram, GoResult
 from killproof.check.programs import build_programs, run_program_rules
 from killproof.model import Finding, Location, Skipped
 from killproof.sources.golang.facts import PackageFacts, PackageSummary
 from killproof.sources.golang.gomod import GoMod, parse_gomod
+from killproof.sources.golang.imports import Import, file_imports
 from killproof.sources.golang.package import GoFile, GoPackage, build_file
 from killproof.sources.golang.parse import is_generated, parse, syntax_problem
+from killproof.sources.golang.query import is_serving_import, needs_query
 from killproof.sources.golang.summary import summarize
 from killproof.sources.golang.suppress import Suppression, file_suppressions, suppressed_lines
 
@@ -208,6 +212,7 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
     by_pkg: dict[str, list[GoFile]] = {}
     errors = 0
     supp: dict[str, list[Suppression]] = {}
+    parsed: list[tuple[str, bytes, ts.Tree, tuple[Import, ...]]] = []
     for rel in task.files:
         try:
             source = (root / rel).read_bytes()
@@ -223,7 +228,13 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
             errors += 1
             skipped.append(Skipped(rel, f"{SYNTAX_ERROR}: {problem.reason()}"))
             continue
-        gofile = build_file(rel, source, tree)
+        parsed.append((rel, source, tree, tuple(file_imports(tree.root_node))))
+    # One file importing net/http (or os/signal, a framework) makes the whole directory
+    # worth querying: its server or handlers may be used from the other files.
+    serving = any(is_serving_import(i.path) for *_, imps in parsed for i in imps)
+    for rel, source, tree, imps in parsed:
+        wanted = needs_query(source, (i.path for i in imps), serving)
+        gofile = build_file(rel, source, tree, imps, run_query=wanted)
         supp[rel] = list(file_suppressions(source, tree.root_node))
         by_pkg.setdefault(gofile.package_name, []).append(gofile)
     findings: list[Finding] = []

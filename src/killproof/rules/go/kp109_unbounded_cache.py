@@ -97,7 +97,7 @@ def _bounded(pkg: GoPackage, name: str, field: bool) -> bool:
 def _check(facts: PackageFacts) -> Iterator[Finding]:
     pkg = facts.pkg
     writes = list(pkg.captured("idxassign"))
-    if not writes:
+    if not writes or not facts.request_paths.any:
         return
     maps = _package_maps(pkg)
     fields = _map_fields(pkg) if any(b"map[" in f.source for f in pkg.files) else {}

@@ -25,7 +25,7 @@ def _request_params(f: GoFile, func: ts.Node) -> set[str]:
     for decl in params.named_children:
         typ = decl.child_by_field_name("type")
         is_ptr = typ is not None and typ.type == "pointer_type"
-        if is_ptr and f.qualified(first_named(typ)) == (HTTP, "Request"):  # type: ignore[union-attr]
+        if is_ptr and f.qualified(first_named(typ)) == (HTTP, "Request"):
             out.update(text(n) for n in decl.children_by_field_name("name"))
     return out
 

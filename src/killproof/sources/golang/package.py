@@ -180,7 +180,16 @@ def _var_specs(decl: ts.Node) -> list[ts.Node]:
     return out
 
 
-def build_file(path: str, source: bytes, tree: ts.Tree) -> GoFile:
-    """Facts of one parsed file: its imports and the query's captures."""
+def build_file(
+    path: str,
+    source: bytes,
+    tree: ts.Tree,
+    imports: tuple[Import, ...] | None = None,
+    run_query: bool = True,
+) -> GoFile:
+    """Facts of one parsed file: its imports and (unless told otherwise) the captures."""
     root = tree.root_node
-    return GoFile(path, source, tree, tuple(file_imports(root)), query.run(root))
+    if imports is None:
+        imports = tuple(file_imports(root))
+    captures = query.run(root) if run_query else {}
+    return GoFile(path, source, tree, imports, captures)

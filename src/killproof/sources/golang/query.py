@@ -3,6 +3,8 @@ look at, so Python never visits every node of a 3-million-line tree."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from functools import cache
 
 import tree_sitter as ts
@@ -55,3 +57,53 @@ def file_query() -> ts.Query:
 def run(root: ts.Node) -> dict[str, list[ts.Node]]:
     """The captures of :func:`file_query` over ``root``, by capture name."""
     return ts.QueryCursor(file_query()).captures(root)
+
+
+SERVING_IMPORTS = (
+    "net/http",
+    "os/signal",
+    "google.golang.org/grpc",
+    "github.com/gin-gonic/gin",
+    "github.com/labstack/echo",
+    "github.com/gofiber/fiber",
+    "github.com/go-chi/chi",
+    "github.com/gorilla/mux",
+)
+"""Imports that make every file of a package worth querying: a server or handler may be
+declared in one file and used in another."""
+
+RULE_IMPORTS = frozenset(
+    {
+        "context",
+        "time",
+        "database/sql",
+        "github.com/jmoiron/sqlx",
+        "github.com/jackc/pgx/v5/stdlib",
+        "github.com/jackc/pgx/v4/stdlib",
+        "runtime/debug",
+        "io",
+        "io/ioutil",
+        "encoding/json",
+        "expvar",
+    }
+)
+"""Imports one of the file-local rules (KP112, KP113, KP115, KP116, KP117) looks for."""
+
+# Only a cheap filter for files that may hold a `go` statement; the statements themselves
+# are found by the query. Matches in comments just cost a query.
+_MAYBE_GO_STATEMENT = re.compile(rb"\bgo\s+(?:func\b|[A-Za-z_(])")
+
+
+def is_serving_import(path: str) -> bool:
+    """True for the packages in :data:`SERVING_IMPORTS` (and their subpackages)."""
+    return any(path == p or path.startswith(p + "/") for p in SERVING_IMPORTS)
+
+
+def needs_query(source: bytes, imports: Iterable[str], package_serves: bool) -> bool:
+    """False when no rule can find anything in this file: no serving package around, no
+    import a rule looks for, and no ``go`` statement."""
+    if package_serves:
+        return True
+    if any(i in RULE_IMPORTS for i in imports):
+        return True
+    return _MAYBE_GO_STATEMENT.search(source) is not None

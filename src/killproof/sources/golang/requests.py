@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import tree_sitter as ts
 
 from killproof.sources.golang.package import GoFile, GoPackage
+from killproof.sources.golang.query import is_serving_import
 from killproof.sources.golang.syntax import (
     FUNC_TYPES,
     call_args,
@@ -90,6 +91,8 @@ def handler_functions(pkg: GoPackage) -> list[ts.Node]:
     """Functions and func literals that serve a request: by signature, by registration,
     or as a ``ServeHTTP`` method."""
     seeds: dict[int, ts.Node] = {}
+    if not any(is_serving_import(i.path) for f in pkg.files for i in f.imports):
+        return []
     for f, param in pkg.captured("param"):
         plist = param.parent
         func = plist.parent if plist is not None else None

@@ -100,7 +100,10 @@ def literal_field(literal: ts.Node, name: str) -> ts.Node | None:
 def server_starts(pkg: GoPackage) -> list[ServerStart]:
     """Every call in the package that starts serving."""
     out: list[ServerStart] = []
-    serves_http = pkg.imports_path(HTTP, GRPC)
+    imported = {i.path for f in pkg.files for i in f.imports}
+    serves_http = HTTP in imported or GRPC in imported
+    has_gin = GIN in imported
+    has_echo = any(p.startswith(ECHO_PREFIX) for p in imported)
     for f, call in pkg.selector_calls(
         "ListenAndServe", "ListenAndServeTLS", "Serve", "ServeTLS", "Start", "StartTLS", "Run"
     ):
@@ -118,6 +121,14 @@ def server_starts(pkg: GoPackage) -> list[ServerStart]:
                 handler = args[1] if len(args) > 1 else None
                 out.append(ServerStart(f, call, StartKind.PACKAGE_LEVEL, None, None, handler, True))
             continue
+        # Following the receiver costs a walk of its function: only where the method
+        # name can mean a server (exec.Cmd has Start and Run too).
+        if name == "Run" and not has_gin:
+            continue
+        if name in ("Start", "StartTLS") and not has_echo:
+            continue
+        if name not in ("Run", "Start", "StartTLS") and not serves_http:
+            continue
         fn = call.child_by_field_name("function")
         receiver = fn.child_by_field_name("operand") if fn is not None else None
         if receiver is None:
@@ -132,8 +143,6 @@ def server_starts(pkg: GoPackage) -> list[ServerStart]:
             if kind == "gin":
                 addr = args[0] if args else None
                 out.append(ServerStart(f, call, StartKind.GIN_RUN, None, addr, None, False, kind))
-            continue
-        if name == "Serve" and not kind and not serves_http:
             continue
         if name.startswith("ListenAndServe") and kind not in ("", "http"):
             continue

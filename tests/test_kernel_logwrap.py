@@ -245,3 +245,34 @@ def test_whole_report_as_journal_json_lines() -> None:
     [event] = parse_kernel_log(lines)
     assert (event.pid, event.invoker_pid, event.limit_kb, event.host) == (24649, 24653, 65536, "n1")
     assert event.epoch_s == pytest.approx(1715111034.000004)
+
+
+JOURNAL_KEYS = st.sampled_from(
+    [
+        "MESSAGE",
+        "__REALTIME_TIMESTAMP",
+        "_SOURCE_MONOTONIC_TIMESTAMP",
+        "_HOSTNAME",
+        "SYSLOG_IDENTIFIER",
+    ]
+)
+JSON_VALUES = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(["¹²", "١٢٣", "99999999999999999999999", "-1", ""]),
+    st.integers(-(2**70), 2**70),
+    st.lists(st.integers(-5, 300), max_size=10),
+    st.none(),
+)
+
+
+@settings(deadline=None)
+@given(st.dictionaries(JOURNAL_KEYS, JSON_VALUES, max_size=5))
+def test_journal_json_of_any_shape_never_raises(record: dict[str, object]) -> None:
+    got = unwrap(json.dumps(record))
+    if isinstance(record.get("MESSAGE"), str):
+        assert got.text == str(record["MESSAGE"]).rstrip()
+
+
+def test_deeply_nested_json_is_left_as_text() -> None:
+    line = '{"MESSAGE": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    assert unwrap(line).text == line

@@ -84,7 +84,7 @@ def test_mutated_real_logs_never_raise(
         elif op == "swap":
             lines[i], lines[j] = lines[j], lines[i]
         else:
-            lines[i] = "".join(str((int(c) + b) % 10) if c.isdigit() else c for c in lines[i])
+            lines[i] = "".join(str((int(c) + b) % 10) if c.isdecimal() else c for c in lines[i])
     _sane(parse_kernel_log(lines))
     text = "\n".join(lines).replace("\x00", "")
     _sane(list(scan(io.BytesIO(text.encode()), "x", [KernelOomParser()], Prefilter.PYTHON)))

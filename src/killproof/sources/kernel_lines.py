@@ -145,7 +145,7 @@ _ROW = re.compile(r"\[\s*(\d+)\]\s+(.*)$")
 
 
 def _int(text: str | None) -> int | None:
-    return int(text) if text is not None and text.isdigit() else None
+    return int(text) if text is not None and text.isdecimal() else None
 
 
 def _prefix(text: str, at: int) -> str:
@@ -294,7 +294,7 @@ def table_row(text: str, columns: tuple[str, ...] | None) -> RawRow | None:
     m = _ROW.match(text)
     if m:
         pid, rest = int(m.group(1)), m.group(2)
-    elif columns is not None and (text[:1].isspace() or text[:1].isdigit()):
+    elif columns is not None and (text[:1].isspace() or text[:1].isdecimal()):
         # a broken time stamp ate the "[  pid  ]" column: the tgid stands in for it
         pid, rest = -1, text
     else:
@@ -308,7 +308,7 @@ def table_row(text: str, columns: tuple[str, ...] | None) -> RawRow | None:
     else:
         tokens = rest.split()
         count = 0
-        while count < len(tokens) - 1 and tokens[count].lstrip("-").isdigit():
+        while count < len(tokens) - 1 and tokens[count].lstrip("-").isdecimal():
             count += 1
         if count < 5:
             return None

@@ -97,7 +97,7 @@ def _journal_json(text: str) -> Unwrapped | None:
     """One ``journalctl -o json`` record; None when the line is not one."""
     try:
         record = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly nested arrays
         return None
     if not isinstance(record, dict):
         return None
@@ -124,7 +124,7 @@ def _journal_json(text: str) -> Unwrapped | None:
 
 def _number(value: object, per_second: float) -> float | None:
     """A journald microsecond field (a decimal string) in seconds."""
-    if isinstance(value, str) and value.isdigit() and len(value) < 20:
+    if isinstance(value, str) and value.isdecimal() and len(value) < 20:
         return int(value) / per_second
     return None
 

@@ -75,6 +75,27 @@ def test_timeout_then_recovery(port: int) -> None:
     assert asyncio.run(go()) == (ErrorKind.TIMEOUT, 200)
 
 
+def test_each_request_gets_its_own_deadline(port: int) -> None:
+    """The connection's one timer, armed by an early request, must not cut a later one short."""
+
+    async def go() -> tuple[float, ErrorKind]:
+        loop = asyncio.get_running_loop()
+        conn = Http1Connection("127.0.0.1", port, 0.5)
+        started = loop.time()
+        while loop.time() - started < 0.35:  # fast requests: the timer is armed at ~0.5 s
+            assert await conn.request("GET", "/ok") == 200
+        slow_started = loop.time()
+        try:
+            await conn.request("GET", "/slow?ms=3000")
+        except Http1Error as exc:
+            return loop.time() - slow_started, exc.kind
+        raise AssertionError("no timeout")
+
+    elapsed, kind = asyncio.run(go())
+    assert kind is ErrorKind.TIMEOUT
+    assert 0.45 <= elapsed < 1.5
+
+
 def test_refused() -> None:
     async def go() -> ErrorKind:
         try:

@@ -225,6 +225,11 @@ class Http1Connection:
         self.authority = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
         """The ``Host`` header value."""
         self._reader: _ResponseReader | None = None
+        # One lazily re-armed timer per connection instead of one per request: requests
+        # take milliseconds and the timeout is seconds, so it rarely fires.
+        self._timer: asyncio.TimerHandle | None = None
+        self._in_flight: _ResponseReader | None = None
+        self._deadline = 0.0
 
     async def request(
         self, method: str, path: str, headers: tuple[tuple[str, str], ...] = (), body: bytes = b""
@@ -241,14 +246,28 @@ class Http1Connection:
         if reader is None or reader.closed:
             reader = await self._connect(deadline)
         waiter = reader.send(data, head_only)
-        timer = loop.call_at(deadline, reader.expire)
+        self._in_flight, self._deadline = reader, deadline
+        if self._timer is None:
+            self._timer = loop.call_at(deadline, self._check_deadline)
         try:
             return await waiter
         except asyncio.CancelledError:
             reader.abort()  # mid-response: the connection cannot be reused
             raise
         finally:
-            timer.cancel()
+            self._in_flight = None
+
+    def _check_deadline(self) -> None:
+        """Timer callback: expire the request in flight if it is late, else re-arm."""
+        self._timer = None
+        reader = self._in_flight
+        if reader is None:
+            return  # idle: the next request arms a new timer
+        loop = asyncio.get_running_loop()
+        if loop.time() >= self._deadline:
+            reader.expire()
+        else:
+            self._timer = loop.call_at(self._deadline, self._check_deadline)
 
     async def _connect(self, deadline: float) -> _ResponseReader:
         loop = asyncio.get_running_loop()
@@ -267,6 +286,9 @@ class Http1Connection:
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._reader is not None and self._reader.transport is not None:
             self._reader.transport.close()
         self._reader = None

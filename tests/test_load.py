@@ -208,6 +208,26 @@ def test_wrk_engine_counts_statuses_and_paces(server: str) -> None:
     assert dict(step.errors)["http_status"] == pytest.approx(step.completed / 2, rel=0.1)
 
 
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_wrk_engine_stops_on_the_event(server: str) -> None:
+    clock = RealClock()
+
+    async def drive() -> tuple[float, bool, int]:
+        stop = asyncio.Event()
+        plan = LoadPlan(server, single_request("/ok"), (LoadStep(200, 30.0),), 4, engine=Engine.WRK)
+        task = asyncio.create_task(run_load(plan, clock, stop=stop))
+        await asyncio.sleep(1.0)
+        stopped = clock.monotonic()
+        stop.set()
+        (step,) = (await task).steps
+        return clock.monotonic() - stopped, step.stopped_early, step.completed
+
+    took, stopped_early, completed = asyncio.run(drive())
+    assert took < 3.0
+    assert stopped_early
+    assert completed > 50
+
+
 # --- refusing what a drill must not do -----------------------------------------------
 
 

@@ -256,6 +256,7 @@ class _StepRun:
     service: LatencyRecorder | None = None
 
     async def execute(self, on_progress: ProgressCallback | None) -> StepResult:
+        """Run the step to its end (or the stop event) and summarise it."""
         self.latency = LatencyRecorder(self.plan.timeout_s)
         self.service = LatencyRecorder(self.plan.timeout_s)
         self.start = self.clock.monotonic()

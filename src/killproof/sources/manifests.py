@@ -324,15 +324,6 @@ def _workload(obj: K8sObject) -> Workload | None:
     return Workload(obj, template, pod_spec, replicas)
 
 
-class ManifestError(ValueError):
-    """A document that is not a Kubernetes object where one is required."""
-
-    def __init__(self, message: str, line: int = 0) -> None:
-        super().__init__(message)
-        self.message = message
-        self.line = line
-
-
 def objects_from_docs(docs: Iterable[Any], origin: str = "") -> list[K8sObject]:
     """Kubernetes objects among parsed documents; ``List`` items expanded; others ignored."""
     out: list[K8sObject] = []

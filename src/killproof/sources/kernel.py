@@ -14,7 +14,6 @@ sacrifice child`` (only the candidate, reported as ``selected_pid``).
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable
 
 from killproof.model import Evidence
@@ -57,9 +56,7 @@ class KernelOomParser:
     def feed(self, lineno: int, line: str) -> Iterable[KillEvent]:
         """Read one line; return the events that are now complete."""
         out: list[KillEvent] = []
-        # numbers too big for the kernel's own formats: not an OOM line after all
-        with contextlib.suppress(ValueError, OverflowError, RecursionError):
-            self._feed(lineno, line, out)
+        self._feed(lineno, line, out)
         self._release_stale(lineno, out)
         return out
 

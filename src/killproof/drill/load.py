@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import itertools
+import math
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AsyncExitStack
@@ -43,6 +44,7 @@ from killproof.drill.load_plan import (
     StepProgress,
     StepResult,
     Transport,
+    WindowStats,
     check_target,
     parse_duration,
     parse_rate_spec,
@@ -65,6 +67,7 @@ __all__ = [
     "StepProgress",
     "StepResult",
     "Transport",
+    "WindowStats",
     "check_target",
     "new_histogram",
     "parse_duration",
@@ -100,10 +103,12 @@ class LatencyRecorder:
     of two), so nothing is lost compared with recording each value.
     """
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, windows: bool = False) -> None:
         self._histogram = new_histogram(timeout_s)
+        self._windows = windows
         self._highest: int = self._histogram.highest_trackable_value
         self._pending: dict[int, int] = {}
+        self._window: dict[int, int] = {}
 
     def add(self, seconds: float) -> None:
         """Count one latency given in seconds."""
@@ -113,6 +118,29 @@ class LatencyRecorder:
             micros = (micros >> shift) << shift
         pending = self._pending
         pending[micros] = pending.get(micros, 0) + 1
+        if self._windows:
+            window = self._window
+            window[micros] = window.get(micros, 0) + 1
+
+    def take_window(self, percentiles: tuple[float, ...]) -> tuple[float, ...]:
+        """Percentiles (ms) of the values added since the last call; zeros when none.
+
+        Only counted when the recorder was made with ``windows=True``.
+        """
+        counts = sorted(self._window.items())
+        self._window = {}
+        total = sum(c for _, c in counts)
+        if not total:
+            return tuple(0.0 for _ in percentiles)
+        out = []
+        for percentile in percentiles:
+            target, seen = max(1, math.ceil(percentile / 100.0 * total)), 0
+            for micros, count in counts:
+                seen += count
+                if seen >= target:
+                    out.append(micros / 1000.0)
+                    break
+        return tuple(out)
 
     def histogram(self) -> HdrHistogram:
         """The histogram with everything counted so far."""
@@ -254,14 +282,17 @@ class _StepRun:
     errors: Counter[str] = field(default_factory=Counter)
     latency: LatencyRecorder | None = None
     service: LatencyRecorder | None = None
+    timeline: list[WindowStats] = field(default_factory=list)
+    _window_completed: int = 0
+    _window_errors: int = 0
 
     async def execute(self, on_progress: ProgressCallback | None) -> StepResult:
         """Run the step to its end (or the stop event) and summarise it."""
-        self.latency = LatencyRecorder(self.plan.timeout_s)
+        self.latency = LatencyRecorder(self.plan.timeout_s, windows=True)
         self.service = LatencyRecorder(self.plan.timeout_s)
         self.start = self.clock.monotonic()
         self.end = self.start + self.step.duration_s
-        ticker = asyncio.create_task(self._progress(on_progress)) if on_progress else None
+        ticker = asyncio.create_task(self._progress(on_progress))
         try:
             if self.step.model is LoadModel.OPEN:
                 queue: asyncio.Queue[float | None] = asyncio.Queue()
@@ -274,8 +305,8 @@ class _StepRun:
                     for fetch in self.fetchers:
                         group.create_task(self._closed_worker(fetch))
         finally:
-            if ticker is not None:
-                ticker.cancel()
+            ticker.cancel()
+        self._close_window()
         return self._result()
 
     def _stopping(self) -> bool:
@@ -346,9 +377,13 @@ class _StepRun:
         return max(1e-9, min(self.end, stop_at, self.clock.monotonic()) - self.start)
 
     async def _progress(self, on_progress: ProgressCallback | None) -> None:
-        assert on_progress is not None and self.latency is not None
+        assert self.latency is not None
         while True:
             await self.clock.sleep(PROGRESS_INTERVAL_S)
+            window = self._close_window()
+            if on_progress is None:
+                continue
+            histogram = self.latency.histogram()
             on_progress(
                 StepProgress(
                     step_index=self.index,
@@ -361,10 +396,34 @@ class _StepRun:
                     completed=self.completed,
                     errors=sum(self.errors.values()),
                     in_flight=self.in_flight,
-                    p50_ms=_percentile_ms(self.latency.histogram(), 50.0),
-                    p99_ms=_percentile_ms(self.latency.histogram(), 99.0),
+                    p50_ms=_percentile_ms(histogram, 50.0),
+                    p99_ms=_percentile_ms(histogram, 99.0),
+                    window=window,
                 )
             )
+
+    def _close_window(self) -> WindowStats | None:
+        """End the current per-second window and append it to the timeline."""
+        assert self.latency is not None
+        now = self.clock.monotonic()
+        started = self.timeline[-1].t_s if self.timeline else self.start
+        length = now - started
+        if length < 0.01:  # the step ended right on a tick: nothing left to report
+            return None
+        errors = sum(self.errors.values())
+        p50, p99 = self.latency.take_window((50.0, 99.0))
+        window = WindowStats(
+            t_s=now,
+            duration_s=length,
+            completed=self.completed - self._window_completed,
+            errors=errors - self._window_errors,
+            rate_rps=(self.completed - self._window_completed) / length,
+            p50_ms=p50,
+            p99_ms=p99,
+        )
+        self._window_completed, self._window_errors = self.completed, errors
+        self.timeline.append(window)
+        return window
 
     def _result(self) -> StepResult:
         assert self.latency is not None and self.service is not None
@@ -387,6 +446,7 @@ class _StepRun:
             service_p99_ms=_percentile_ms(service, 99.0),
             histogram=latency.encode().decode("ascii") if has_data else "",
             stopped_early=self.stopped_at is not None,
+            timeline=tuple(self.timeline),
         )
 
 

@@ -116,6 +116,35 @@ class RequestOutcome:
 
 
 @dataclass(frozen=True)
+class WindowStats:
+    """One progress interval of a step (about a second): what a latency or throughput
+    time series is made of (the thrash verdict looks for a collapse in these)."""
+
+    t_s: float
+    """Clock time at the end of the window, seconds."""
+    duration_s: float
+    completed: int
+    errors: int
+    rate_rps: float
+    """Responses per second in this window."""
+    p50_ms: float
+    p99_ms: float
+    """Latency percentiles of the responses in this window (0 when there were none), ms."""
+
+    def to_json(self) -> dict[str, JSONValue]:
+        """JSON form."""
+        return {
+            "t_s": round(self.t_s, 3),
+            "duration_s": round(self.duration_s, 3),
+            "completed": self.completed,
+            "errors": self.errors,
+            "rate_rps": round(self.rate_rps, 3),
+            "p50_ms": round(self.p50_ms, 3),
+            "p99_ms": round(self.p99_ms, 3),
+        }
+
+
+@dataclass(frozen=True)
 class StepResult:
     """What one step achieved. Latencies are milliseconds from the intended send time."""
 
@@ -141,6 +170,8 @@ class StepResult:
     histogram: str
     """HdrHistogram V2, base64, microseconds from the intended send time ('' if none)."""
     stopped_early: bool = False
+    timeline: tuple[WindowStats, ...] = ()
+    """Per-second windows of the step (empty for the wrk engine)."""
 
     @property
     def error_count(self) -> int:
@@ -172,6 +203,7 @@ class StepResult:
             "service_p99_ms": round(self.service_p99_ms, 3),
             "histogram": self.histogram,
             "stopped_early": self.stopped_early,
+            "timeline": [w.to_json() for w in self.timeline],
         }
 
 
@@ -214,6 +246,8 @@ class StepProgress:
     in_flight: int
     p50_ms: float
     p99_ms: float
+    """Since the step started, ms (``window`` has the last second alone)."""
+    window: WindowStats | None = None
 
 
 ProgressCallback = Callable[[StepProgress], None]

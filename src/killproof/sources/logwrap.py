@@ -110,10 +110,14 @@ def _journal_json(text: str) -> Unwrapped | None:
     if not isinstance(message, str):
         return None
     epoch = _number(record.get("__REALTIME_TIMESTAMP"), 1e6)
+    try:
+        time = datetime.fromtimestamp(epoch, UTC).isoformat() if epoch is not None else None
+    except (ValueError, OverflowError, OSError):  # past year 9999: not a real clock
+        time, epoch = None, None
     host, ident = record.get("_HOSTNAME"), record.get("SYSLOG_IDENTIFIER")
     return Unwrapped(
         text=message.rstrip(),
-        time=datetime.fromtimestamp(epoch, UTC).isoformat() if epoch is not None else None,
+        time=time,
         # the kernel's own print time; __MONOTONIC_TIMESTAMP is when journald got it
         uptime_s=_number(record.get("_SOURCE_MONOTONIC_TIMESTAMP"), 1e6),
         epoch_s=epoch,

@@ -9,6 +9,7 @@ file:line), run the KP2xx/KP3xx/KP5xx rules on the facts, then apply suppression
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -169,7 +170,22 @@ def finalize(
             )
         else:
             kept[key] = f
-    return sorted(kept.values(), key=Finding.sort_key)
+    return sorted((_quote(f, texts) for f in kept.values()), key=Finding.sort_key)
+
+
+def _quote(finding: Finding, texts: dict[str, str]) -> Finding:
+    """Put the flagged line itself first in the evidence (what the reader must change)."""
+    loc = finding.location
+    text = texts.get(loc.path)
+    if text is None or loc.line <= 0:
+        return finding
+    lines = text.splitlines()
+    if loc.line > len(lines):
+        return finding
+    quoted = Evidence(lines[loc.line - 1].strip(), loc.path, loc.line)
+    if quoted in finding.evidence or not quoted.text:
+        return finding
+    return dataclasses.replace(finding, evidence=(quoted, *finding.evidence))
 
 
 def _helm_sources(text: str) -> list[tuple[int, str]]:

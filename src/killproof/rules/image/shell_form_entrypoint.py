@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 from killproof.check.deploy_facts import DeployFacts
@@ -23,6 +24,7 @@ def check(facts: DeployFacts) -> Iterator[Finding]:
             f"{ins.keyword} {ins.text!r} is in shell form: Docker runs it as `/bin/sh -c`, the "
             "shell is PID 1 and SIGTERM never reaches the server",
             loc(Pos(df.path, ins.line), f"{df.path} final stage"),
+            remedy=f"Use exec form: `{ins.keyword} {json.dumps(ins.words())}`.",
         )
 
 

@@ -45,6 +45,10 @@ def check(facts: DeployFacts) -> Iterator[Finding]:
                 "on a busy node it is evicted or OOM-killed long before its limit",
                 loc(at, c.subject),
                 proof,
+                remedy=(
+                    "Raise the request toward real usage or lower the limit so limit/request "
+                    f"≤ {ratio_max:g}."
+                ),
             )
 
 

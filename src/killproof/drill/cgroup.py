@@ -83,6 +83,10 @@ def _read_int(path: Path) -> int | None:
     return None if value >= _UNLIMITED_V1 else value
 
 
+def _max(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
 def parse_flat_keyed(text: str) -> dict[str, int]:
     """Parse ``key value`` lines (``memory.events``, ``memory.oom_control``); skip bad lines."""
     out: dict[str, int] = {}
@@ -115,7 +119,7 @@ def read_memory(path: Path, version: CgroupVersion) -> MemoryState:
     return MemoryState(
         usage_bytes=_read_int(path / "memory.usage_in_bytes"),
         limit_bytes=_read_int(path / "memory.limit_in_bytes"),
-        failcnt=_read_int(path / "memory.failcnt"),
+        failcnt=_max(_read_int(path / "memory.failcnt"), _read_int(path / "memory.memsw.failcnt")),
         oom=None,
         oom_kill=control.get("oom_kill"),
     )
@@ -211,7 +215,12 @@ def create(
         else:
             (mem / "memory.limit_in_bytes").write_text(str(limit_bytes))
             with contextlib.suppress(OSError):
-                (mem / "memory.memsw.limit_in_bytes").write_text(str(limit_bytes))
+                (mem / "memory.swappiness").write_text("0")
+            if swap_enabled():
+                # Only with swap: a memsw limit makes charges fail there, and then
+                # memory.failcnt (the thrash signal) stays at 0.
+                with contextlib.suppress(OSError):
+                    (mem / "memory.memsw.limit_in_bytes").write_text(str(limit_bytes))
             if cpus is not None and root.cpu is not None:
                 cpu_dir = root.cpu / name
                 cpu_dir.mkdir(exist_ok=True)
@@ -223,6 +232,17 @@ def create(
             remove_dir(cpu_dir, 1.0)
         raise
     return MemoryCgroup(name, root.version, mem, cpu_dir)
+
+
+def swap_enabled(meminfo: Path = Path("/proc/meminfo")) -> bool:
+    """True when the machine has swap (``SwapTotal`` above 0 in ``/proc/meminfo``)."""
+    try:
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("SwapTotal:"):
+                return int(line.split()[1]) > 0
+    except (OSError, ValueError, IndexError):
+        return False
+    return False
 
 
 def _enable_v2_controllers(parent: Path, cpu: bool) -> None:

@@ -153,8 +153,16 @@ def missed_below_target(result: DrillResult) -> list[StepVerdict]:
     return [v for v in cap.steps if not v.held and target is not None and v.rate_rps <= target]
 
 
-def thrash(samples: Sequence[Sample], limit_bytes: int, min_pinned_s: float) -> ThrashVerdict:
-    """The thrash verdict over ``samples`` as of the last one (cgroup usage and failcnt)."""
+def thrash(
+    samples: Sequence[Sample],
+    limit_bytes: int,
+    min_pinned_s: float,
+    *,
+    latency_ms: Sequence[tuple[float, float]] = (),
+    throughput_rps: Sequence[tuple[float, float]] = (),
+) -> ThrashVerdict:
+    """The thrash verdict over ``samples`` as of the last one: cgroup usage and failcnt,
+    and — when given, per second — latency and throughput, one of which must collapse."""
     memory = [(s.t_s, float(s.cgroup_usage_bytes)) for s in samples if s.cgroup_usage_bytes]
     failcnt = [(s.t_s, float(s.failcnt)) for s in samples if s.failcnt is not None]
     kills = [s.t_s for s in samples if s.oom_kills]
@@ -164,6 +172,8 @@ def thrash(samples: Sequence[Sample], limit_bytes: int, min_pinned_s: float) -> 
         float(limit_bytes),
         failcnt,
         now,
+        latency_ms=latency_ms,
+        throughput_rps=throughput_rps,
         oom_kill_times_s=kills[:1],
         thresholds=ThrashThresholds(min_pinned_s=min_pinned_s),
     )

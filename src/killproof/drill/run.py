@@ -216,6 +216,8 @@ def _load_phase(
     reason = ""
     next_thrash_check = 0.0
     engine_notes: list[str] = []
+    latency: list[tuple[float, float]] = []
+    throughput: list[tuple[float, float]] = []
     thrash_at: float | None = None
 
     async def guard(stop: asyncio.Event) -> None:
@@ -229,8 +231,9 @@ def _load_phase(
             elif latest is not None and latest.t_s >= next_thrash_check:
                 next_thrash_check = latest.t_s + 1.0  # a full pass over the samples: 1 Hz
                 verdict = judge.thrash(
-                    sampler.samples(), config.memory_bytes, config.thrash_after_s
-                )
+                    sampler.samples(), config.memory_bytes, config.thrash_after_s,
+                    latency_ms=latency, throughput_rps=throughput,
+                )  # fmt: skip
                 if verdict.thrashing:
                     thrash_at = latest.t_s
                     reason = f"thrashing at the memory limit: {verdict.reason}"
@@ -253,6 +256,12 @@ def _load_phase(
 
         def on_progress(p: StepProgress) -> None:
             latest = sampler.latest()
+            if p.window is not None and p.window.completed:
+                # Per-second latency and throughput: thrash needs a collapse, not just a
+                # cgroup at its limit.
+                t = p.window.t_s - box.started_at
+                latency.append((t, p.window.p99_ms))
+                throughput.append((t, p.window.rate_rps))
             notify(
                 DrillProgress(
                     "load", index, len(config.steps), p.rate_asked_rps, p.rate_achieved_rps,

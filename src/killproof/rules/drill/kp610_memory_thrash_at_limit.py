@@ -42,10 +42,11 @@ RULE = drill_rule(
     summary="Pinned at the memory limit while the kernel reclaims: it crawls instead of dying.",
     docs=RuleDocs(
         what=(
-            "During load the drill watches the cgroup: usage at ≥ 95 % of the limit with "
-            "`failcnt` (v2: `memory.events` `max`) still rising and no OOM kill for "
-            "`--thrash-after` seconds (default 10) is thrash. The drill then stops the load "
-            "instead of waiting for a kill that may not come."
+            "During load the drill watches the cgroup and the per-second latency: usage at "
+            "≥ 95 % of the limit with `failcnt` (v2: `memory.events` `max`) still rising, "
+            "no OOM kill for `--thrash-after` seconds (default 10), and p99 latency up 5× or "
+            "throughput halved against the seconds before, is thrash. The drill then stops "
+            "the load instead of waiting for a kill that may not come."
         ),
         why=(
             "When a Go binary's anonymous memory fills its limit, the kernel evicts the "

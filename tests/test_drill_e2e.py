@@ -306,6 +306,8 @@ def test_sandbox_writes_the_limits_and_removes_the_cgroup(tmp_path: Path) -> Non
         assert state is not None and state.limit_bytes == 48 << 20
         environ = Path(f"/proc/{box.pid}/environ").read_bytes().split(b"\0")
         assert b"GOMEMLIMIT=43MiB" in environ
+        if box.cgroup.version is cgroup.CgroupVersion.V1:
+            assert (box.cgroup.memory_dir / "memory.swappiness").read_text().strip() == "0"
         if box.cgroup.version is cgroup.CgroupVersion.V1 and box.cgroup.cpu_dir is not None:
             assert (box.cgroup.cpu_dir / "cpu.cfs_quota_us").read_text().strip() == "50000"
         elif box.cgroup.version is cgroup.CgroupVersion.V2:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from killproof.drill.cgroup import CgroupVersion, parse_flat_keyed, read_memory
+from killproof.drill.cgroup import CgroupVersion, parse_flat_keyed, read_memory, swap_enabled
 from killproof.drill.quantity import format_bytes, parse_bytes, parse_cpus, parse_signal
 from killproof.drill.ready import ProbeKind, parse_probe
 from killproof.drill.result import SandboxKind
@@ -97,6 +97,21 @@ def test_read_memory_v1_from_its_files(tmp_path: Path) -> None:
     (tmp_path / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n")
     state = read_memory(tmp_path, CgroupVersion.V1)
     assert (state.usage_bytes, state.failcnt, state.oom_kill) == (66977792, 41000, 3)
+
+
+def test_v1_failcnt_takes_the_memsw_counter_when_that_is_the_one_hit(tmp_path: Path) -> None:
+    (tmp_path / "memory.failcnt").write_text("0\n")
+    (tmp_path / "memory.memsw.failcnt").write_text("57\n")
+    assert read_memory(tmp_path, CgroupVersion.V1).failcnt == 57
+
+
+def test_swap_enabled_reads_meminfo(tmp_path: Path) -> None:
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24576000 kB\nSwapTotal:             0 kB\n")
+    assert not swap_enabled(meminfo)
+    meminfo.write_text("SwapTotal:       2097148 kB\n")
+    assert swap_enabled(meminfo)
+    assert not swap_enabled(tmp_path / "missing")
 
 
 def test_read_memory_unlimited_and_missing_are_none(tmp_path: Path) -> None:

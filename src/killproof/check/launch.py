@@ -125,6 +125,8 @@ def k8s_launches(manifests: ManifestSet) -> Iterator[Launch]:
         if incomplete:
             incomplete = _envfrom_configmaps(manifests, c, env)
         grace_set = "terminationGracePeriodSeconds" in w.pod_spec
+        # Kubernetes 1.33+ (ContainerStopSignals): the container's own stop signal.
+        stop = dig(c.spec, "lifecycle", "stopSignal")
         yield Launch(
             kind=LaunchKind.KUBERNETES,
             subject=c.subject,
@@ -146,6 +148,9 @@ def k8s_launches(manifests: ManifestSet) -> Iterator[Launch]:
             ),
             cpu_limit=_quantity(
                 c.resource("limits", "cpu"), dig_pos(c.spec, "resources", "limits", "cpu"), False
+            ),
+            stop_signal=(
+                Limit(0, dig_pos(c.spec, "lifecycle", "stopSignal"), str(stop)) if stop else None
             ),
             grace=Limit(
                 w.grace_s, w.pod_spec.pos("terminationGracePeriodSeconds") if grace_set else c.at

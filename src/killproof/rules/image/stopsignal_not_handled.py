@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from killproof.check.deploy_facts import DeployFacts
+from killproof.check.deploy_facts import DeployFacts, LaunchKind
 from killproof.check.facts import GoProgram
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.rules.locate import loc, program_ev
 from killproof.sources.yamltree import Pos
 
+_FIELD = {
+    LaunchKind.KUBERNETES: "lifecycle.stopSignal",
+    LaunchKind.COMPOSE: "stop_signal",
+    LaunchKind.SYSTEMD: "KillSignal=",
+}
 _NUMBERS = {"1": "SIGHUP", "2": "SIGINT", "3": "SIGQUIT", "9": "SIGKILL", "10": "SIGUSR1",
             "12": "SIGUSR2", "15": "SIGTERM", "28": "SIGWINCH"}  # fmt: skip
 
@@ -37,7 +42,7 @@ def _judge(signal: str, program: GoProgram, at: Pos, subject: str, what: str) ->
 
 
 def check(facts: DeployFacts) -> Iterator[Finding]:
-    """Dockerfile STOPSIGNAL, compose ``stop_signal`` and systemd ``KillSignal=``."""
+    """Dockerfile STOPSIGNAL, compose ``stop_signal``, ``KillSignal=``, ``lifecycle.stopSignal``."""
     for linked_df in facts.dockerfiles:
         df, program = linked_df.dockerfile, linked_df.program
         ins = df.effective("STOPSIGNAL")
@@ -48,7 +53,7 @@ def check(facts: DeployFacts) -> Iterator[Finding]:
     for linked in facts.launches:
         launch, program = linked.launch, linked.program
         if launch.stop_signal is not None and program is not None:
-            what = "KillSignal=" if launch.kind.value == "systemd" else "stop_signal"
+            what = _FIELD[launch.kind]
             yield from _judge(
                 launch.stop_signal.text, program, launch.stop_signal.at, launch.subject, what
             )
@@ -90,12 +95,16 @@ RULE: Rule[DeployFacts] = Rule(
     id="KP302",
     name="stopsignal-not-handled",
     severity=Severity.ERROR,
-    summary="STOPSIGNAL / stop_signal / KillSignal= names a signal the Go code does not handle.",
+    summary=(
+        "STOPSIGNAL / stop_signal / KillSignal= / lifecycle.stopSignal names a signal the Go "
+        "code does not handle."
+    ),
     family="image",
     docs=RuleDocs(
         what=(
-            "The final image's STOPSIGNAL, a compose service's `stop_signal` or a unit's "
-            "`KillSignal=`, when the linked Go program handles some signals with "
+            "The final image's STOPSIGNAL, a compose service's `stop_signal`, a unit's "
+            "`KillSignal=` or a container's `lifecycle.stopSignal` (Kubernetes 1.33+), when the "
+            "linked Go program handles some signals with "
             "`signal.Notify`/`NotifyContext` but not this one. (A program that handles none "
             "is the Go rules' finding.)"
         ),

@@ -231,3 +231,17 @@ def test_table_rows_whose_pid_column_a_broken_stamp_ate() -> None:
     assert [(t.pid, t.tgid, t.rss_kb, t.name) for t in event.top_tasks] == [
         (44100, 44100, 32512 * 4, "payments")
     ]
+
+
+def test_every_line_twice_is_still_one_kill(shared_data: Path) -> None:
+    lines = (shared_data / "kernel" / "memcg-v1-pod-limit-two-containers-raw.txt").read_text()
+    doubled = [line for line in lines.splitlines() for _ in range(2)]
+    [event] = parse_kernel_log(doubled)
+    assert (event.pid, event.limit_scope) == (25603, LimitScope.ANCESTOR)
+    assert [t.pid for t in event.top_tasks] == [25603, 25531]
+
+
+def test_two_real_kills_of_the_same_pid_stay_two() -> None:
+    line = "[ 9.0] Out of memory: Killed process 5 (a) total-vm:1kB, anon-rss:1kB, file-rss:0kB"
+    later = line.replace("[ 9.0]", "[ 19.0]").replace("anon-rss:1kB", "anon-rss:2kB")
+    assert [e.anon_rss_kb for e in parse_kernel_log([line, later])] == [1, 2]

@@ -90,6 +90,8 @@ class KernelOomParser:
             self._report = OpenReport.start(head, wrapped, evidence)
             return
         if (victim := kl.killed(text)) is not None:
+            if report is not None and report.repeats(victim):
+                return  # the same line twice (a log forwarded to two files, a paste)
             if report is not None and report.settled:
                 self._close(out)
                 report = None

@@ -100,6 +100,10 @@ class OpenReport:
         """Count a line of another writer that came in the middle of the report."""
         self.foreign += 1
 
+    def repeats(self, line: kl.Killed) -> bool:
+        """True when ``line`` is the last ``Killed process`` line again, word for word."""
+        return bool(self.victims) and self.victims[-1].line == line
+
     def add_victim(self, victim: Victim) -> None:
         """A ``Killed process`` line of this report."""
         self.victims.append(victim)
@@ -286,7 +290,7 @@ class OpenReport:
                 uid=r.uid,
                 tgid=r.tgid,
             )
-            for r in sorted(self.rows, key=lambda r: (-r.rss_pages, r.pid))[:TOP_TASKS]
+            for r in sorted(_unique(self.rows), key=lambda r: (-r.rss_pages, r.pid))[:TOP_TASKS]
         )
         memcg = cause is Cause.KERNEL_OOM_MEMCG
         limit = self.usage
@@ -375,6 +379,11 @@ class OpenReport:
                 host=w.host or base.host,
             )
         return base.with_changes(**changes)
+
+
+def _unique(rows: list[kl.RawRow]) -> list[kl.RawRow]:
+    """The first row of each pid (a log that repeats its lines repeats the table)."""
+    return list({row.pid: row for row in reversed(rows)}.values())
 
 
 def _scope(cause: Cause, oom_memcg: str | None, task_memcg: str | None) -> LimitScope | None:

@@ -68,6 +68,30 @@ MSG = "Memory cgroup out of memory: Killed process 24649 (orders-leak) total-vm:
         ),
         (f"kernel: {MSG}", None, None, None, None, "kernel"),
         (
+            f"Tue 2024-05-07 21:43:54 CEST web-3 kernel: {MSG}",
+            "Tue 2024-05-07 21:43:54 CEST",
+            None,
+            None,
+            "web-3",
+            "kernel",
+        ),
+        (
+            f"Tue 2024-05-07 19:43:54.250000 UTC web-3 kernel: {MSG}",
+            "Tue 2024-05-07 19:43:54.250000 UTC",
+            None,
+            1715111034.25,
+            "web-3",
+            "kernel",
+        ),
+        (
+            f"1715111034.250000 web-3 kernel: {MSG}",
+            "1715111034.250000",
+            None,
+            1715111034.25,
+            "web-3",
+            "kernel",
+        ),
+        (
             f"Mar  2 17:35:10 db-1 kernel: [2858609.598568] {MSG}",
             "Mar  2 17:35:10",
             2858609.598568,
@@ -155,6 +179,8 @@ REPORT = [
 ]
 PREFIXES = [
     "[ 1584.622990] ",
+    "Tue 2024-05-07 21:43:54 CEST web-3 kernel: ",
+    "1715111034.250000 web-3 kernel: ",
     "[Thu Nov 26 15:48:44 2026] ",
     "2024-04-29T14:55:41,679700+02:00 ",
     "May 07 21:43:54 web-3 kernel: ",

@@ -2,7 +2,7 @@
 
 The same kernel message reaches a user through many hands: raw ``dmesg`` (``[ 1584.622990] ``),
 ``dmesg -T``/``-H``/``-x``/``--time-format iso|delta``, ``journalctl`` (short, short-iso,
-short-precise, short-monotonic, ``-o cat``, ``-o json``), syslog files (``Mar  2 17:35:10 host kernel: [2858609.598568] ``),
+short-precise, short-full, short-unix, short-monotonic, ``-o cat``, ``-o json``), syslog files (``Mar  2 17:35:10 host kernel: [2858609.598568] ``),
 ``/dev/kmsg`` records (``6,1234,5678901,-;``), ``<6>`` priorities inside another product's
 console log, and the quoting of an issue or a chat (``> ``, indents, ``- `` bullets).
 :func:`unwrap` peels these off in that order and returns the message text the kernel printed.
@@ -54,6 +54,11 @@ _ISO = re.compile(
 )
 # journalctl -o short / short-precise and BSD syslog; the month may be localized (апр, 5月).
 _SYSLOG = re.compile(r"(\S{1,12}[ \t]+\d{1,2}[ \t]+\d\d:\d\d:\d\d(?:\.\d{1,9})?)[ \t]+")
+# journalctl -o short-full ("Tue 2024-05-07 21:43:54 CEST") and -o short-unix ("1715111034.123").
+_FULL = re.compile(
+    r"(\S{1,4} \d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,9})? ([A-Za-z][\w+:-]{0,9}))[ \t]+"
+)
+_UNIX = re.compile(r"(\d{9,11}(?:\.\d{1,9})?)[ \t]+")
 # "host ident[pid]: " after a syslog/journal/ISO time.
 _HOST_IDENT = re.compile(r"([\w.:-]{1,253})[ \t]+([\w.@/-]{1,64})(?:\[\d{1,10}\])?:[ \t]?")
 _KERNEL_TAG = re.compile(r"kernel(?:\[\d{1,10}\])?:[ \t]?")
@@ -168,6 +173,17 @@ def unwrap(line: str) -> Unwrapped:
             text = text[h.end() :]
     elif (m := _SYSLOG.match(text)) and (h := _HOST_IDENT.match(text, m.end())):
         time = m.group(1)
+        host, ident = h.group(1), h.group(2)
+        text = text[h.end() :]
+    elif (m := _FULL.match(text)) and (h := _HOST_IDENT.match(text, m.end())):
+        time = m.group(1)
+        if m.group(2) == "UTC":  # other zone names are ambiguous (CST, IST)
+            epoch = _epoch(time.split(" ", 1)[1].replace(" UTC", "Z"))
+        host, ident = h.group(1), h.group(2)
+        text = text[h.end() :]
+    elif (m := _UNIX.match(text)) and (h := _HOST_IDENT.match(text, m.end())):
+        time = m.group(1)
+        epoch = float(time)
         host, ident = h.group(1), h.group(2)
         text = text[h.end() :]
     elif m := _KERNEL_TAG.match(text):

@@ -50,7 +50,7 @@ from killproof.drill.load_plan import (
     parse_rate_spec,
 )
 from killproof.drill.load_wrk import run_wrk
-from killproof.drill.request_source import RequestTemplate
+from killproof.drill.request_source import RequestSource, RequestTemplate
 from killproof.errors import InputError
 
 __all__ = [
@@ -82,6 +82,7 @@ _MAX_IDLE_S = 0.05
 # _BACKLOG_PER_CONNECTION slots queued per connection.
 _BATCH = 64
 _BACKLOG_PER_CONNECTION = 256
+_FULL_BACKLOG_PAUSE_S = 0.001
 _RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
 
 Fetch = Callable[[RequestTemplate], Awaitable[tuple[int, ErrorKind | None]]]
@@ -196,7 +197,7 @@ async def _open_fetchers(plan: LoadPlan, base: str, stack: AsyncExitStack) -> li
         connections = [Http1Connection(host, port, plan.timeout_s) for _ in range(plan.connections)]
         for connection in connections:
             stack.callback(connection.close)
-        return [_http1_fetch(c) for c in connections]
+        return [_http1_fetch(c, plan.requests) for c in connections]
     connector = aiohttp.TCPConnector(limit=plan.connections, limit_per_host=0)
     session = await stack.enter_async_context(
         aiohttp.ClientSession(
@@ -209,19 +210,21 @@ async def _open_fetchers(plan: LoadPlan, base: str, stack: AsyncExitStack) -> li
     return [fetch] * plan.connections
 
 
-def _http1_fetch(connection: Http1Connection) -> Fetch:
-    # A template without {n} renders to the same object every time: encode it once.
-    last: list[tuple[RequestTemplate, bytes]] = []
+def _http1_fetch(connection: Http1Connection, source: RequestSource) -> Fetch:
+    def encode(request: RequestTemplate) -> bytes:
+        body = request.body.encode() if request.body else b""
+        return encode_request(
+            request.method, request.path, connection.authority, request.headers, body
+        )
+
+    # A template without {n} renders to itself: encode it once. Keyed by id(): the
+    # templates live as long as the source, so no other object can take their ids.
+    static = {id(t): encode(t) for t in source.templates if t.render(0) is t}
 
     async def fetch(request: RequestTemplate) -> tuple[int, ErrorKind | None]:
-        if last and last[0][0] is request:
-            data = last[0][1]
-        else:
-            body = request.body.encode() if request.body else b""
-            data = encode_request(
-                request.method, request.path, connection.authority, request.headers, body
-            )
-            last[:] = [(request, data)]
+        data = static.get(id(request))
+        if data is None:
+            data = encode(request)
         try:
             status = await connection.send(data, head_only=request.method == "HEAD")
         except Http1Error as exc:
@@ -327,13 +330,16 @@ class _StepRun:
             if intended > now:
                 await self.clock.sleep(min(intended - now, _MAX_IDLE_S))
                 continue
-            # Past the backlog bound a slot can never be sent in time: it stays unsent
-            # (due, never queued) instead of growing the queue without limit.
             if queue.qsize() < _BACKLOG_PER_CONNECTION * len(self.fetchers):
                 queue.put_nowait(intended)
-            i += 1
-            if i % _BATCH == 0:
-                await asyncio.sleep(0)  # behind schedule: let the workers run
+                i += 1
+                if i % _BATCH == 0:
+                    await asyncio.sleep(0)  # behind schedule: let the workers run
+            else:
+                # Backlog full: the slots up to now can never be sent in time. Skip them
+                # (they stay due and unsent) and give the workers a moment.
+                i = max(i + 1, math.floor((now - self.start) * self.step.rate_rps))
+                await self.clock.sleep(_FULL_BACKLOG_PAUSE_S)
         self.due = i
         for _ in self.fetchers:
             queue.put_nowait(None)

@@ -201,6 +201,17 @@ def test_slow_start_and_never_ready(go_build: Build, tmp_path: Path) -> None:
     assert "exit status 3" in never.message
 
 
+@needs_cgroup
+def test_killed_for_memory_before_ready_is_both_oom_and_never_ready(tmp_path: Path) -> None:
+    hog = "import time; x = bytearray(256 << 20); time.sleep(30)"
+    result = drill(Path(sys.executable), tmp_path, command=(sys.executable, "-c", hog),
+                   startup_timeout_s=20.0)  # fmt: skip
+    assert not result.ready
+    assert result.oom is not None and result.oom.source == "cgroup-events"
+    assert result.exit is not None and result.exit.signal == "SIGKILL"
+    assert rules_of(result) == ["KP601", "KP608"]
+
+
 DRILL_SCRIPT = """
 import sys
 from killproof.cli import main

@@ -16,6 +16,7 @@ from killproof.drill.quantity import format_bytes, parse_bytes, parse_cpus, pars
 from killproof.drill.ready import ProbeKind, parse_probe
 from killproof.drill.result import SandboxKind
 from killproof.drill.sampler import parse_goroutine_count, parse_metrics
+from killproof.drill.sandbox import scope_dir_of
 from killproof.drill.scenario import parse_scenario
 from killproof.drill.setup import _env_pairs
 from killproof.drill.shutdown import extract_goroutine_dump
@@ -103,6 +104,16 @@ def test_v1_failcnt_takes_the_memsw_counter_when_that_is_the_one_hit(tmp_path: P
     (tmp_path / "memory.failcnt").write_text("0\n")
     (tmp_path / "memory.memsw.failcnt").write_text("57\n")
     assert read_memory(tmp_path, CgroupVersion.V1).failcnt == 57
+
+
+def test_systemd_scope_cgroup_from_proc_cgroup() -> None:
+    text = "0::/user.slice/user-1000.slice/user@1000.service/app.slice/killproof-drill-7-0.scope\n"
+    assert scope_dir_of(text, "killproof-drill-7-0.scope") == Path(
+        "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/app.slice/"
+        "killproof-drill-7-0.scope"
+    )
+    assert scope_dir_of(text, "killproof-drill-8-0.scope") is None
+    assert scope_dir_of("4:memory:/x\n", "x") is None  # v1 lines are not the unified tree
 
 
 def test_swap_enabled_reads_meminfo(tmp_path: Path) -> None:

@@ -123,7 +123,8 @@ class OomRecord:
     t_s: float
     source: str
     """``cgroup-events`` (memory.events / memory.oom_control oom_kill), ``kernel-log``,
-    ``watchdog`` (emulated limit), ``exit-status`` (SIGKILL at the limit, no other record)."""
+    ``watchdog`` (emulated limit), ``container-runtime`` (docker/podman ``OOMKilled``),
+    ``exit-status`` (SIGKILL at the limit, no other record)."""
     limit_bytes: int
     memory_bytes: int | None = None
     """Usage at the last sample before the kill."""

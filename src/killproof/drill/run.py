@@ -156,7 +156,8 @@ def run_drill(config: DrillConfig, progress: ProgressSink | None = None) -> Dril
             state = box.memory_state()
             ended = outcome.exited or box.poll()
             oom = _oom_of(box, ended, (), state.oom_kill if state else None, config)
-            return replace(base, exit=ended, oom=oom, notes=tuple(notes))
+            kernel = _kernel_lines(uptime0, box.pid) if oom and config.read_kernel_log else ()
+            return replace(base, exit=ended, oom=oom, notes=tuple(notes), kernel_events=kernel)
         first = _preflight(config)
         if first:
             notes.append(first)
@@ -350,6 +351,9 @@ def _oom_of(
         return OomRecord(
             at, "cgroup-events", config.memory_bytes, used, (f"{counter} {oom_kills}",)
         )
+    if box.container_oom_killed():
+        why = f"{box.kind.value} inspect: State.OOMKilled true"
+        return OomRecord(at, "container-runtime", config.memory_bytes, used, (why,))
     if box.watchdog_kill is not None:
         t, rss = box.watchdog_kill
         why = f"watchdog: RSS {rss} bytes > limit {config.memory_bytes} bytes"

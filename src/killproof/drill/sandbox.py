@@ -115,6 +115,7 @@ class Sandbox:
         self._ledger_dir = ledger.default_dir()
         self._container = ""
         self._watchdog: RssWatchdog | None = None
+        self._scope_dir: Path | None = None
         self._closed = False
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -296,8 +297,26 @@ class Sandbox:
             os.kill(self.pid, sig)
 
     def memory_state(self) -> MemoryState | None:
-        """The cgroup's counters (None without a cgroup)."""
-        return self.cgroup.read() if self.cgroup is not None else None
+        """The cgroup's counters (None without a cgroup). For a systemd scope, the scope's
+        own cgroup, found once from ``/proc/PID/cgroup``."""
+        if self.cgroup is not None:
+            return self.cgroup.read()
+        if self.kind is SandboxKind.SYSTEMD_SCOPE and self.proc is not None:
+            if self._scope_dir is None:
+                self._scope_dir = scope_dir(self.proc.pid, f"{self._unit()}.scope")
+            if self._scope_dir is not None:
+                return cgroup.read_memory(self._scope_dir, cgroup.CgroupVersion.V2)
+        return None
+
+    def container_oom_killed(self) -> bool | None:
+        """Docker/Podman's ``State.OOMKilled`` for the container (None when not a container)."""
+        if not self._container:
+            return None
+        out = subprocess.run(
+            [self.kind.value, "inspect", "-f", "{{.State.OOMKilled}}", self._container],
+            capture_output=True, text=True, timeout=10, check=False,
+        )  # fmt: skip
+        return out.stdout.strip() == "true"
 
     def stderr_text(self) -> str:
         """Everything the service wrote to stderr so far."""
@@ -305,6 +324,23 @@ class Sandbox:
             return self.stderr_path.read_text(errors="replace")
         except OSError:
             return ""
+
+
+def scope_dir(pid: int, unit: str) -> Path | None:
+    """The cgroup v2 directory of ``pid`` when it is inside ``unit`` (a systemd scope)."""
+    try:
+        return scope_dir_of(Path(f"/proc/{pid}/cgroup").read_text(), unit)
+    except OSError:
+        return None
+
+
+def scope_dir_of(proc_cgroup: str, unit: str, base: Path = Path("/sys/fs/cgroup")) -> Path | None:
+    """The unified-hierarchy directory in a ``/proc/PID/cgroup`` text, if it is ``unit``'s."""
+    for line in proc_cgroup.splitlines():
+        hierarchy, _, rel = line.partition("::")
+        if hierarchy == "0" and rel.rstrip("/").endswith(unit):
+            return base / rel.lstrip("/")
+    return None
 
 
 def _exit_of(code: int, t_s: float, shell_style: bool = False) -> Exit:

@@ -25,6 +25,7 @@ def check(result: DrillResult) -> Iterator[Finding]:
         "kernel-log": "the kernel's OOM killer",
         "watchdog": "the drill's RSS watchdog (emulated limit)",
         "exit-status": "SIGKILL at the limit",
+        "container-runtime": "the container runtime's OOM kill (State.OOMKilled)",
     }.get(oom.source, oom.source)
     message = (
         f"killed for memory {oom.t_s:.1f}s after start by {by}: "

@@ -3,12 +3,15 @@ the files that wrote each value; unsupported features go to the binary; errors a
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from killproof.check.deploy import check_deploy
 from killproof.config import ProjectConfig
@@ -181,3 +184,53 @@ def test_unsupported_features_use_the_binary(tmp_path: Path) -> None:
     found = {(f.rule, f.location.path, f.location.line) for f in result.findings}
     assert ("KP201", "app/kustomization.yaml", 0) in found
     assert all(f.location.path == "app/kustomization.yaml" for f in result.findings)
+
+
+json_pointer = st.lists(
+    st.sampled_from(
+        ["spec", "template", "metadata", "containers", "0", "1", "-", "env", "a~1b", "x"]
+    ),
+    min_size=0,
+    max_size=6,
+).map(lambda parts: "/" + "/".join(parts))
+patch_op = st.fixed_dictionaries(
+    {
+        "op": st.sampled_from(["add", "replace", "remove", "move", "copy", "test", "frob"]),
+        "path": json_pointer,
+        "value": st.one_of(st.integers(), st.text(max_size=5), st.just({"k": "v"}), st.just([1])),
+    }
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(patch_op, max_size=4),
+    st.sampled_from(["Deployment", "Pod", "Service"]),
+    st.lists(st.sampled_from(["deploy.yaml", "../x", "nope.yaml", "https://e.com/r"]), max_size=3),
+)
+def test_random_kustomizations_raise_only_kustomize_errors(
+    ops: list[dict[str, object]], kind: str, resources: list[str]
+) -> None:
+    """Any resources list and any JSON 6902 ops: objects, or a KustomizeError with a place."""
+    files = {
+        "k/deploy.yaml": DEPLOY,
+        "k/kustomization.yaml": json.dumps(
+            {
+                "resources": resources or ["deploy.yaml"],
+                "patches": [{"target": {"kind": kind, "name": "api"}, "patch": json.dumps(ops)}],
+                "namePrefix": "p-",
+                "commonLabels": {"a": "b"},
+                "replicas": [{"name": "api", "count": 2}],
+            }
+        ),
+    }
+
+    def read(path: str) -> str:
+        if path not in files:
+            raise FileNotFoundError(path)
+        return files[path]
+
+    try:
+        build("k", read, lambda p: p in files or p == "k")
+    except KustomizeError as exc:
+        assert exc.path.startswith("k") and exc.message

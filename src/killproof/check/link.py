@@ -1,9 +1,12 @@
 """Which Go program each launch and Dockerfile runs.
 
 Evidence, strongest first: a ``pairs:`` entry in ``.killproof.yaml``; the command's
-executable name; the Dockerfile a compose service builds (its ``go build`` package, ``-o``
-name or ENTRYPOINT); the image name; and, in a repo with one Go main and one workload, the
-obvious pair.
+executable name (argv[0], the ``exec``-ed command of ``sh -c``, the child of tini/dumb-init,
+a unit's ``ExecStart=``); a compose build context that is a Go main's directory; the
+Dockerfile a compose service builds (its ``go build`` package or ``-o`` name, ENTRYPOINT/CMD,
+a COPY of a prebuilt binary, or the main package it sits in); the image name's last path
+element; and, in a repo with one Go main and one workload, the obvious pair. A name that
+matches two programs links nothing: a wrong link would make cross-layer findings lie.
 """
 
 from __future__ import annotations

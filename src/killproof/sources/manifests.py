@@ -148,11 +148,6 @@ class Container:
         """``Kind/name container c`` for messages and locations."""
         return f"{self.workload.obj.ref} container {self.name}"
 
-    @property
-    def long_running(self) -> bool:
-        """True when the container runs all along (app or native sidecar) in a long-running pod."""
-        return self.role is not ContainerRole.INIT and self.workload.long_running
-
     def resource(self, section: str, name: str) -> Any:
         """``resources.<section>.<name>`` (``limits``/``requests``, ``memory``/``cpu``)."""
         return dig(self.spec, "resources", section, name)

@@ -79,9 +79,24 @@ def _has_exit(f: GoFile, loop: ts.Node) -> bool:
     return False
 
 
+def _started_once(go: ts.Node) -> bool:
+    """Started straight from ``main`` or ``init`` (not in a loop): one goroutine for the
+    life of the process, which is a design, not a leak."""
+    cur = go.parent
+    while cur is not None:
+        if cur.type in ("for_statement", "func_literal"):
+            return False
+        if cur.type == "function_declaration":
+            return text(cur.child_by_field_name("name")) in ("main", "init")
+        cur = cur.parent
+    return False
+
+
 def _check(facts: PackageFacts) -> Iterator[Finding]:
     pkg = facts.pkg
     for f, go in pkg.captured("go"):
+        if _started_once(go):
+            continue
         found = _goroutine_body(pkg, f, go)
         if found is None:
             continue

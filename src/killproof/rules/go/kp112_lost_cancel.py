@@ -83,7 +83,7 @@ def _path_without_use(func: ts.Node, stmt: ts.Node, name: str) -> str | None:
         if n.type == "identifier" and text(n) == name and first_use is None:
             first_use = n
         elif n.type == "return_statement" and _function(n) == func and first_use is None:
-            uses = any(c.type == "identifier" and text(c) == name for c in walk(n))
+            uses = any(c.type == "identifier" and text(c) == name for c in walk(n, into_funcs=True))
             if uses:
                 first_use = n  # `return ctx, cancel` hands it to the caller
             else:

@@ -15,6 +15,7 @@ from killproof.sources.golang.syntax import (
     call_args,
     call_parts,
     first_named,
+    outermost_function,
     string_value,
     text,
     unparen,
@@ -130,6 +131,20 @@ def _referenced_functions(pkg: GoPackage, expr: ts.Node, depth: int = 0) -> list
     return []
 
 
+def _receiver(func: ts.Node) -> tuple[str, str] | None:
+    """(receiver name, receiver type name) of a method declaration."""
+    if func.type != "method_declaration":
+        return None
+    params = func.child_by_field_name("receiver")
+    decl = params.named_children[0] if params is not None and params.named_children else None
+    if decl is None:
+        return None
+    name = decl.child_by_field_name("name")
+    typ = decl.child_by_field_name("type")
+    base = text(typ).lstrip("*").split("[", 1)[0]
+    return (text(name), base) if name is not None else None
+
+
 class RequestPaths:
     """The set of functions reachable from a handler within the package (by name)."""
 
@@ -143,6 +158,8 @@ class RequestPaths:
                 continue
             self._ids.add(func.id)
             caller = pkg.file_of(func)
+            outer = outermost_function(func) if func.type == "func_literal" else func
+            receiver = _receiver(outer) if outer is not None else None
             for node in walk(func, into_funcs=True):
                 if node.type == "func_literal":
                     self._ids.add(node.id)
@@ -154,11 +171,18 @@ class RequestPaths:
                 operand, name = parts
                 if operand in caller.names:
                     continue
+                # `f()` is a package function; `s.m()` is followed only when s is the
+                # method's own receiver (its type is known: the same type's method m).
+                if operand and (receiver is None or operand != receiver[0]):
+                    continue
                 for _, decl in pkg.functions.get(name, []):
-                    is_method = decl.type == "method_declaration"
-                    if operand and not is_method:
-                        continue
-                    if not operand and is_method:
+                    if operand:
+                        if decl.type != "method_declaration" or receiver is None:
+                            continue
+                        decl_receiver = _receiver(decl)
+                        if decl_receiver is None or decl_receiver[1] != receiver[1]:
+                            continue
+                    elif decl.type == "method_declaration":
                         continue
                     if decl.id not in self._ids:
                         todo.append(decl)

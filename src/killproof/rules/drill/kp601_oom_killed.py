@@ -17,6 +17,7 @@ def last_profile_before(result: DrillResult, t_s: float) -> HeapProfile | None:
 
 
 def check(result: DrillResult) -> Iterator[Finding]:
+    """One finding when the service was killed for memory, at the allocation site."""
     oom = result.oom
     if oom is None:
         return

@@ -12,6 +12,7 @@ from killproof.rules.drill.common import drill_rule, mib, where
 
 
 def check(result: DrillResult) -> Iterator[Finding]:
+    """One finding for the steepest step whose memory grows like a leak."""
     trend = judge.memory_leak(result)
     if trend is None:
         return

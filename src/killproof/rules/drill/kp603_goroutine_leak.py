@@ -12,6 +12,7 @@ from killproof.rules.drill.common import drill_rule, where
 
 
 def check(result: DrillResult) -> Iterator[Finding]:
+    """One finding for the steepest step whose goroutine count grows like a leak."""
     trend = judge.goroutine_leak(result)
     if trend is None:
         return

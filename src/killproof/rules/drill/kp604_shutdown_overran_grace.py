@@ -12,6 +12,7 @@ from killproof.rules.drill.shutdown_common import hang_evidence, timeline_eviden
 
 
 def check(result: DrillResult) -> Iterator[Finding]:
+    """One finding when shutdown began but outlived the grace period."""
     t = result.shutdown
     if t is None or t.within_grace or not t.reacted:
         return

@@ -12,6 +12,7 @@ from killproof.rules.drill.shutdown_common import timeline_evidence
 
 
 def check(result: DrillResult) -> Iterator[Finding]:
+    """One finding when requests failed after the stop signal."""
     t = result.shutdown
     if t is None or t.failed_after_signal == 0:
         return

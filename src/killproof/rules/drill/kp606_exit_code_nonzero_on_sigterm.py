@@ -13,6 +13,7 @@ from killproof.rules.drill.shutdown_common import timeline_evidence
 
 
 def check(result: DrillResult) -> Iterator[Finding]:
+    """One finding when the service stopped in time but not with status 0."""
     t = result.shutdown
     if t is None or not t.within_grace or t.exit is None or t.exit.ok:
         return

@@ -12,6 +12,7 @@ from killproof.rules.drill.shutdown_common import hang_evidence, timeline_eviden
 
 
 def check(result: DrillResult) -> Iterator[Finding]:
+    """One finding when nothing changed within the grace period."""
     t = result.shutdown
     if t is None or t.within_grace or t.reacted:
         return

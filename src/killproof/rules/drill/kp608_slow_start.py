@@ -11,6 +11,7 @@ from killproof.rules.drill.common import drill_rule, where
 
 
 def check(result: DrillResult) -> Iterator[Finding]:
+    """One finding when startup exceeded its budget or never finished."""
     lim = result.limits
     if not result.ready:
         yield RULE.finding(

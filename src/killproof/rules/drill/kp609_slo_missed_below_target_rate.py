@@ -12,6 +12,7 @@ from killproof.rules.drill.common import drill_rule, where
 
 
 def check(result: DrillResult) -> Iterator[Finding]:
+    """One finding when a step at or below the target rate missed the SLO."""
     # A step the service died or thrashed in is KP601's/KP610's (see judge.judged_steps).
     missed = judge.missed_below_target(result)
     if not missed:

@@ -11,6 +11,7 @@ from killproof.rules.drill.common import drill_rule, mib, where
 
 
 def check(result: DrillResult) -> Iterator[Finding]:
+    """One finding when the drill stopped the load because the service thrashed."""
     at = result.thrash_detected_at_s
     if at is None:
         return

@@ -1,0 +1,1 @@
+"""killproof: make Go services stop dying with ``signal: killed``."""

@@ -6,6 +6,7 @@ import gzip
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ POD_LIMIT = "kernel/memcg-v1-pod-limit-two-containers-raw.txt"
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, object]]:
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any]:
     code = main(["why", *argv, "--format", "json"])
     return code, json.loads(capsys.readouterr().out)
 
@@ -27,7 +28,7 @@ def test_go_service_oom_names_the_victim_not_the_invoking_thread(
 ) -> None:
     code, out = run_json(capsys, str(shared_data / KERNEL))
     assert code == 1  # a kill is an error-level finding
-    [event] = out["events"]  # type: ignore[misc]
+    [event] = out["events"]
     assert event["cause"] == "KERNEL_OOM_MEMCG"
     assert (event["pid"], event["process"]) == (24649, "orders-leak")
     assert event["invoker_pid"] == 24653
@@ -37,7 +38,7 @@ def test_go_service_oom_names_the_victim_not_the_invoking_thread(
         "/orders",
         "own",
     )
-    assert out["findings"][0]["rule"] == "KP701"  # type: ignore[index]
+    assert out["findings"][0]["rule"] == "KP701"
     assert "orders-leak (pid 24649)" in event["explanation"]
 
 
@@ -45,7 +46,7 @@ def test_raw_and_dmesg_t_copies_of_one_kill_are_one_event(
     shared_data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _, out = run_json(capsys, str(shared_data / KERNEL), str(shared_data / KERNEL_T))
-    [event] = out["events"]  # type: ignore[misc]
+    [event] = out["events"]
     assert event["pid"] == 24649
     assert {e["path"] for e in event["evidence"]} == {
         str(shared_data / KERNEL),
@@ -57,7 +58,7 @@ def test_pod_limit_not_container_limit(
     shared_data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _, out = run_json(capsys, str(shared_data / POD_LIMIT))
-    [event] = out["events"]  # type: ignore[misc]
+    [event] = out["events"]
     assert (event["pid"], event["process"], event["oom_score_adj"]) == (25603, "python3", 900)
     assert event["anon_rss_kb"] == 49792
     assert event["oom_memcg"] == "/kubepods/pod-demo"
@@ -75,7 +76,7 @@ def test_stdin_and_exit_code_merge_with_the_kernel_record(
     data = (shared_data / KERNEL).read_bytes()
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
     _, out = run_json(capsys, "-", "--exit-code", "137")
-    [event] = out["events"]  # type: ignore[misc]
+    [event] = out["events"]
     assert event["pid"] == 24649 and event["exit_code"] == 137
 
 
@@ -85,7 +86,7 @@ def test_gzip_compressed_log_is_read_through(
     packed = tmp_path / "kern.log.1.gz"
     packed.write_bytes(gzip.compress((shared_data / KERNEL).read_bytes()))
     _, out = run_json(capsys, str(packed))
-    assert [e["pid"] for e in out["events"]] == [24649]  # type: ignore[attr-defined]
+    assert [e["pid"] for e in out["events"]] == [24649]
 
 
 def test_no_kill_exits_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

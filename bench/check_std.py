@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -23,6 +24,13 @@ from killproof import gotool
 from killproof.check.go import INTERNAL_ERROR, SYNTAX_ERROR
 from killproof.check.run import CheckOptions, run_check
 from killproof.check.walk import walk
+
+
+def cpu_seconds() -> float:
+    """User+system CPU of this process and its reaped children so far (load-independent)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def goroot_src() -> Path:
@@ -89,12 +97,12 @@ def main() -> int:
     print(f"  {len(walked.go_files)} .go files after the walk, {n_lines / 1e6:.2f} M lines")
     print(f"  load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
 
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), cpu_seconds()
     report = run_check([str(src)], CheckOptions(jobs=args.jobs))
-    kp_wall = time.perf_counter() - start
+    kp_wall, kp_cpu = time.perf_counter() - start, cpu_seconds() - cpu0
     crashes = [s for s in report.skipped if INTERNAL_ERROR in s.reason]
     syntax = [s for s in report.skipped if s.reason.startswith(SYNTAX_ERROR)]
-    print(f"killproof check: {kp_wall:.2f} s wall ({args.jobs} jobs)")
+    print(f"killproof check: {kp_wall:.2f} s wall, {kp_cpu:.2f} s CPU ({args.jobs} jobs)")
     print(
         f"  Go files checked {report.metadata['go_files_checked']}, "
         f"syntax errors skipped {report.metadata['go_syntax_errors']} "
@@ -110,9 +118,14 @@ def main() -> int:
     print(f"  ratio killproof / bare parse: {kp_wall / parse_wall:.2f}")
 
     if not args.skip_vet:
+        cpu0 = cpu_seconds()
         vet_wall, vet_rc = go_vet_std()
-        print(f"go vet std: {vet_wall:.2f} s wall (exit {vet_rc})")
-        print(f"  ratio killproof / go vet std: {kp_wall / vet_wall:.3f}")
+        vet_cpu = cpu_seconds() - cpu0
+        print(f"go vet std: {vet_wall:.2f} s wall, {vet_cpu:.2f} s CPU (exit {vet_rc})")
+        print(
+            f"  ratio killproof / go vet std: {kp_wall / vet_wall:.3f} wall, "
+            f"{kp_cpu / vet_cpu:.3f} CPU"
+        )
     print(f"  load average after: {os.getloadavg()[0]:.2f}")
     return 1 if crashes else 0
 

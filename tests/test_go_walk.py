@@ -116,3 +116,19 @@ def test_nested_gitignore_is_relative_to_its_directory(tmp_path: Path) -> None:
     (tmp_path / "gen").mkdir()
     (tmp_path / "gen" / "y.go").write_text("package gen\n")
     assert rels(tmp_path, walk(tmp_path).go_files) == {"gen/y.go"}
+
+
+def test_unlistable_directory_is_reported_not_dropped(tmp_path: Path) -> None:
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root can list any directory, so the permission error cannot happen")
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked" / "a.go").write_text("package a\n")
+    (tmp_path / "locked").chmod(0)
+    try:
+        result = walk(tmp_path)
+    finally:
+        (tmp_path / "locked").chmod(0o755)
+    assert result.go_files == ()
+    assert [what for what, _ in result.unreadable] == ["locked"]

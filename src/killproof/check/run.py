@@ -13,7 +13,7 @@ from killproof.check.go import check_go
 from killproof.check.walk import walk
 from killproof.config import ProjectConfig, load_project_config
 from killproof.errors import InputError
-from killproof.model import Finding, Report, Severity, merge_skipped
+from killproof.model import Finding, Report, Severity, Skipped, merge_skipped
 
 STDIN = "-"
 
@@ -34,7 +34,7 @@ def run_check(
     real = [p for p in paths if p != STDIN] or ([] if STDIN in paths else ["."])
     use_stdin = STDIN in paths
     findings: list[Finding] = []
-    skipped = []
+    skipped: list[Skipped] = []
     go_checked = syntax_errors = deploy_checked = 0
     programs = 0
     for raw in real:
@@ -47,6 +47,7 @@ def run_check(
         go = check_go(root, walked.go_files, options.jobs) if walked.go_files else GoResult()
         deploy = check_deploy(root, walked.other_files, go.programs, None, config)
         findings += [*apply_config(go.findings, config), *deploy.findings]
+        skipped += [Skipped(what, why) for what, why in walked.unreadable]
         skipped += [*go.skipped, *deploy.skipped]
         go_checked += go.files_checked
         syntax_errors += go.syntax_errors

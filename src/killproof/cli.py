@@ -6,18 +6,48 @@ it, 2 usage or input error (one line naming the file, never a traceback).
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Sequence
 
 import click
 
-from killproof.commands import check, drill, rules, why
-from killproof.commands.common import tool_version
 from killproof.errors import InputError
 
+# Subcommand name → "module:attribute". Imported only when run (or listed by --help), so
+# `killproof why` does not pay for drill's HTTP client at start-up.
+COMMANDS = {
+    "why": "killproof.commands.why:command",
+    "check": "killproof.commands.check:command",
+    "drill": "killproof.commands.drill:command",
+    "rules": "killproof.commands.rules:rules_command",
+    "explain": "killproof.commands.rules:explain_command",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(tool_version(), prog_name="killproof")
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every subcommand name, in the order of :data:`COMMANDS`."""
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Import and return the subcommand, or None for an unknown name."""
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, attribute = target.split(":")
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(package_name="killproof", prog_name="killproof")
 def app() -> None:
     """killproof: make Go services stop dying with 'signal: killed'.
 
@@ -27,13 +57,6 @@ def app() -> None:
       drill    run the binary under its real memory limit, load it, SIGTERM it, judge
       rules    list every rule;  explain ID  shows one rule's documentation
     """
-
-
-app.add_command(why.command)
-app.add_command(check.command)
-app.add_command(drill.command)
-app.add_command(rules.rules_command)
-app.add_command(rules.explain_command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

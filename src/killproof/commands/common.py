@@ -63,13 +63,16 @@ def emit(report: Report, fmt: str, output: Path | None, fail_on: str) -> int:
     severity = Severity(fail_on)
     to_tty = output is None and sys.stdout.isatty()
     settings = terminal_settings(to_tty, severity)
+    output_format = OutputFormat(fmt)
+    # Only SARIF and Markdown cite rule metadata; loading every family costs start-up time.
+    wants_rules = output_format in (OutputFormat.SARIF, OutputFormat.MARKDOWN)
     options = RenderOptions(
         color=settings.color,
         width=settings.width,
-        rules=catalog(),
+        rules=catalog() if wants_rules else {},
         tool_version=tool_version(),
     )
-    text = render(report, OutputFormat(fmt), options)
+    text = render(report, output_format, options)
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()

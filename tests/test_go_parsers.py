@@ -123,3 +123,12 @@ def test_any_file_is_checked_or_skipped_never_crashes(tmp_path: Path, source: st
         assert reasons == [f"syntax error: {problem.reason()}"]
     else:
         assert result.files_checked == 1
+
+
+@given(st.lists(IDENT, min_size=1, max_size=4), st.integers(2, 9))
+def test_root_binary_name_follows_go_build(parts: list[str], major: int) -> None:
+    from killproof.check.go import _module_binary
+
+    module = "example.com/" + "/".join(parts)
+    assert _module_binary(module) == parts[-1]
+    assert _module_binary(f"{module}/v{major}") == parts[-1]

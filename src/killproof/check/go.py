@@ -93,7 +93,7 @@ def check_go(root: Path, go_files: Sequence[Path], jobs: int) -> GoResult:
 def _go_program(main: PackageSummary, packages: Sequence[PackageSummary]) -> GoProgram:
     serve = [s for p in packages for s in p.serve_sites]
     timeouts = [p.shutdown_timeout_s for p in packages if p.shutdown_timeout_s is not None]
-    binary = Path(main.dir).name if main.dir != "." else main.module_path.rsplit("/", 1)[-1]
+    binary = Path(main.dir).name if main.dir != "." else _module_binary(main.module_path)
     return GoProgram(
         dir=main.dir,
         binary_name=binary or "main",
@@ -111,6 +111,15 @@ def _go_program(main: PackageSummary, packages: Sequence[PackageSummary]) -> GoP
         sets_memory_limit=any(p.sets_memory_limit for p in packages),
         sets_gomaxprocs=any(p.sets_gomaxprocs for p in packages),
     )
+
+
+def _module_binary(module_path: str) -> str:
+    """What ``go build`` names the root package's binary: the module path's last element,
+    or the one before a ``/vN`` major-version suffix."""
+    parts = [p for p in module_path.split("/") if p]
+    if len(parts) > 1 and parts[-1][:1] == "v" and parts[-1][1:].isdigit():
+        return parts[-2]
+    return parts[-1] if parts else ""
 
 
 def _tasks(root: Path, files: Sequence[Path]) -> list[PackageTask]:

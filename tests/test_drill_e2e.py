@@ -212,6 +212,21 @@ def test_killed_for_memory_before_ready_is_both_oom_and_never_ready(tmp_path: Pa
     assert rules_of(result) == ["KP601", "KP608"]
 
 
+def test_a_crash_under_load_fails_the_drill_with_its_last_words(
+    go_build: Build, tmp_path: Path
+) -> None:
+    binary = go_build(FIXTURES / "panic")
+    out = tmp_path / "report.json"
+    code = main(["drill", "--memory", "64Mi", "--sandbox", "watchdog", "--rate", "100",
+                 "--duration", "3s", "--port", str(free_port()), "--ready", "/readyz",
+                 "--request", "GET /orders?id={n}", "-f", "json", "-o", str(out),
+                 "--work-dir", str(tmp_path / "w"), "--", str(binary)])  # fmt: skip
+    report = json.loads(out.read_text())
+    assert (code, report["verdict"], report["oom"]) == (1, "fail", None)
+    assert any("exit status 2" in n and "assignment to entry in nil map" in n
+               for n in report["notes"])  # fmt: skip
+
+
 DRILL_SCRIPT = """
 import sys
 from killproof.cli import main

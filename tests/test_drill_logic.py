@@ -16,6 +16,7 @@ from killproof.drill.cgroup import MemoryState
 from killproof.drill.pprof_adapter import decode
 from killproof.drill.ready import wait_ready
 from killproof.drill.result import DrillLimits, DrillResult, Exit, HeapProfile, Sample, SandboxKind
+from killproof.drill.run import last_words
 from killproof.drill.sampler import Sampler, SamplerConfig
 from killproof.drill.sandbox import _exit_of
 from killproof.drill.scenario import parse_scenario
@@ -268,6 +269,24 @@ def test_report_json_has_the_contract_keys() -> None:
     assert report["leak"]["memory"]["step"] == 0
     assert [f["rule"] for f in report["findings"]] == ["KP601", "KP602"]
     json.dumps(report)
+
+
+def test_a_crash_under_load_fails_without_a_rule_and_an_oom_does_not_double_count() -> None:
+    crashed = build_report(parse_scenario("step 100/s 5s\nexit 3s 2\n"))
+    assert crashed.sections["verdict"] == "fail" and crashed.findings == ()
+    assert "exited during the load (exit status 2)" in crashed.summary
+    oom = build_report(parse_scenario("step 100/s 5s\noom 3s cgroup-events\nexit 3s SIGKILL\n"))
+    assert "exited during the load" not in oom.summary
+
+
+def test_last_words_prefer_the_panic_line() -> None:
+    stderr = "serving\npanic: assignment to entry in nil map\n\ngoroutine 7 [running]:\n" \
+             "main.orders.func1()\n\t/src/main.go:22 +0x29\nexit status 2\n"  # fmt: skip
+    assert last_words(stderr) == "panic: assignment to entry in nil map"
+    assert last_words("listen tcp :80: bind: permission denied\n") == (
+        "listen tcp :80: bind: permission denied"
+    )
+    assert last_words("") == ""
 
 
 def test_a_truncated_profile_is_kept_with_its_error(tmp_path: Path) -> None:

@@ -99,4 +99,6 @@ def command(
         result,
         {"work_dir": str(directory), "env": describe_env(config.env), "port": config.port},
     )
-    return emit(report, fmt, output, fail_on)
+    code = emit(report, fmt, output, fail_on)
+    # A crash under load fails the drill even though no KP6xx rule names it.
+    return max(code, 1) if report.sections["verdict"] == "fail" else code

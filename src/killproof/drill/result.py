@@ -124,6 +124,7 @@ class OomRecord:
     source: str
     """``cgroup-events`` (memory.events / memory.oom_control oom_kill), ``kernel-log``,
     ``watchdog`` (emulated limit), ``container-runtime`` (docker/podman ``OOMKilled``),
+    ``go-runtime`` (the Go allocator's own ``fatal error: runtime: out of memory``),
     ``exit-status`` (SIGKILL at the limit, no other record)."""
     limit_bytes: int
     memory_bytes: int | None = None

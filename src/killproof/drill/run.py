@@ -107,6 +107,9 @@ class DrillProgress:
 ProgressSink = Callable[[DrillProgress], None]
 
 
+_GO_OOM = "fatal error: runtime: out of memory"
+
+
 def _uptime_s() -> float | None:
     try:
         return float(Path("/proc/uptime").read_text().split()[0])
@@ -134,9 +137,14 @@ def run_drill(config: DrillConfig, progress: ProgressSink | None = None) -> Dril
     with interrupt_on_signals(), Sandbox(spec) as box:
         notes = [f"cleaned up after an earlier drill: {c}" for c in box.cleaned_leftovers]
         if box.kind.is_emulated:
+            why = (
+                "as asked"
+                if config.sandbox is SandboxChoice.WATCHDOG
+                else ("no memory cgroup available: not root, no systemd")
+            )
             notes.append(
-                "no memory cgroup available (not root, no systemd): the limit was emulated by "
-                "an RSS watchdog, so the kernel's reclaim and OOM killer were not exercised"
+                f"the limit was emulated by an RSS watchdog ({why}), so the kernel's reclaim "
+                "and OOM killer were not exercised"
             )
         notify(DrillProgress("starting", limit_bytes=config.memory_bytes))
         outcome = wait_ready(
@@ -194,6 +202,10 @@ def run_drill(config: DrillConfig, progress: ProgressSink | None = None) -> Dril
         kernel = _kernel_lines(uptime0, box.pid) if oom and config.read_kernel_log else ()
         if stop_reason:
             notes.append(f"load stopped early: {stop_reason}")
+        if ended is not None and oom is None:
+            notes.append(
+                _with_stderr(f"the service exited during the load ({ended.describe()})", box)
+            )
     profiles = tuple(pprof_adapter.decode(p) for p in sampler.profiles())
     return replace(
         base,
@@ -323,11 +335,21 @@ def _preflight(config: DrillConfig) -> str:
     return ""
 
 
+def last_words(stderr: str) -> str:
+    """Why a Go program quit, from its stderr: the ``panic:``/``fatal error:`` line when
+    there is one (the stack below it is noise here), else the last non-empty line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith(("panic: ", "fatal error: ")):
+            return line[:300]
+    return lines[-1][:300] if lines else ""
+
+
 def _with_stderr(message: str, box: Sandbox) -> str:
-    """``message`` plus the service's last stderr line (a Go program says why it quit)."""
+    """``message`` plus the service's last words on stderr."""
     time.sleep(0.05)  # let a dying process's last write land
-    lines = [line for line in box.stderr_text().splitlines() if line.strip()]
-    return f"{message}; its last words: {lines[-1].strip()[:300]}" if lines else message
+    words = last_words(box.stderr_text())
+    return f"{message}; its last words: {words}" if words else message
 
 
 def _oom_of(
@@ -351,6 +373,10 @@ def _oom_of(
         return OomRecord(
             at, "cgroup-events", config.memory_bytes, used, (f"{counter} {oom_kills}",)
         )
+    if ended is not None and _GO_OOM in box.stderr_text():
+        # Go's allocator failed (an address-space rlimit, or no memory at all): also an OOM.
+        why = f"stderr: {_GO_OOM}"
+        return OomRecord(at, "go-runtime", config.memory_bytes, used, (why,))
     if box.container_oom_killed():
         why = f"{box.kind.value} inspect: State.OOMKilled true"
         return OomRecord(at, "container-runtime", config.memory_bytes, used, (why,))

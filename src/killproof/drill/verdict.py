@@ -18,6 +18,12 @@ from killproof.model import Finding, Measurement, Report, Severity, Skipped, Tab
 from killproof.rules.drill import RULES
 
 
+def crashed_during_load(result: DrillResult) -> bool:
+    """The service became ready, then died during the load of something that is not an
+    OOM kill (a panic, a fatal error, a log.Fatal): no KP6xx rule names it, the drill fails."""
+    return result.ready and result.exit is not None and result.oom is None
+
+
 def findings(result: DrillResult) -> list[Finding]:
     """Every KP6xx finding for this drill."""
     return [f for rule in RULES for f in rule.check(result)]
@@ -137,11 +143,15 @@ def _shutdown_table(result: DrillResult) -> Table | None:
 def build_report(result: DrillResult, metadata: dict[str, Any] | None = None) -> Report:
     """The drill's report: findings, verdict, JSON sections, tables and measurements."""
     found = findings(result)
-    failed = any(f.severity is Severity.ERROR for f in found)
+    crashed = crashed_during_load(result)
+    failed = crashed or any(f.severity is Severity.ERROR for f in found)
     leak = judge.memory_leak(result)
     goroutines = judge.goroutine_leak(result)
     name = PurePath(result.command[0]).name if result.command else "service"
-    headline = ", ".join(sorted({f.name for f in found if f.severity is Severity.ERROR}))
+    names = {f.name for f in found if f.severity is Severity.ERROR}
+    if crashed and result.exit is not None:
+        names.add(f"exited during the load ({result.exit.describe()})")
+    headline = ", ".join(sorted(names))
     summary = (
         f"drill {'FAIL' if failed else 'PASS'}: {name} at "
         f"{format_bytes(result.limits.memory_bytes)} ({result.sandbox.value})"

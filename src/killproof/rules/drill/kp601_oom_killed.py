@@ -27,6 +27,7 @@ def check(result: DrillResult) -> Iterator[Finding]:
         "watchdog": "the drill's RSS watchdog (emulated limit)",
         "exit-status": "SIGKILL at the limit",
         "container-runtime": "the container runtime's OOM kill (State.OOMKilled)",
+        "go-runtime": "the Go runtime itself (fatal error: runtime: out of memory)",
     }.get(oom.source, oom.source)
     message = (
         f"killed for memory {oom.t_s:.1f}s after start by {by}: "

@@ -15,6 +15,7 @@ from killproof.drill.cgroup import CgroupVersion, parse_flat_keyed, read_memory,
 from killproof.drill.quantity import format_bytes, parse_bytes, parse_cpus, parse_signal
 from killproof.drill.ready import ProbeKind, parse_probe
 from killproof.drill.result import SandboxKind
+from killproof.drill.run import last_words
 from killproof.drill.sampler import parse_goroutine_count, parse_metrics
 from killproof.drill.sandbox import scope_dir_of
 from killproof.drill.scenario import parse_scenario
@@ -265,3 +266,26 @@ def test_env_pairs() -> None:
     assert _env_pairs(["GOGC=50", "EMPTY="]) == {"GOGC": "50", "EMPTY": ""}
     with pytest.raises(InputError):
         _env_pairs(["NOEQUALS"])
+
+
+@given(st.binary(max_size=300))
+def test_goroutine_count_never_crashes(body: bytes) -> None:
+    count = parse_goroutine_count(body)
+    assert count is None or count >= 0
+
+
+@given(st.lists(st.text(max_size=15), max_size=5))
+def test_env_pairs_keep_every_key_or_refuse(items: list[str]) -> None:
+    try:
+        out = _env_pairs(items)
+    except InputError:
+        assert any("=" not in i or i.startswith("=") for i in items)
+    else:
+        assert set(out) == {i.split("=", 1)[0] for i in items}
+
+
+@given(st.text(max_size=200), st.text(min_size=1, max_size=20))
+def test_scope_dir_and_last_words_never_crash(text: str, unit: str) -> None:
+    found = scope_dir_of(text, unit)
+    assert found is None or str(found).startswith("/sys/fs/cgroup")
+    assert len(last_words(text)) <= 300

@@ -202,6 +202,14 @@ def run_drill(config: DrillConfig, progress: ProgressSink | None = None) -> Dril
         kernel = _kernel_lines(uptime0, box.pid) if oom and config.read_kernel_log else ()
         if stop_reason:
             notes.append(f"load stopped early: {stop_reason}")
+        missing = sampler.missing_paths()
+        if "/debug/pprof/heap" in missing:
+            notes.append(
+                "no heap profiles: the service does not serve /debug/pprof/heap (import "
+                "net/http/pprof, on an internal port) so an OOM cannot name its allocation site"
+            )
+        if "/metrics" in missing and "/debug/pprof/goroutine" in missing:
+            notes.append("no goroutine counts: neither /metrics nor /debug/pprof/goroutine")
         if ended is not None and oom is None:
             notes.append(
                 _with_stderr(f"the service exited during the load ({ended.describe()})", box)

@@ -208,6 +208,10 @@ class Sampler:
         with self._lock:
             return tuple(self._profiles)
 
+    def missing_paths(self) -> frozenset[str]:
+        """Endpoints the service answered 404 for (``/metrics``, ``/debug/pprof/heap`` …)."""
+        return frozenset(self._scraper.missing) if self._scraper is not None else frozenset()
+
     def latest(self) -> Sample | None:
         """The newest sample."""
         with self._lock:

@@ -235,6 +235,10 @@ def parse_scenario(text: str, origin: str = "<scenario>") -> DrillResult:
         )
         for t, step in times
     )
+    oom = st.oom
+    if oom is not None and oom.memory_bytes is None:
+        before = [s.memory_bytes for s in samples if s.t_s <= oom.t_s and s.memory_bytes]
+        oom = replace(oom, memory_bytes=before[-1] if before else None)
     shutdown = st.shutdown
     if shutdown is not None and st.dump:
         dump = "SIGQUIT: quit\n\ngoroutine 1 [sleep]:\n" + "\n".join(
@@ -251,7 +255,7 @@ def parse_scenario(text: str, origin: str = "<scenario>") -> DrillResult:
         samples=samples,
         steps=tuple(st.steps),
         profiles=tuple(st.profiles),
-        oom=st.oom,
+        oom=oom,
         exit=st.exit,
         shutdown=shutdown,
         thrash_detected_at_s=st.thrash,

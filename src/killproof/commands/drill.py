@@ -40,7 +40,8 @@ from killproof.drill.verdict import build_report
 @click.option(
     "--max-startup", help="Startup longer than this is a finding (KP608). [probe budget, else 10s]"
 )
-@click.option("--request", help="Request template, e.g. 'GET /orders?id={n}'. [GET /]")
+@click.option("--request", help="Request template, e.g. 'GET /orders?id={n}'. "
+              "[PATH: a path the program serves; else GET /]")  # fmt: skip
 @click.option("--requests", "requests_file", help="A YAML list or HAR file of requests.",
               type=click.Path(exists=True, dir_okay=False, path_type=Path))  # fmt: skip
 @click.option("--rate", help="Requests/s per step: 200, or 100,200,400, or max. [100]")
@@ -66,7 +67,8 @@ from killproof.drill.verdict import build_report
               help="Send the stop signal under load at the end.")  # fmt: skip
 @click.option("--thrash-after", default="10s", show_default=True,
               help="Pinned at the limit this long, no OOM kill: thrash (KP610).")  # fmt: skip
-@click.option("--sample-hz", default=10.0, show_default=True, help="Memory sampling rate.")
+@click.option("--sample-hz", default=10.0, show_default=True, type=click.FloatRange(5, 100),
+              help="Memory sampling rate (Hz).")  # fmt: skip
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Keep logs and heap profiles here. [a new temporary directory]")  # fmt: skip
 @click.option("--progress/--no-progress", default=None, help="Live progress on stderr. [on a TTY]")

@@ -288,6 +288,10 @@ def remove_leftovers(root: CgroupRoot, alive: Callable[[int], bool] = pid_alive)
             owner = owner_of(entry.name)
             if owner is None or owner == os.getpid() or alive(owner):
                 continue
+            if any(pid == 0 or not Path(f"/proc/{pid}").exists() for pid in _pids(entry)):
+                # Members we cannot see live in another pid namespace, where the owner
+                # pid means another process: not ours to judge.
+                continue
             if remove_dir(entry, 5.0):
                 removed.append(str(entry))
     return removed

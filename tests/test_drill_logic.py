@@ -322,3 +322,17 @@ def test_ledger_sweep_kills_what_a_dead_drill_left(tmp_path: Path) -> None:
     finally:
         if orphan.poll() is None:
             orphan.kill()
+
+
+def test_leftover_cgroups_of_dead_owners_only(tmp_path: Path) -> None:
+    from killproof.drill import cgroup
+
+    mem = tmp_path / "memory"
+    names = ["killproof-drill-4000001-0", f"killproof-drill-{os.getpid()}-0",
+             "killproof-drill-1-3", "someone-else", "killproof-drill-x-1"]  # fmt: skip
+    for name in names:
+        (mem / name).mkdir(parents=True)
+    root = cgroup.CgroupRoot(cgroup.CgroupVersion.V1, mem)
+    removed = cgroup.remove_leftovers(root, alive=lambda pid: pid != 4000001)
+    assert removed == [str(mem / "killproof-drill-4000001-0")]
+    assert sorted(p.name for p in mem.iterdir()) == sorted(names[1:])

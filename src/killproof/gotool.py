@@ -25,7 +25,9 @@ def go_binary() -> str:
 def offline_env(cache_dir: Path | None = None) -> dict[str, str]:
     """The environment for an offline build: no toolchain download, no module proxy."""
     env = dict(os.environ)
-    env.update({"GOTOOLCHAIN": "local", "GOPROXY": "off", "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0"})
+    env.update(
+        {"GOTOOLCHAIN": "local", "GOPROXY": "off", "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0"}
+    )
     if cache_dir is not None:
         env["GOCACHE"] = str(cache_dir / "gocache")
         env["GOPATH"] = str(cache_dir / "gopath")

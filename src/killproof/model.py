@@ -107,9 +107,7 @@ class Finding:
             "line": loc.line,
             "column": loc.column,
             "subject": loc.subject,
-            "evidence": [
-                {"text": e.text, "path": e.path, "line": e.line} for e in self.evidence
-            ],
+            "evidence": [{"text": e.text, "path": e.path, "line": e.line} for e in self.evidence],
             "remedy": self.remedy,
         }
 

@@ -20,7 +20,9 @@ def render(report: Report) -> str:
         skipped=str(len(report.skipped)),
     )
     if not findings:
-        ET.SubElement(suite, "testcase", name="no findings", classname=f"killproof.{report.command}")
+        ET.SubElement(
+            suite, "testcase", name="no findings", classname=f"killproof.{report.command}"
+        )
     for f in findings:
         case = ET.SubElement(
             suite, "testcase", name=f"{f.rule} {f.location}", classname=f"killproof.{f.rule}"

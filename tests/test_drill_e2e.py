@@ -90,7 +90,7 @@ def test_oom_in_a_real_cgroup_names_the_allocation_site_and_leak_comes_first(
 ) -> None:
     src = FIXTURES / "leak" / "main.go"
     binary = go_build(src.parent)
-    result = drill(binary, tmp_path, steps=(LoadStep(200, 3), LoadStep(400, 6)),
+    result = drill(binary, tmp_path, steps=(LoadStep(200, 3), LoadStep(300, 8)),
                    read_kernel_log=True)  # fmt: skip
     assert result.sandbox in (SandboxKind.CGROUP_V1, SandboxKind.CGROUP_V2)
     assert result.oom is not None and result.oom.source == "cgroup-events"

@@ -181,3 +181,30 @@ def test_pod_limit_hit_by_a_container_without_its_own_is_an_ancestor_limit(
     assert event.limit_scope is LimitScope.ANCESTOR
     assert event.limit_kb == 48 * 1024
     assert {t.pid for t in event.top_tasks} >= {hog.pid, side.pid}
+
+
+def test_why_with_no_input_reads_this_machines_kernel_log(
+    cgroups: MemoryCgroups, gohog: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The on-call case: nothing but the host. `killproof why` reads dmesg itself, and
+    `--cgroup` adds the cgroup's own counters, merged into the same death."""
+    import json
+
+    from killproof.cli import main
+
+    group = cgroups.make(f"killproof-why-{uuid.uuid4().hex[:8]}", 32 * MIB)
+    proc = cgroups.spawn(group, [str(gohog), "256", "30"])
+    assert proc.wait(timeout=60) == -signal.SIGKILL
+
+    assert main(["why", "--format", "json"]) == 1
+    events = json.loads(capsys.readouterr().out)["events"]
+    [event] = [e for e in events if e["pid"] == proc.pid]
+    assert event["cause"] == "KERNEL_OOM_MEMCG"
+    assert event["limit_kb"] == 32 * 1024
+    assert event["oom_memcg"] == cgroup_path(cgroups, group)
+
+    assert main(["why", "--live", "--cgroup", str(group), "--format", "json"]) == 1
+    events = json.loads(capsys.readouterr().out)["events"]
+    [event] = [e for e in events if e["pid"] == proc.pid]
+    assert "cgroup" in event["source"].split("+")
+    assert any("oom_kill" in ev["text"] for ev in event["evidence"])

@@ -112,10 +112,30 @@ def _int(text: str | None) -> int | None:
     return int(value) if _DIGITS.fullmatch(value) else None
 
 
+def hierarchy_path_of(directory: Path, proc: Path = Path("/proc")) -> str | None:
+    """The path the kernel prints for a cgroup directory (``/kubepods/pod-demo``): its place
+    under the mounted v1 memory or v2 hierarchy, or None when it is under neither."""
+    target = directory.resolve()
+    for mount in _mounts(_read(proc / "self", "mountinfo") or ""):
+        if mount is None:
+            continue
+        root, point = mount
+        if target == Path(point) or Path(point) in target.parents:
+            inside = "/" + str(target.relative_to(point)).removeprefix(".").lstrip("/")
+            return (root.rstrip("/") + inside) if root != "/" else inside
+    return None
+
+
 def read_cgroup(directory: Path, hierarchy_path: str | None = None) -> CgroupMemory:
-    """Read a memory cgroup directory (v2 when ``memory.events`` exists, else v1)."""
+    """Read a memory cgroup directory (v2 when ``memory.events`` exists, else v1).
+
+    ``hierarchy_path`` defaults to the directory's place in the mounted hierarchy, so the
+    result can be matched with the kernel's ``oom_memcg=``/``task_memcg=`` paths.
+    """
     if not directory.is_dir():
         raise InputError("not a cgroup directory", str(directory))
+    if hierarchy_path is None:
+        hierarchy_path = hierarchy_path_of(directory)
     if (directory / "memory.events").exists() or (directory / "memory.max").exists():
         events = parse_flat_keyed(_read(directory, "memory.events") or "")
         return CgroupMemory(

@@ -156,6 +156,8 @@ class ShutdownTimeline:
     sigkill_sent: bool = False
     goroutine_dump: str = ""
     """The Go runtime's SIGQUIT dump (from stderr) when the grace period was overrun."""
+    clients: int = 0
+    """Keep-alive client threads sending requests through the test."""
 
     @property
     def readiness_before_close(self) -> bool | None:

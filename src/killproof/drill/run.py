@@ -191,7 +191,7 @@ def run_drill(config: DrillConfig, progress: ProgressSink | None = None) -> Dril
                 notes.append("shutdown test skipped: the service was thrashing at its limit")
             elif ended is None and config.shutdown_test:
                 notify(DrillProgress("shutdown", limit_bytes=config.memory_bytes))
-                timeline = _shutdown_phase(config, box)
+                timeline = _shutdown_phase(config, box, steps)
             elif ended is None:
                 notes.append("shutdown test skipped (--no-shutdown-test)")
         finally:
@@ -313,9 +313,14 @@ def _load_phase(
     return results, reason, thrash_at, engine_notes
 
 
-def _shutdown_phase(config: DrillConfig, box: Sandbox) -> ShutdownTimeline:
+def _shutdown_phase(config: DrillConfig, box: Sandbox, steps: list[StepResult]) -> ShutdownTimeline:
     path = config.shutdown_path or config.requests.templates[0].path
-    traffic = ClientTraffic(config.port, path, host=config.host)
+    # About the last step's rate, with enough clients that slow requests are in flight
+    # when the signal lands (in-flight requests are what a bad shutdown drops).
+    rate = steps[-1].rate_achieved_rps if steps and steps[-1].rate_achieved_rps > 0 else 50.0
+    clients = max(4, min(32, config.connections))
+    traffic = ClientTraffic(config.port, path, workers=clients, host=config.host,
+                            pause_s=clients / rate)  # fmt: skip
     probe = config.ready
     return run_shutdown(
         box,

@@ -16,6 +16,7 @@ the examples in ``killproof explain KP601`` are executable. One directive per li
     exit 4.1s SIGKILL           # or: exit 4.1s 1 (an exit status)
     thrash 12s
     shutdown SIGTERM exit-after=0.3s code=0 ready-failed=0.01s closed=0.3s failed=0 refused=3
+                                # (also ok=N, clients=N; exit-after=none: still running)
     dump main.flushQueue main.go:22   # a frame of the SIGQUIT dump
 
 Times are seconds since the service started. Parse errors name the line.
@@ -150,6 +151,7 @@ def _shutdown(st: _State, words: list[str]) -> None:
         refused_after_signal=int(kv.get("refused", "0")),
         sigquit_sent=not within,
         sigkill_sent=not within,
+        clients=int(kv.get("clients", "8")),
     )
 
 

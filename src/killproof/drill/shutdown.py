@@ -79,20 +79,20 @@ class ClientTraffic:
         self.records: list[RequestRecord] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._threads = [
+        self.threads = [
             threading.Thread(target=self._run, args=(i,), name=f"drill-client-{i}", daemon=True)
             for i in range(workers)
         ]
 
     def start(self) -> None:
         """Start the client threads."""
-        for t in self._threads:
+        for t in self.threads:
             t.start()
 
     def stop(self) -> list[RequestRecord]:
         """Stop and return every record."""
         self._stop.set()
-        for t in self._threads:
+        for t in self.threads:
             t.join(timeout=5)
         with self._lock:
             return list(self.records)
@@ -289,6 +289,7 @@ def run_shutdown(
     summary = summarize(records, window)
     dump = extract_goroutine_dump(target.stderr_text()[stderr_before:]) if quit_sent else ""
     return ShutdownTimeline(
+        clients=len(traffic.threads) if traffic is not None else 0,
         signal=plan.signal.name,
         grace_s=plan.grace_s,
         exited=ended is not None,

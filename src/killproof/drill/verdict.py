@@ -130,7 +130,7 @@ def _shutdown_table(result: DrillResult) -> Table | None:
         (
             "requests after signal",
             f"{t.ok_after_signal} ok, {t.failed_after_signal} failed, "
-            f"{t.refused_after_signal} refused after close",
+            f"{t.refused_after_signal} refused after close ({t.clients} clients)",
         ),
         (
             "SIGQUIT/SIGKILL",

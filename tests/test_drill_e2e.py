@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,7 +23,7 @@ import pytest
 from conftest import REPO, is_root
 from killproof.cli import main
 from killproof.drill import cgroup, ledger
-from killproof.drill.load_plan import LoadStep
+from killproof.drill.load_plan import Engine, LoadStep
 from killproof.drill.ready import ProbeKind, ReadyProbe
 from killproof.drill.request_source import single_request
 from killproof.drill.result import DrillResult, SandboxKind
@@ -345,3 +346,15 @@ def test_sandbox_writes_the_limits_and_removes_the_cgroup(tmp_path: Path) -> Non
         pid = box.pid
     assert not _alive(pid)
     assert not any(d.exists() for d in dirs)
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_wrk_engine_drives_the_steps_and_its_caveat_is_reported(
+    go_build: Build, tmp_path: Path
+) -> None:
+    result = drill(go_build(FIXTURES / "clean"), tmp_path, engine=Engine.WRK,
+                   steps=(LoadStep(100, 2), LoadStep(200, 2)), sandbox=SandboxChoice.WATCHDOG)  # fmt: skip
+    assert [s.rate_asked_rps for s in result.steps] == [100.0, 200.0]
+    assert all(s.completed > 0 for s in result.steps)
+    assert any("wrk" in n for n in result.notes)
+    assert build_report(result).sections["verdict"] == "pass"

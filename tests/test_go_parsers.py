@@ -19,7 +19,9 @@ from killproof.sources.golang.requests import route_path
 from killproof.sources.golang.suppress import parse_directive
 from killproof.sources.golang.syntax import walk
 
-IDENT = st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True)
+IDENT = st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True).filter(
+    lambda s: not (s[0] == "v" and s[1:].isdigit())  # not a major-version suffix
+)
 MODULE = st.lists(IDENT, min_size=1, max_size=4).map(lambda p: "example.com/" + "/".join(p))
 VERSION = st.tuples(st.integers(1, 1), st.integers(0, 40), st.integers(0, 9)).map(
     lambda v: f"{v[0]}.{v[1]}.{v[2]}"

@@ -117,7 +117,8 @@ def _module_binary(module_path: str) -> str:
     """What ``go build`` names the root package's binary: the module path's last element,
     or the one before a ``/vN`` major-version suffix."""
     parts = [p for p in module_path.split("/") if p]
-    if len(parts) > 1 and parts[-1][:1] == "v" and parts[-1][1:].isdigit():
+    last = parts[-1] if parts else ""
+    if len(parts) > 1 and last[:1] == "v" and last[1:].isdigit() and int(last[1:]) >= 2:
         return parts[-2]
     return parts[-1] if parts else ""
 

@@ -12,13 +12,13 @@ from killproof.sources.golang.syntax import call_args, text, unparen
 from killproof.sources.golang.values import definitions
 
 CONTEXT = "context"
-_UNITS = {
-    "Nanosecond": 1e-9,
-    "Microsecond": 1e-6,
-    "Millisecond": 1e-3,
-    "Second": 1.0,
-    "Minute": 60.0,
-    "Hour": 3600.0,
+_UNIT_NANOS = {
+    "Nanosecond": 1,
+    "Microsecond": 1_000,
+    "Millisecond": 1_000_000,
+    "Second": 1_000_000_000,
+    "Minute": 60_000_000_000,
+    "Hour": 3_600_000_000_000,
 }
 _NUMBER = re.compile(r"^[0-9_]+(?:\.[0-9_]+)?$")
 
@@ -89,51 +89,57 @@ def timeout_seconds(pkg: GoPackage, expr: ts.Node | None, depth: int = 0) -> flo
     return None
 
 
-def duration_seconds(pkg: GoPackage, expr: ts.Node | None, depth: int = 0) -> float | None:
+def duration_seconds(pkg: GoPackage, expr: ts.Node | None) -> float | None:
     """A literal ``time.Duration`` expression in seconds, None when not literal."""
+    nanos = _nanos(pkg, expr, 0)
+    return None if nanos is None else nanos / 1e9
+
+
+def _number(node: ts.Node | None) -> float | None:
+    node = unparen(node)
+    if node is None or node.type not in ("int_literal", "float_literal"):
+        return None
+    raw = text(node).replace("_", "")
+    if not _NUMBER.match(raw):
+        return None
+    return float(int(raw)) if raw.isdigit() else float(raw)
+
+
+def _nanos(pkg: GoPackage, expr: ts.Node | None, depth: int) -> float | None:
+    """Nanoseconds (Go's Duration unit) of a literal duration expression."""
     expr = unparen(expr)
     if expr is None or depth > 4:
         return None
-    if expr.type in ("int_literal", "float_literal"):
-        raw = text(expr).replace("_", "")
-        return float(raw) * 1e-9 if _NUMBER.match(raw) else None
+    number = _number(expr)
+    if number is not None:
+        return number
     if expr.type == "selector_expression":
         q = pkg.file_of(expr).qualified(expr)
-        if q is not None and q[0] == "time" and q[1] in _UNITS:
-            return _UNITS[q[1]]
+        if q is not None and q[0] == "time" and q[1] in _UNIT_NANOS:
+            return float(_UNIT_NANOS[q[1]])
         return None
     if expr.type == "call_expression":
         # time.Duration(30): a conversion keeps the number.
         args = call_args(expr)
         fn = text(expr.child_by_field_name("function"))
         if fn.endswith("Duration") and len(args) == 1:
-            inner = unparen(args[0])
-            if inner is not None and inner.type in ("int_literal", "float_literal"):
-                return float(text(inner).replace("_", "")) * 1e-9
+            return _number(args[0])
         return None
     if expr.type == "identifier":
         defs = [d for d in definitions(pkg, expr) if d.value is not None]
         if len(defs) == 1:
-            return duration_seconds(pkg, defs[0].value, depth + 1)
+            return _nanos(pkg, defs[0].value, depth + 1)
         return None
-    if expr.type == "binary_expression" and text(expr.child_by_field_name("operator")) == "*":
-        left = expr.child_by_field_name("left")
-        right = expr.child_by_field_name("right")
-        a = _number_or_duration(pkg, left, depth)
-        b = _number_or_duration(pkg, right, depth)
-        if a is None or b is None:
+    if expr.type == "binary_expression":
+        op = text(expr.child_by_field_name("operator"))
+        left = _nanos(pkg, expr.child_by_field_name("left"), depth + 1)
+        right = _nanos(pkg, expr.child_by_field_name("right"), depth + 1)
+        if left is None or right is None:
             return None
-        return a * b * 1e9 if _is_plain_number(left) or _is_plain_number(right) else None
+        if op == "*":
+            return left * right
+        if op == "+":
+            return left + right
+        if op == "/" and right:
+            return left / right
     return None
-
-
-def _is_plain_number(node: ts.Node | None) -> bool:
-    node = unparen(node)
-    return node is not None and node.type in ("int_literal", "float_literal")
-
-
-def _number_or_duration(pkg: GoPackage, node: ts.Node | None, depth: int) -> float | None:
-    node = unparen(node)
-    if node is not None and node.type in ("int_literal", "float_literal"):
-        return float(text(node).replace("_", "")) * 1e-9
-    return duration_seconds(pkg, node, depth + 1)

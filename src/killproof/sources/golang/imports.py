@@ -9,7 +9,7 @@ import tree_sitter as ts
 
 from killproof.sources.golang.syntax import line_col, string_value, text
 
-_MAJOR = re.compile(r"^v[0-9]+$")
+_MAJOR = re.compile(r"^v(?:[2-9]|[1-9][0-9]+)$")
 _GOPKG = re.compile(r"^(?P<name>[^.]+)\.v[0-9]+$")
 
 

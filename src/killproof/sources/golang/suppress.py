@@ -30,7 +30,9 @@ class Suppression:
 def parse_directive(comment: str) -> tuple[frozenset[str], str] | None:
     """``"//killproof:ignore KP109 cache is bounded by the LRU"`` → ids and reason; None
     when the comment is not a directive."""
-    m = _DIRECTIVE.match(comment.strip())
+    lines = comment.strip().splitlines()
+    # A `//` comment is one line; only that line can be the directive.
+    m = _DIRECTIVE.match(lines[0]) if lines else None
     if m is None:
         return None
     ids = m.group("ids") or ""

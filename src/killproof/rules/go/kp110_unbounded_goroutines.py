@@ -28,6 +28,9 @@ def _per_item_loop(go: ts.Node) -> ts.Node | None:
 def _loops_per_item(loop: ts.Node) -> bool:
     for child in loop.named_children:
         if child.type == "range_clause":
+            right = child.child_by_field_name("right")
+            if right is not None and right.type == "composite_literal":
+                return False  # a list written in the code: its length is fixed
             left = child.child_by_field_name("left")
             names = [text(n) for n in left.named_children] if left is not None else []
             # `for _, v := range xs` / `for k, v := range m`: one pass per element.

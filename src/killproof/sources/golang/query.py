@@ -72,6 +72,8 @@ SERVING_IMPORTS = (
 """Imports that make every file of a package worth querying: a server or handler may be
 declared in one file and used in another."""
 
+_SERVING_PREFIXES = tuple(p + "/" for p in SERVING_IMPORTS)
+
 RULE_IMPORTS = frozenset(
     {
         "context",
@@ -96,7 +98,7 @@ _MAYBE_GO_STATEMENT = re.compile(rb"\bgo\s+(?:func\b|[A-Za-z_(])")
 
 def is_serving_import(path: str) -> bool:
     """True for the packages in :data:`SERVING_IMPORTS` (and their subpackages)."""
-    return any(path == p or path.startswith(p + "/") for p in SERVING_IMPORTS)
+    return path in SERVING_IMPORTS or path.startswith(_SERVING_PREFIXES)
 
 
 def needs_query(source: bytes, imports: Iterable[str], package_serves: bool) -> bool:

@@ -8,6 +8,7 @@ import tree_sitter as ts
 
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
+from killproof.sources.golang.caches import sync_map_shrinks, sync_map_writes
 from killproof.sources.golang.facts import PackageFacts
 from killproof.sources.golang.package import GoPackage
 from killproof.sources.golang.syntax import call_args, outermost_function, text, unparen, walk
@@ -95,9 +96,26 @@ def _bounded(pkg: GoPackage, name: str, field: bool) -> bool:
 
 
 def _check(facts: PackageFacts) -> Iterator[Finding]:
+    if not facts.request_paths.any:
+        return
+    yield from _map_writes(facts)
+    for w in sync_map_writes(facts.pkg):
+        if not facts.request_paths.contains(w.call) or sync_map_shrinks(
+            facts.pkg, w.name, w.is_field
+        ):
+            continue
+        yield RULE.finding(
+            f"sync.Map `{w.name}` lives as long as the process and every request can Store "
+            "into it: nothing in the package deletes from it",
+            w.file.location(w.call),
+            [w.file.evidence(w.call), facts.pkg.file_of(w.declaration).evidence(w.declaration)],
+        )
+
+
+def _map_writes(facts: PackageFacts) -> Iterator[Finding]:
     pkg = facts.pkg
     writes = list(pkg.captured("idxassign"))
-    if not writes or not facts.request_paths.any:
+    if not writes:
         return
     maps = _package_maps(pkg)
     fields = _map_fields(pkg) if any(b"map[" in f.source for f in pkg.files) else {}
@@ -154,7 +172,8 @@ RULE: Rule[PackageFacts] = Rule(
             "a function with a handler signature, or anything they call) where `m` is a "
             "package-level map or a map field of a struct, and the package never calls "
             "`delete`/`clear` on it, never compares its `len` to a bound, and never "
-            "replaces it."
+            "replaces it; and `Store`/`LoadOrStore` on a package-level or field "
+            "`sync.Map` that nothing in the package ever deletes from."
         ),
         why=(
             "A map keyed by something the client controls (a URL, a query string, a user "

@@ -25,7 +25,9 @@ SELECTOR_CALLS = (  # noqa: SIM905 (one word per name reads better as prose)
     "SetGCPercent SetMemoryLimit GOMAXPROCS "
     "WithCancel WithTimeout WithDeadline WithCancelCause WithTimeoutCause WithDeadlineCause "
     "After NewTicker ReadAll NewDecoder MaxBytesReader MaxBytesHandler "
-    "PostForm SetLimit Acquire TryAcquire NewWeighted Sleep"
+    "PostForm SetLimit Acquire TryAcquire NewWeighted Sleep "
+    # sync.Map used as a cache
+    "Store LoadOrStore Swap LoadAndDelete CompareAndDelete Clear"
 ).split()
 
 _QUERY = """

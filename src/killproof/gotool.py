@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from killproof.config import process_environment
 from killproof.errors import InputError
 
 
@@ -24,7 +24,7 @@ def go_binary() -> str:
 
 def offline_env(cache_dir: Path | None = None) -> dict[str, str]:
     """The environment for an offline build: no toolchain download, no module proxy."""
-    env = dict(os.environ)
+    env = process_environment()
     env.update(
         {"GOTOOLCHAIN": "local", "GOPROXY": "off", "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0"}
     )

@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import BinaryIO
 
+from killproof.config import process_environment
 from killproof.errors import InputError
 
 MAX_LINE_BYTES = 1 << 20
@@ -94,7 +95,7 @@ def best() -> SearchTool | None:
 
 def _env() -> dict[str, str]:
     # the C locale: bytes, not characters (a UTF-8 locale slows GNU grep down)
-    return {**os.environ, "LC_ALL": "C"}
+    return {**process_environment(), "LC_ALL": "C"}
 
 
 def read_line(stream: BinaryIO) -> bytes:

@@ -33,8 +33,10 @@ class Tool(enum.Enum):
 
 
 _ARGS = {
-    # --encoding none: no BOM sniffing, so byte offsets are the file's own
+    # --encoding none: no BOM sniffing, so byte offsets are the file's own; --no-mmap: read
+    # in buffers, so a 1 GB log does not show up as 1 GB of resident memory
     Tool.RIPGREP: (
+        "--no-mmap",
         "-F",
         "-a",
         "-b",

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import gzip
 import io
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from killproof.errors import InputError
 from killproof.model import Finding, Report, Skipped, Table
@@ -75,32 +77,6 @@ def _looks_like_document(head: bytes) -> bool:
     )
 
 
-class _Prefixed(io.RawIOBase):
-    """``prefix`` followed by the rest of ``stream``: a peeked-at input, read from the top."""
-
-    def __init__(self, prefix: bytes, stream: BinaryIO) -> None:
-        self._prefix = memoryview(prefix)
-        self._stream = stream
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        if self._prefix:
-            n = min(len(buffer), len(self._prefix))
-            buffer[:n] = self._prefix[:n]
-            self._prefix = self._prefix[n:]
-            return n
-        data = self._stream.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-
-def buffered(data: bytes, rest: BinaryIO | None = None) -> BinaryIO:
-    """A binary stream of ``data`` (then of ``rest``, when given)."""
-    return io.BufferedReader(_Prefixed(data, rest or io.BytesIO()), buffer_size=1 << 20)
-
-
 def read_stream(stream: BinaryIO, path: str) -> Iterator[KillEvent]:
     """Every observation in one input, documents and logs alike."""
     head = stream.read(_PEEK_BYTES)
@@ -114,10 +90,18 @@ def read_stream(stream: BinaryIO, path: str) -> Iterator[KillEvent]:
                 yield from k8s.parse_document(doc, path)
                 return
     if stream.seekable():
-        stream.seek(0)  # the scanner may hand a real file to grep
+        stream.seek(0)  # the scanner may hand a real file to ripgrep/grep
         yield from logscan.scan(stream, path, line_parsers(path))
-    else:
-        yield from logscan.scan(buffered(head, stream), path, line_parsers(path))
+        return
+    # A pipe (stdin, a gzip stream): spooled to a temporary file in 1 MiB pieces, so a large
+    # one gets the fast prefilter too (the pure-Python scan is ~20x grep's time on a GB)
+    # while memory stays constant.
+    with tempfile.NamedTemporaryFile(prefix="killproof-why-", suffix=".log") as spool:
+        spool.write(head)
+        shutil.copyfileobj(stream, spool, 1 << 20)
+        spool.flush()
+        spool.seek(0)
+        yield from logscan.scan(cast(BinaryIO, spool), path, line_parsers(path))
 
 
 def read_path(path: str, stdin: BinaryIO | None) -> Iterator[KillEvent]:
@@ -166,7 +150,7 @@ def read_live(options: LiveOptions) -> tuple[list[KillEvent], list[Skipped]]:
         ):
             out = _run(argv)
             if out is not None:
-                events += logscan.scan(buffered(out), name, line_parsers(name))
+                events += logscan.scan(io.BytesIO(out), name, line_parsers(name))
                 break
         else:
             skipped.append(

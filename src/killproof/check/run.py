@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from killproof.check.deploy import check_deploy
 from killproof.check.facts import GoResult
 from killproof.check.go import check_go
+from killproof.check.suppress import apply_project_config
 from killproof.check.walk import walk
-from killproof.config import ProjectConfig, load_project_config
+from killproof.config import load_project_config
 from killproof.errors import InputError
 from killproof.model import Finding, Report, Severity, Skipped, merge_skipped
 
@@ -46,7 +47,7 @@ def run_check(
         walked = walk(path)
         go = check_go(root, walked.go_files, options.jobs) if walked.go_files else GoResult()
         deploy = check_deploy(root, walked.other_files, go.programs, None, config)
-        findings += [*apply_config(go.findings, config), *deploy.findings]
+        findings += [*apply_project_config(go.findings, config), *deploy.findings]
         skipped += [Skipped(what, why) for what, why in walked.unreadable]
         skipped += [*go.skipped, *deploy.skipped]
         go_checked += go.files_checked
@@ -72,18 +73,6 @@ def run_check(
         },
         summary=_summary(report_findings, go_checked, deploy_checked, syntax_errors),
     )
-
-
-def apply_config(findings: Sequence[Finding], config: ProjectConfig) -> list[Finding]:
-    """``.killproof.yaml``'s ignore list and severity overrides, for the Go findings (the
-    deploy side applies them to its own)."""
-    out: list[Finding] = []
-    for f in findings:
-        if config.ignores(f.rule, f.location.path):
-            continue
-        override = config.severity.get(f.rule)
-        out.append(replace(f, severity=override) if override is not None else f)
-    return out
 
 
 def _summary(findings: Sequence[Finding], go: int, deploy: int, errors: int) -> str:

@@ -16,7 +16,7 @@ from killproof.check.suppress import find_suppressions
 from killproof.config import ProjectConfig, parse_project_config
 from killproof.errors import InputError
 from killproof.sources.compose import parse_compose
-from killproof.sources.dockerfile import DockerfileError, parse_dockerfile
+from killproof.sources.dockerfile import DockerfileError, is_dockerfile_name, parse_dockerfile
 from killproof.sources.entrypoint import analyze_script, hands_over, shell_script_of
 from killproof.sources.quantity import (
     QuantityError,
@@ -266,3 +266,10 @@ def test_check_deploy_never_crashes(tmp_path_factory: Any, files: list[tuple[str
         )
     result = check_deploy(root, sorted(root.iterdir()), (), None, ProjectConfig())
     assert all(s.reason for s in result.skipped)
+
+
+def test_dockerfile_names_and_code_about_dockerfiles() -> None:
+    names = ["Dockerfile", "Containerfile", "Dockerfile.prod", "api.Dockerfile", "dockerfile"]
+    assert all(is_dockerfile_name(n) for n in names)
+    not_names = ["dockerfile.py", "Dockerfile.j2", "Dockerfile.md", "dockerfile_test.go", "x"]
+    assert not any(is_dockerfile_name(n) for n in not_names)

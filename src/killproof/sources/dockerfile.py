@@ -235,9 +235,19 @@ def _names(stages: list[Stage]) -> set[str]:
     return {s.name for s in stages if s.name}
 
 
+# ``dockerfile.py`` is code about Dockerfiles and ``Dockerfile.j2`` a template, not a Dockerfile.
+_NOT_DOCKERFILE_SUFFIXES = (
+    ".py", ".go", ".md", ".rst", ".txt", ".sh", ".json", ".yaml", ".yml", ".toml",
+    ".j2", ".tmpl", ".tpl", ".orig", ".rej", ".swp",
+)  # fmt: skip
+
+
 def is_dockerfile_name(name: str) -> bool:
-    """``Dockerfile``, ``Containerfile``, ``Dockerfile.prod``, ``api.Dockerfile`` …"""
+    """``Dockerfile``, ``Containerfile``, ``Dockerfile.prod``, ``api.Dockerfile`` … but not
+    ``dockerfile.py`` or ``Dockerfile.j2``."""
     lower = name.lower()
+    if lower.endswith(_NOT_DOCKERFILE_SUFFIXES):
+        return False
     return (
         lower in ("dockerfile", "containerfile")
         or lower.startswith(("dockerfile.", "containerfile."))

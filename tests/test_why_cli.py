@@ -100,7 +100,7 @@ def test_no_kill_exits_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     ("content", "expected"),
     [
         (b"\x7fELF\x02\x01\x01\x00\x00\x00", "binary file"),
-        (gzip.compress(b"hello")[:12], "corrupt gzip"),
+        (gzip.compress(b"hello")[:12], "corrupt compressed file"),
         (b'{"apiVersion": "v1", "kind": "Pod", "status": {', "line 1"),
     ],
 )
@@ -141,3 +141,46 @@ def test_formats_match_goldens(
     main(["why", str(local), "--format", fmt])
     out = capsys.readouterr().out
     golden(f"why-orders-oom.{fmt}", out)
+
+
+@pytest.mark.parametrize("packer", ["xz", "bz2"])
+def test_xz_and_bzip2_rotated_logs_are_read_through(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], packer: str
+) -> None:
+    import bz2
+    import lzma
+
+    raw = (shared_data / KERNEL).read_bytes()
+    packed = tmp_path / f"kern.log.1.{packer}"
+    packed.write_bytes(lzma.compress(raw) if packer == "xz" else bz2.compress(raw))
+    _, out = run_json(capsys, str(packed))
+    assert [e["pid"] for e in out["events"]] == [24649]
+
+
+def test_among_several_inputs_an_unusable_one_is_skipped_with_its_reason(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    binary = tmp_path / "core.bin"
+    binary.write_bytes(b"\x7fELF\x00\x00")
+    code, out = run_json(capsys, str(binary), str(shared_data / KERNEL))
+    assert code == 1
+    assert [e["pid"] for e in out["events"]] == [24649]
+    assert out["skipped"] == [
+        {"what": str(binary), "reason": "binary file, not a log or a Kubernetes document"}
+    ]
+
+
+def test_a_kill_whose_report_lost_its_head_still_reads_well(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # dmesg's ring buffer wrapped: only the victim line of the report is left.
+    log = tmp_path / "dmesg.txt"
+    log.write_text(
+        "[ 5216.896762] Memory cgroup out of memory: Killed process 16127 (orders) "
+        "total-vm:1333696kB, anon-rss:64896kB, file-rss:6640kB, shmem-rss:0kB, UID:0 "
+        "pgtables:232kB oom_score_adj:0\n"
+    )
+    _, out = run_json(capsys, str(log))
+    [event] = out["events"]
+    assert event["cause"] == "KERNEL_OOM_MEMCG" and event["pid"] == 16127
+    assert event["headline"] == "orders (pid 16127) OOM-killed at a memory cgroup's limit"

@@ -102,7 +102,8 @@ def _kernel_memcg(e: KillEvent) -> Verdict:
         "(`killproof plan` sizes them from a drill's measurements).",
         _drill_hint(e.limit_kb),
     )
-    return Verdict(f"{victim(e)} OOM-killed at the {cgroup} memory limit", text.strip(), steps)
+    at = f"the {e.oom_memcg} memory limit" if e.oom_memcg else "a memory cgroup's limit"
+    return Verdict(f"{victim(e)} OOM-killed at {at}", text.strip(), steps)
 
 
 def _kernel_global(e: KillEvent) -> Verdict:

@@ -7,12 +7,14 @@ that is streamed once, in constant memory, through every line parser at the same
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
+import lzma
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -89,8 +91,10 @@ def read_stream(stream: BinaryIO, path: str) -> Iterator[KillEvent]:
             if doc is not None:
                 yield from k8s.parse_document(doc, path)
                 return
-    # A GzipFile seeks too, but its name is the compressed file's: never hand that to grep.
-    if stream.seekable() and not isinstance(stream, gzip.GzipFile):
+    # A decompressing reader seeks too, but its name is the compressed file's: never hand
+    # that to grep.
+    compressed = isinstance(stream, gzip.GzipFile | lzma.LZMAFile | bz2.BZ2File)
+    if stream.seekable() and not compressed:
         stream.seek(0)  # the scanner may hand a real file to ripgrep/grep
         yield from logscan.scan(stream, path, line_parsers(path))
         return
@@ -105,8 +109,17 @@ def read_stream(stream: BinaryIO, path: str) -> Iterator[KillEvent]:
         yield from logscan.scan(cast(BinaryIO, spool), path, line_parsers(path))
 
 
+# Rotated logs: kern.log.2.gz, messages-20261126.xz, syslog.3.bz2 (read through, streamed).
+# Each opener's result is closed by the `with` in read_path.
+_COMPRESSED: tuple[tuple[bytes, Callable[[BinaryIO], BinaryIO]], ...] = (
+    (b"\x1f\x8b", lambda f: cast(BinaryIO, gzip.GzipFile(fileobj=f))),
+    (b"\xfd7zXZ\x00", lambda f: cast(BinaryIO, lzma.LZMAFile(f))),  # noqa: SIM115
+    (b"BZh", lambda f: cast(BinaryIO, bz2.BZ2File(f))),
+)
+
+
 def read_path(path: str, stdin: BinaryIO | None) -> Iterator[KillEvent]:
-    """Observations from a file path (gzip-compressed or not), or from ``stdin`` for ``-``."""
+    """Observations from a file path (plain, gzip, xz or bzip2), or from ``stdin`` for ``-``."""
     if path == "-":
         if stdin is None:
             raise InputError("no standard input to read", "-")
@@ -120,16 +133,17 @@ def read_path(path: str, stdin: BinaryIO | None) -> Iterator[KillEvent]:
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", path) from exc
     with handle:
-        if handle.read(2) == b"\x1f\x8b":
-            handle.seek(0)
-            try:
-                with gzip.open(handle, "rb") as unzipped:
-                    yield from read_stream(unzipped, path)  # type: ignore[arg-type]
-            except (OSError, EOFError) as exc:
-                raise InputError(f"corrupt gzip file: {exc}", path) from exc
-            return
+        magic = handle.read(6)
         handle.seek(0)
-        yield from read_stream(handle, path)
+        opener = next((o for m, o in _COMPRESSED if magic.startswith(m)), None)
+        if opener is None:
+            yield from read_stream(handle, path)
+            return
+        try:
+            with opener(handle) as unpacked:
+                yield from read_stream(unpacked, path)
+        except (OSError, EOFError, lzma.LZMAError) as exc:
+            raise InputError(f"corrupt compressed file: {exc}", path) from exc
 
 
 def _run(argv: Sequence[str]) -> bytes | None:
@@ -243,7 +257,14 @@ def explain_kills(
     events: list[KillEvent] = []
     skipped: list[Skipped] = []
     for path in paths:
-        events.extend(read_path(path, stdin))
+        if len(paths) == 1:
+            events.extend(read_path(path, stdin))
+            continue
+        # Among several inputs (a glob of /var/log), one unusable file is skipped, not fatal.
+        try:
+            events.extend(read_path(path, stdin))
+        except InputError as exc:
+            skipped.append(Skipped(path, str(exc).removeprefix(f"{path}: ")))
     for code in exit_codes:
         events.append(exits.exit_code_event(code))
     if live is not None:

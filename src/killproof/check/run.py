@@ -9,7 +9,6 @@ from pathlib import Path
 
 from killproof.check.deploy import check_deploy
 from killproof.check.facts import GoResult
-from killproof.check.go import check_go
 from killproof.check.suppress import apply_project_config
 from killproof.check.walk import walk
 from killproof.config import load_project_config
@@ -45,7 +44,12 @@ def run_check(
         root = path.resolve() if path.is_dir() else path.resolve().parent
         config = load_project_config(root)
         walked = walk(path)
-        go = check_go(root, walked.go_files, options.jobs) if walked.go_files else GoResult()
+        go = GoResult()
+        if walked.go_files:
+            # tree-sitter and the process pool load only when there is Go to read
+            from killproof.check.go import check_go
+
+            go = check_go(root, walked.go_files, options.jobs)
         deploy = check_deploy(root, walked.other_files, go.programs, None, config)
         findings += [*apply_project_config(go.findings, config), *deploy.findings]
         skipped += [Skipped(what, why) for what, why in walked.unreadable]

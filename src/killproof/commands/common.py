@@ -70,7 +70,7 @@ def emit(report: Report, fmt: str, output: Path | None, fail_on: str) -> int:
         color=settings.color,
         width=settings.width,
         rules=catalog() if wants_rules else {},
-        tool_version=tool_version(),
+        tool_version=tool_version() if output_format is OutputFormat.SARIF else "",
     )
     text = render(report, output_format, options)
     if output is None:

@@ -109,6 +109,8 @@ def _plain(value: str) -> Any:
         return None
     if value in _BOOL:
         return _BOOL[value]
+    if value[0].isalpha():  # most scalars are words: no number starts with a letter
+        return value
     if _INT.match(value):
         return _scalar_int(value)
     if _FLOAT.match(value):
@@ -177,11 +179,11 @@ class _Builder:
         return pos
 
     def build(self, node: Node) -> Any:
+        if isinstance(node, ScalarNode):  # most nodes; rebuilding an aliased scalar is free
+            return _scalar(node)
         key = id(node)
         if key in self.done:
             return self.done[key]
-        if isinstance(node, ScalarNode):
-            return _scalar(node)
         if isinstance(node, SequenceNode):
             seq = YList(self.at(node))
             self.done[key] = seq

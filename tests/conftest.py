@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,26 @@ def golden(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
         assert text == path.read_text(encoding="utf-8"), f"differs from golden {name}"
 
     return _check
+
+
+@pytest.fixture(scope="module")
+def load_server_port(go_build: Callable[[Path], Path]) -> Iterator[int]:
+    """Port of a running ``tests/fixtures/loadserver`` (a Go server with /ok, /slow, /status,
+    /close … for load and HTTP-client tests), one per test module."""
+    proc = subprocess.Popen(
+        [str(go_build(REPO / "tests" / "fixtures" / "loadserver"))],
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().decode()
+    assert line.startswith("LISTENING "), line
+    yield int(line.split()[1])
+    proc.kill()
+    proc.wait()
+
+
+@pytest.fixture(scope="module")
+def load_server(load_server_port: int) -> str:
+    """Base URL of the running load server."""
+    return f"http://127.0.0.1:{load_server_port}"

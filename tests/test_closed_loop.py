@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import socketserver
-import subprocess
 import threading
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from hdrh.histogram import HdrHistogram
@@ -31,28 +28,12 @@ from killproof.drill.request_source import (
     single_request,
 )
 
-FIXTURE = Path(__file__).parent / "fixtures" / "loadserver"
-
-
-@pytest.fixture(scope="module")
-def server(go_build: Callable[[Path], Path]) -> Iterator[str]:
-    """Base URL of the running fixture server."""
-    proc = subprocess.Popen(
-        [str(go_build(FIXTURE))], stdout=subprocess.PIPE, start_new_session=True
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline().decode()
-    assert line.startswith("LISTENING "), line
-    yield f"http://127.0.0.1:{int(line.split()[1])}"
-    proc.kill()
-    proc.wait()
-
 
 def closed(seconds: float) -> tuple[LoadStep, ...]:
     return (LoadStep(0.0, seconds, LoadModel.CLOSED),)
 
 
-def test_every_request_gets_its_kind_and_status(server: str) -> None:
+def test_every_request_gets_its_kind_and_status(load_server: str) -> None:
     """Each way a response can end, one connection after another on the same loop."""
     source = parse_request_yaml(
         "- GET /ok\n"
@@ -81,7 +62,7 @@ def test_every_request_gets_its_kind_and_status(server: str) -> None:
     }
     log = OutcomeLog()
     log.record_from(0.0)
-    plan = LoadPlan(server, source, closed(0.5), 4)
+    plan = LoadPlan(load_server, source, closed(0.5), 4)
     (step,) = asyncio.run(run_load(plan, RealClock(), outcomes=log)).steps
     outcomes = log.outcomes()
     assert len(outcomes) == step.sent > 9 * 4
@@ -107,11 +88,11 @@ def test_refused_connections_are_counted_not_fatal() -> None:
     assert step.completed == 0 and step.histogram == ""
 
 
-def test_a_request_past_its_timeout_fails_and_the_step_still_ends(server: str) -> None:
+def test_a_request_past_its_timeout_fails_and_the_step_still_ends(load_server: str) -> None:
     source = parse_request_yaml("- GET /slow?ms=3000\n- GET /ok\n", "slow.yaml")
     log = OutcomeLog()
     log.record_from(0.0)
-    plan = LoadPlan(server, source, closed(0.2), 2, timeout_s=0.4)
+    plan = LoadPlan(load_server, source, closed(0.2), 2, timeout_s=0.4)
     clock = RealClock()
     started = clock.monotonic()
     (step,) = asyncio.run(run_load(plan, clock, outcomes=log)).steps
@@ -123,13 +104,13 @@ def test_a_request_past_its_timeout_fails_and_the_step_still_ends(server: str) -
     assert dict(step.errors) == {"timeout": len(slow)}
 
 
-def test_stop_ends_the_step_and_progress_arrives_on_the_event_loop(server: str) -> None:
+def test_stop_ends_the_step_and_progress_arrives_on_the_event_loop(load_server: str) -> None:
     ticks: list[tuple[StepProgress, int]] = []
     clock = RealClock()
 
     async def drive() -> tuple[float, int]:
         stop = asyncio.Event()
-        plan = LoadPlan(server, single_request("/ok?i={n}"), closed(60.0), 4)
+        plan = LoadPlan(load_server, single_request("/ok?i={n}"), closed(60.0), 4)
         task = asyncio.create_task(
             run_load(
                 plan,
@@ -159,8 +140,8 @@ def test_stop_ends_the_step_and_progress_arrives_on_the_event_loop(server: str) 
     assert 0 < first.p50_ms <= first.p99_ms
 
 
-def test_latency_histogram_covers_every_response(server: str) -> None:
-    plan = LoadPlan(server, single_request("/slow?ms=20"), closed(0.5), 3)
+def test_latency_histogram_covers_every_response(load_server: str) -> None:
+    plan = LoadPlan(load_server, single_request("/slow?ms=20"), closed(0.5), 3)
     (step,) = asyncio.run(run_load(plan)).steps
     histogram = HdrHistogram.decode(step.histogram.encode())
     assert histogram.get_total_count() == step.completed > 30
@@ -170,9 +151,9 @@ def test_latency_histogram_covers_every_response(server: str) -> None:
 
 
 @pytest.mark.parametrize("transport", list(Transport), ids=lambda t: t.value)
-def test_closed_and_open_steps_mix_in_one_plan(server: str, transport: Transport) -> None:
+def test_closed_and_open_steps_mix_in_one_plan(load_server: str, transport: Transport) -> None:
     steps = parse_rate_spec("100/0.6s,max/0.5s,100/0.6s", 1.0)
-    plan = LoadPlan(server, single_request("/ok?i={n}"), steps, 4, transport=transport)
+    plan = LoadPlan(load_server, single_request("/ok?i={n}"), steps, 4, transport=transport)
     log = OutcomeLog()
     log.record_from(0.0)
     result = asyncio.run(run_load(plan, outcomes=log))

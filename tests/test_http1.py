@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -14,23 +11,10 @@ from hypothesis import strategies as st
 from killproof.drill.http1 import Http1Connection, Http1Error, _ResponseReader, encode_request
 from killproof.drill.load_plan import ErrorKind
 
-FIXTURE = Path(__file__).parent / "fixtures" / "loadserver"
 
-
-@pytest.fixture(scope="module")
-def port(go_build: Callable[[Path], Path]) -> Iterator[int]:
-    proc = subprocess.Popen([str(go_build(FIXTURE))], stdout=subprocess.PIPE)
-    assert proc.stdout is not None
-    line = proc.stdout.readline().decode()
-    assert line.startswith("LISTENING "), line
-    yield int(line.split()[1])
-    proc.kill()
-    proc.wait()
-
-
-def test_framing_on_one_keep_alive_connection(port: int) -> None:
+def test_framing_on_one_keep_alive_connection(load_server_port: int) -> None:
     async def go() -> list[int]:
-        conn = Http1Connection("127.0.0.1", port, 5.0)
+        conn = Http1Connection("127.0.0.1", load_server_port, 5.0)
         statuses = [
             await conn.request("GET", "/ok"),
             await conn.request("GET", "/chunked?n=50"),  # chunked with a trailer
@@ -50,9 +34,11 @@ def test_framing_on_one_keep_alive_connection(port: int) -> None:
     ("path", "kind"),
     [("/close", ErrorKind.DISCONNECTED), ("/reset", ErrorKind.RESET)],
 )
-def test_broken_connections_have_their_kind(port: int, path: str, kind: ErrorKind) -> None:
+def test_broken_connections_have_their_kind(
+    load_server_port: int, path: str, kind: ErrorKind
+) -> None:
     async def go() -> ErrorKind:
-        conn = Http1Connection("127.0.0.1", port, 5.0)
+        conn = Http1Connection("127.0.0.1", load_server_port, 5.0)
         try:
             await conn.request("GET", path)
         except Http1Error as exc:
@@ -63,9 +49,9 @@ def test_broken_connections_have_their_kind(port: int, path: str, kind: ErrorKin
     assert asyncio.run(go()) is kind
 
 
-def test_timeout_then_recovery(port: int) -> None:
+def test_timeout_then_recovery(load_server_port: int) -> None:
     async def go() -> tuple[ErrorKind, int]:
-        conn = Http1Connection("127.0.0.1", port, 0.3)
+        conn = Http1Connection("127.0.0.1", load_server_port, 0.3)
         try:
             await conn.request("GET", "/slow?ms=2000")
         except Http1Error as exc:
@@ -75,12 +61,12 @@ def test_timeout_then_recovery(port: int) -> None:
     assert asyncio.run(go()) == (ErrorKind.TIMEOUT, 200)
 
 
-def test_each_request_gets_its_own_deadline(port: int) -> None:
+def test_each_request_gets_its_own_deadline(load_server_port: int) -> None:
     """The connection's one timer, armed by an early request, must not cut a later one short."""
 
     async def go() -> tuple[float, ErrorKind]:
         loop = asyncio.get_running_loop()
-        conn = Http1Connection("127.0.0.1", port, 0.5)
+        conn = Http1Connection("127.0.0.1", load_server_port, 0.5)
         started = loop.time()
         while loop.time() - started < 0.35:  # fast requests: the timer is armed at ~0.5 s
             assert await conn.request("GET", "/ok") == 200

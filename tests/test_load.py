@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import socket
-import subprocess
 from collections import Counter
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -42,22 +40,6 @@ from killproof.drill.request_source import (
 )
 from killproof.errors import InputError
 
-FIXTURE = Path(__file__).parent / "fixtures" / "loadserver"
-
-
-@pytest.fixture(scope="module")
-def server(go_build: Callable[[Path], Path]) -> Iterator[str]:
-    """Base URL of the running fixture server."""
-    proc = subprocess.Popen(
-        [str(go_build(FIXTURE))], stdout=subprocess.PIPE, start_new_session=True
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline().decode()
-    assert line.startswith("LISTENING "), line
-    yield f"http://127.0.0.1:{int(line.split()[1])}"
-    proc.kill()
-    proc.wait()
-
 
 @pytest.fixture(params=list(Transport), ids=lambda t: t.value)
 def transport(request: pytest.FixtureRequest) -> Transport:
@@ -76,10 +58,10 @@ def free_port() -> int:
 # --- against the real server ---------------------------------------------------------
 
 
-def test_open_loop_holds_the_asked_rate(server: str, transport: Transport) -> None:
+def test_open_loop_holds_the_asked_rate(load_server: str, transport: Transport) -> None:
     ticks: list[StepProgress] = []
     plan = LoadPlan(
-        server, single_request("GET /ok"), (LoadStep(200, 2.0),), 8, transport=transport
+        load_server, single_request("GET /ok"), (LoadStep(200, 2.0),), 8, transport=transport
     )
     result = asyncio.run(run_load(plan, RealClock(), on_progress=ticks.append))
     (step,) = result.steps
@@ -102,14 +84,14 @@ def test_open_loop_holds_the_asked_rate(server: str, transport: Transport) -> No
     assert ticks[0].window is not None and ticks[0].window.completed > 100
 
 
-def test_errors_are_counted_by_kind_per_request(server: str, transport: Transport) -> None:
+def test_errors_are_counted_by_kind_per_request(load_server: str, transport: Transport) -> None:
     source = parse_request_yaml(
         "- GET /ok\n- GET /status?code=500\n- GET /close\n- GET /reset\n- GET /status?code=404\n",
         "kinds.yaml",
     )
     log = OutcomeLog()
     log.record_from(0.0)
-    plan = LoadPlan(server, source, (LoadStep(100, 1.0),), 4, transport=transport)
+    plan = LoadPlan(load_server, source, (LoadStep(100, 1.0),), 4, transport=transport)
     (step,) = asyncio.run(run_load(plan, outcomes=log)).steps
     expected = {0: None, 1: "http_500", 2: "disconnected", 3: "reset", 4: "http_404"}
     outcomes = log.outcomes()
@@ -136,23 +118,23 @@ def test_connection_refused_is_its_own_kind(transport: Transport) -> None:
     assert step.completed == 0 and step.histogram == ""
 
 
-def test_windows_show_a_service_slowing_down(server: str) -> None:
+def test_windows_show_a_service_slowing_down(load_server: str) -> None:
     """What the thrash verdict needs: per-second latency that follows the service."""
     source = parse_request_yaml("- GET /slow?ms=5\n", "fast.yaml")
     slow = parse_request_yaml("- GET /slow?ms=150\n", "slow.yaml")
-    fast_plan = LoadPlan(server, source, (LoadStep(50, 1.2),), 16)
-    slow_plan = LoadPlan(server, slow, (LoadStep(50, 1.2),), 16)
+    fast_plan = LoadPlan(load_server, source, (LoadStep(50, 1.2),), 16)
+    slow_plan = LoadPlan(load_server, slow, (LoadStep(50, 1.2),), 16)
     (fast,) = asyncio.run(run_load(fast_plan)).steps
     (slowed,) = asyncio.run(run_load(slow_plan)).steps
     assert fast.timeline[0].p50_ms < 60
     assert slowed.timeline[0].p50_ms >= 150
 
 
-def test_latency_counts_from_the_intended_send_time(server: str, transport: Transport) -> None:
+def test_latency_counts_from_the_intended_send_time(load_server: str, transport: Transport) -> None:
     """One connection, 200 ms per request, 20 req/s asked: requests queue behind each other,
     and the corrected latency shows the queue while the service time stays ~200 ms."""
     plan = LoadPlan(
-        server, single_request("/slow?ms=200"), (LoadStep(20, 1.5),), 1, transport=transport
+        load_server, single_request("/slow?ms=200"), (LoadStep(20, 1.5),), 1, transport=transport
     )
     (step,) = asyncio.run(run_load(plan)).steps
     assert 190 <= step.service_p99_ms < 600
@@ -161,8 +143,8 @@ def test_latency_counts_from_the_intended_send_time(server: str, transport: Tran
     assert step.rate_achieved_rps < 10
 
 
-def test_an_impossible_rate_still_ends_on_time_and_counts_unsent(server: str) -> None:
-    plan = LoadPlan(server, single_request("/slow?ms=50"), (LoadStep(1_000_000, 1.0),), 4)
+def test_an_impossible_rate_still_ends_on_time_and_counts_unsent(load_server: str) -> None:
+    plan = LoadPlan(load_server, single_request("/slow?ms=50"), (LoadStep(1_000_000, 1.0),), 4)
     clock = RealClock()
     started = clock.monotonic()
     (step,) = asyncio.run(run_load(plan, clock)).steps
@@ -172,13 +154,13 @@ def test_an_impossible_rate_still_ends_on_time_and_counts_unsent(server: str) ->
     assert step.p99_ms > step.service_p99_ms
 
 
-def test_stop_ends_a_long_step_and_keeps_outcomes_after_a_moment(server: str) -> None:
+def test_stop_ends_a_long_step_and_keeps_outcomes_after_a_moment(load_server: str) -> None:
     clock = RealClock()
     log = OutcomeLog()
 
     async def drive() -> tuple[float, float, float]:
         stop = asyncio.Event()
-        plan = LoadPlan(server, single_request("/ok?i={n}"), (LoadStep(100, 60.0),), 4)
+        plan = LoadPlan(load_server, single_request("/ok?i={n}"), (LoadStep(100, 60.0),), 4)
         task = asyncio.create_task(run_load(plan, clock, stop=stop, outcomes=log))
         await asyncio.sleep(0.5)
         mark = clock.monotonic()
@@ -200,26 +182,26 @@ def test_stop_ends_a_long_step_and_keeps_outcomes_after_a_moment(server: str) ->
     assert len({o.n for o in kept}) == len(kept)
 
 
-def test_closed_loop_goes_as_fast_as_the_connections_allow(server: str) -> None:
+def test_closed_loop_goes_as_fast_as_the_connections_allow(load_server: str) -> None:
     steps = parse_rate_spec("max", 1.0)
-    (step,) = asyncio.run(run_load(LoadPlan(server, single_request("/ok"), steps, 4))).steps
+    (step,) = asyncio.run(run_load(LoadPlan(load_server, single_request("/ok"), steps, 4))).steps
     assert step.model is LoadModel.CLOSED
     assert step.rate_achieved_rps > 300
     assert step.errors == ()
 
 
-def test_steps_run_in_order(server: str) -> None:
+def test_steps_run_in_order(load_server: str) -> None:
     steps = parse_rate_spec("50,150", 1.0)
-    result = asyncio.run(run_load(LoadPlan(server, single_request("/ok"), steps, 4)))
+    result = asyncio.run(run_load(LoadPlan(load_server, single_request("/ok"), steps, 4)))
     assert [s.index for s in result.steps] == [0, 1]
     assert result.steps[0].rate_achieved_rps == pytest.approx(50, rel=0.15)
     assert result.steps[1].rate_achieved_rps == pytest.approx(150, rel=0.15)
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
-def test_wrk_engine_counts_statuses_and_paces(server: str) -> None:
+def test_wrk_engine_counts_statuses_and_paces(load_server: str) -> None:
     source = parse_request_yaml("- GET /ok?id={n}\n- GET /status?code=503\n", "two.yaml")
-    plan = LoadPlan(server, source, (LoadStep(100, 2.0),), connections=4, engine=Engine.WRK)
+    plan = LoadPlan(load_server, source, (LoadStep(100, 2.0),), connections=4, engine=Engine.WRK)
     result = asyncio.run(run_load(plan))
     (step,) = result.steps
     assert "not corrected for coordinated omission" in result.note
@@ -229,12 +211,14 @@ def test_wrk_engine_counts_statuses_and_paces(server: str) -> None:
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
-def test_wrk_engine_stops_on_the_event(server: str) -> None:
+def test_wrk_engine_stops_on_the_event(load_server: str) -> None:
     clock = RealClock()
 
     async def drive() -> tuple[float, bool, int]:
         stop = asyncio.Event()
-        plan = LoadPlan(server, single_request("/ok"), (LoadStep(200, 30.0),), 4, engine=Engine.WRK)
+        plan = LoadPlan(
+            load_server, single_request("/ok"), (LoadStep(200, 30.0),), 4, engine=Engine.WRK
+        )
         task = asyncio.create_task(run_load(plan, clock, stop=stop))
         await asyncio.sleep(1.0)
         stopped = clock.monotonic()

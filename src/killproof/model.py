@@ -169,12 +169,6 @@ class Report:
         """Findings in a stable order (path, line, column, rule)."""
         return sorted(self.findings, key=Finding.sort_key)
 
-    def worst(self) -> Severity | None:
-        """The worst severity among the findings, or None when there are none."""
-        if not self.findings:
-            return None
-        return max((f.severity for f in self.findings), key=lambda s: s.rank)
-
     def to_json(self) -> dict[str, JSONValue]:
         """The report's JSON form: ``schema_version`` first, then the contract keys."""
         out: dict[str, JSONValue] = {

@@ -280,3 +280,17 @@ def test_reader_may_stop_early(tmp_path: Path, prefilter: Prefilter) -> None:
     assert next(iter(events)).pid == 1
     events.close()  # type: ignore[attr-defined]  # a generator: stops the searcher
     assert rec.fed[0] == (1, "MARK")
+
+
+def test_a_decompressing_reader_is_never_handed_to_grep_under_its_file_name(
+    tmp_path: Path,
+) -> None:
+    # A GzipFile has the compressed file's name and seeks: grep would read the wrong bytes.
+    packed = tmp_path / "kern.log.gz"
+    packed.write_bytes(gzip.compress(b"[ 1.0] Killed process 1 (x)\n"))
+    with (
+        packed.open("rb") as raw,
+        gzip.GzipFile(fileobj=raw) as unpacked,
+        pytest.raises(InputError, match="needs that tool and a regular file"),
+    ):
+        list(scan(unpacked, str(packed), [KernelOomParser()], Prefilter.GREP))  # type: ignore[arg-type]

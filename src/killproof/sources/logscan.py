@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 import gzip
+import io
 import os
 import stat
 import sys
@@ -215,6 +216,9 @@ def _external(stream: BinaryIO, head: bytes, prefilter: Prefilter) -> tuple[Sear
     try:
         usable = (
             isinstance(name, str)
+            # the file's own bytes: a decompressing reader (GzipFile…) also has a name and
+            # seeks, but the name is the compressed file's
+            and isinstance(stream, io.BufferedReader | io.BufferedRandom | io.FileIO)
             and stream.seekable()
             and stream.tell() == len(head)
             and stat.S_ISREG(os.stat(name).st_mode)

@@ -91,22 +91,19 @@ def read_stream(stream: BinaryIO, path: str) -> Iterator[KillEvent]:
             if doc is not None:
                 yield from k8s.parse_document(doc, path)
                 return
-    # A decompressing reader seeks too, but its name is the compressed file's: never hand
-    # that to grep.
-    compressed = isinstance(stream, gzip.GzipFile | lzma.LZMAFile | bz2.BZ2File)
-    if stream.seekable() and not compressed:
-        stream.seek(0)  # the scanner may hand a real file to ripgrep/grep
+    if isinstance(stream, io.BufferedReader | io.BytesIO) and stream.seekable():
+        stream.seek(0)  # a plain file (the scanner may hand it to ripgrep/grep) or bytes
         yield from logscan.scan(stream, path, line_parsers(path))
         return
-    # A pipe (stdin, a gzip stream): spooled to a temporary file in 1 MiB pieces, so a large
-    # one gets the fast prefilter too (the pure-Python scan is ~20x grep's time on a GB)
-    # while memory stays constant.
+    # A pipe or a decompressing reader: spooled to a temporary file in 1 MiB pieces, so a
+    # large one gets the fast prefilter too (the pure-Python scan is ~20x grep's time on a
+    # GB) while memory stays constant.
     with tempfile.NamedTemporaryFile(prefix="killproof-why-", suffix=".log") as spool:
         spool.write(head)
         shutil.copyfileobj(stream, spool, 1 << 20)
         spool.flush()
-        spool.seek(0)
-        yield from logscan.scan(cast(BinaryIO, spool), path, line_parsers(path))
+        with open(spool.name, "rb") as spooled:
+            yield from logscan.scan(spooled, path, line_parsers(path))
 
 
 # Rotated logs: kern.log.2.gz, messages-20261126.xz, syslog.3.bz2 (read through, streamed).

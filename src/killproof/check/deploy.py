@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -170,16 +169,22 @@ def finalize(
             )
         else:
             kept[key] = f
-    return sorted((_quote(f, texts) for f in kept.values()), key=Finding.sort_key)
+    lines: dict[str, list[str]] = {}
+    return sorted((_quote(f, texts, lines) for f in kept.values()), key=Finding.sort_key)
 
 
-def _quote(finding: Finding, texts: dict[str, str]) -> Finding:
-    """Put the flagged line itself first in the evidence (what the reader must change)."""
+def _quote(finding: Finding, texts: dict[str, str], split: dict[str, list[str]]) -> Finding:
+    """Put the flagged line itself first in the evidence (what the reader must change).
+
+    ``split`` keeps each text's lines once split (a file often holds many findings).
+    """
     loc = finding.location
     text = texts.get(loc.path)
     if text is None or loc.line <= 0:
         return finding
-    lines = text.splitlines()
+    lines = split.get(loc.path)
+    if lines is None:
+        lines = split[loc.path] = text.splitlines()
     if loc.line > len(lines):
         return finding
     quoted = Evidence(lines[loc.line - 1].strip(), loc.path, loc.line)
@@ -274,6 +279,8 @@ def check_example(example: Example) -> list[Finding]:
     Examples may carry more files after ``-- path --`` lines (Go code, go.mod, scripts);
     Go files are checked by the Go side so cross-layer examples use real facts.
     """
+    import tempfile  # examples only: not on the path of a check
+
     name = example.filename or _DEFAULT_NAMES.get(example.language, "manifest.yaml")
     with tempfile.TemporaryDirectory(prefix="killproof-example-") as tmp:
         root = Path(tmp)

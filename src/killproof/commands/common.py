@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,6 +20,8 @@ FC = TypeVar("FC", bound=Callable[..., Any])
 
 def tool_version() -> str:
     """The installed killproof version."""
+    from importlib.metadata import PackageNotFoundError, version  # ~15 ms: SARIF only
+
     try:
         return version("killproof")
     except PackageNotFoundError:  # running from a source tree

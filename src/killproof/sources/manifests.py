@@ -200,6 +200,12 @@ class ManifestSet:
 
     def containers(self) -> Iterator[Container]:
         """Every container of every workload, init and sidecar containers included."""
+        return iter(self._containers)
+
+    @cached_property
+    def _containers(self) -> tuple[Container, ...]:
+        """Found once: every container rule walks them all."""
+        out: list[Container] = []
         for w in self.workloads:
             for c in iter_maps(w.pod_spec.get("initContainers")):
                 role = (
@@ -207,9 +213,11 @@ class ManifestSet:
                     if c.get("restartPolicy") == "Always"
                     else ContainerRole.INIT
                 )
-                yield Container(w, c, role)
-            for c in iter_maps(w.pod_spec.get("containers")):
-                yield Container(w, c, ContainerRole.APP)
+                out.append(Container(w, c, role))
+            out += (
+                Container(w, c, ContainerRole.APP) for c in iter_maps(w.pod_spec.get("containers"))
+            )
+        return tuple(out)
 
     def services_for(self, w: Workload) -> list[K8sObject]:
         """Services in the workload's namespace whose selector matches its pod labels."""

@@ -183,7 +183,7 @@ def _build(
             else:
                 node = _tagged(value, tag)
             if event.anchor is not None:
-                anchors[event.anchor] = node
+                anchors[event.anchor] = "<<" if node is _MERGE else node
         elif kind in (_MAP, _SEQ):
             line = event.start_mark.line + 1 if keep_lines else 0
             at = lines.get(line) or lines.setdefault(line, Pos(path, line))
@@ -202,7 +202,7 @@ def _build(
         elif kind == _ALIAS:
             line = event.start_mark.line + 1 if keep_lines else 0
             if event.anchor not in anchors:
-                raise YamlError(f"found undefined alias {event.anchor!r}", line)
+                raise YamlError(f"invalid YAML: found undefined alias {event.anchor!r}", line)
             node = anchors[event.anchor]
         elif kind == _DOC:
             anchors = {}

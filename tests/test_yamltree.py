@@ -160,8 +160,14 @@ def test_any_data_dumped_by_ruamel_loads_back_the_same(docs: list[Any], flow: bo
     out = io.StringIO()
     yaml.dump_all(docs, out)
     source = out.getvalue()
+    try:
+        expected = reference(source)
+    except Exception:  # ruamel writes some flow scalars it cannot read back ({_: ?0})
+        with pytest.raises(YamlError):
+            load_documents(source, "x.yaml")
+        return
     loaded = [plain(d) for d in load_documents(source, "x.yaml")]
-    assert loaded == reference(source)
+    assert loaded == expected
     for doc in load_documents(source, "x.yaml"):
         if isinstance(doc, YMap):
             assert all(1 <= doc.pos(k).line <= source.count("\n") + 1 for k in doc)

@@ -83,13 +83,14 @@ _FLOAT = re.compile(
 )
 
 
+_WORDS = _NULL | _BOOL.keys()  # the plain scalars that start with a letter and are not text
+
+
 def _plain(value: str) -> Any:
     if value in _NULL:
         return None
     if value in _BOOL:
         return _BOOL[value]
-    if value[0].isalpha():  # most scalars are words: no number starts with a letter
-        return value
     if _INT.match(value):
         return _int(value)
     if _FLOAT.match(value):
@@ -174,6 +175,8 @@ def _build(
             if tag is None:
                 if not event.implicit[0]:
                     node = value  # quoted
+                elif value[:1].isalpha() and value not in _WORDS:
+                    node = value  # most plain scalars are words: no number starts with a letter
                 elif value == "<<" and key_at is None and type(cur) is YMap:
                     node = _MERGE
                 else:
@@ -222,10 +225,13 @@ def _build(
             if key is _MERGE:
                 merges = [*(merges or ()), node]
             else:
-                cur.put(key if type(key) is str else str(key), node, key_at)
+                name = key if type(key) is str else str(key)
+                cur[name] = node  # YMap.put, inlined: this loop runs for every node
+                cur.key_at[name] = key_at
             key, key_at = None, None
         else:
-            cur.add(node, lines.get(line) or lines.setdefault(line, Pos(path, line)))
+            cur.append(node)  # YList.add, inlined
+            cur.item_at.append(lines.get(line) or lines.setdefault(line, Pos(path, line)))
 
 
 def _merge(mapping: YMap, merges: list[Any]) -> None:

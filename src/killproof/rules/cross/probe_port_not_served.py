@@ -96,8 +96,10 @@ RULE: Rule[DeployFacts] = Rule(
     docs=RuleDocs(
         what=(
             "httpGet/tcpSocket/grpc probe ports (named ports resolved through the container's "
-            "`ports`) of a container linked to a Go program, against the ports it listens on: "
-            "literals, and env lookups resolved with the container's env or the code's default."
+            "`ports`) of a container linked to a Go program, against the ports it listens on "
+            "(server addresses and the bare `net.Listen`/`tls.Listen` listeners gRPC servers "
+            "are handed): literals, and env lookups resolved with the container's env or the "
+            "code's default."
         ),
         why=(
             "A refused connection is a failed probe: liveness kills and restarts a healthy "

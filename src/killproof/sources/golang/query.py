@@ -13,7 +13,7 @@ from killproof.sources.golang.parse import go_language
 
 SELECTOR_CALLS = (  # noqa: SIM905 (one word per name reads better as prose)
     # serving and stopping
-    "ListenAndServe ListenAndServeTLS Serve ServeTLS Start StartTLS Run RunTLS "
+    "Listen ListenAndServe ListenAndServeTLS Serve ServeTLS Start StartTLS Run RunTLS "
     "Shutdown GracefulStop "
     # signals and exits
     "Notify NotifyContext Exit Fatal Fatalf Fatalln Panic Panicf Panicln "

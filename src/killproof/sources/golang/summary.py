@@ -66,8 +66,16 @@ def summarize(facts: PackageFacts, location: Location) -> PackageSummary:
     signals = frozenset(s for sub in subs for s in (sub.signals or ()))
     ports: set[int] = set()
     envs: set[str] = set()
-    for start in facts.starts:
-        addr = resolve_address(pkg, start.addr)
+    # Server addresses, and the bare listeners gRPC and custom servers are handed
+    # (``lis, _ := net.Listen("tcp", ":9090"); grpcServer.Serve(lis)``).
+    listeners = [
+        args[1]
+        for path in ("net", "crypto/tls")
+        for _, call in pkg.package_calls(path, "Listen")
+        if len(args := call_args(call)) > 1
+    ]
+    for expr in [*(start.addr for start in facts.starts), *listeners]:
+        addr = resolve_address(pkg, expr)
         if addr.port is not None:
             ports.add(addr.port)
         if addr.port_env is not None:

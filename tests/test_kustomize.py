@@ -164,19 +164,91 @@ def test_broken_kustomizations_are_skipped_with_lines(tmp_path: Path) -> None:
     assert {s.what for s in result.skipped} == {"a/kustomization.yaml:3", "b/kustomization.yaml:5"}
 
 
+COMPONENT_TREE = {
+    "app/kustomization.yaml": (
+        "resources: [deploy.yaml, cron.yaml]\ncomponents: [../limits, ../metrics]\n"
+        "namePrefix: shop-\ncommonLabels: {tier: web}\n"
+    ),
+    "app/deploy.yaml": DEPLOY,
+    "app/cron.yaml": (
+        "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: report\nspec:\n"
+        "  schedule: '0 * * * *'\n  jobTemplate:\n    spec:\n      template:\n"
+        "        spec:\n          containers: [{name: report, image: report:1}]\n"
+    ),
+    "limits/kustomization.yaml": (
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
+        "patches:\n  - path: limits.yaml\n"
+    ),
+    "limits/limits.yaml": (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n"
+        "  template:\n    spec:\n      containers:\n        - name: api\n"
+        "          resources:\n            limits:\n              memory: 256Mi\n"
+    ),
+    "metrics/kustomization.yaml": (
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
+        "resources: [svc.yaml]\ncommonAnnotations: {team: shop}\n"
+    ),
+    "metrics/svc.yaml": (
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: api-metrics\n"
+        "spec:\n  ports: [{port: 9100}]\n"
+    ),
+}
+
+
+@pytest.mark.skipif(KUBECTL is None and KUSTOMIZE is None, reason="needs kubectl or kustomize")
+def test_components_build_natively_like_kustomize(tmp_path: Path) -> None:
+    """Components add resources and patch what came before them, in order; the
+    kustomization's own transformers (namePrefix) then apply to everything."""
+    write(tmp_path, COMPONENT_TREE)
+    ours = {k: plain(v) for k, v in native(tmp_path, "app").items()}
+    assert ours == reference(tmp_path, "app")
+    assert set(ours) == {("Deployment", "shop-api"), ("Service", "shop-api-metrics"),
+                         ("CronJob", "shop-report")}  # fmt: skip
+
+
+def test_components_keep_their_files_lines(tmp_path: Path) -> None:
+    """A limit a component's patch wrote points at the patch; the component's partial
+    objects are not checked as manifests of their own; nothing is skipped."""
+    write(tmp_path, COMPONENT_TREE)
+    deploy = native(tmp_path, "app")[("Deployment", "shop-api")]
+    api = dig(deploy, "spec", "template", "spec", "containers")[0]
+    limits = dig(api, "resources", "limits")
+    assert (limits.pos("memory").path, limits.pos("memory").line) == ("limits/limits.yaml", 12)
+    result = check_deploy(tmp_path, sorted(tmp_path.rglob("*.yaml")), (), None, ProjectConfig())
+    assert result.skipped == ()
+    found = {(f.rule, f.location.path, f.location.line) for f in result.findings}
+    assert ("KP201", "app/deploy.yaml", 16) in found  # the sidecar has no memory limit
+    assert ("KP201", "app/deploy.yaml", 9) not in found  # the component gave api one
+    assert ("KP204", "limits/limits.yaml", 10) in found  # resources written by the patch
+    assert all(
+        f.location.subject.startswith(("app: Deployment/shop-api ", "app: CronJob/shop-report "))
+        for f in result.findings
+    )
+
+
+def test_a_component_listed_as_a_resource_or_a_resource_as_a_component(tmp_path: Path) -> None:
+    write(tmp_path, {**COMPONENT_TREE, "app/kustomization.yaml": "components: [../other]\n",
+                     "other/kustomization.yaml": "resources: []\n"})  # fmt: skip
+    with pytest.raises(KustomizeError) as err:
+        native(tmp_path, "app")
+    assert "not Component" in err.value.message
+    assert err.value.path == "other/kustomization.yaml"
+
+
 @pytest.mark.skipif(KUBECTL is None and KUSTOMIZE is None, reason="needs kubectl or kustomize")
 def test_unsupported_features_use_the_binary(tmp_path: Path) -> None:
-    """`components:` is not resolved natively: the binary builds it and findings name the
+    """`replacements:` is not resolved natively: the binary builds it and findings name the
     kustomization (line unknown, since built text has no lines in any file)."""
     write(
         tmp_path,
         {
-            "app/kustomization.yaml": "resources: [deploy.yaml]\ncomponents: [../extra]\n",
-            "app/deploy.yaml": DEPLOY,
-            "extra/kustomization.yaml": (
-                "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
-                "commonAnnotations: {team: shop}\n"
+            "app/kustomization.yaml": (
+                "resources: [deploy.yaml]\nreplacements:\n  - source: {kind: Deployment, "
+                "name: api, fieldPath: metadata.name}\n    targets:\n      - select: "
+                "{kind: Deployment}\n        fieldPaths: [metadata.annotations.owner]\n"
+                "        options: {create: true}\n"
             ),
+            "app/deploy.yaml": DEPLOY,
         },
     )
     result = check_deploy(tmp_path, sorted(tmp_path.rglob("*.yaml")), (), None, ProjectConfig())

@@ -160,6 +160,8 @@ def _kustomize(
         builds[d] = result
         consumed |= result.consumed
         used_dirs |= result.subdirs
+        if result.component:  # its patches are partial objects, not manifests to check
+            consumed |= {f for f in yaml_files if d == "." or f.startswith(d + "/")}
     for d, built in builds.items():
         if built is not None and d not in used_dirs:
             objects += built.objects

@@ -3,9 +3,10 @@
 Supported natively: ``resources``/``bases`` (files and directories), ``namespace``,
 ``namePrefix``/``nameSuffix``, ``commonLabels``, ``commonAnnotations``, ``images``,
 ``replicas``, ``patchesStrategicMerge``, ``patchesJson6902`` and ``patches`` (file or inline,
-strategic-merge or JSON 6902), ``configMapGenerator`` literals. Anything else (components,
-helm charts, remote bases, replacements) raises :class:`KustomizeUnsupported`; the caller then
-runs ``kustomize build`` / ``kubectl kustomize`` when one is installed.
+strategic-merge or JSON 6902), ``configMapGenerator`` literals, and ``components`` (each
+applied, in order, to the resources gathered so far). Anything else (helm charts, remote
+bases, replacements) raises :class:`KustomizeUnsupported`; the caller then runs
+``kustomize build`` / ``kubectl kustomize`` when one is installed.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from killproof.sources.yamltree import (
 )
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
-_UNSUPPORTED = ("components", "helmCharts", "helmChartInflationGenerator", "replacements",
+_UNSUPPORTED = ("helmCharts", "helmChartInflationGenerator", "replacements",
                 "transformers", "generators", "vars", "openapi", "crds")  # fmt: skip
 # Strategic-merge keys of the lists that matter here (the others are replaced wholesale).
 _MERGE_KEYS = {
@@ -37,6 +38,9 @@ _MERGE_KEYS = {
 }  # fmt: skip
 
 _SCALABLE = {"Deployment", "StatefulSet", "ReplicaSet", "ReplicationController"}
+# Kinds whose spec.selector.matchLabels kustomize creates for commonLabels (the others'
+# selectors get labels only where one is written).
+_SELECTOR_CREATED = {"Deployment", "StatefulSet", "ReplicaSet", "DaemonSet"}
 
 ReadText = Callable[[str], str]
 """Reads a file by its root-relative path (raises OSError)."""
@@ -64,6 +68,8 @@ class KustomizeBuild:
     objects: list[K8sObject]
     consumed: set[str] = field(default_factory=set)
     subdirs: set[str] = field(default_factory=set)
+    component: bool = False
+    """A ``kind: Component`` built alone: nothing; the kustomizations listing it apply it."""
 
 
 def find_kustomization(dir_path: str, exists: Callable[[str], bool]) -> str | None:
@@ -83,24 +89,36 @@ def build(
 
 
 def _build(
-    dir_path: str, read: ReadText, exists: Callable[[str], bool], origin: str, depth: int
+    dir_path: str,
+    read: ReadText,
+    exists: Callable[[str], bool],
+    origin: str,
+    depth: int,
+    into: KustomizeBuild | None = None,
 ) -> KustomizeBuild:
+    """Build ``dir_path``; a component (``into`` given) adds to and transforms ``into``."""
     if depth > 20:
         raise KustomizeError("resources nest too deep (a cycle?)", dir_path)
     kpath = find_kustomization(dir_path, exists)
     if kpath is None:
         raise KustomizeError("no kustomization.yaml", dir_path)
     kust = _load_one(kpath, read)
+    component = kust.get("kind") == "Component"
+    if component and into is None:
+        return KustomizeBuild(dir_path, [], {kpath}, component=True)
+    if into is not None and not component:
+        raise KustomizeError(
+            "listed in 'components' but its kind is not Component", kpath, kust.pos("kind").line
+        )
     for key in _UNSUPPORTED:
         if key in kust:
             raise KustomizeUnsupported(
                 f"'{key}' is not resolved natively", kpath, kust.pos(key).line
             )
-    result = KustomizeBuild(dir_path, [], {kpath})
+    result = into if into is not None else KustomizeBuild(dir_path, [])
+    result.consumed.add(kpath)
     for entry, at in _entries(kust, "resources") + _entries(kust, "bases"):
-        if "://" in entry or entry.startswith(("github.com/", "git@")):
-            raise KustomizeUnsupported(f"remote resource {entry!r}", kpath, at.line)
-        target = posixpath.normpath(posixpath.join(dir_path, entry))
+        target = _local(entry, dir_path, kpath, at)
         if find_kustomization(target, exists) is not None:
             sub = _build(target, read, exists, origin, depth + 1)
             result.objects += sub.objects
@@ -111,11 +129,26 @@ def _build(
             result.objects += objects_from_docs(_load_docs(target, read), origin)
         else:
             raise KustomizeError(f"resource {entry!r} not found", kpath, at.line)
+    # Components come after the resources and before this kustomization's own generators,
+    # patches and transformers, as in `kustomize build`.
+    for entry, at in _entries(kust, "components"):
+        target = _local(entry, dir_path, kpath, at)
+        if find_kustomization(target, exists) is None:
+            raise KustomizeError(f"component {entry!r} not found", kpath, at.line)
+        _build(target, read, exists, origin, depth + 1, into=result)
+        result.subdirs.add(target)
     for gen in iter_maps(kust.get("configMapGenerator")):
         result.objects.append(_config_map(gen, kust, origin))
     _apply_patches(result, kust, kpath, dir_path, read)
     _apply_transformers(result.objects, kust)
     return result
+
+
+def _local(entry: str, dir_path: str, kpath: str, at: Pos) -> str:
+    """A resource/component entry as a root-relative path; remote ones go to the binary."""
+    if "://" in entry or entry.startswith(("github.com/", "git@")):
+        raise KustomizeUnsupported(f"remote resource {entry!r}", kpath, at.line)
+    return posixpath.normpath(posixpath.join(dir_path, entry))
 
 
 def _load_one(path: str, read: ReadText) -> YMap:
@@ -296,6 +329,8 @@ def _index(seq: YList, part: str, kpath: str, op: YMap, allow_end: bool = False)
 def _apply_transformers(objects: list[K8sObject], kust: YMap) -> None:
     prefix, suffix = str(kust.get("namePrefix") or ""), str(kust.get("nameSuffix") or "")
     labels = kust.get("commonLabels") if isinstance(kust.get("commonLabels"), YMap) else None
+    annotations = kust.get("commonAnnotations")
+    annotations = annotations if isinstance(annotations, YMap) else None
     namespace = kust.get("namespace") if isinstance(kust.get("namespace"), str) else None
     for index, obj in enumerate(objects):
         body = obj.body
@@ -313,6 +348,8 @@ def _apply_transformers(objects: list[K8sObject], kust: YMap) -> None:
             meta.put("namespace", namespace, meta.pos("namespace"))
         if labels:
             _label(obj, labels, selectors=True, templates=True)
+        if annotations:
+            _annotate(obj, annotations)
         for entry in iter_maps(kust.get("labels")):
             pairs = entry.get("pairs")
             if isinstance(pairs, YMap):
@@ -333,26 +370,44 @@ def _apply_transformers(objects: list[K8sObject], kust: YMap) -> None:
 
 def _label(obj: K8sObject, labels: YMap, selectors: bool, templates: bool) -> None:
     body = obj.body
-    _add_labels(body.get("metadata"), "labels", labels)
+    _put_all(body, ("metadata", "labels"), labels)
     if templates:
-        _add_labels(dig(body, "spec", "template", "metadata"), "labels", labels)
+        for path in _template_paths(body):
+            _put_all(body, (*path, "metadata", "labels"), labels)
     if not selectors:
         return
     if obj.kind == "Service":
-        _add_labels(body.get("spec"), "selector", labels)
-    elif isinstance(dig(body, "spec", "selector"), YMap):
-        _add_labels(dig(body, "spec", "selector"), "matchLabels", labels)
+        _put_all(body, ("spec", "selector"), labels)
+    elif obj.kind in _SELECTOR_CREATED or isinstance(dig(body, "spec", "selector"), YMap):
+        _put_all(body, ("spec", "selector", "matchLabels"), labels)
 
 
-def _add_labels(holder: Any, key: str, labels: YMap) -> None:
-    if not isinstance(holder, YMap):
-        return
-    current = holder.get(key)
-    if not isinstance(current, YMap):
-        current = YMap(holder.at)
-        holder.put(key, current, holder.at)
-    for k, v in labels.items():
-        current.put(k, v, labels.pos(k))
+def _annotate(obj: K8sObject, annotations: YMap) -> None:
+    _put_all(obj.body, ("metadata", "annotations"), annotations)
+    for path in _template_paths(obj.body):
+        _put_all(obj.body, (*path, "metadata", "annotations"), annotations)
+
+
+def _template_paths(body: YMap) -> list[tuple[str, ...]]:
+    """The templates kustomize labels and annotates: the pod template, or a CronJob's job
+    template and its pod template."""
+    candidates = [("spec", "template"), ("spec", "jobTemplate"),
+                  ("spec", "jobTemplate", "spec", "template")]  # fmt: skip
+    return [path for path in candidates if isinstance(dig(body, *path), YMap)]
+
+
+def _put_all(holder: YMap, path: tuple[str, ...], values: YMap) -> None:
+    """Set every key of ``values`` in the mapping at ``path``, creating missing mappings
+    (positioned where their parent is); each value keeps the line that wrote it."""
+    node = holder
+    for key in path:
+        child = node.get(key)
+        if not isinstance(child, YMap):
+            child = YMap(node.at)
+            node.put(key, child, node.at)
+        node = child
+    for k, v in values.items():
+        node.put(k, v, values.pos(k))
 
 
 def _apply_images(objects: list[K8sObject], kust: YMap) -> None:

@@ -357,4 +357,5 @@ def test_wrk_engine_drives_the_steps_and_its_caveat_is_reported(
     assert [s.rate_asked_rps for s in result.steps] == [100.0, 200.0]
     assert all(s.completed > 0 for s in result.steps)
     assert any("wrk" in n for n in result.notes)
-    assert build_report(result).sections["verdict"] == "pass"
+    report = build_report(result)
+    assert report.sections["verdict"] == "pass", [f"{f.rule} {f.message}" for f in report.findings]

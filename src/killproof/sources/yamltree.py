@@ -2,9 +2,10 @@
 
 libyaml (through PyYAML's C binding) parses; this module builds :class:`YMap`/:class:`YList`
 from its events, keeping each event's line. ruamel.yaml's pure-Python YAML 1.2 parser takes
-over for the few documents libyaml (YAML 1.1) refuses. Each mapping knows its own position and the position
-of each key, so a rule can point at the exact line to change, and a kustomize patch that
-replaces a value carries the patch file's line with it.
+over, through the same builder, for the few documents libyaml (YAML 1.1) refuses. Each
+mapping knows its own position and the position of each key, so a rule can point at the
+exact line to change, and a kustomize patch that replaces a value carries the patch file's
+line with it.
 """
 
 from __future__ import annotations
@@ -76,14 +77,12 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 # YAML 1.2 core schema (what ruamel.yaml resolves by default), applied to plain scalars.
 _NULL = frozenset({"", "~", "null", "Null", "NULL"})
 _BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_WORDS = _NULL | _BOOL.keys()  # the plain scalars that start with a letter and are not text
 _INT = re.compile(r"^[-+]?[0-9][0-9_]*$|^0o[0-7_]+$|^0x[0-9a-fA-F_]+$")
 _FLOAT = re.compile(
     r"^[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?$"
     r"|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"
 )
-
-
-_WORDS = _NULL | _BOOL.keys()  # the plain scalars that start with a letter and are not text
 
 
 def _plain(value: str) -> Any:
@@ -136,8 +135,8 @@ _SCALAR, _ALIAS, _MAP, _SEQ, _END, _DOC, _STREAM_END, _OTHER = range(8)
 _MERGE = object()  # a '<<' key: the mapping(s) it names fill the keys not written
 
 
-def _kinds(events: Any) -> dict[type, int]:
-    e = events
+def _kinds(e: Any) -> dict[type, int]:
+    """Builder kinds of the event classes of a parser's ``events`` module."""
     return {
         e.ScalarEvent: _SCALAR, e.AliasEvent: _ALIAS, e.MappingStartEvent: _MAP,
         e.SequenceStartEvent: _SEQ, e.MappingEndEvent: _END, e.SequenceEndEvent: _END,

@@ -175,3 +175,25 @@ def test_bad_project_config_is_a_one_line_error(
     assert main(["check", str(tmp_path)]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("killproof: ") and ".killproof.yaml:2:" in line
+
+
+WORKSPACE = REPO / "tests" / "fixtures" / "go_workspace"
+
+
+def test_a_program_spans_the_modules_of_a_go_work_workspace(
+    go_build: Callable[[Path], Path],
+) -> None:
+    """The main is in one module, its server in another (go.work): the build works
+    offline and the program's facts include the other module's server, port, handlers
+    and Shutdown deadline, so the deploy side judges the whole service."""
+    assert go_build(WORKSPACE / "app").is_file()
+    walked = walk(WORKSPACE)
+    result = check_go(WORKSPACE, walked.go_files, jobs=1)
+    (program,) = result.programs
+    assert (program.dir, program.binary_name) == ("app", "app")
+    assert program.serves_http
+    assert program.listen_ports == {8080}
+    assert "/healthz" in program.handler_paths
+    assert program.shutdown_timeout_s == 10.0
+    assert {"SIGTERM", "SIGINT"} <= program.handled_signals
+    assert not {f.rule for f in result.findings} & {"KP101", "KP102"}

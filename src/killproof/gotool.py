@@ -34,13 +34,25 @@ def offline_env(cache_dir: Path | None = None) -> dict[str, str]:
     return env
 
 
+def _in_workspace(package_dir: Path, env: dict[str, str]) -> bool:
+    """True when a go.work governs ``package_dir`` (``go env GOWORK`` names one)."""
+    proc = subprocess.run(
+        [go_binary(), "env", "GOWORK"], cwd=package_dir, env=env, capture_output=True,
+        text=True, check=False,
+    )  # fmt: skip
+    return proc.returncode == 0 and proc.stdout.strip() not in ("", "off")
+
+
 def build(package_dir: Path, output: Path, cache_dir: Path | None = None) -> Path:
     """``go build -o output .`` in ``package_dir``; raise :class:`InputError` with go's message."""
     output.parent.mkdir(parents=True, exist_ok=True)
+    env = offline_env(cache_dir)
+    if _in_workspace(package_dir, env):  # go refuses -mod=mod in workspace mode
+        del env["GOFLAGS"]
     proc = subprocess.run(
         [go_binary(), "build", "-o", str(output.resolve()), "."],
         cwd=package_dir,
-        env=offline_env(cache_dir),
+        env=env,
         capture_output=True,
         text=True,
         check=False,

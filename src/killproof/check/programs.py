@@ -10,7 +10,8 @@ from killproof.sources.golang.facts import PackageSummary, ProgramFacts
 
 
 def build_programs(summaries: Sequence[PackageSummary]) -> list[ProgramFacts]:
-    """One :class:`ProgramFacts` per main package, closed over local imports."""
+    """One :class:`ProgramFacts` per main package, closed over the imports the check read
+    (any module in the tree, not only the main's own)."""
     by_path: dict[str, PackageSummary] = {}
     for s in summaries:
         if s.import_path and s.name != "main":
@@ -20,13 +21,13 @@ def build_programs(summaries: Sequence[PackageSummary]) -> list[ProgramFacts]:
         if main.name != "main":
             continue
         seen: dict[str, PackageSummary] = {}
-        todo = list(main.local_imports)
+        todo = list(main.imports)
         while todo:
             path = todo.pop()
             if path in seen or path not in by_path:
                 continue
             seen[path] = by_path[path]
-            todo.extend(by_path[path].local_imports)
+            todo.extend(by_path[path].imports)
         out.append(ProgramFacts(main, (main, *seen.values())))
     return out
 

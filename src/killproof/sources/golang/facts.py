@@ -63,7 +63,9 @@ class PackageSummary:
     module_path: str
     go_version: str | None
     location: Location
-    local_imports: frozenset[str] = frozenset()
+    imports: frozenset[str] = frozenset()
+    """Every import path; a program takes in those the check read too (its own module's,
+    and other modules in the tree: a go.work workspace or a ``replace`` to a local path)."""
     serve_sites: tuple[Site, ...] = ()
     """Every server start; ``detail`` is the :class:`StartKind` value."""
     shutdown_calls: int = 0

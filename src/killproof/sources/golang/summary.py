@@ -55,13 +55,6 @@ def _sets_limit(call: ts.Node) -> bool:
 def summarize(facts: PackageFacts, location: Location) -> PackageSummary:
     """Everything program-level about one package."""
     pkg = facts.pkg
-    module_prefix = pkg.module_path + "/" if pkg.module_path else "\0"
-    local = frozenset(
-        i.path
-        for f in pkg.files
-        for i in f.imports
-        if i.path == pkg.module_path or i.path.startswith(module_prefix)
-    )
     subs = facts.subscriptions
     signals = frozenset(s for sub in subs for s in (sub.signals or ()))
     ports: set[int] = set()
@@ -108,7 +101,7 @@ def summarize(facts: PackageFacts, location: Location) -> PackageSummary:
         module_path=pkg.module_path,
         go_version=pkg.go_version,
         location=location,
-        local_imports=local,
+        imports=frozenset(i.path for f in pkg.files for i in f.imports),
         serve_sites=tuple(
             Site(s.file.location(s.call), s.file.evidence(s.call), s.kind.value)
             for s in facts.starts

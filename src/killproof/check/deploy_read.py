@@ -151,7 +151,7 @@ def _kustomize(
             builds[d] = None
             objects += _kustomize_binary(reader, d, exc)
             # The binary does not say what it read: the files under the directory are its.
-            consumed |= {f for f in yaml_files if d == "." or f.startswith(d + "/")}
+            consumed |= _under(d, yaml_files)
             continue
         except KustomizeError as exc:
             builds[d] = None
@@ -161,12 +161,17 @@ def _kustomize(
         consumed |= result.consumed
         used_dirs |= result.subdirs
         if result.component:  # its patches are partial objects, not manifests to check
-            consumed |= {f for f in yaml_files if d == "." or f.startswith(d + "/")}
+            consumed |= _under(d, yaml_files)
     for d, built in builds.items():
         if built is not None and d not in used_dirs:
             objects += built.objects
         consumed |= {posixpath.join(d, n) if d != "." else n for n in KUSTOMIZATION_NAMES}
     return objects, consumed
+
+
+def _under(d: str, files: list[str]) -> set[str]:
+    """The files below directory ``d`` (root-relative; ``.`` is the root)."""
+    return {f for f in files if d == "." or f.startswith(d + "/")}
 
 
 def _kustomize_binary(reader: _Reader, d: str, why: KustomizeError) -> list[K8sObject]:

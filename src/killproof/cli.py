@@ -1,7 +1,8 @@
 """The command line: parse arguments, call one core function per command, write, exit.
 
 Exit codes (DESIGN.md): 0 nothing at or above the failing severity, 1 findings at or above
-it, 2 usage or input error (one line naming the file, never a traceback).
+it, 2 usage or input error (one line naming the file, never a traceback) — and an internal
+error, which must never read as a verdict: one line, the traceback saved to a file.
 """
 
 from __future__ import annotations
@@ -78,7 +79,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         sys.stderr.close()
         return 0
+    except Exception as exc:  # a bug: never let it read as a verdict (0 or 1)
+        click.echo(f"killproof: internal error: {crash_summary(exc)}", err=True)
+        return 2
     return int(result or 0)
+
+
+def crash_summary(exc: BaseException) -> str:
+    """One line for an unexpected exception; its traceback goes to a private file.
+
+    The file is created by :func:`tempfile.mkstemp` (unpredictable name, mode 0600), so a
+    crash while running as root cannot be steered onto another file.
+    """
+    import tempfile
+    import traceback
+
+    what = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+    try:
+        fd, path = tempfile.mkstemp(prefix="killproof-crash-", suffix=".txt")
+        with open(fd, "w", encoding="utf-8") as out:
+            out.write("".join(traceback.format_exception(exc)))
+    except OSError:
+        return f"{what} (the traceback could not be saved)"
+    return f"{what} (traceback saved to {path}; please report it)"
 
 
 def run() -> None:

@@ -26,8 +26,14 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
+# Every benchmark whose peer is installed here (wrk, jq and grep come from Debian's packages);
+# bench/check_vs_checkov.py needs Checkov and hadolint in a venv of their own (its docstring).
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/check_std.py
+	$(BIN)/python bench/why_vs_grep.py
+	$(BIN)/python bench/why_k8s_vs_jq.py
+	$(BIN)/python bench/load_vs_wrk.py
+	$(BIN)/python bench/sampler_cpu.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

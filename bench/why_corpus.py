@@ -8,7 +8,7 @@ engineer reads in it). Every input is read the way ``killproof why INPUT --forma
 reads it, and each case is judged:
 
 - **right**: every expected event is there with the right cause, victim (pid; the
-  container or unit where the evidence names no pid), anon-rss (kB, where the truth gives
+  container, pod or unit where the evidence names no pid), anon-rss (kB, where the truth gives
   it) and ``killed`` (where the truth gives it), and no other event. A case that must
   yield nothing is right only with no event and no ``unrecognized`` line.
 - **partial**: not right, but at least one expected event has the right cause and victim.
@@ -61,11 +61,12 @@ class TruthEvent:
     killed: bool | None
     """``None`` when the evidence cannot tell (a report cut before its victim line)."""
     container: str | None = None
+    pod: str | None = None
     unit: str | None = None
 
     def label(self) -> str:
         """Short name for the failure list."""
-        who = self.container or self.unit or "pid ?"
+        who = self.container or self.pod or self.unit or "pid ?"
         if self.pid is not None:
             who = f"pid {self.pid}"
         return f"{self.cause} {who}"
@@ -102,6 +103,7 @@ def _truth_event(raw: Mapping[str, Any]) -> TruthEvent:
         anon_rss_kb=raw.get("anon_rss_kb", UNCHECKED),
         killed=raw.get("killed"),
         container=raw.get("container"),
+        pod=raw.get("pod"),
         unit=raw.get("unit"),
     )
 
@@ -133,6 +135,8 @@ def _matches(want: TruthEvent, got: Mapping[str, Any]) -> bool:
         return False
     if want.container is not None:
         return bool(got.get("container") == want.container)
+    if want.pod is not None:
+        return bool(got.get("pod") == want.pod)
     if want.unit is not None:
         return bool(got.get("unit") == want.unit)
     return True
@@ -180,8 +184,6 @@ def judge(
         bad = []
         if got.get("cause") != want.cause:
             bad.append(f"cause {got.get('cause')}")
-        if want.pid is None and want.container is not None and got.get("container") is None:
-            bad.append("container None")
         if want.killed is not None and got.get("killed") != want.killed:
             bad.append(f"killed {got.get('killed')}")
         victim_right = not bad

@@ -54,7 +54,9 @@ class TruthEvent:
     """One death (or attempt) as the evidence shows it; ``UNCHECKED`` where it does not."""
 
     cause: str
-    pid: int | None
+    pid: object
+    """int, ``None`` when the evidence names no pid, or ``UNCHECKED`` (a unit's stop timeout
+    kills every process left in it: the victim is the unit)."""
     process: str | None
     anon_rss_kb: object
     """kB (int), ``None`` when the evidence shows no anon-rss, or ``UNCHECKED``."""
@@ -67,7 +69,7 @@ class TruthEvent:
     def label(self) -> str:
         """Short name for the failure list."""
         who = self.container or self.pod or self.unit or "pid ?"
-        if self.pid is not None:
+        if isinstance(self.pid, int):
             who = f"pid {self.pid}"
         return f"{self.cause} {who}"
 
@@ -98,7 +100,7 @@ class Outcome:
 def _truth_event(raw: Mapping[str, Any]) -> TruthEvent:
     return TruthEvent(
         cause=str(raw["cause"]),
-        pid=raw.get("pid"),
+        pid=raw.get("pid", UNCHECKED),
         process=raw.get("process"),
         anon_rss_kb=raw.get("anon_rss_kb", UNCHECKED),
         killed=raw.get("killed"),
@@ -129,9 +131,9 @@ def load_cases(corpus: Path = CORPUS) -> list[Case]:
 
 
 def _matches(want: TruthEvent, got: Mapping[str, Any]) -> bool:
-    if want.pid is not None:
+    if isinstance(want.pid, int):
         return bool(got.get("pid") == want.pid)
-    if got.get("pid") is not None:
+    if want.pid is None and got.get("pid") is not None:
         return False
     if want.container is not None:
         return bool(got.get("container") == want.container)

@@ -10,12 +10,14 @@ import tree_sitter as ts
 
 from killproof.sources.golang.package import GoFile, GoPackage
 from killproof.sources.golang.syntax import (
+    FUNC_TYPES,
     call_args,
     call_parts,
     first_named,
     string_value,
     text,
     unparen,
+    walk,
 )
 from killproof.sources.golang.values import values_of
 
@@ -80,6 +82,145 @@ def _kind_of_receiver(pkg: GoPackage, f: GoFile, receiver: ts.Node) -> tuple[str
             if target[0] == GIN and target[1] in ("Default", "New"):
                 return "gin", None
     return "", None
+
+
+def declared_types(pkg: GoPackage, expr: ts.Node | None) -> list[ts.Node]:
+    """The types ``expr`` is declared with: a parameter, receiver or ``var x T`` (in its
+    function or at package level) for an identifier; the struct fields of that name in
+    the package for ``x.f``."""
+    expr = unparen(expr)
+    if expr is None:
+        return []
+    if expr.type == "selector_expression":
+        name = text(expr.child_by_field_name("field"))
+        return [t for f in pkg.files for t in _field_types(f, name)]
+    if expr.type != "identifier":
+        return []
+    name = text(expr)
+    cur = expr.parent
+    while cur is not None:
+        if cur.type in FUNC_TYPES:
+            for fld in ("receiver", "parameters"):
+                params = cur.child_by_field_name(fld)
+                for decl in params.named_children if params is not None else ():
+                    typ = decl.child_by_field_name("type")
+                    names = decl.children_by_field_name("name")
+                    if typ is not None and any(text(n) == name for n in names):
+                        return [typ]
+            body = cur.child_by_field_name("body")
+            found = _var_types(body, name) if body is not None else []
+            if found:
+                return found
+        cur = cur.parent
+    return [t for f in pkg.files for t in _var_types(f.tree.root_node, name, top=True)]
+
+
+def _var_types(scope: ts.Node, name: str, top: bool = False) -> list[ts.Node]:
+    out: list[ts.Node] = []
+    nodes = (
+        (n for d in scope.named_children if d.type == "var_declaration" for n in walk(d))
+        if top
+        else walk(scope)
+    )
+    for n in nodes:
+        if n.type == "var_spec" and any(text(x) == name for x in n.children_by_field_name("name")):
+            typ = n.child_by_field_name("type")
+            if typ is not None:
+                out.append(typ)
+    return out
+
+
+def _field_types(f: GoFile, name: str) -> list[ts.Node]:
+    if name.encode() not in f.source:
+        return []
+    out: list[ts.Node] = []
+    for decl in f.tree.root_node.named_children:
+        if decl.type != "type_declaration":
+            continue
+        for n in walk(decl):
+            if n.type == "field_declaration" and any(
+                text(x) == name for x in n.children_by_field_name("name")
+            ):
+                typ = n.child_by_field_name("type")
+                if typ is not None:
+                    out.append(typ)
+    return out
+
+
+def _kind_of_type(pkg: GoPackage, typ: ts.Node, depth: int = 0) -> str:
+    """``http``/``grpc``/``echo``/``gin`` for ``*http.Server``, ``*grpc.Server``,
+    ``*echo.Echo``, ``*gin.Engine``, or a local struct type that embeds one of them."""
+    while typ.type == "pointer_type":
+        inner = first_named(typ)
+        if inner is None:
+            return ""
+        typ = inner
+    f = pkg.file_of(typ)
+    q = f.qualified(typ)
+    if q is not None:
+        if q == (HTTP, "Server"):
+            return "http"
+        if q == (GRPC, "Server"):
+            return "grpc"
+        if q[0].startswith(ECHO_PREFIX) and q[1] == "Echo":
+            return "echo"
+        if q == (GIN, "Engine"):
+            return "gin"
+        return ""
+    if typ.type != "type_identifier" or depth > 2:
+        return ""
+    name = text(typ)
+    for g in pkg.files:
+        for decl in g.tree.root_node.named_children:
+            if decl.type != "type_declaration":
+                continue
+            for spec in decl.named_children:
+                if spec.type != "type_spec" or text(spec.child_by_field_name("name")) != name:
+                    continue
+                body = spec.child_by_field_name("type")
+                for fd in walk(body) if body is not None else ():
+                    embedded = fd.type == "field_declaration" and not fd.child_by_field_name("name")
+                    ft = fd.child_by_field_name("type") if embedded else None
+                    if ft is not None:
+                        kind = _kind_of_type(pkg, ft, depth + 1)
+                        if kind:
+                            return kind
+    return ""
+
+
+def server_kind(pkg: GoPackage, expr: ts.Node | None) -> str:
+    """What server ``expr`` holds, from what it was assigned or how it is declared:
+    ``http``, ``grpc``, ``echo``, ``gin``, or ``""`` when unknown (or not a server)."""
+    if expr is None:
+        return ""
+    kind, _ = _kind_of_receiver(pkg, pkg.file_of(expr), expr)
+    if kind:
+        return kind
+    for typ in declared_types(pkg, expr):
+        kind = _kind_of_type(pkg, typ)
+        if kind:
+            return kind
+    return ""
+
+
+def receiver_key(expr: ts.Node | None) -> str:
+    """A name that stays the same wherever one server value is used in a package:
+    ``srv`` for an identifier, ``.server`` for any ``x.server`` (methods of one type
+    call their receiver by different names)."""
+    expr = unparen(expr)
+    if expr is None:
+        return ""
+    if expr.type == "selector_expression":
+        return "." + text(expr.child_by_field_name("field"))
+    return text(expr)
+
+
+def receiver_of(call: ts.Node) -> ts.Node | None:
+    """``x`` of the call ``x.m(…)``, None for a call of a plain function."""
+    fn = unparen(call.child_by_field_name("function"))
+    if fn is None or fn.type != "selector_expression":
+        return None
+    return fn.child_by_field_name("operand")
 
 
 def literal_field(literal: ts.Node, name: str) -> ts.Node | None:

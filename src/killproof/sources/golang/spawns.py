@@ -178,8 +178,8 @@ def caller_repeats(pkg: GoPackage, paths: RequestPaths, go: ts.Node) -> tuple[Re
     """For a ``go`` statement in straight-line code of function F: the most repeated way
     F is called within the package (one level), and whether a call is on a request path.
 
-    Calls are found by F's name followed by ``(`` in the sources, then confirmed on the
-    tree: no walk over every node of the package.
+    Calls are found by a byte search for F's name, confirmed on the tree: no walk over
+    every node of the package.
     """
     func = outermost_function(go)
     if func is None or func.type == "func_literal":
@@ -188,26 +188,19 @@ def caller_repeats(pkg: GoPackage, paths: RequestPaths, go: ts.Node) -> tuple[Re
     is_method = func.type == "method_declaration"
     worst = Repeats.ONCE
     on_request = False
-    needle = (name + "(").encode()
-    for f in pkg.files:
-        start = f.source.find(needle)
-        while start >= 0:
-            call = _call_at(f, start, len(name))
-            start = f.source.find(needle, start + 1)
-            if call is None or call.id == go.id or _inside(call, func):
-                continue
-            parts = call_parts(call)
-            if parts is None or parts[1] != name or bool(parts[0]) != is_method:
-                continue
-            if parts[0] in f.names:
-                continue  # another package's function of the same name
-            if paths.any and paths.contains(call):
-                on_request = True
-            loop = enclosing_loop(call)
-            if loop is not None:
-                kind = loop_repeats(pkg, f, loop)
-                if _rank(kind) > _rank(worst):
-                    worst = kind
+    for f, call in pkg.calls_named(name):
+        if call.id == go.id or _inside(call, func):
+            continue
+        parts = call_parts(call)
+        if parts is None or bool(parts[0]) != is_method or parts[0] in f.names:
+            continue  # a method for a function, or another package's function
+        if paths.any and paths.contains(call):
+            on_request = True
+        loop = enclosing_loop(call)
+        if loop is not None:
+            kind = loop_repeats(pkg, f, loop)
+            if _rank(kind) > _rank(worst):
+                worst = kind
     return worst, on_request
 
 
@@ -220,18 +213,6 @@ def _rank(r: Repeats) -> int:
         Repeats.PER_CONNECTION,
         Repeats.PER_MESSAGE,
     ].index(r)
-
-
-def _call_at(f: GoFile, start: int, length: int) -> ts.Node | None:
-    """The call expression whose function name ends at ``start + length``."""
-    if start > 0 and (chr(f.source[start - 1]).isalnum() or f.source[start - 1] == ord("_")):
-        return None
-    node = f.tree.root_node.descendant_for_byte_range(start, start + length)
-    while node is not None and node.type in ("identifier", "field_identifier"):
-        node = node.parent
-    if node is not None and node.type == "selector_expression":
-        node = node.parent
-    return node if node is not None and node.type == "call_expression" else None
 
 
 def _inside(node: ts.Node, outer: ts.Node) -> bool:

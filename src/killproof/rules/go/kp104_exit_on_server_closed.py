@@ -87,7 +87,7 @@ def _closed_keys(pkg: GoPackage) -> set[str]:
 def _server_keys(pkg: GoPackage, start: ServerStart) -> tuple[set[str], bool]:
     """The names the started server goes by in the package, and whether it leaves the
     package's sight (passed to a call, returned): then someone else may close it."""
-    receiver = receiver_of(start.call)
+    receiver = start.holder
     if receiver is None:
         return set(), False
     keys = {receiver_key(receiver)}
@@ -161,7 +161,7 @@ def _check(facts: PackageFacts) -> Iterator[Finding]:
             "StartTLS",
         ):
             continue
-        if server_kind(pkg, receiver_of(start.call)) == "grpc":
+        if server_kind(pkg, start.holder) == "grpc":
             continue
         exit_call = _exit_site(start)
         if exit_call is None:

@@ -25,6 +25,10 @@ HTTP = "net/http"
 GRPC = "google.golang.org/grpc"
 GIN = "github.com/gin-gonic/gin"
 ECHO_PREFIX = "github.com/labstack/echo"
+FIBER_PREFIX = "github.com/gofiber/fiber"
+EXPORTER_WEB = "github.com/prometheus/exporter-toolkit/web"
+"""exporter-toolkit's ``web.ListenAndServe(srv, flags, logger)`` and
+``web.Serve(l, srv, flags, logger)``: an http.Server started with TLS/auth config."""
 _PORT = re.compile(r":(?P<port>[0-9]{1,5})$")
 _LOOPBACK = ("localhost", "127.", "[::1]", "::1", "ip6-localhost")
 
@@ -53,7 +57,10 @@ class ServerStart:
     handler: ts.Node | None
     handler_known: bool
     framework: str = "http"
-    """``http``, ``grpc``, ``echo``, ``gin``, or ``""`` when the receiver is unknown."""
+    """``http``, ``grpc``, ``echo``, ``gin``, ``fiber``, or ``""`` when unknown."""
+    holder: ts.Node | None = None
+    """The expression holding the server (``srv`` of ``srv.ListenAndServe()`` or of
+    ``web.ListenAndServe(srv, …)``), None for package-level starts."""
 
 
 def _kind_of_receiver(pkg: GoPackage, f: GoFile, receiver: ts.Node) -> tuple[str, ts.Node | None]:
@@ -81,6 +88,8 @@ def _kind_of_receiver(pkg: GoPackage, f: GoFile, receiver: ts.Node) -> tuple[str
                 return "echo", None
             if target[0] == GIN and target[1] in ("Default", "New"):
                 return "gin", None
+            if target[0].startswith(FIBER_PREFIX) and target[1] == "New":
+                return "fiber", None
     return "", None
 
 
@@ -245,8 +254,17 @@ def server_starts(pkg: GoPackage) -> list[ServerStart]:
     serves_http = HTTP in imported or GRPC in imported
     has_gin = GIN in imported
     has_echo = any(p.startswith(ECHO_PREFIX) for p in imported)
+    has_fiber = any(p.startswith(FIBER_PREFIX) for p in imported)
     for f, call in pkg.selector_calls(
-        "ListenAndServe", "ListenAndServeTLS", "Serve", "ServeTLS", "Start", "StartTLS", "Run"
+        "ListenAndServe",
+        "ListenAndServeTLS",
+        "Serve",
+        "ServeTLS",
+        "Start",
+        "StartTLS",
+        "Run",
+        "RunTLS",
+        "Listen",
     ):
         parts = call_parts(call)
         assert parts is not None
@@ -254,44 +272,74 @@ def server_starts(pkg: GoPackage) -> list[ServerStart]:
         args = call_args(call)
         target = f.call_target(call)
         if target is not None:
-            if target[0] == HTTP and name in ("ListenAndServe", "ListenAndServeTLS"):
-                handler = args[1] if len(args) > 1 else None
-                addr = args[0] if args else None
-                out.append(ServerStart(f, call, StartKind.PACKAGE_LEVEL, None, addr, handler, True))
-            elif target[0] == HTTP and name in ("Serve", "ServeTLS"):
-                handler = args[1] if len(args) > 1 else None
-                out.append(ServerStart(f, call, StartKind.PACKAGE_LEVEL, None, None, handler, True))
+            start = _package_level_start(pkg, f, call, target, args)
+            if start is not None:
+                out.append(start)
             continue
         # Following the receiver costs a walk of its function: only where the method
         # name can mean a server (exec.Cmd has Start and Run too).
-        if name == "Run" and not has_gin:
+        if name in ("Run", "RunTLS") and not has_gin:
             continue
         if name in ("Start", "StartTLS") and not has_echo:
             continue
-        if name not in ("Run", "Start", "StartTLS") and not serves_http:
+        if name == "Listen" and not has_fiber:
+            continue
+        if name not in ("Run", "RunTLS", "Start", "StartTLS", "Listen") and not serves_http:
             continue
         fn = call.child_by_field_name("function")
         receiver = fn.child_by_field_name("operand") if fn is not None else None
         if receiver is None:
             continue
         kind, literal = _kind_of_receiver(pkg, f, receiver)
-        if name in ("Start", "StartTLS"):
-            if kind == "echo":
-                addr = args[0] if args else None
-                out.append(ServerStart(f, call, StartKind.METHOD, None, addr, None, False, kind))
-            continue
-        if name == "Run":
-            if kind == "gin":
-                addr = args[0] if args else None
-                out.append(ServerStart(f, call, StartKind.GIN_RUN, None, addr, None, False, kind))
+        addr = args[0] if args else None
+        wanted = {"Start": "echo", "StartTLS": "echo", "Run": "gin", "RunTLS": "gin"}
+        if name in wanted or name == "Listen":
+            if kind != wanted.get(name, "fiber"):
+                continue
+            start_kind = StartKind.GIN_RUN if kind == "gin" else StartKind.METHOD
+            out.append(ServerStart(f, call, start_kind, None, addr, None, False, kind, receiver))
             continue
         if name.startswith("ListenAndServe") and kind not in ("", "http"):
             continue
         addr = literal_field(literal, "Addr") if literal is not None else None
         handler = literal_field(literal, "Handler") if literal is not None else None
         known = literal is not None
-        out.append(ServerStart(f, call, StartKind.METHOD, literal, addr, handler, known, kind))
+        out.append(
+            ServerStart(f, call, StartKind.METHOD, literal, addr, handler, known, kind, receiver)
+        )
     return out
+
+
+def _package_level_start(
+    pkg: GoPackage, f: GoFile, call: ts.Node, target: tuple[str, str], args: list[ts.Node]
+) -> ServerStart | None:
+    """``http.ListenAndServe(addr, h)``, ``http.Serve(l, h)``, and exporter-toolkit's
+    ``web.ListenAndServe(srv, …)``/``web.Serve(l, srv, …)`` (a server value: METHOD)."""
+    path, name = target
+    if path == HTTP and name in ("ListenAndServe", "ListenAndServeTLS"):
+        handler = args[1] if len(args) > 1 else None
+        addr = args[0] if args else None
+        return ServerStart(f, call, StartKind.PACKAGE_LEVEL, None, addr, handler, True)
+    if path == HTTP and name in ("Serve", "ServeTLS"):
+        handler = args[1] if len(args) > 1 else None
+        return ServerStart(f, call, StartKind.PACKAGE_LEVEL, None, None, handler, True)
+    if path == EXPORTER_WEB and name in ("ListenAndServe", "Serve"):
+        index = 0 if name == "ListenAndServe" else 1
+        holder = args[index] if len(args) > index else None
+        literal = _http_literal(pkg, holder)
+        addr = literal_field(literal, "Addr") if literal is not None else None
+        handler = literal_field(literal, "Handler") if literal is not None else None
+        known = literal is not None
+        return ServerStart(f, call, StartKind.METHOD, literal, addr, handler, known, "http", holder)
+    return None
+
+
+def _http_literal(pkg: GoPackage, expr: ts.Node | None) -> ts.Node | None:
+    """The ``http.Server{…}`` literal ``expr`` holds, when known."""
+    if expr is None:
+        return None
+    kind, literal = _kind_of_receiver(pkg, pkg.file_of(expr), expr)
+    return literal if kind == "http" else None
 
 
 @dataclass(frozen=True)

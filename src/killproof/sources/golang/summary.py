@@ -76,9 +76,7 @@ def summarize(facts: PackageFacts, location: Location) -> PackageSummary:
     shutdown_timeout: float | None = None
     # fiber's app.ShutdownWithTimeout/ShutdownWithContext drain too.
     shutdowns = list(
-        pkg.selector_calls(
-            "Shutdown", "ShutdownWithTimeout", "ShutdownWithContext", "GracefulStop"
-        )
+        pkg.selector_calls("Shutdown", "ShutdownWithTimeout", "ShutdownWithContext", "GracefulStop")
     )
     for _, call in shutdowns:
         args = call_args(call)

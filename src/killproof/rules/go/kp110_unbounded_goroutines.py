@@ -9,7 +9,13 @@ import tree_sitter as ts
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.sources.golang.facts import PackageFacts
-from killproof.sources.golang.spawns import Repeats, Spawn, joined_after, spawn_of
+from killproof.sources.golang.spawns import (
+    Repeats,
+    Spawn,
+    ends_with_context,
+    joined_after,
+    spawn_of,
+)
 from killproof.sources.golang.syntax import FUNC_TYPES, call_parts, walk
 
 _BOUND_CALLS = frozenset({"Acquire", "TryAcquire", "SetLimit", "Accept"})
@@ -42,7 +48,7 @@ def _unbounded_why(spawn: Spawn) -> str | None:
         return "once per message received"
     if not spawn.per_request or spawn.repeats in (Repeats.FIXED, Repeats.PER_CONNECTION):
         return None
-    if joined_after(spawn.go):
+    if joined_after(spawn.go) or ends_with_context(spawn.go):
         return None
     if spawn.repeats is Repeats.PER_ITEM:
         return "per element, in every request, and nothing waits for them"
@@ -93,11 +99,13 @@ RULE: Rule[PackageFacts] = Rule(
             "semaphore send, `semaphore.Weighted.Acquire`, `errgroup.SetLimit` or "
             "fixed-size worker pool in sight: one per message of a consumer loop "
             "(`for m := range msgs`, `for { m := <-work … }`, `sub.Messages()`, "
-            "`stream.Recv()`), and one per request in a handler (or anything it calls) "
-            "that the request does not wait for (no `wg.Wait()`/`g.Wait()` after it). "
-            "Not reported: goroutines started once at start-up, one per element of a "
-            "configured collection (peers, listeners, collectors, rules), fan-outs the "
-            "function waits for, and one per accepted connection (a server's normal "
+            "`stream.Recv()`, `for sc.Scan()`), and one per request in a handler (or "
+            "anything it calls) that outlives the request: the handler does not wait for "
+            "it (no `wg.Wait()`, `g.Wait()` or receive after it) and it does not end "
+            "with a context's `Done()`. Not reported: goroutines started once at "
+            "start-up, one per element of a configured collection (peers, listeners, "
+            "collectors, rules) or per count, fan-outs the function waits for, one per "
+            "timer or ticker tick, and one per accepted connection (a server's normal "
             "shape)."
         ),
         why=(

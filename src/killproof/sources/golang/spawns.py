@@ -78,8 +78,10 @@ def enclosing_loop(node: ts.Node) -> ts.Node | None:
     return None
 
 
-def loop_repeats(pkg: GoPackage, f: GoFile, loop: ts.Node) -> Repeats:
-    """What drives one pass of ``loop``."""
+def loop_repeats(pkg: GoPackage, f: GoFile, loop: ts.Node, inner: ts.Node | None = None) -> Repeats:
+    """What drives one pass of ``loop``; ``inner`` (a node in its body) narrows a select
+    loop to the case it sits in: a timer's case ticks, it does not bring messages."""
+    condition: ts.Node | None = None
     for child in loop.named_children:
         if child.type == "range_clause":
             right = unparen(child.child_by_field_name("right"))
@@ -90,6 +92,21 @@ def loop_repeats(pkg: GoPackage, f: GoFile, loop: ts.Node) -> Repeats:
             return Repeats.PER_ITEM
         if child.type == "for_clause":
             return Repeats.PER_ITEM
+        if child.type not in ("block", "comment"):
+            condition = child
+    if condition is not None:
+        # `for n < max {…}` counts; `for sc.Scan() {…}`, `for !done() {…}` read input.
+        cond = unparen(condition)
+        if cond is not None and cond.type == "unary_expression":
+            cond = unparen(cond.child_by_field_name("operand"))
+        return (
+            Repeats.PER_MESSAGE
+            if cond is not None and cond.type == "call_expression"
+            else Repeats.PER_ITEM
+        )
+    case = _select_case(inner, loop) if inner is not None else None
+    if case is not None:
+        return _case_repeats(case)
     body = loop.child_by_field_name("body")
     receives = False
     for n in walk(body) if body is not None else ():
@@ -100,8 +117,46 @@ def loop_repeats(pkg: GoPackage, f: GoFile, loop: ts.Node) -> Repeats:
             if parts is not None and parts[0] and parts[1] in _MESSAGE_SOURCES:
                 receives = True
         elif n.type == "unary_expression" and text(n.child_by_field_name("operator")) == "<-":
-            receives = True
+            receives = receives or not _is_timer(n.child_by_field_name("operand"))
     return Repeats.PER_MESSAGE if receives else Repeats.PER_TICK
+
+
+def _select_case(node: ts.Node, loop: ts.Node) -> ts.Node | None:
+    """The select case of ``loop``'s body that ``node`` runs in, if any."""
+    cur = node.parent
+    while cur is not None and cur.id != loop.id and cur.type not in FUNC_TYPES:
+        if cur.type == "communication_case":
+            return cur
+        cur = cur.parent
+    return None
+
+
+def _case_repeats(case: ts.Node) -> Repeats:
+    """A ``case v := <-ch:`` brings messages; a timer's, a ticker's or ``ctx.Done()``'s
+    case ticks."""
+    comm = case.child_by_field_name("communication")
+    for n in walk(comm) if comm is not None else ():
+        if n.type == "unary_expression" and text(n.child_by_field_name("operator")) == "<-":
+            return (
+                Repeats.PER_TICK
+                if _is_timer(n.child_by_field_name("operand"))
+                else Repeats.PER_MESSAGE
+            )
+    return Repeats.PER_TICK
+
+
+def _is_timer(channel: ts.Node | None) -> bool:
+    """``t.C``, ``time.After(d)``, ``time.Tick(d)``, ``ctx.Done()``: time passing or a
+    cancellation, not work arriving."""
+    channel = unparen(channel)
+    if channel is None:
+        return False
+    if channel.type == "selector_expression":
+        return text(channel.child_by_field_name("field")) == "C"
+    if channel.type == "call_expression":
+        parts = call_parts(channel)
+        return parts is not None and parts[1] in ("After", "Tick", "Done")
+    return False
 
 
 def is_channel(pkg: GoPackage, f: GoFile, expr: ts.Node, depth: int = 0) -> bool:
@@ -170,7 +225,7 @@ def _channel_fields(pkg: GoPackage) -> frozenset[str]:
 def spawn_of(pkg: GoPackage, paths: RequestPaths, f: GoFile, go: ts.Node) -> Spawn:
     """How often the ``go`` statement runs, judged where it is written."""
     loop = enclosing_loop(go)
-    repeats = loop_repeats(pkg, f, loop) if loop is not None else Repeats.ONCE
+    repeats = loop_repeats(pkg, f, loop, go) if loop is not None else Repeats.ONCE
     return Spawn(f, go, loop, repeats, paths.any and paths.contains(go))
 
 
@@ -198,7 +253,7 @@ def caller_repeats(pkg: GoPackage, paths: RequestPaths, go: ts.Node) -> tuple[Re
             on_request = True
         loop = enclosing_loop(call)
         if loop is not None:
-            kind = loop_repeats(pkg, f, loop)
+            kind = loop_repeats(pkg, f, loop, call)
             if _rank(kind) > _rank(worst):
                 worst = kind
     return worst, on_request
@@ -221,16 +276,36 @@ def _inside(node: ts.Node, outer: ts.Node) -> bool:
 
 def joined_after(go: ts.Node) -> bool:
     """True when the function that runs the ``go`` statement waits for its goroutines
-    later on: ``wg.Wait()``, ``g.Wait()`` of an errgroup, after the statement."""
+    later on: ``wg.Wait()``, ``g.Wait()`` of an errgroup, or a receive (``err := <-errc``)
+    after the statement."""
     cur = go.parent
     while cur is not None and cur.type not in FUNC_TYPES:
         cur = cur.parent
     if cur is None:
         return False
     for n in walk(cur):
-        if n.start_byte < go.end_byte or n.type != "call_expression":
+        if n.start_byte < go.end_byte:
+            continue
+        if n.type == "unary_expression" and text(n.child_by_field_name("operator")) == "<-":
+            return True
+        if n.type != "call_expression":
             continue
         parts = call_parts(n)
         if parts is not None and parts[0] and parts[1] == "Wait":
             return True
+    return False
+
+
+def ends_with_context(go: ts.Node) -> bool:
+    """The goroutine is a func literal that waits on some ``ctx.Done()``: it ends when
+    the request (or whatever owns the context) does."""
+    call = unparen(first_named(go))
+    fn = unparen(call.child_by_field_name("function")) if call is not None else None
+    if fn is None or fn.type != "func_literal":
+        return False
+    for n in walk(fn):
+        if n.type == "call_expression":
+            parts = call_parts(n)
+            if parts is not None and parts[0] and parts[1] == "Done":
+                return True
     return False

@@ -10,7 +10,9 @@ import tree_sitter as ts
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.sources.golang.facts import PackageFacts
-from killproof.sources.golang.syntax import FUNC_TYPES, contains
+from killproof.sources.golang.package import GoFile
+from killproof.sources.golang.signals import Subscription
+from killproof.sources.golang.syntax import FUNC_TYPES, contains, text
 
 # Nodes a blocking call may sit in and still run in line: `log.Fatal(srv.Serve(l))`,
 # `err := srv.ListenAndServe()`, `if err := …; err != nil {`, `return srv.Serve(l)`.
@@ -52,31 +54,52 @@ def blocking_in(call: ts.Node) -> ts.Node | None:
     return None
 
 
-def _check(facts: PackageFacts) -> Iterator[Finding]:
-    subs = facts.subscriptions
-    if not subs:
-        return
+def _later_subscription(facts: PackageFacts, func: ts.Node, call: ts.Node) -> Subscription | None:
+    """The first subscription written in ``func`` after ``call``."""
+    for s in facts.subscriptions:
+        if contains(func, s.call) and s.call.start_byte > call.end_byte:
+            return s
+    return None
+
+
+def _blocked(facts: PackageFacts) -> Iterator[tuple[GoFile, ts.Node, ts.Node, Subscription]]:
+    """(file, blocking call, the serve call it stands for, the subscription it keeps
+    from running): a serve in line before a subscription of the same function, or a
+    call of a package function that serves in line, made in line before one."""
+    serving: dict[str, ts.Node] = {}
     for start in facts.starts:
         func = blocking_in(start.call)
         if func is None:
             continue
-        later = [
-            s
-            for s in subs
-            if s.file is start.file
-            and contains(func, s.call)
-            and s.call.start_byte > start.call.end_byte
-        ]
-        if not later:
-            continue
-        f, sub = start.file, later[0]
+        sub = _later_subscription(facts, func, start.call)
+        if sub is not None:
+            yield start.file, start.call, start.call, sub
+        serving.setdefault(text(func.child_by_field_name("name")), start.call)
+    for name, serve in serving.items():
+        for f, call in facts.pkg.calls_named(name):
+            func = blocking_in(call)
+            if func is None:
+                continue
+            sub = _later_subscription(facts, func, call)
+            if sub is not None:
+                yield f, call, serve, sub
+
+
+def _check(facts: PackageFacts) -> Iterator[Finding]:
+    if not facts.subscriptions:
+        return
+    for f, call, serve, sub in _blocked(facts):
+        sf = sub.file
+        evidence = [f.evidence(call), sf.evidence(sub.call)]
+        if serve.id != call.id:
+            evidence.insert(1, facts.pkg.file_of(serve).evidence(serve))
         yield RULE.finding(
             f"this call serves until the server fails, so the signal subscription on line "
-            f"{f.location(sub.call).line} is never reached: SIGTERM keeps Go's default "
+            f"{sf.location(sub.call).line} is never reached: SIGTERM keeps Go's default "
             "action and kills the process mid-request, and the shutdown code after it is "
             "dead",
-            f.location(start.call),
-            [f.evidence(start.call), f.evidence(sub.call)],
+            f.location(call),
+            evidence,
         )
 
 
@@ -91,7 +114,8 @@ RULE: Rule[PackageFacts] = Rule(
             "`http.ListenAndServe`, echo `Start`, gin `Run`…) that runs in line in a "
             "function (not in a goroutine, a func literal, a loop or a branch) before a "
             "`signal.Notify`/`signal.NotifyContext` (or a signal helper) later in the "
-            "same function."
+            "same function; and a call, made the same way, of a package function that "
+            "serves in line."
         ),
         why=(
             "Serve blocks until the server fails. Everything after it, the signal "

@@ -128,7 +128,7 @@ def test_syntax_error_is_skipped_with_reason_and_counted(
     assert report["metadata"]["go_syntax_errors"] == 1
     assert report["metadata"]["go_files_checked"] == 1
     (skip,) = [s for s in report["skipped"] if s["what"] == "broken.go"]
-    assert skip["reason"].startswith("syntax error: syntax error at line 3")
+    assert skip["reason"].startswith("unreadable Go: this parser cannot read line 3")
 
 
 def test_missing_path_is_a_one_line_input_error(capsys: pytest.CaptureFixture[str]) -> None:

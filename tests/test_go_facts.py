@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -143,3 +144,72 @@ def test_import_specs_round_trip(specs: list[tuple[str, str]]) -> None:
                 "gopkg.in/yaml.v3": "yaml"}  # fmt: skip
     assert [(i.path, i.name) for i in got] == [(p, a or defaults[p]) for a, p in specs]
     assert [i.line for i in got] == [4 + n for n in range(len(specs))]
+
+
+FIBER = """package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+func main() {
+	app := fiber.New()
+	quit := make(chan os.Signal, 1)
+	signal.Notify(quit, syscall.SIGTERM)
+	go func() {
+		<-quit
+		_ = app.ShutdownWithTimeout(12 * time.Second)
+	}()
+	_ = app.Listen(":3000")
+}
+"""
+
+HELPERS = {
+    "oklog": (
+        '"context"\n\t"syscall"\n\n\t"github.com/oklog/run"',
+        "var g run.Group\n\tg.Add(run.SignalHandler(context.Background(), syscall.SIGTERM))",
+        {"SIGTERM"},
+    ),
+    "controller-runtime": (
+        'ctrl "sigs.k8s.io/controller-runtime"',
+        "ctx := ctrl.SetupSignalHandler()\n\t<-ctx.Done()",
+        {"SIGTERM", "SIGINT"},
+    ),
+    "knative": (
+        '"knative.dev/pkg/signals"',
+        "ctx := signals.NewContext()\n\t<-ctx.Done()",
+        {"SIGTERM", "SIGINT"},
+    ),
+    "fx": ('"go.uber.org/fx"', "fx.New().Run()", {"SIGTERM", "SIGINT"}),
+    "kratos": (
+        '"github.com/go-kratos/kratos/v2"',
+        "app := kratos.New()\n\t_ = app.Run()",
+        {"SIGTERM", "SIGINT"},
+    ),
+}
+
+
+def test_fiber_listen_serves_and_its_timed_shutdown_is_read(tmp_path: Path) -> None:
+    p = program_of(tmp_path, FIBER)
+    assert p.serves_http
+    assert p.listen_ports == {3000}
+    assert p.shutdown_timeout_s == 12.0
+    assert p.handled_signals == {"SIGTERM"}
+
+
+@pytest.mark.parametrize("helper", sorted(HELPERS))
+def test_signal_helpers_and_lifecycles_count_as_handling_sigterm(
+    tmp_path: Path, helper: str
+) -> None:
+    imports, body, signals = HELPERS[helper]
+    source = (
+        f'package main\n\nimport (\n\t"net/http"\n\t{imports}\n)\n\n'
+        f'func main() {{\n\t{body}\n\t_ = http.ListenAndServe(":8080", nil)\n}}\n'
+    )
+    p = program_of(tmp_path, source)
+    assert p.handled_signals == signals

@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from killproof.check.go import check_go
+from killproof.check.go import SYNTAX_ERROR, check_go
 from killproof.sources.golang.contexts import duration_seconds
 from killproof.sources.golang.gomod import parse_gomod, version_tuple
 from killproof.sources.golang.imports import default_name
@@ -122,7 +122,7 @@ def test_any_file_is_checked_or_skipped_never_crashes(tmp_path: Path, source: st
     assert not any("internal error" in r for r in reasons)
     if problem is not None:
         assert result.syntax_errors == 1
-        assert reasons == [f"syntax error: {problem.reason()}"]
+        assert reasons == [f"{SYNTAX_ERROR}: {problem.reason()}"]
     else:
         assert result.files_checked == 1
 
@@ -134,3 +134,39 @@ def test_root_binary_name_follows_go_build(parts: list[str], major: int) -> None
     module = "example.com/" + "/".join(parts)
     assert _module_binary(module) == parts[-1]
     assert _module_binary(f"{module}/v{major}") == parts[-1]
+
+
+NEW_EXPRESSIONS = st.sampled_from(
+    ["42", "int64(n) + 1", 'T{Name: "a"}', "f()", "s[0]", "-n", "&T{}", "[]int{1, 2}"]
+)
+NEW_TYPES = st.sampled_from(["int", "T", "map[string]int", "[]int", "struct{ X int }"])
+
+
+@given(st.lists(st.tuples(st.booleans(), NEW_EXPRESSIONS, NEW_TYPES), min_size=1, max_size=5))
+def test_go_126_new_of_an_expression_is_read_and_keeps_its_positions(
+    calls: list[tuple[bool, str, str]],
+) -> None:
+    lines = [
+        f"\tv{i} := new({expr if is_expr else typ})" for i, (is_expr, expr, typ) in enumerate(calls)
+    ]
+    uses = ", ".join(f"v{i}" for i in range(len(calls)))
+    blanks = ", ".join("_" for _ in calls)
+    source = (
+        "package p\n\ntype T struct{ Name string }\n\nfunc f() int { return 1 }\n\n"
+        "func g(n int, s []int) {\n" + "\n".join(lines) + f"\n\t{blanks} = {uses}\n}}\n"
+    ).encode()
+    tree = parse(source)
+    assert syntax_problem(tree) is None
+    # Every `new` call is still a call at the line it is written on.
+    calls_seen = [
+        n.start_point[0] + 1
+        for n in walk(tree.root_node, into_funcs=True)
+        if n.type == "call_expression" and source[n.start_byte : n.start_byte + 4] == b"new("
+    ]
+    assert calls_seen == [8 + i for i in range(len(calls))]
+
+
+def test_file_the_grammar_cannot_read_is_not_called_a_syntax_error() -> None:
+    problem = syntax_problem(parse(b"package p\n\nfunc g( {\n}\n"))
+    assert problem is not None
+    assert problem.reason().startswith("this parser cannot read line 3, column")

@@ -28,7 +28,7 @@ from killproof.sources.golang.suppress import Suppression, file_suppressions, su
 
 # Below this many files, process start-up costs more than it saves.
 PARALLEL_MIN_FILES = 64
-SYNTAX_ERROR = "syntax error"
+SYNTAX_ERROR = "unreadable Go"
 INTERNAL_ERROR = "internal error in rule"
 
 

@@ -28,6 +28,8 @@ from killproof.rules.go import (
     kp115_unbounded_body_read,
     kp116_timer_leak_in_loop,
     kp117_gc_disabled_without_limit,
+    kp118_serve_before_signal,
+    kp119_sigterm_swallowed,
 )
 from killproof.sources.golang.facts import PackageFacts, ProgramFacts
 
@@ -46,6 +48,8 @@ PACKAGE_RULES: list[Rule[PackageFacts]] = [
     kp114_http_client_without_timeout.RULE,
     kp115_unbounded_body_read.RULE,
     kp116_timer_leak_in_loop.RULE,
+    kp118_serve_before_signal.RULE,
+    kp119_sigterm_swallowed.RULE,
 ]
 
 PROGRAM_RULES: list[Rule[ProgramFacts]] = [

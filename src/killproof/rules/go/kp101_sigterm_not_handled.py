@@ -36,8 +36,12 @@ RULE: Rule[ProgramFacts] = Rule(
         what=(
             "A `main` package (with the local packages it imports) that starts a server "
             "(`http.ListenAndServe`, `srv.ListenAndServe`, `grpcServer.Serve`, echo "
-            "`Start`, gin `Run`) and never calls `signal.Notify` or `signal.NotifyContext` "
-            "with SIGTERM (or with no signal list, which means every signal)."
+            "`Start`, gin `Run`, fiber `Listen`, exporter-toolkit `web.ListenAndServe`/"
+            "`web.Serve`) and never subscribes to SIGTERM: no `signal.Notify` or "
+            "`signal.NotifyContext` with SIGTERM (or with no signal list, which means "
+            "every signal) in any of its packages, and no well-known helper that does it "
+            "for the program (oklog/run `SignalHandler`, controller-runtime, apiserver and "
+            "knative `SetupSignalHandler`/`NewContext`, the `Run` of an fx or kratos app)."
         ),
         why=(
             "Every orchestrator stops a process with SIGTERM first: Kubernetes at pod "

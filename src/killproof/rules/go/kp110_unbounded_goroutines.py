@@ -9,47 +9,16 @@ import tree_sitter as ts
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.sources.golang.facts import PackageFacts
-from killproof.sources.golang.syntax import FUNC_TYPES, call_parts, text, walk
+from killproof.sources.golang.spawns import (
+    Repeats,
+    Spawn,
+    ends_with_context,
+    joined_after,
+    spawn_of,
+)
+from killproof.sources.golang.syntax import FUNC_TYPES, call_parts, walk
 
 _BOUND_CALLS = frozenset({"Acquire", "TryAcquire", "SetLimit", "Accept"})
-
-
-def _per_item_loop(go: ts.Node) -> ts.Node | None:
-    """The nearest enclosing loop that runs once per item (range over values, a
-    ``len(...)`` bound, or an infinite loop receiving work), within the same function."""
-    cur = go.parent
-    while cur is not None and cur.type not in FUNC_TYPES:
-        if cur.type == "for_statement":
-            return cur if _loops_per_item(cur) else None
-        cur = cur.parent
-    return None
-
-
-def _loops_per_item(loop: ts.Node) -> bool:
-    for child in loop.named_children:
-        if child.type == "range_clause":
-            right = child.child_by_field_name("right")
-            if right is not None and right.type == "composite_literal":
-                return False  # a list written in the code: its length is fixed
-            left = child.child_by_field_name("left")
-            names = [text(n) for n in left.named_children] if left is not None else []
-            # `for _, v := range xs` / `for k, v := range m`: one pass per element.
-            return len(names) == 2 and names[1] != "_"
-        if child.type == "for_clause":
-            cond = child.child_by_field_name("condition")
-            return "len(" in text(cond)
-        if child.type not in ("block", "comment"):
-            return False
-    # `for { … }`: per item when the body takes work from a channel.
-    body = loop.child_by_field_name("body")
-    return (
-        any(
-            n.type == "unary_expression" and text(n.child_by_field_name("operator")) == "<-"
-            for n in walk(body)
-        )
-        if body is not None
-        else False
-    )
 
 
 def _bounded(scope: ts.Node) -> bool:
@@ -71,22 +40,36 @@ def _function(node: ts.Node) -> ts.Node | None:
     return cur
 
 
+def _unbounded_why(spawn: Spawn) -> str | None:
+    """Why the goroutine count follows the traffic, or None when it does not: once at
+    start-up, per element of a configured collection, per accepted connection (a
+    server's normal shape), or a fan-out the request waits for."""
+    if spawn.repeats is Repeats.PER_MESSAGE:
+        return "once per message received"
+    if not spawn.per_request or spawn.repeats in (Repeats.FIXED, Repeats.PER_CONNECTION):
+        return None
+    if joined_after(spawn.go) or ends_with_context(spawn.go):
+        return None
+    if spawn.repeats is Repeats.PER_ITEM:
+        return "per element, in every request, and nothing waits for them"
+    return "once per request, and the request does not wait for it"
+
+
 def _check(facts: PackageFacts) -> Iterator[Finding]:
-    for f, go in facts.pkg.captured("go"):
-        loop = _per_item_loop(go)
+    pkg = facts.pkg
+    for f, go in pkg.captured("go"):
+        spawn = spawn_of(pkg, facts.request_paths, f, go)
+        why = _unbounded_why(spawn)
+        if why is None:
+            continue
         func = _function(go)
-        if loop is not None:
-            if _bounded(loop) or (func is not None and _bounded_before(func, loop)):
+        if spawn.loop is not None:
+            if _bounded(spawn.loop) or (func is not None and _bounded_before(func, spawn.loop)):
                 continue
-            why = "once per loop item"
-        elif func is not None and facts.request_paths.any and facts.request_paths.contains(go):
-            if _bounded(func):
-                continue
-            why = "once per request"
-        else:
+        elif func is not None and _bounded(func):
             continue
         yield RULE.finding(
-            f"a goroutine is started {why} with no limit in sight (semaphore, "
+            f"a goroutine is started {why}, with no limit in sight (semaphore, "
             "errgroup.SetLimit, worker pool): a burst starts as many as it likes",
             f.location(go),
             [f.evidence(go)],
@@ -109,26 +92,33 @@ RULE: Rule[PackageFacts] = Rule(
     id="KP110",
     name="unbounded-goroutines",
     severity=Severity.WARNING,
-    summary="A go statement per request or per loop item with no bound in sight.",
+    summary="A go statement per message, or per request and not waited for, with no bound.",
     docs=RuleDocs(
         what=(
-            "`go` statements inside a handler (or anything it calls) and inside loops that "
-            "run once per item (`for _, v := range items`, `i < len(items)`, `for { x := "
-            "<-work … }`), when there is no buffered-channel semaphore send, "
-            "`semaphore.Weighted.Acquire`, `errgroup.SetLimit` or fixed-size worker pool "
-            "in sight. Accept loops are left alone."
+            "`go` statements whose count follows the traffic, with no buffered-channel "
+            "semaphore send, `semaphore.Weighted.Acquire`, `errgroup.SetLimit` or "
+            "fixed-size worker pool in sight: one per message of a consumer loop "
+            "(`for m := range msgs`, `for { m := <-work … }`, `sub.Messages()`, "
+            "`stream.Recv()`, `for sc.Scan()`), and one per request in a handler (or "
+            "anything it calls) that outlives the request: the handler does not wait for "
+            "it (no `wg.Wait()`, `g.Wait()` or receive after it) and it does not end "
+            "with a context's `Done()`. Not reported: goroutines started once at "
+            "start-up, one per element of a configured collection (peers, listeners, "
+            "collectors, rules) or per count, fan-outs the function waits for, one per "
+            "timer or ticker tick, and one per accepted connection (a server's normal "
+            "shape)."
         ),
         why=(
             "Every goroutine costs at least a few KiB of stack plus whatever it holds "
             "(request bodies, buffers, connections). Unbounded, the count follows the "
-            "input: a traffic spike or a large batch starts tens of thousands at once and "
-            "the process is OOM-killed, or it exhausts a downstream that then slows "
-            "everything further."
+            "input: a traffic spike or a backlog of messages starts tens of thousands at "
+            "once and the process is OOM-killed, or it exhausts a downstream that then "
+            "slows everything further."
         ),
-        example="```go\nfor _, id := range ids {\n\tgo fetch(id)\n}\n```",
+        example="```go\nfor m := range msgs {\n\tgo handle(m)\n}\n```",
         fix=(
             "Bound the concurrency: `errgroup.Group` with `SetLimit(n)`, a "
-            "`make(chan struct{}, n)` semaphore, or n workers reading from a channel."
+            "`make(chan struct{}, n)` semaphore, or n workers reading from the channel."
         ),
         references=(
             "https://pkg.go.dev/golang.org/x/sync/errgroup#Group.SetLimit",
@@ -139,22 +129,20 @@ RULE: Rule[PackageFacts] = Rule(
     bad=(
         Example(
             "go",
-            'package batch\n\nimport "sync"\n\nfunc fetchAll(ids []string) {\n'
-            "\tvar wg sync.WaitGroup\n\tfor _, id := range ids {\n\t\twg.Add(1)\n"
-            "\t\tgo func() {\n\t\t\tdefer wg.Done()\n\t\t\tfetch(id)\n\t\t}()\n\t}\n"
-            "\twg.Wait()\n}\n\nfunc fetch(string) {}\n",
-            "batch.go",
+            "package consumer\n\ntype Msg struct{ Body []byte }\n\n"
+            "func Consume(msgs <-chan Msg, handle func(Msg)) {\n"
+            "\tfor m := range msgs {\n\t\tgo handle(m)\n\t}\n}\n",
+            "consumer.go",
         ),
     ),
     good=(
         Example(
             "go",
-            'package batch\n\nimport "sync"\n\nfunc fetchAll(ids []string) {\n'
-            "\tvar wg sync.WaitGroup\n\tsem := make(chan struct{}, 8)\n"
-            "\tfor _, id := range ids {\n\t\twg.Add(1)\n\t\tsem <- struct{}{}\n"
-            "\t\tgo func() {\n\t\t\tdefer func() { <-sem; wg.Done() }()\n"
-            "\t\t\tfetch(id)\n\t\t}()\n\t}\n\twg.Wait()\n}\n\nfunc fetch(string) {}\n",
-            "batch.go",
+            "package consumer\n\ntype Msg struct{ Body []byte }\n\n"
+            "func Consume(msgs <-chan Msg, handle func(Msg)) {\n"
+            "\tfor i := 0; i < 8; i++ {\n\t\tgo func() {\n"
+            "\t\t\tfor m := range msgs {\n\t\t\t\thandle(m)\n\t\t\t}\n\t\t}()\n\t}\n}\n",
+            "consumer.go",
         ),
     ),
     family="go",

@@ -11,6 +11,7 @@ from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.sources.golang.facts import PackageFacts
 from killproof.sources.golang.package import GoFile, GoPackage
 from killproof.sources.golang.signals import is_exit
+from killproof.sources.golang.spawns import Repeats, caller_repeats, spawn_of
 from killproof.sources.golang.syntax import call_parts, first_named, text, unparen, walk
 from killproof.sources.golang.values import statements
 
@@ -79,63 +80,83 @@ def _has_exit(f: GoFile, loop: ts.Node) -> bool:
     return False
 
 
-def _started_once(go: ts.Node) -> bool:
-    """Started straight from ``main`` or ``init`` (not in a loop): one goroutine for the
-    life of the process, which is a design, not a leak."""
-    cur = go.parent
-    while cur is not None:
-        if cur.type in ("for_statement", "func_literal"):
-            return False
-        if cur.type == "function_declaration":
-            return text(cur.child_by_field_name("name")) in ("main", "init")
-        cur = cur.parent
-    return False
+_REPEATING = (Repeats.PER_MESSAGE, Repeats.PER_CONNECTION, Repeats.PER_TICK)
+
+
+def _started_repeatedly(facts: PackageFacts, f: GoFile, go: ts.Node) -> str | None:
+    """How the goroutine is started again and again (per request, message, connection,
+    pass of an endless loop), or None: started once at start-up, or once per element of
+    a configured collection, it lives as long as the process and is no leak."""
+    pkg, paths = facts.pkg, facts.request_paths
+    spawn = spawn_of(pkg, paths, f, go)
+    if spawn.per_request:
+        return "per request"
+    if spawn.repeats in _REPEATING:
+        return spawn.repeats.value
+    if spawn.repeats is not Repeats.ONCE:
+        return None
+    caller, on_request = caller_repeats(pkg, paths, go)
+    if on_request:
+        return "per request (by its caller)"
+    if caller in _REPEATING:
+        return f"{caller.value} (by its caller)"
+    return None
 
 
 def _check(facts: PackageFacts) -> Iterator[Finding]:
     pkg = facts.pkg
     for f, go in pkg.captured("go"):
-        if _started_once(go):
-            continue
         found = _goroutine_body(pkg, f, go)
         if found is None:
             continue
         bf, body = found
-        for stmt in statements(body):
-            if _is_forever(stmt) and not _has_exit(bf, stmt):
-                yield RULE.finding(
-                    "this goroutine loops forever: no return, no ctx.Done(), no break or "
-                    "closed channel ends it, so it and everything it references live "
-                    "until the process dies",
-                    f.location(go),
-                    [f.evidence(go), bf.evidence(stmt)],
-                )
-                break
+        forever = next(
+            (s for s in statements(body) if _is_forever(s) and not _has_exit(bf, s)), None
+        )
+        if forever is None:
+            continue
+        how = _started_repeatedly(facts, f, go)
+        if how is None:
+            continue
+        yield RULE.finding(
+            f"this goroutine is started {how} and loops forever: no return, no "
+            "ctx.Done(), no break or closed channel ends it, so each one and everything it "
+            "references live until the process dies",
+            f.location(go),
+            [f.evidence(go), bf.evidence(forever)],
+        )
 
 
 RULE: Rule[PackageFacts] = Rule(
     id="KP111",
     name="goroutine-never-exits",
     severity=Severity.WARNING,
-    summary="go func(){ for { … } }() with no return path, no ctx.Done(), no channel end.",
+    summary="A goroutine started per request/message/connection that loops forever.",
     docs=RuleDocs(
         what=(
             "A goroutine (a func literal, or a function of the package started with `go`) "
             "whose body has a `for { … }` loop with no `return`, no `break` out of it, no "
-            "`goto`, no `ctx.Done()`/`done` check and no exit call."
+            "`goto`, no `ctx.Done()`/`done` check and no exit call, when it is started "
+            "again and again: on a request path, in a loop per message or per accepted "
+            "connection, in an endless loop, or in a function the package calls from one "
+            "of those. A goroutine started once (from `main`, a constructor, a `Start` "
+            "method, once per configured element) lives as long as the process by design "
+            "and is not reported."
         ),
         why=(
-            "Such a goroutine can never be stopped. Started once, it is only a leak at "
-            "shutdown (it keeps the process from finishing cleanly); started per request, "
-            "per connection or per tenant, each one keeps its stack and everything it "
-            "captured, and memory climbs until the OOM killer steps in."
+            "Such a goroutine can never be stopped. Started per request, per message or "
+            "per connection, each one keeps its stack and everything it captured after "
+            "its work is done, and memory climbs with the traffic until the OOM killer "
+            "steps in."
         ),
         example=(
-            "```go\ngo func() {\n\tfor {\n\t\tpoll()\n\t\ttime.Sleep(time.Second)\n\t}\n}()\n```"
+            "```go\nfor {\n\tc, _ := l.Accept()\n\tgo func() {\n\t\tfor {\n"
+            "\t\t\tc.Read(buf)\n\t\t}\n\t}()\n}\n```"
         ),
         fix=(
-            "Give it a way out: `select { case <-ctx.Done(): return; case <-ticker.C: }`, "
-            "or range over a channel that the owner closes."
+            "Give it a way out: `return` when a read fails or the connection closes, "
+            "`select { case <-ctx.Done(): return; … }`, or range over a channel that the "
+            "owner closes."
         ),
         references=(
             "https://go.dev/blog/pipelines",
@@ -146,22 +167,22 @@ RULE: Rule[PackageFacts] = Rule(
     bad=(
         Example(
             "go",
-            'package poller\n\nimport "time"\n\nfunc Start() {\n\tgo func() {\n'
-            "\t\tfor {\n\t\t\tpoll()\n\t\t\ttime.Sleep(time.Second)\n\t\t}\n\t}()\n}\n\n"
-            "func poll() {}\n",
-            "poller.go",
+            'package relay\n\nimport "net"\n\nfunc Serve(l net.Listener) {\n\tfor {\n'
+            "\t\tc, err := l.Accept()\n\t\tif err != nil {\n\t\t\treturn\n\t\t}\n"
+            "\t\tgo func() {\n\t\t\tbuf := make([]byte, 4096)\n\t\t\tfor {\n"
+            "\t\t\t\t_, _ = c.Read(buf)\n\t\t\t}\n\t\t}()\n\t}\n}\n",
+            "relay.go",
         ),
     ),
     good=(
         Example(
             "go",
-            'package poller\n\nimport (\n\t"context"\n\t"time"\n)\n\n'
-            "func Start(ctx context.Context) {\n\tgo func() {\n"
-            "\t\tt := time.NewTicker(time.Second)\n\t\tdefer t.Stop()\n\t\tfor {\n"
-            "\t\t\tselect {\n\t\t\tcase <-ctx.Done():\n\t\t\t\treturn\n"
-            "\t\t\tcase <-t.C:\n\t\t\t\tpoll()\n\t\t\t}\n\t\t}\n\t}()\n}\n\n"
-            "func poll() {}\n",
-            "poller.go",
+            'package relay\n\nimport "net"\n\nfunc Serve(l net.Listener) {\n\tfor {\n'
+            "\t\tc, err := l.Accept()\n\t\tif err != nil {\n\t\t\treturn\n\t\t}\n"
+            "\t\tgo func() {\n\t\t\tdefer c.Close()\n\t\t\tbuf := make([]byte, 4096)\n"
+            "\t\t\tfor {\n\t\t\t\tif _, err := c.Read(buf); err != nil {\n"
+            "\t\t\t\t\treturn\n\t\t\t\t}\n\t\t\t}\n\t\t}()\n\t}\n}\n",
+            "relay.go",
         ),
     ),
     family="go",

@@ -8,29 +8,170 @@ import tree_sitter as ts
 
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
+from killproof.sources.golang.contexts import Deadline, deadline_of
 from killproof.sources.golang.facts import PackageFacts
 from killproof.sources.golang.package import GoPackage
-from killproof.sources.golang.servers import HTTP, literal_field
-from killproof.sources.golang.syntax import outermost_function, text, walk
-from killproof.sources.golang.values import assignments_in
+from killproof.sources.golang.servers import HTTP, literal_field, receiver_key, receiver_of
+from killproof.sources.golang.syntax import (
+    call_args,
+    call_parts,
+    outermost_function,
+    text,
+    unary_operand,
+    unparen,
+    walk,
+)
+from killproof.sources.golang.values import assignments_in, definitions, values_of
 
 _DEFAULT_CALLS = ("Get", "Post", "Head", "PostForm")
 
 
-def _timeout_set_later(pkg: GoPackage, lit: ts.Node) -> bool:
-    scope = outermost_function(lit)
-    roots = [scope] if scope is not None else [f.tree.root_node for f in pkg.files]
+def _holder_key(lit: ts.Node) -> str | None:
+    """The key (:func:`receiver_key`) of what the literal is stored in: ``c`` for
+    ``c := &http.Client{…}`` or ``var c = …``, ``.client`` for ``s.client = …`` or
+    ``T{client: …}``; None when it is returned or passed on directly."""
+    cur = lit.parent
+    if cur is not None and cur.type == "unary_expression":
+        cur = cur.parent
+    if cur is None:
+        return None
+    if cur.type == "literal_element":
+        keyed = cur.parent
+        if keyed is not None and keyed.type == "keyed_element" and keyed.named_child_count:
+            return "." + text(keyed.named_children[0])
+        return None
+    if cur.type != "expression_list" or cur.parent is None:
+        return None
+    stmt = cur.parent
+    if stmt.type in ("short_var_declaration", "assignment_statement", "var_spec"):
+        for target, assigned in assignments_in(stmt):
+            value = unparen(assigned.value)
+            if value is not None and (value.id == lit.id or lit.parent == value):
+                return receiver_key(target)
+    return None
+
+
+def _assigned_fields(pkg: GoPackage, field: str, scope: ts.Node | None) -> set[str]:
+    """Keys of every ``x.field = …`` target operand, in ``scope`` or the package."""
+    out: set[str] = set()
+    needle = field.encode()
+    roots = (
+        [scope]
+        if scope is not None
+        else [f.tree.root_node for f in pkg.files if needle in f.source]
+    )
     for root in roots:
         for n in walk(root, into_funcs=True):
             if n.type != "assignment_statement":
                 continue
             for target, _ in assignments_in(n):
-                if (
-                    target.type == "selector_expression"
-                    and text(target.child_by_field_name("field")) == "Timeout"
+                if target.type == "selector_expression" and (
+                    text(target.child_by_field_name("field")) == field
                 ):
-                    return True
+                    out.add(receiver_key(target.child_by_field_name("operand")))
+    return out
+
+
+def _timeout_set_later(pkg: GoPackage, lit: ts.Node, key: str | None) -> bool:
+    """``c.Timeout = …`` after construction: in the literal's own function for any
+    receiver, anywhere in the package for the variable or field the client is kept in."""
+    scope = outermost_function(lit)
+    if scope is not None and _assigned_fields(pkg, "Timeout", scope):
+        return True
+    return key is not None and key in _assigned_fields(pkg, "Timeout", None)
+
+
+def _transport_bounds_headers(pkg: GoPackage, lit: ts.Node) -> bool:
+    """The client's Transport is an ``http.Transport`` with ``ResponseHeaderTimeout``."""
+    transport = literal_field(lit, "Transport")
+    if transport is None:
+        return False
+    for value in values_of(pkg, transport) or []:
+        inner = unary_operand(value)
+        if inner is None or inner.type != "composite_literal":
+            continue
+        if literal_field(inner, "ResponseHeaderTimeout") is not None:
+            return True
+    key = receiver_key(transport)
+    return key in _assigned_fields(pkg, "ResponseHeaderTimeout", None)
+
+
+def _bounded_context(pkg: GoPackage, expr: ts.Node | None, depth: int = 0) -> bool:
+    """True when a request's context ends by itself: a deadline set in sight, or a
+    context the caller passed in (its deadline is the caller's business). A handler's
+    ``r.Context()`` and ``context.Background()`` have none."""
+    expr = unparen(expr)
+    if expr is None or depth > 4:
+        return False
+    deadline = deadline_of(pkg, expr)
+    if deadline is not Deadline.UNKNOWN:
+        return deadline is Deadline.SET
+    if expr.type == "identifier":
+        defs = definitions(pkg, expr)
+        if not defs:
+            return True  # a parameter: the caller's context
+        return all(_bounded_context(pkg, d.value, depth + 1) for d in defs)
+    if expr.type == "call_expression":
+        parts = call_parts(expr)
+        return not (parts is not None and parts[1] == "Context")
     return False
+
+
+def _request_bounded(pkg: GoPackage, req: ts.Node | None, depth: int = 0) -> bool:
+    """``req`` was built by ``http.NewRequestWithContext`` (or ``WithContext``) with a
+    context that ends by itself."""
+    req = unparen(req)
+    if req is None or depth > 4:
+        return False
+    if req.type == "identifier":
+        defs = definitions(pkg, req)
+        return bool(defs) and all(_request_bounded(pkg, d.value, depth + 1) for d in defs)
+    if req.type != "call_expression":
+        return False
+    f = pkg.file_of(req)
+    args = call_args(req)
+    if f.call_target(req) == (HTTP, "NewRequestWithContext") and args:
+        return _bounded_context(pkg, args[0])
+    parts = call_parts(req)
+    if parts is not None and parts[1] in ("WithContext", "Clone") and args:
+        return _bounded_context(pkg, args[0])
+    return False
+
+
+def _requests_all_bounded(pkg: GoPackage, key: str | None) -> bool:
+    """The client (by its key) only sends requests whose context ends by itself: every
+    ``client.Do(req)`` has such a request, and the context-less Get/Post/Head/PostForm
+    are never called on it."""
+    if key is None:
+        return False
+    dos = [c for _, c in pkg.calls_named("Do") if receiver_key(receiver_of(c)) == key]
+    if not dos:
+        return False
+    for _, call in pkg.selector_calls(*_DEFAULT_CALLS):
+        if receiver_key(receiver_of(call)) == key:
+            return False
+    return all(_request_bounded(pkg, _first_arg(c)) for c in dos)
+
+
+def _do_with_bounded_request(pkg: GoPackage, default_client: ts.Node) -> bool:
+    """``http.DefaultClient.Do(req)`` with a request whose context ends by itself."""
+    sel = default_client.parent
+    if sel is None or sel.type != "selector_expression":
+        return False
+    call = sel.parent
+    if (
+        call is None
+        or call.type != "call_expression"
+        or text(sel.child_by_field_name("field")) != "Do"
+    ):
+        return False
+    args = call_args(call)
+    return bool(args) and _request_bounded(pkg, args[0])
+
+
+def _first_arg(call: ts.Node) -> ts.Node | None:
+    args = call_args(call)
+    return args[0] if args else None
 
 
 def _check(facts: PackageFacts) -> Iterator[Finding]:
@@ -38,7 +179,14 @@ def _check(facts: PackageFacts) -> Iterator[Finding]:
     for f, lit in pkg.captured("lit"):
         if f.qualified(lit.child_by_field_name("type")) != (HTTP, "Client"):
             continue
-        if literal_field(lit, "Timeout") is not None or _timeout_set_later(pkg, lit):
+        if literal_field(lit, "Timeout") is not None:
+            continue
+        key = _holder_key(lit)
+        if (
+            _timeout_set_later(pkg, lit, key)
+            or _transport_bounds_headers(pkg, lit)
+            or _requests_all_bounded(pkg, key)
+        ):
             continue
         yield RULE.finding(
             "http.Client without Timeout: a slow or silent upstream holds the calling "
@@ -57,13 +205,16 @@ def _check(facts: PackageFacts) -> Iterator[Finding]:
             [f.evidence(call)],
         )
     for f, sel in pkg.captured("dsm"):
-        if f.qualified(sel) == (HTTP, "DefaultClient"):
-            yield RULE.finding(
-                "http.DefaultClient has no timeout: in server code a stuck upstream piles "
-                "up one goroutine per request",
-                f.location(sel),
-                [f.evidence(sel)],
-            )
+        if f.qualified(sel) != (HTTP, "DefaultClient"):
+            continue
+        if _do_with_bounded_request(pkg, sel):
+            continue
+        yield RULE.finding(
+            "http.DefaultClient has no timeout: in server code a stuck upstream piles "
+            "up one goroutine per request",
+            f.location(sel),
+            [f.evidence(sel)],
+        )
 
 
 RULE: Rule[PackageFacts] = Rule(
@@ -73,9 +224,16 @@ RULE: Rule[PackageFacts] = Rule(
     summary="http.Client{} without Timeout; http.Get/Post/DefaultClient in server code.",
     docs=RuleDocs(
         what=(
-            "`http.Client{…}` literals without `Timeout` (and no later `c.Timeout = …`), "
-            "and, in packages that serve requests, calls of `http.Get`, `http.Post`, "
-            "`http.Head`, `http.PostForm` and uses of `http.DefaultClient`."
+            "`http.Client{…}` literals without `Timeout`, and, in packages that serve "
+            "requests, calls of `http.Get`, `http.Post`, `http.Head`, `http.PostForm` and "
+            "uses of `http.DefaultClient`. A client is bounded, and not reported, when its "
+            "`Timeout` is set after construction (in its function, or anywhere in the "
+            "package on the variable or field it is kept in), when its Transport is an "
+            "`http.Transport` with `ResponseHeaderTimeout`, or when every request it sends "
+            "(`client.Do(req)`, `http.DefaultClient.Do(req)`) is built with "
+            "`http.NewRequestWithContext` (or `req.WithContext`) on a context with a "
+            "deadline or one the caller passed in. A handler's own `r.Context()` has no "
+            "deadline."
         ),
         why=(
             "Go's default client waits forever for a response. When an upstream hangs, "

@@ -9,11 +9,22 @@ import tree_sitter as ts
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.sources.golang.facts import PackageFacts
-from killproof.sources.golang.package import GoFile
+from killproof.sources.golang.package import GoFile, GoPackage
 from killproof.sources.golang.servers import HTTP
-from killproof.sources.golang.syntax import FUNC_TYPES, call_args, first_named, text, unparen, walk
+from killproof.sources.golang.syntax import (
+    FUNC_TYPES,
+    call_args,
+    call_parts,
+    first_named,
+    text,
+    unparen,
+    walk,
+)
+from killproof.sources.golang.values import definitions
 
 _READERS = {("io", "ReadAll"), ("io/ioutil", "ReadAll"), ("encoding/json", "NewDecoder")}
+_NEW_REQUESTS = ((HTTP, "NewRequest"), (HTTP, "NewRequestWithContext"))
+_FRAMEWORKS = ("github.com/gin-gonic/gin", "github.com/labstack/echo", "github.com/gofiber/fiber")
 
 
 def _request_params(f: GoFile, func: ts.Node) -> set[str]:
@@ -30,9 +41,9 @@ def _request_params(f: GoFile, func: ts.Node) -> set[str]:
     return out
 
 
-def _is_request_body(f: GoFile, expr: ts.Node) -> bool:
-    """``r.Body`` for a ``*http.Request`` parameter r, gin's ``c.Request.Body``, echo's
-    ``c.Request().Body``."""
+def _is_request_body(pkg: GoPackage, f: GoFile, expr: ts.Node) -> bool:
+    """``r.Body`` of an inbound ``*http.Request`` parameter r, gin's ``c.Request.Body``,
+    echo's ``c.Request().Body`` (c a gin or echo context parameter)."""
     expr_u = unparen(expr)
     if expr_u is None or expr_u.type != "selector_expression":
         return False
@@ -45,11 +56,86 @@ def _is_request_body(f: GoFile, expr: ts.Node) -> bool:
         cur = expr_u.parent
         while cur is not None:
             if cur.type in FUNC_TYPES and text(operand) in _request_params(f, cur):
-                return True
+                return not _outbound(pkg, f, cur, text(operand))
             cur = cur.parent
         return False
-    t = text(operand)
-    return t.endswith(".Request") or t.endswith(".Request()")
+    if operand.type == "call_expression":
+        operand = unparen(operand.child_by_field_name("function"))
+    if operand is None or operand.type != "selector_expression":
+        return False
+    if text(operand.child_by_field_name("field")) != "Request":
+        return False
+    holder = unparen(operand.child_by_field_name("operand"))
+    return holder is not None and _is_framework_context(f, holder)
+
+
+def _is_framework_context(f: GoFile, ident: ts.Node) -> bool:
+    """``c`` is a parameter typed as a gin, echo or fiber request context."""
+    if ident.type != "identifier":
+        return False
+    name = text(ident)
+    cur = ident.parent
+    while cur is not None:
+        if cur.type in FUNC_TYPES:
+            params = cur.child_by_field_name("parameters")
+            for decl in params.named_children if params is not None else ():
+                if not any(text(n) == name for n in decl.children_by_field_name("name")):
+                    continue
+                typ = decl.child_by_field_name("type")
+                if typ is not None and typ.type == "pointer_type":
+                    typ = first_named(typ)
+                q = f.qualified(typ)
+                return q is not None and q[0].startswith(_FRAMEWORKS)
+        cur = cur.parent
+    return False
+
+
+def _outbound(pkg: GoPackage, f: GoFile, func: ts.Node, name: str) -> bool:
+    """The request ``name`` is one this program sends, not one it received: ``func`` is
+    a RoundTrip or returns an ``*http.Response``, it hands the request to ``Do`` or
+    ``RoundTrip``, or the package calls it with a request it built itself."""
+    if func.type == "func_literal":
+        return False
+    if text(func.child_by_field_name("name")) == "RoundTrip":
+        return True
+    result = func.child_by_field_name("result")
+    for typ in walk(result) if result is not None else ():
+        if typ.type == "qualified_type" and f.qualified(typ) == (HTTP, "Response"):
+            return True
+    params = func.child_by_field_name("parameters")
+    if params is not None and any(
+        f.qualified(first_named(d.child_by_field_name("type"))) == (HTTP, "ResponseWriter")
+        or f.qualified(d.child_by_field_name("type")) == (HTTP, "ResponseWriter")
+        for d in params.named_children
+    ):
+        return False
+    for n in walk(func, into_funcs=True):
+        if n.type == "call_expression":
+            parts = call_parts(n)
+            args = call_args(n)
+            sends = parts is not None and parts[1] in ("Do", "RoundTrip")
+            if sends and args and text(unparen(args[0])) == name:
+                return True
+    fname = text(func.child_by_field_name("name"))
+    for g, call in pkg.calls_named(fname):
+        for arg in call_args(call):
+            if _built_request(pkg, g, arg):
+                return True
+    return False
+
+
+def _built_request(pkg: GoPackage, f: GoFile, expr: ts.Node) -> bool:
+    """``expr`` holds a request made by ``http.NewRequest``/``NewRequestWithContext``."""
+    expr_u = unparen(expr)
+    if expr_u is None or expr_u.type != "identifier":
+        return False
+    for d in definitions(pkg, expr_u):
+        value = unparen(d.value)
+        if value is None or value.type != "call_expression":
+            continue
+        if pkg.file_of(value).call_target(value) in _NEW_REQUESTS:
+            return True
+    return False
 
 
 def _limited(facts: PackageFacts) -> bool:
@@ -66,7 +152,7 @@ def _check(facts: PackageFacts) -> Iterator[Finding]:
         if target not in _READERS:
             continue
         args = call_args(call)
-        if len(args) != 1 or not _is_request_body(f, args[0]):
+        if len(args) != 1 or not _is_request_body(pkg, f, args[0]):
             continue
         body = text(args[0])
         if _limited_in_function(f, call, body):
@@ -108,11 +194,14 @@ RULE: Rule[PackageFacts] = Rule(
     summary="io.ReadAll/json.NewDecoder on r.Body without http.MaxBytesReader/io.LimitReader.",
     docs=RuleDocs(
         what=(
-            "`io.ReadAll`, `ioutil.ReadAll` and `json.NewDecoder` applied directly to a "
-            "request body (`r.Body` of a `*http.Request` parameter, gin's "
-            "`c.Request.Body`, echo's `c.Request().Body`) when the body was not wrapped "
-            "in `http.MaxBytesReader` or `io.LimitReader` first and the package has no "
-            "MaxBytesReader middleware."
+            "`io.ReadAll`, `ioutil.ReadAll` and `json.NewDecoder` applied directly to the "
+            "body of a request the program received (`r.Body` of a `*http.Request` "
+            "parameter, gin's `c.Request.Body`, echo's `c.Request().Body`) when the body "
+            "was not wrapped in `http.MaxBytesReader` or `io.LimitReader` first and the "
+            "package has no MaxBytesReader middleware. Requests the program sends are "
+            "left alone: inside a `RoundTrip`, a function that returns an "
+            "`*http.Response` or hands the request to `Do`, or one the package calls with "
+            "a request it built; so are response bodies."
         ),
         why=(
             "The client decides how big the body is. `io.ReadAll` keeps doubling its "

@@ -1,5 +1,5 @@
-"""KP116 timer-leak-in-loop: time.After in a select loop before Go 1.23, and tickers that
-are never stopped."""
+"""KP116 timer-leak-in-loop: time.After in a select loop, and tickers that are never
+stopped, in modules older than Go 1.23 (whose runtime collects neither)."""
 
 from __future__ import annotations
 
@@ -59,16 +59,19 @@ def _escapes_or_stops(func: ts.Node, name: str, decl: ts.Node) -> bool:
 def _check(facts: PackageFacts) -> Iterator[Finding]:
     pkg = facts.pkg
     version = pkg.go_version_tuple()
-    if version is not None and version < _FIXED_IN:
-        for f, call in pkg.package_calls("time", "After"):
-            if _in_select_loop(call):
-                yield RULE.finding(
-                    f"time.After in a select loop allocates a timer each iteration that "
-                    f"is not freed until it fires (go.mod says go {pkg.go_version}; fixed "
-                    "from 1.23)",
-                    f.location(call),
-                    [f.evidence(call)],
-                )
+    # From Go 1.23 (go.mod's go line decides, via the asynctimerchan GODEBUG default)
+    # unreferenced timers and tickers are collected, stopped or not, fired or not.
+    if version is None or version >= _FIXED_IN:
+        return
+    for f, call in pkg.package_calls("time", "After"):
+        if _in_select_loop(call):
+            yield RULE.finding(
+                f"time.After in a select loop allocates a timer each iteration that "
+                f"is not freed until it fires (go.mod says go {pkg.go_version}; fixed "
+                "from 1.23)",
+                f.location(call),
+                [f.evidence(call)],
+            )
     for f, call in pkg.package_calls("time", "NewTicker"):
         name = _ticker_name(call)
         func = call.parent
@@ -78,8 +81,9 @@ def _check(facts: PackageFacts) -> Iterator[Finding]:
             continue
         if not _escapes_or_stops(func, text(name), name):
             yield RULE.finding(
-                f"ticker `{text(name)}` is never stopped: it keeps firing (and is never "
-                "collected while referenced) after the loop that reads it is gone",
+                f"ticker `{text(name)}` is never stopped: before Go 1.23 (go.mod says go "
+                f"{pkg.go_version}) it keeps firing and is never collected, even after the "
+                "loop that reads it is gone",
                 f.location(call),
                 [f.evidence(call)],
             )
@@ -92,15 +96,18 @@ RULE: Rule[PackageFacts] = Rule(
     summary="time.After in a for+select before Go 1.23; time.NewTicker never stopped.",
     docs=RuleDocs(
         what=(
-            "`time.After` inside a `select` inside a `for` when go.mod's `go` line is "
-            "older than 1.23, and `t := time.NewTicker(d)` where `t` is never stopped, "
-            "returned, stored or passed on."
+            "When go.mod's `go` line is older than 1.23: `time.After` inside a `select` "
+            "inside a `for`, and `t := time.NewTicker(d)` where `t` is never stopped, "
+            "returned, stored or passed on. From Go 1.23 the runtime collects timers and "
+            "tickers nobody references any more, so neither is reported there (nor when "
+            "there is no go.mod to tell)."
         ),
         why=(
             "Before Go 1.23 a timer from `time.After` is only freed when it fires. In a "
             "loop that wakes up often (a busy channel) and a long timeout, thousands of "
             "live timers pile up per second: a slow leak that ends in an OOM kill. A "
-            "ticker that is never stopped keeps firing for the life of the process."
+            "ticker that is never stopped is never freed before Go 1.23 and keeps firing "
+            "for the life of the process: one per call of the function that made it."
         ),
         example=(
             "```go\nfor {\n\tselect {\n\tcase m := <-msgs:\n\t\thandle(m)\n"

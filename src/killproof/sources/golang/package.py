@@ -156,12 +156,52 @@ class GoPackage:
                 for spec in _var_specs(decl):
                     yield f, spec
 
+    def named_references(self, name: str) -> Iterator[tuple[GoFile, ts.Node]]:
+        """Every ``name`` and ``x.name`` in code (the identifier or the selector), found by
+        a byte search for the name and confirmed on the tree: cheap for names the query
+        does not capture (``Stop``, ``Close``, a package function)."""
+        needle = name.encode()
+        size = len(needle)
+        for f in self.files:
+            src = f.source
+            start = src.find(needle)
+            while start >= 0:
+                end = start + size
+                before = src[start - 1 : start] if start else b""
+                after = src[end : end + 1]
+                start = src.find(needle, start + 1)
+                if _ident_byte(before) or _ident_byte(after):
+                    continue
+                node = f.tree.root_node.descendant_for_byte_range(end - size, end)
+                if node is None or node.type not in ("identifier", "field_identifier"):
+                    continue
+                parent = node.parent
+                if node.type == "field_identifier":
+                    if parent is None or parent.type != "selector_expression":
+                        continue
+                    yield f, parent
+                else:
+                    yield f, node
+
+    def calls_named(self, name: str) -> Iterator[tuple[GoFile, ts.Node]]:
+        """Every call ``name(…)`` or ``x.name(…)`` (see :meth:`named_references`)."""
+        for f, ref in self.named_references(name):
+            call = ref.parent
+            if call is None or call.type != "call_expression":
+                continue
+            if call.child_by_field_name("function") == ref:
+                yield f, call
+
     def file_of(self, node: ts.Node) -> GoFile:
         """The file a node belongs to (by tree identity)."""
         for f in self.files:
             if f.tree.root_node.id == _root(node).id:
                 return f
         raise ValueError("node is not from this package")
+
+
+def _ident_byte(b: bytes) -> bool:
+    return bool(b) and (b.isalnum() or b == b"_" or b[0] >= 0x80)
 
 
 def _root(node: ts.Node) -> ts.Node:

@@ -14,9 +14,10 @@ from killproof.sources.golang.parse import go_language
 SELECTOR_CALLS = (  # noqa: SIM905 (one word per name reads better as prose)
     # serving and stopping
     "Listen ListenAndServe ListenAndServeTLS Serve ServeTLS Start StartTLS Run RunTLS "
-    "Shutdown GracefulStop "
-    # signals and exits
-    "Notify NotifyContext Exit Fatal Fatalf Fatalln Panic Panicf Panicln "
+    "Shutdown ShutdownWithTimeout ShutdownWithContext GracefulStop "
+    # signals (os/signal and helpers that call it) and exits
+    "Notify NotifyContext SignalHandler SetupSignalHandler SetupSignalContext NewContext "
+    "Exit Fatal Fatalf Fatalln Panic Panicf Panicln "
     # routing
     "HandleFunc Handle Get Post Put Delete Patch Head Options Method Route Mount "
     "GET POST PUT DELETE PATCH HEAD OPTIONS Any "

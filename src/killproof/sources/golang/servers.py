@@ -10,12 +10,14 @@ import tree_sitter as ts
 
 from killproof.sources.golang.package import GoFile, GoPackage
 from killproof.sources.golang.syntax import (
+    FUNC_TYPES,
     call_args,
     call_parts,
     first_named,
     string_value,
     text,
     unparen,
+    walk,
 )
 from killproof.sources.golang.values import values_of
 
@@ -23,6 +25,10 @@ HTTP = "net/http"
 GRPC = "google.golang.org/grpc"
 GIN = "github.com/gin-gonic/gin"
 ECHO_PREFIX = "github.com/labstack/echo"
+FIBER_PREFIX = "github.com/gofiber/fiber"
+EXPORTER_WEB = "github.com/prometheus/exporter-toolkit/web"
+"""exporter-toolkit's ``web.ListenAndServe(srv, flags, logger)`` and
+``web.Serve(l, srv, flags, logger)``: an http.Server started with TLS/auth config."""
 _PORT = re.compile(r":(?P<port>[0-9]{1,5})$")
 _LOOPBACK = ("localhost", "127.", "[::1]", "::1", "ip6-localhost")
 
@@ -51,7 +57,10 @@ class ServerStart:
     handler: ts.Node | None
     handler_known: bool
     framework: str = "http"
-    """``http``, ``grpc``, ``echo``, ``gin``, or ``""`` when the receiver is unknown."""
+    """``http``, ``grpc``, ``echo``, ``gin``, ``fiber``, or ``""`` when unknown."""
+    holder: ts.Node | None = None
+    """The expression holding the server (``srv`` of ``srv.ListenAndServe()`` or of
+    ``web.ListenAndServe(srv, …)``), None for package-level starts."""
 
 
 def _kind_of_receiver(pkg: GoPackage, f: GoFile, receiver: ts.Node) -> tuple[str, ts.Node | None]:
@@ -79,7 +88,148 @@ def _kind_of_receiver(pkg: GoPackage, f: GoFile, receiver: ts.Node) -> tuple[str
                 return "echo", None
             if target[0] == GIN and target[1] in ("Default", "New"):
                 return "gin", None
+            if target[0].startswith(FIBER_PREFIX) and target[1] == "New":
+                return "fiber", None
     return "", None
+
+
+def declared_types(pkg: GoPackage, expr: ts.Node | None) -> list[ts.Node]:
+    """The types ``expr`` is declared with: a parameter, receiver or ``var x T`` (in its
+    function or at package level) for an identifier; the struct fields of that name in
+    the package for ``x.f``."""
+    expr = unparen(expr)
+    if expr is None:
+        return []
+    if expr.type == "selector_expression":
+        name = text(expr.child_by_field_name("field"))
+        return [t for f in pkg.files for t in _field_types(f, name)]
+    if expr.type != "identifier":
+        return []
+    name = text(expr)
+    cur = expr.parent
+    while cur is not None:
+        if cur.type in FUNC_TYPES:
+            for fld in ("receiver", "parameters"):
+                params = cur.child_by_field_name(fld)
+                for decl in params.named_children if params is not None else ():
+                    typ = decl.child_by_field_name("type")
+                    names = decl.children_by_field_name("name")
+                    if typ is not None and any(text(n) == name for n in names):
+                        return [typ]
+            body = cur.child_by_field_name("body")
+            found = _var_types(body, name) if body is not None else []
+            if found:
+                return found
+        cur = cur.parent
+    return [t for f in pkg.files for t in _var_types(f.tree.root_node, name, top=True)]
+
+
+def _var_types(scope: ts.Node, name: str, top: bool = False) -> list[ts.Node]:
+    out: list[ts.Node] = []
+    nodes = (
+        (n for d in scope.named_children if d.type == "var_declaration" for n in walk(d))
+        if top
+        else walk(scope)
+    )
+    for n in nodes:
+        if n.type == "var_spec" and any(text(x) == name for x in n.children_by_field_name("name")):
+            typ = n.child_by_field_name("type")
+            if typ is not None:
+                out.append(typ)
+    return out
+
+
+def _field_types(f: GoFile, name: str) -> list[ts.Node]:
+    if name.encode() not in f.source:
+        return []
+    out: list[ts.Node] = []
+    for decl in f.tree.root_node.named_children:
+        if decl.type != "type_declaration":
+            continue
+        for n in walk(decl):
+            if n.type == "field_declaration" and any(
+                text(x) == name for x in n.children_by_field_name("name")
+            ):
+                typ = n.child_by_field_name("type")
+                if typ is not None:
+                    out.append(typ)
+    return out
+
+
+def _kind_of_type(pkg: GoPackage, typ: ts.Node, depth: int = 0) -> str:
+    """``http``/``grpc``/``echo``/``gin`` for ``*http.Server``, ``*grpc.Server``,
+    ``*echo.Echo``, ``*gin.Engine``, or a local struct type that embeds one of them."""
+    while typ.type == "pointer_type":
+        inner = first_named(typ)
+        if inner is None:
+            return ""
+        typ = inner
+    f = pkg.file_of(typ)
+    q = f.qualified(typ)
+    if q is not None:
+        if q == (HTTP, "Server"):
+            return "http"
+        if q == (GRPC, "Server"):
+            return "grpc"
+        if q[0].startswith(ECHO_PREFIX) and q[1] == "Echo":
+            return "echo"
+        if q == (GIN, "Engine"):
+            return "gin"
+        return ""
+    if typ.type != "type_identifier" or depth > 2:
+        return ""
+    name = text(typ)
+    for g in pkg.files:
+        for decl in g.tree.root_node.named_children:
+            if decl.type != "type_declaration":
+                continue
+            for spec in decl.named_children:
+                if spec.type != "type_spec" or text(spec.child_by_field_name("name")) != name:
+                    continue
+                body = spec.child_by_field_name("type")
+                for fd in walk(body) if body is not None else ():
+                    embedded = fd.type == "field_declaration" and not fd.child_by_field_name("name")
+                    ft = fd.child_by_field_name("type") if embedded else None
+                    if ft is not None:
+                        kind = _kind_of_type(pkg, ft, depth + 1)
+                        if kind:
+                            return kind
+    return ""
+
+
+def server_kind(pkg: GoPackage, expr: ts.Node | None) -> str:
+    """What server ``expr`` holds, from what it was assigned or how it is declared:
+    ``http``, ``grpc``, ``echo``, ``gin``, or ``""`` when unknown (or not a server)."""
+    if expr is None:
+        return ""
+    kind, _ = _kind_of_receiver(pkg, pkg.file_of(expr), expr)
+    if kind:
+        return kind
+    for typ in declared_types(pkg, expr):
+        kind = _kind_of_type(pkg, typ)
+        if kind:
+            return kind
+    return ""
+
+
+def receiver_key(expr: ts.Node | None) -> str:
+    """A name that stays the same wherever one server value is used in a package:
+    ``srv`` for an identifier, ``.server`` for any ``x.server`` (methods of one type
+    call their receiver by different names)."""
+    expr = unparen(expr)
+    if expr is None:
+        return ""
+    if expr.type == "selector_expression":
+        return "." + text(expr.child_by_field_name("field"))
+    return text(expr)
+
+
+def receiver_of(call: ts.Node) -> ts.Node | None:
+    """``x`` of the call ``x.m(…)``, None for a call of a plain function."""
+    fn = unparen(call.child_by_field_name("function"))
+    if fn is None or fn.type != "selector_expression":
+        return None
+    return fn.child_by_field_name("operand")
 
 
 def literal_field(literal: ts.Node, name: str) -> ts.Node | None:
@@ -104,8 +254,17 @@ def server_starts(pkg: GoPackage) -> list[ServerStart]:
     serves_http = HTTP in imported or GRPC in imported
     has_gin = GIN in imported
     has_echo = any(p.startswith(ECHO_PREFIX) for p in imported)
+    has_fiber = any(p.startswith(FIBER_PREFIX) for p in imported)
     for f, call in pkg.selector_calls(
-        "ListenAndServe", "ListenAndServeTLS", "Serve", "ServeTLS", "Start", "StartTLS", "Run"
+        "ListenAndServe",
+        "ListenAndServeTLS",
+        "Serve",
+        "ServeTLS",
+        "Start",
+        "StartTLS",
+        "Run",
+        "RunTLS",
+        "Listen",
     ):
         parts = call_parts(call)
         assert parts is not None
@@ -113,44 +272,74 @@ def server_starts(pkg: GoPackage) -> list[ServerStart]:
         args = call_args(call)
         target = f.call_target(call)
         if target is not None:
-            if target[0] == HTTP and name in ("ListenAndServe", "ListenAndServeTLS"):
-                handler = args[1] if len(args) > 1 else None
-                addr = args[0] if args else None
-                out.append(ServerStart(f, call, StartKind.PACKAGE_LEVEL, None, addr, handler, True))
-            elif target[0] == HTTP and name in ("Serve", "ServeTLS"):
-                handler = args[1] if len(args) > 1 else None
-                out.append(ServerStart(f, call, StartKind.PACKAGE_LEVEL, None, None, handler, True))
+            start = _package_level_start(pkg, f, call, target, args)
+            if start is not None:
+                out.append(start)
             continue
         # Following the receiver costs a walk of its function: only where the method
         # name can mean a server (exec.Cmd has Start and Run too).
-        if name == "Run" and not has_gin:
+        if name in ("Run", "RunTLS") and not has_gin:
             continue
         if name in ("Start", "StartTLS") and not has_echo:
             continue
-        if name not in ("Run", "Start", "StartTLS") and not serves_http:
+        if name == "Listen" and not has_fiber:
+            continue
+        if name not in ("Run", "RunTLS", "Start", "StartTLS", "Listen") and not serves_http:
             continue
         fn = call.child_by_field_name("function")
         receiver = fn.child_by_field_name("operand") if fn is not None else None
         if receiver is None:
             continue
         kind, literal = _kind_of_receiver(pkg, f, receiver)
-        if name in ("Start", "StartTLS"):
-            if kind == "echo":
-                addr = args[0] if args else None
-                out.append(ServerStart(f, call, StartKind.METHOD, None, addr, None, False, kind))
-            continue
-        if name == "Run":
-            if kind == "gin":
-                addr = args[0] if args else None
-                out.append(ServerStart(f, call, StartKind.GIN_RUN, None, addr, None, False, kind))
+        addr = args[0] if args else None
+        wanted = {"Start": "echo", "StartTLS": "echo", "Run": "gin", "RunTLS": "gin"}
+        if name in wanted or name == "Listen":
+            if kind != wanted.get(name, "fiber"):
+                continue
+            start_kind = StartKind.GIN_RUN if kind == "gin" else StartKind.METHOD
+            out.append(ServerStart(f, call, start_kind, None, addr, None, False, kind, receiver))
             continue
         if name.startswith("ListenAndServe") and kind not in ("", "http"):
             continue
         addr = literal_field(literal, "Addr") if literal is not None else None
         handler = literal_field(literal, "Handler") if literal is not None else None
         known = literal is not None
-        out.append(ServerStart(f, call, StartKind.METHOD, literal, addr, handler, known, kind))
+        out.append(
+            ServerStart(f, call, StartKind.METHOD, literal, addr, handler, known, kind, receiver)
+        )
     return out
+
+
+def _package_level_start(
+    pkg: GoPackage, f: GoFile, call: ts.Node, target: tuple[str, str], args: list[ts.Node]
+) -> ServerStart | None:
+    """``http.ListenAndServe(addr, h)``, ``http.Serve(l, h)``, and exporter-toolkit's
+    ``web.ListenAndServe(srv, …)``/``web.Serve(l, srv, …)`` (a server value: METHOD)."""
+    path, name = target
+    if path == HTTP and name in ("ListenAndServe", "ListenAndServeTLS"):
+        handler = args[1] if len(args) > 1 else None
+        addr = args[0] if args else None
+        return ServerStart(f, call, StartKind.PACKAGE_LEVEL, None, addr, handler, True)
+    if path == HTTP and name in ("Serve", "ServeTLS"):
+        handler = args[1] if len(args) > 1 else None
+        return ServerStart(f, call, StartKind.PACKAGE_LEVEL, None, None, handler, True)
+    if path == EXPORTER_WEB and name in ("ListenAndServe", "Serve"):
+        index = 0 if name == "ListenAndServe" else 1
+        holder = args[index] if len(args) > index else None
+        literal = _http_literal(pkg, holder)
+        addr = literal_field(literal, "Addr") if literal is not None else None
+        handler = literal_field(literal, "Handler") if literal is not None else None
+        known = literal is not None
+        return ServerStart(f, call, StartKind.METHOD, literal, addr, handler, known, "http", holder)
+    return None
+
+
+def _http_literal(pkg: GoPackage, expr: ts.Node | None) -> ts.Node | None:
+    """The ``http.Server{…}`` literal ``expr`` holds, when known."""
+    if expr is None:
+        return None
+    kind, literal = _kind_of_receiver(pkg, pkg.file_of(expr), expr)
+    return literal if kind == "http" else None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import tree_sitter as ts
 
 from killproof.sources.golang.package import GoFile, GoPackage
 from killproof.sources.golang.syntax import call_args, call_parts, text, unparen
+from killproof.sources.golang.values import values_of
 
 SIGNAL_PKG = "os/signal"
 _SIGNAL_PACKAGES = ("syscall", "golang.org/x/sys/unix", "os")
@@ -28,6 +29,9 @@ class Subscription:
     context: bool
     channel: ts.Node | None
     signals: frozenset[str] | None
+    helper: str = ""
+    """The well-known helper that subscribes for the program (``run.SignalHandler``,
+    ``fx.App.Run``…), ``""`` for a direct os/signal call."""
 
     @property
     def may_handle_sigterm(self) -> bool:
@@ -45,9 +49,64 @@ def signal_name(f: GoFile, node: ts.Node) -> str | None:
     return q[1] if q[1].startswith("SIG") else None
 
 
-def subscriptions(pkg: GoPackage) -> list[Subscription]:
-    """Every subscription in the package (aliases of os/signal resolved)."""
+# Functions of well-known packages that call signal.Notify(…, SIGINT, SIGTERM) for the
+# program and cancel a context or stop the application on it.
+SIGNAL_HELPERS: dict[str, tuple[str, ...]] = {
+    "github.com/oklog/run": ("SignalHandler",),
+    "sigs.k8s.io/controller-runtime": ("SetupSignalHandler",),
+    "sigs.k8s.io/controller-runtime/pkg/manager/signals": ("SetupSignalHandler",),
+    "k8s.io/apiserver/pkg/server": ("SetupSignalHandler", "SetupSignalContext"),
+    "knative.dev/pkg/signals": ("NewContext", "SetupSignalHandler"),
+}
+# Application lifecycles whose Run blocks until SIGINT/SIGTERM and then stops the app.
+LIFECYCLE_APPS = {
+    "go.uber.org/fx": "fx",
+    "github.com/go-kratos/kratos/v2": "kratos",
+}
+_HELPER_SIGNALS = frozenset({"SIGINT", "SIGTERM"})
+
+
+def helper_subscriptions(pkg: GoPackage) -> list[Subscription]:
+    """Subscriptions made for the program by a well-known helper or lifecycle."""
     out: list[Subscription] = []
+    for path, names in SIGNAL_HELPERS.items():
+        for f, call in pkg.package_calls(path, *names):
+            signals = _helper_signals(f, call)
+            label = f"{path.rsplit('/', 1)[-1]}.{(call_parts(call) or ('', ''))[1]}"
+            out.append(Subscription(f, call, True, None, signals, label))
+    apps = {path: label for path, label in LIFECYCLE_APPS.items() if pkg.imports_path(path)}
+    if not apps:
+        return out
+    for f, call in pkg.selector_calls("Run"):
+        fn = call.child_by_field_name("function")
+        receiver = fn.child_by_field_name("operand") if fn is not None else None
+        for value in values_of(pkg, receiver) or []:
+            v = unparen(value)
+            if v is None or v.type != "call_expression":
+                continue
+            target = pkg.file_of(v).call_target(v)
+            if target is not None and target[0] in apps and target[1] == "New":
+                label = f"{apps[target[0]]}.App.Run"
+                out.append(Subscription(f, call, True, None, _HELPER_SIGNALS, label))
+                break
+    return out
+
+
+def _helper_signals(f: GoFile, call: ts.Node) -> frozenset[str] | None:
+    """The signals a helper is given (oklog's SignalHandler takes them), else its
+    default SIGINT and SIGTERM."""
+    names = [signal_name(f, a) for a in call_args(call)[1:]]
+    if not names:
+        return _HELPER_SIGNALS
+    if any(n is None for n in names):
+        return None
+    return frozenset(n for n in names if n is not None)
+
+
+def subscriptions(pkg: GoPackage) -> list[Subscription]:
+    """Every subscription in the package (aliases of os/signal resolved), and those
+    well-known helpers make for it."""
+    out: list[Subscription] = helper_subscriptions(pkg)
     for f, call in pkg.package_calls(SIGNAL_PKG, "Notify", "NotifyContext"):
         args = call_args(call)
         is_ctx = (call_parts(call) or ("", ""))[1] == "NotifyContext"

@@ -11,7 +11,7 @@ from killproof.sources.golang.facts import PackageFacts, PackageSummary, Site
 from killproof.sources.golang.requests import routes
 from killproof.sources.golang.servers import resolve_address
 from killproof.sources.golang.suppress import suppressed_lines
-from killproof.sources.golang.syntax import call_args
+from killproof.sources.golang.syntax import call_args, call_parts
 
 SQL_OPENERS = {
     "database/sql": ("Open", "OpenDB"),
@@ -74,11 +74,15 @@ def summarize(facts: PackageFacts, location: Location) -> PackageSummary:
         if addr.port_env is not None:
             envs.add(addr.port_env)
     shutdown_timeout: float | None = None
-    shutdowns = list(pkg.selector_calls("Shutdown", "GracefulStop"))
+    # fiber's app.ShutdownWithTimeout/ShutdownWithContext drain too.
+    shutdowns = list(
+        pkg.selector_calls("Shutdown", "ShutdownWithTimeout", "ShutdownWithContext", "GracefulStop")
+    )
     for _, call in shutdowns:
         args = call_args(call)
         if args:
-            t = timeout_seconds(pkg, args[0])
+            by_duration = (call_parts(call) or ("", ""))[1] == "ShutdownWithTimeout"
+            t = (duration_seconds if by_duration else timeout_seconds)(pkg, args[0])
             if t is not None:
                 shutdown_timeout = max(shutdown_timeout or 0.0, t)
     drain = 0.0

@@ -183,7 +183,10 @@ def _kustomize_binary(reader: _Reader, d: str, why: KustomizeError) -> list[K8sO
             f"kustomize: {why.message}, and no kustomize/kubectl binary to build it",
         )
         return []
-    argv = [kustomize, "build", d] if kustomize else [str(kubectl), "kustomize", d]
+    # The directory name comes from the checked tree: always a path, never an option
+    # (a directory named `--output=..` would make the binary write outside the tree).
+    target = d if d == "." else f"./{d}"
+    argv = [kustomize, "build", "--", target] if kustomize else [kubectl, "kustomize", "--", target]
     try:
         done = subprocess.run(
             [a for a in argv if a],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -129,3 +130,113 @@ def test_the_trees_git_config_runs_nothing(tmp_path: Path) -> None:
     assert not marker.exists()
     # git's ignore rules still apply (the file list did come from git).
     assert report["metadata"]["go_files_checked"] == 1
+
+
+# --- 3. rules stay linear; large files and slow rules are skipped, named ------------------
+
+
+def many_maps(n: int) -> tuple[str, list[int]]:
+    """A handler writing ``n`` package-level maps, and the lines of the writes."""
+    lines = HANDLER.splitlines()
+    lines += [f"var cache{i} = map[string]int{{}}" for i in range(n)]
+    lines.append("func track(w http.ResponseWriter, r *http.Request) {")
+    first = len(lines) + 1
+    lines += [f"\tcache{i}[r.URL.Path] = len(r.URL.Path)" for i in range(n)]
+    lines.append("}")
+    return "\n".join(lines) + "\n", list(range(first, first + n))
+
+
+def test_kp109_is_linear_in_the_package(tmp_path: Path) -> None:
+    """2,000 maps written per request (140 KB): each one a finding, within the budget (the
+    old per-map walk of the package took over a minute here)."""
+    source, writes = many_maps(2000)
+    root = tree(tmp_path, {"api.go": source})
+    report = check(root, seconds=30, code=1)
+    assert findings(report) == {("KP109", "api.go", line) for line in writes}
+
+
+def test_a_go_file_over_the_size_limit_is_skipped_and_the_rest_checked(tmp_path: Path) -> None:
+    bad = (
+        HANDLER + "var seen = map[string]int{}\n\nfunc track(w http.ResponseWriter, "
+        "r *http.Request) {\n\tseen[r.URL.Path] = 1\n}\n"
+    )
+    huge = "package api\n\n" + "// padding\n" * 300_000 + "var big = 1\n"
+    root = tree(tmp_path, {"api.go": bad, "big.go": huge})
+    report = check(root, seconds=30, code=1)
+    assert findings(report) == {("KP109", "api.go", line_of(bad, "seen[r.URL.Path]"))}
+    assert skipped(report, "big.go") == ["larger than 2 MiB: not checked"]
+
+
+def test_a_rule_over_its_budget_is_skipped_by_name() -> None:
+    """A rule that never returns is stopped at its budget; the budget stays spent, so the
+    rule is not called again in the same run."""
+    from killproof.model import Severity
+    from killproof.rules.base import Rule, RuleDocs
+    from killproof.rules.engine import RuleBudget, RuleOverrun, run_rule
+
+    calls: list[int] = []
+
+    def forever(facts: int) -> list[Any]:
+        calls.append(facts)
+        while True:
+            pass
+
+    rule: Rule[int] = Rule("KP999", "spins", Severity.ERROR, "", RuleDocs("", "", "", ""), forever)
+    budget = RuleBudget(seconds=0.2)
+    for facts in (1, 2):
+        with pytest.raises(
+            RuleOverrun, match=re.escape("rule KP999 ran out of its 0.2 s time budget")
+        ):
+            run_rule(rule, facts, budget)
+    assert calls == [1]
+    assert budget.exhausted("KP999")
+
+
+# --- 5. never lose the rest ---------------------------------------------------------------
+
+UNIT = "[Unit]\nDescription=api\n\n[Service]\nExecStart=/usr/bin/api\n"
+
+
+def test_a_bad_drop_in_is_skipped_at_its_own_line_and_the_unit_still_checked(
+    tmp_path: Path,
+) -> None:
+    root = tree(
+        tmp_path,
+        {
+            "api.service": UNIT,
+            "api.service.d/10-env.conf": "[Service]\nEnvironment=A=1\n",
+            "api.service.d/20-bad.conf": "[Service]\nTimeoutStopSec=5\nthis is not a directive\n",
+        },
+    )
+    report = check(root)
+    assert findings(report) == {("KP304", "api.service", line_of(UNIT, "[Service]"))}
+    assert skipped(report, "api.service.d/20-bad.conf:3") == [
+        "not a 'Key=Value' line: 'this is not a directive' (drop-in not applied)"
+    ]
+    assert not skipped(report, "api.service:"), report["skipped"]
+
+
+GOOD_POD = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: good}
+spec:
+  containers:
+    - name: api
+      image: api:1
+      resources:
+        requests: {memory: 128Mi, cpu: 100m}
+        limits: {memory: 2Gi}
+"""
+
+
+def test_a_rule_failing_on_one_manifest_still_judges_the_others(tmp_path: Path) -> None:
+    """`memory: [1, 2]` breaks KP203 on that object only: the good Pod keeps its KP203."""
+    poisoned = GOOD_POD.replace("good", "bad").replace("{memory: 2Gi}", "{memory: [1, 2]}")
+    root = tree(tmp_path, {"a-bad.yaml": poisoned, "b-good.yaml": GOOD_POD})
+    report = check(root)
+    kp203 = {f for f in findings(report) if f[0] == "KP203"}
+    assert kp203 == {("KP203", "b-good.yaml", line_of(GOOD_POD, "limits:"))}
+    reasons = skipped(report, "a-bad.yaml:1 (KP203)")
+    assert len(reasons) == 1 and reasons[0].startswith("rule KP203 failed on this object: ")
+    assert not skipped(report, "KP203"), "the rule as a whole was not dropped"

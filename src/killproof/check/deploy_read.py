@@ -36,7 +36,7 @@ from killproof.sources.manifests import (
     objects_from_docs,
     parse_manifests,
 )
-from killproof.sources.systemd_unit import SystemdUnit, UnitError, parse_unit
+from killproof.sources.systemd_unit import SystemdUnit, UnitError, parse_unit, parse_unit_text
 from killproof.sources.yamltree import YamlError, load_documents
 
 KUSTOMIZE_TIMEOUT_S = 60.0
@@ -212,6 +212,24 @@ def _kustomize_binary(reader: _Reader, d: str, why: KustomizeError) -> list[K8sO
         return []
 
 
+def _good_dropins(reader: _Reader, paths: list[str]) -> list[tuple[str, str]]:
+    """(text, path) of the drop-ins that parse; a bad one is skipped at its own file:line
+    and the unit is read without it (it is not the unit's fault)."""
+    out: list[tuple[str, str]] = []
+    for d in paths:
+        try:
+            text = reader.read(d)
+            parse_unit_text(text, d)
+        except UnitError as exc:
+            reader.skip(d, exc.line, f"{exc.message} (drop-in not applied)")
+            continue
+        except OSError as exc:
+            reader.skip(d, 0, f"unreadable: {exc} (drop-in not applied)")
+            continue
+        out.append((text, d))
+    return out
+
+
 def _parse_all(reader: _Reader, kinds: dict[str, list[str]], consumed: set[str]) -> dict[str, Any]:
     objects: list[K8sObject] = []
     dockerfiles: list[Dockerfile] = []
@@ -255,10 +273,13 @@ def _parse_all(reader: _Reader, kinds: dict[str, list[str]], consumed: set[str])
             reader.skip(rel, exc.line, exc.message)
         except (OSError, UnicodeDecodeError) as exc:
             reader.skip(rel, 0, f"unreadable: {exc}")
+    dropins_of: dict[str, list[str]] = {}
+    for d in kinds["dropin"]:
+        dropins_of.setdefault(posixpath.dirname(d), []).append(d)
     for rel in kinds["unit"]:
-        dropins = sorted(d for d in kinds["dropin"] if posixpath.dirname(d) == f"{rel}.d")
+        dropins = _good_dropins(reader, sorted(dropins_of.get(f"{rel}.d", [])))
         try:
-            units.append(parse_unit(reader.read(rel), rel, [(reader.read(d), d) for d in dropins]))
+            units.append(parse_unit(reader.read(rel), rel, dropins))
             checked += 1
         except UnitError as exc:
             reader.skip(rel, exc.line, exc.message)

@@ -240,3 +240,254 @@ def test_a_rule_failing_on_one_manifest_still_judges_the_others(tmp_path: Path) 
     reasons = skipped(report, "a-bad.yaml:1 (KP203)")
     assert len(reasons) == 1 and reasons[0].startswith("rule KP203 failed on this object: ")
     assert not skipped(report, "KP203"), "the rule as a whole was not dropped"
+
+
+# --- 4. YAML alias bombs ------------------------------------------------------------------
+
+
+def alias_bomb(levels: int = 10) -> str:
+    """A Pod whose command and args are a billion-laughs alias bomb (under 1 KB)."""
+    lines = [
+        "apiVersion: v1",
+        "kind: Pod",
+        "metadata: {name: bomb}",
+        "x0: &a0 [" + "lol, " * 8 + "lol]",
+    ]
+    for i in range(1, levels):
+        lines.append(f"x{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]")
+    last = levels - 1
+    lines += [
+        "spec:",
+        "  containers:",
+        "    - name: api",
+        "      image: api:1",
+        f"      command: [*a{last}]",
+        f"      args: [*a{last}, *a{last - 1}]",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_in_command_is_refused_with_its_line(tmp_path: Path) -> None:
+    bomb = alias_bomb()
+    assert len(bomb) < 1024
+    root = tree(tmp_path, {"bomb.yaml": bomb, "pod.yaml": GOOD_POD})
+    report = check(root, seconds=10, mib=512)
+    # The bomb's lines: the alias that pushes the expansion past the bound.
+    [(what, reason)] = [(s["what"], s["reason"]) for s in report["skipped"]]
+    assert what.startswith("bomb.yaml:") and 5 <= int(what.split(":")[1]) <= 10, what
+    assert "YAML bomb" in reason
+    assert ("KP203", "pod.yaml", line_of(GOOD_POD, "limits:")) in findings(report)
+
+
+def test_an_alias_bomb_in_a_kustomize_base_is_refused(tmp_path: Path) -> None:
+    """Overlays copy their base: the bound holds there too."""
+    root = tree(
+        tmp_path,
+        {
+            "base/kustomization.yaml": "resources:\n- pod.yaml\n",
+            "base/pod.yaml": alias_bomb(),
+            "overlay/kustomization.yaml": "resources:\n- ../base\nnamePrefix: x-\n",
+        },
+    )
+    report = check(root, seconds=10, mib=512)
+    whats = {s["what"].split(":")[0] for s in report["skipped"]}
+    assert whats == {"base/pod.yaml"}, report["skipped"]
+
+
+def test_an_alias_to_its_own_container_is_refused(tmp_path: Path) -> None:
+    """`&a [*a]` is a cycle: anything walking it would never end."""
+    cyclic = GOOD_POD.replace("metadata: {name: good}", "metadata: &m {name: good, self: *m}")
+    root = tree(tmp_path, {"pod.yaml": cyclic})
+    report = check(root, seconds=10, mib=512)
+    assert skipped(report, "pod.yaml:3") == ["alias *m refers to a node that contains it"]
+
+
+def test_ordinary_anchors_still_work(tmp_path: Path) -> None:
+    """Anchors shared by two containers (a common way to keep env lists in step)."""
+    pod = GOOD_POD.replace("    - name: api\n", "    - &api\n      name: api\n") + "    - *api\n"
+    root = tree(tmp_path, {"pod.yaml": pod})
+    report = check(root, seconds=20)
+    assert not report["skipped"]
+    assert ("KP203", "pod.yaml", line_of(pod, "limits:")) in findings(report)
+
+
+# --- 6. hostile files: each ends within its budget, names the file, loses nothing else ---
+
+KP109_BAD = HANDLER + (
+    "var seen = map[string]int{}\n\n"
+    "func track(w http.ResponseWriter, r *http.Request) {\n\tseen[r.URL.Path] = 1\n}\n"
+)
+GARBAGE = bytes(range(256)) * 64 + b"\0apiVersion: v1\nkind: Pod\n" + os.urandom(4096)
+
+
+def kp109(rel: str = "api.go") -> tuple[str, str, int]:
+    """The KP109 finding of KP109_BAD written at ``rel``."""
+    return ("KP109", rel, line_of(KP109_BAD, "seen[r.URL.Path]"))
+
+
+def test_binary_garbage_named_go_and_yaml(tmp_path: Path) -> None:
+    root = tree(
+        tmp_path,
+        {"api.go": KP109_BAD, "junk.go": GARBAGE, "junk.yaml": GARBAGE, "pod.yaml": GOOD_POD},
+    )
+    report = check(root, code=1)
+    assert kp109() in findings(report)
+    assert ("KP203", "pod.yaml", line_of(GOOD_POD, "limits:")) in findings(report)
+    [go_reason] = skipped(report, "junk.go")
+    assert go_reason.startswith("syntax error: syntax error at line 1, column 1")
+    [yaml_reason] = skipped(report, "junk.yaml")
+    assert yaml_reason.startswith("unreadable: not UTF-8 text (")
+
+
+def test_bad_utf8(tmp_path: Path) -> None:
+    """Go source is bytes (a bad byte in a comment changes nothing); YAML must be UTF-8."""
+    go = KP109_BAD.encode().replace(b"import", b"// caf\xe9 \xff\nimport", 1)
+    root = tree(
+        tmp_path,
+        {
+            "api.go": go,
+            "pod.yaml": GOOD_POD.encode().replace(b"name: api", b"name: \xc3\x28api"),
+        },
+    )
+    bad_at = (root / "pod.yaml").read_bytes().index(b"\xc3\x28")
+    report = check(root, code=1)
+    assert findings(report) == {("KP109", "api.go", kp109()[2] + 1)}
+    assert skipped(report, "pod.yaml") == [
+        f"unreadable: not UTF-8 text (invalid continuation byte at byte {bad_at})"
+    ]
+
+
+def test_symlink_loops_and_links_out_of_the_tree(tmp_path: Path) -> None:
+    """Loops end the walk; a link or a kustomize path out of the tree is not read (its
+    content would end up in the report)."""
+    root = tree(
+        tmp_path / "root",
+        {
+            "api.go": KP109_BAD,
+            "k1/kustomization.yaml": "resources:\n- ../loop-a.yaml\n",
+            "k2/kustomization.yaml": "resources:\n- ../../secret.yaml\n",
+        },
+    )
+    tree(tmp_path, {"secret.yaml": GOOD_POD.replace("good", "secret"), "elsewhere.go": KP109_BAD})
+    (root / "loop-a.yaml").symlink_to("loop-b.yaml")
+    (root / "loop-b.yaml").symlink_to("loop-a.yaml")
+    (root / "dir-loop").symlink_to(".")
+    (root / "out.go").symlink_to(tmp_path / "elsewhere.go")
+    (root / "out.yaml").symlink_to(tmp_path / "secret.yaml")
+    report = check(root, code=1)
+    assert findings(report) == {kp109()}
+    assert "secret" not in json.dumps(report["findings"])
+    outside = "outside the checked tree (through a link or '..'): not read"
+    assert skipped(report, "out.go") == [
+        "cannot read: outside the checked tree (through a link): not read"
+    ]
+    assert skipped(report, "out.yaml") == [f"unreadable: {outside}"]
+    assert skipped(report, "../secret.yaml") == [f"kustomize: cannot read: {outside}"]
+    assert skipped(report, "k1/kustomization.yaml:2") == [
+        "kustomize: resource '../loop-a.yaml' not found"
+    ]
+
+
+def test_dev_zero_and_a_fifo_named_like_manifests(tmp_path: Path) -> None:
+    root = tree(tmp_path, {"pod.yaml": GOOD_POD})
+    (tmp_path / "zero.yaml").symlink_to("/dev/zero")
+    os.mkfifo(tmp_path / "fifo.yaml")
+    os.mkfifo(tmp_path / ".gitignore")
+    tree(
+        tmp_path,
+        {
+            "k1/kustomization.yaml": "resources:\n- ../fifo.yaml\n",
+            "k2/kustomization.yaml": "resources:\n- ../zero.yaml\n",
+        },
+    )
+    report = check(root, seconds=20, mib=512)
+    assert ("KP203", "pod.yaml", line_of(GOOD_POD, "limits:")) in findings(report)
+    assert skipped(report, "fifo.yaml") == ["kustomize: cannot read: not a regular file: not read"]
+    assert skipped(report, "zero.yaml") == [
+        "kustomize: cannot read: outside the checked tree (through a link or '..'): not read"
+    ]
+
+
+def test_huge_yaml_documents(tmp_path: Path) -> None:
+    """Over the size limit: skipped by name. Under it, one 6 MiB document: read in budget."""
+    blob = "x" * (6 << 20)
+    big_cm = f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: big}}\ndata:\n  blob: {blob}\n"
+    root = tree(
+        tmp_path,
+        {
+            "huge.yaml": "# " + "y" * (9 << 20) + "\n" + GOOD_POD,
+            "big.yaml": big_cm + "---\n" + GOOD_POD,
+        },
+    )
+    report = check(root, seconds=30, mib=1024)
+    second = len(big_cm.splitlines()) + 1  # the line of '---'
+    kp203 = {f for f in findings(report) if f[0] == "KP203"}
+    assert kp203 == {("KP203", "big.yaml", second + line_of(GOOD_POD, "limits:"))}
+    assert skipped(report, "huge.yaml") == ["unreadable: larger than 8 MiB: not read"]
+
+
+def test_deeply_nested_yaml(tmp_path: Path) -> None:
+    deep = GOOD_POD + "  extra: " + "[" * 100_000 + "]" * 100_000 + "\n"
+    root = tree(tmp_path, {"deep.yaml": deep, "pod.yaml": GOOD_POD})
+    report = check(root, seconds=20, mib=512)
+    assert skipped(report, "deep.yaml:11") == ["nested deeper than 200 levels: not read"]
+    assert ("KP203", "pod.yaml", line_of(GOOD_POD, "limits:")) in findings(report)
+
+
+def test_a_go_file_with_10000_nested_blocks(tmp_path: Path) -> None:
+    n = 10_000
+    deep = KP109_BAD.replace(
+        "\tseen[r.URL.Path] = 1\n", "{" * n + "\n\tseen[r.URL.Path] = 1\n" + "}" * n
+    )
+    root = tree(tmp_path, {"deep.go": deep, "api.go": KP109_BAD})
+    report = check(root, seconds=20, mib=512, code=1)
+    assert findings(report) == {kp109()}
+    assert skipped(report, "deep.go") == ["brackets nested deeper than 250: not checked"]
+
+
+def test_oversized_stdin_is_one_line_exit_2() -> None:
+    out = run_cli(["check", "-"], seconds=20, mib=512, stdin=b"a: b\n" * (2 << 20))
+    assert out.code == 2
+    assert out.stderr.strip() == "killproof: <stdin>: larger than 8 MiB: not read"
+
+
+def many_workloads(n: int) -> tuple[str, set[tuple[str, str, int]]]:
+    """``n`` one-replica Deployments, each with a PDB (minAvailable: 1), every second one
+    with an HPA (minReplicas: 2); the KP214/KP215 findings expected on the others."""
+    docs: list[str] = []
+    expected: set[tuple[str, str, int]] = set()
+    line = 1
+    for i in range(n):
+        deploy = (
+            f"apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: d{i}}}\nspec:\n"
+            f"  replicas: 1\n  template:\n    metadata: {{labels: {{app: a{i}}}}}\n"
+            f"    spec:\n      containers:\n        - name: c\n          image: c:1\n"
+            f"          ports: [{{containerPort: 80}}]\n"
+        )
+        pdb = (
+            f"apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {{name: p{i}}}\n"
+            f"spec:\n  minAvailable: 1\n  selector: {{matchLabels: {{app: a{i}}}}}\n"
+        )
+        hpa = (
+            f"apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {{name: h{i}}}\n"
+            f"spec:\n  minReplicas: 2\n  maxReplicas: 3\n"
+            f"  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: d{i}}}\n"
+        )
+        if i % 2:
+            expected.add(("KP214", "many.yaml", line + line_of(deploy, "replicas:") - 1))
+        pdb_line = line + deploy.count("\n") + 1
+        if i % 2:
+            expected.add(("KP215", "many.yaml", pdb_line + line_of(pdb, "minAvailable") - 1))
+        parts = [deploy, pdb] + ([hpa] if i % 2 == 0 else [])
+        docs += parts
+        line += sum(p.count("\n") + 1 for p in parts)
+    return "---\n".join(docs), expected
+
+
+def test_cross_object_lookups_are_indexed(tmp_path: Path) -> None:
+    """4,000 Deployments, PDBs and HPAs: each workload's HPA, PDBs and containers are
+    looked up, not scanned for (a scan per workload took minutes)."""
+    text, expected = many_workloads(4000)
+    root = tree(tmp_path, {"many.yaml": text})
+    report = check(root, seconds=60, mib=1024)  # warnings only: exit 0
+    assert {f for f in findings(report) if f[0] in ("KP214", "KP215")} == expected

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import stat
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -37,6 +38,13 @@ GO_FILE_MAX_BYTES = 2 << 20
 """Go files larger than this (bytes) are skipped with a reason. In the Go distribution
 every file over 0.6 MiB is generated (tables, the SSA rewrite rules); the largest
 hand-written one is 0.5 MiB. Parsing is linear, but a few rules are not free per node."""
+
+GO_MAX_NESTING = 250
+"""Files whose brackets nest deeper than this are skipped with a reason. Hand-written Go
+stays under a few dozen levels; each step up a tree-sitter tree costs time in its depth,
+so a file of 10,000 nested blocks makes every "which function holds this" quadratic."""
+_BRACKETS = bytes(range(256)).translate(None, b"{}()[]")
+_AS_BRACES = bytes.maketrans(b"()[]", b"{}{}")
 
 _RUN_BUDGETS: dict[str, RuleBudget] = {}
 """This process's rule budgets, by run: the chunks one worker gets share its run's budget."""
@@ -191,7 +199,9 @@ def _module_of(d: Path, root: Path, cache: dict[Path, tuple[GoMod, Path]]) -> tu
         gomod = cur / "go.mod"
         if gomod.is_file():
             try:
-                found = (parse_gomod(gomod.read_text(encoding="utf-8", errors="replace")), cur)
+                with gomod.open("rb") as f:  # a go.mod is small; a huge one is not one
+                    head = f.read(GO_FILE_MAX_BYTES).decode("utf-8", "replace")
+                found = (parse_gomod(head), cur)
             except OSError:
                 found = (GoMod(), cur)
             break
@@ -246,7 +256,7 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
     parsed: list[tuple[str, bytes, ts.Tree, tuple[Import, ...]]] = []
     for rel in task.files:
         try:
-            source = _read_go(root / rel)
+            source = _read_go(root / rel, root)
         except OSError as exc:
             skipped.append(Skipped(rel, f"cannot read: {exc.strerror or exc}"))
             continue
@@ -255,6 +265,11 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
             continue
         if is_generated(source):
             skipped.append(Skipped(rel, "generated file (// Code generated … DO NOT EDIT.)"))
+            continue
+        if _nested_deeper(source, GO_MAX_NESTING):
+            skipped.append(
+                Skipped(rel, f"brackets nested deeper than {GO_MAX_NESTING}: not checked")
+            )
             continue
         tree = parse(source)
         problem = syntax_problem(tree)
@@ -305,10 +320,34 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
     return PackageOutcome(tuple(findings), tuple(skipped), tuple(summaries), checked, errors)
 
 
-def _read_go(path: Path) -> bytes:
+def _nested_deeper(source: bytes, limit: int) -> bool:
+    """True when brackets nest deeper than ``limit`` (brackets in strings and comments
+    count too: they only make the estimate larger). Each pass removes the innermost
+    pairs, in C: at most ``limit`` passes over the brackets alone."""
+    brackets = source.translate(_AS_BRACES, _BRACKETS)
+    for _ in range(limit):
+        shorter = brackets.replace(b"{}", b"")
+        if len(shorter) == len(brackets):
+            return False
+        brackets = shorter
+    return b"{}" in brackets
+
+
+def _read_go(path: Path, root: Path) -> bytes:
     """The file's bytes, or its first GO_FILE_MAX_BYTES + 1 when it is longer (enough to
-    see the generated-code marker and that it is too large)."""
-    with path.open("rb") as f:
+    see the generated-code marker and that it is too large). Raises OSError for a link
+    that leads outside the checked tree (``root``, resolved) or to something that is not
+    a regular file."""
+    try:
+        real = path.resolve()
+    except RuntimeError as exc:  # a symlink loop (Python 3.11 raises this, not OSError)
+        raise OSError(f"{exc}: not read") from exc
+    if not real.is_relative_to(root):
+        raise OSError("outside the checked tree (through a link): not read")
+    fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError("not a regular file: not read")
         return f.read(GO_FILE_MAX_BYTES + 1)
 
 

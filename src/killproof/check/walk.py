@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import stat
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -179,10 +180,7 @@ def _pure_walk(root: Path, errors: list[tuple[str, str]]) -> list[Path]:
         d = Path(dirpath)
         rel_dir = "" if d == root else d.relative_to(root).as_posix()
         if ".gitignore" in filenames:
-            try:
-                text = (d / ".gitignore").read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                text = ""
+            text = _small_text(d / ".gitignore")
             rules = [*rules, *parse_gitignore(text, rel_dir)]
         keep = []
         for name in sorted(dirnames):
@@ -196,3 +194,16 @@ def _pure_walk(root: Path, errors: list[tuple[str, str]]) -> list[Path]:
             if not ignored(rules, rel, False) and (d / name).is_file():
                 out.append(d / name)
     return out
+
+
+def _small_text(path: Path, limit: int = 1 << 20) -> str:
+    """A regular file's first ``limit`` bytes as text; empty for anything else (a FIFO or
+    a link to /dev/zero named .gitignore must not hang or fill memory)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return ""
+            return f.read(limit).decode("utf-8", "replace")
+    except OSError:
+        return ""

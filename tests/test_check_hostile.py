@@ -491,3 +491,31 @@ def test_cross_object_lookups_are_indexed(tmp_path: Path) -> None:
     root = tree(tmp_path, {"many.yaml": text})
     report = check(root, seconds=60, mib=1024)  # warnings only: exit 0
     assert {f for f in findings(report) if f[0] in ("KP214", "KP215")} == expected
+
+
+def test_entrypoint_scripts_with_pathological_lines(tmp_path: Path) -> None:
+    """A 1 MB line of `trap` words and one of blanks: the script readers stay linear (the
+    `trap.*TERM` pattern and the blanks around `;` used to backtrack quadratically)."""
+    root = tree(
+        tmp_path,
+        {
+            "entrypoint.sh": "#!/bin/sh\n" + "trap " * 200_000 + "\nexec /app\n",
+            "run.sh": "#!/bin/sh\n/app" + " " * 1_000_000 + "x\n",
+            "pod.yaml": GOOD_POD,
+        },
+    )
+    report = check(root, seconds=15, mib=512)
+    assert ("KP203", "pod.yaml", line_of(GOOD_POD, "limits:")) in findings(report)
+    assert not report["skipped"]
+
+
+def test_a_dockerfile_of_20000_chained_stages(tmp_path: Path) -> None:
+    """Each FROM names the stage before it: stage lookups are indexed (they were rescans)."""
+    stages = "FROM scratch AS s0\n" + "".join(
+        f"FROM s{i - 1} AS s{i}\nENV A{i}=1\n" for i in range(1, 20_000)
+    )
+    dockerfile = stages + "CMD /app --serve\n"
+    root = tree(tmp_path, {"Dockerfile": dockerfile})
+    report = check(root, seconds=15, mib=512)  # a warning: exit 0
+    assert findings(report) == {("KP301", "Dockerfile", dockerfile.count("\n"))}
+    assert not report["skipped"]

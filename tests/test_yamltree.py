@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from killproof.sources.yamltree import YamlError, YList, YMap, load_documents
+from killproof.sources.yamltree import MAX_DEPTH, YamlError, YList, YMap, load_documents
 
 CASES = {
     "anchors and merges": """
@@ -119,12 +119,18 @@ def test_bad_yaml_names_its_line(source: str, line: int) -> None:
 
 
 def test_deep_nesting_does_not_recurse() -> None:
-    source = "[" * 5000 + "]" * 5000
+    """Nesting up to MAX_DEPTH loads; deeper is refused at the line that passes it (the
+    readers and rules that walk a tree later recurse)."""
+    source = "[" * MAX_DEPTH + "]" * MAX_DEPTH
     [doc] = load_documents(source, "deep.yaml")
     depth = 0
     while doc:
         doc, depth = doc[0], depth + 1
-    assert depth == 4999
+    assert depth == MAX_DEPTH - 1
+    deeper = "x: 1\ny: " + "[" * 5000 + "]" * 5000 + "\n"
+    with pytest.raises(YamlError, match=f"nested deeper than {MAX_DEPTH} levels") as err:
+        load_documents(deeper, "deep.yaml")
+    assert err.value.line == 2
 
 
 scalars = st.one_of(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from killproof.check.deploy_facts import DeployFacts, Thresholds
+from killproof.check.deploy_isolate import run_isolated
 from killproof.check.deploy_read import read_deploy_files
 from killproof.check.facts import DeployResult, GoProgram
 from killproof.check.launch import compose_launches, k8s_launches, systemd_launch
@@ -24,6 +25,7 @@ from killproof.config import ProjectConfig, load_project_config
 from killproof.errors import InputError
 from killproof.model import Evidence, Finding, Location, Severity, Skipped
 from killproof.rules.base import Example, Rule
+from killproof.rules.engine import RuleBudget
 from killproof.sources.compose import ComposeFile
 from killproof.sources.dockerfile import (
     Dockerfile,
@@ -80,15 +82,19 @@ def build_facts(
     )
 
 
-def run_rules(facts: DeployFacts) -> tuple[list[Finding], list[Skipped]]:
-    """Every deploy rule on ``facts``; a rule that fails is skipped with its error, not fatal."""
+def run_rules(
+    facts: DeployFacts, rules: Sequence[Rule[DeployFacts]] | None = None
+) -> tuple[list[Finding], list[Skipped]]:
+    """Every deploy rule (or ``rules``) on ``facts``. A rule that fails on an object skips
+    that object (with the rule and the object's file:line); one over its time budget is
+    skipped; neither is fatal, nor hides another rule's findings."""
     findings: list[Finding] = []
     skipped: list[Skipped] = []
-    for rule in deploy_rules():
-        try:
-            findings += rule.check(facts)
-        except Exception as exc:  # one broken rule must not hide the others' findings
-            skipped.append(Skipped(rule.id, f"rule failed: {type(exc).__name__}: {exc}"))
+    budget = RuleBudget()
+    for rule in deploy_rules() if rules is None else rules:
+        found, missed = run_isolated(rule, facts, budget)
+        findings += found
+        skipped += missed
     return findings, skipped
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import posixpath
 import shutil
+import stat
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,11 +37,15 @@ from killproof.sources.manifests import (
     objects_from_docs,
     parse_manifests,
 )
-from killproof.sources.systemd_unit import SystemdUnit, UnitError, parse_unit
+from killproof.sources.systemd_unit import SystemdUnit, UnitError, parse_unit, parse_unit_text
 from killproof.sources.yamltree import YamlError, load_documents
 
 KUSTOMIZE_TIMEOUT_S = 60.0
 """How long a `kustomize build` may run (seconds)."""
+DEPLOY_FILE_MAX_BYTES = 8 << 20
+"""Deploy files (YAML, JSON, Dockerfiles, units, scripts) larger than this (bytes) are
+skipped with a reason. The largest install bundles in wide use, CRDs included, are a few
+MiB; reading one costs about 50 bytes of memory per byte of YAML."""
 
 
 @dataclass
@@ -95,14 +100,40 @@ class _Reader:
             return path.as_posix()
 
     def read(self, rel: str) -> str:
+        """The text of a file under the root (raises OSError: not UTF-8, too large, not a
+        regular file, or outside the checked tree through a link or a ``..`` path)."""
         if rel not in self.texts:
+            data = self._bytes(rel)
             try:
-                self.texts[rel] = (self.root / rel).read_text(encoding="utf-8")
+                self.texts[rel] = data.decode("utf-8")
             except UnicodeDecodeError as exc:  # callers handle OSError for every file kind
                 raise OSError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
         return self.texts[rel]
 
+    def _bytes(self, rel: str) -> bytes:
+        path = self._inside(rel)
+        if path is None:
+            raise OSError("outside the checked tree (through a link or '..'): not read")
+        # O_NONBLOCK: a FIFO named like a manifest must not block the run.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise OSError("not a regular file: not read")
+            data = f.read(DEPLOY_FILE_MAX_BYTES + 1)
+        if len(data) > DEPLOY_FILE_MAX_BYTES:
+            raise OSError(f"larger than {DEPLOY_FILE_MAX_BYTES >> 20} MiB: not read")
+        return data
+
+    def _inside(self, rel: str) -> Path | None:
+        """The real path of ``rel`` when it lies inside the checked tree, else None."""
+        try:
+            real = (self.root / rel).resolve()
+        except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python 3.11)
+            return None
+        return real if real.is_relative_to(self.resolved) else None
+
     def exists(self, rel: str) -> bool:
+        # True for a path outside the tree too: reading it then says why it is refused.
         return (self.root / rel).exists()
 
     def skip(self, rel: str, line: int, reason: str) -> None:
@@ -183,7 +214,10 @@ def _kustomize_binary(reader: _Reader, d: str, why: KustomizeError) -> list[K8sO
             f"kustomize: {why.message}, and no kustomize/kubectl binary to build it",
         )
         return []
-    argv = [kustomize, "build", d] if kustomize else [str(kubectl), "kustomize", d]
+    # The directory name comes from the checked tree: always a path, never an option
+    # (a directory named `--output=..` would make the binary write outside the tree).
+    target = d if d == "." else f"./{d}"
+    argv = [kustomize, "build", "--", target] if kustomize else [kubectl, "kustomize", "--", target]
     try:
         done = subprocess.run(
             [a for a in argv if a],
@@ -207,6 +241,24 @@ def _kustomize_binary(reader: _Reader, d: str, why: KustomizeError) -> list[K8sO
     except YamlError as exc:
         reader.skip(why.path, exc.line, f"kustomize output: {exc.message}")
         return []
+
+
+def _good_dropins(reader: _Reader, paths: list[str]) -> list[tuple[str, str]]:
+    """(text, path) of the drop-ins that parse; a bad one is skipped at its own file:line
+    and the unit is read without it (it is not the unit's fault)."""
+    out: list[tuple[str, str]] = []
+    for d in paths:
+        try:
+            text = reader.read(d)
+            parse_unit_text(text, d)
+        except UnitError as exc:
+            reader.skip(d, exc.line, f"{exc.message} (drop-in not applied)")
+            continue
+        except OSError as exc:
+            reader.skip(d, 0, f"unreadable: {exc} (drop-in not applied)")
+            continue
+        out.append((text, d))
+    return out
 
 
 def _parse_all(reader: _Reader, kinds: dict[str, list[str]], consumed: set[str]) -> dict[str, Any]:
@@ -252,10 +304,13 @@ def _parse_all(reader: _Reader, kinds: dict[str, list[str]], consumed: set[str])
             reader.skip(rel, exc.line, exc.message)
         except (OSError, UnicodeDecodeError) as exc:
             reader.skip(rel, 0, f"unreadable: {exc}")
+    dropins_of: dict[str, list[str]] = {}
+    for d in kinds["dropin"]:
+        dropins_of.setdefault(posixpath.dirname(d), []).append(d)
     for rel in kinds["unit"]:
-        dropins = sorted(d for d in kinds["dropin"] if posixpath.dirname(d) == f"{rel}.d")
+        dropins = _good_dropins(reader, sorted(dropins_of.get(f"{rel}.d", [])))
         try:
-            units.append(parse_unit(reader.read(rel), rel, [(reader.read(d), d) for d in dropins]))
+            units.append(parse_unit(reader.read(rel), rel, dropins))
             checked += 1
         except UnitError as exc:
             reader.skip(rel, exc.line, exc.message)

@@ -5,7 +5,10 @@ on the summaries, and apply ``//killproof:ignore`` directives."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
+import stat
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -17,6 +20,7 @@ import tree_sitter as ts
 from killproof.check.facts import GoProgram, GoResult
 from killproof.check.programs import build_programs, run_program_rules
 from killproof.model import Finding, Location, Skipped
+from killproof.rules.engine import RULE_BUDGET_S, RuleBudget, RuleOverrun, run_rule
 from killproof.sources.golang.facts import PackageFacts, PackageSummary
 from killproof.sources.golang.gomod import GoMod, parse_gomod
 from killproof.sources.golang.imports import Import, file_imports
@@ -30,6 +34,20 @@ from killproof.sources.golang.suppress import Suppression, file_suppressions, su
 PARALLEL_MIN_FILES = 64
 SYNTAX_ERROR = "unreadable Go"
 INTERNAL_ERROR = "internal error in rule"
+GO_FILE_MAX_BYTES = 2 << 20
+"""Go files larger than this (bytes) are skipped with a reason. In the Go distribution
+every file over 0.6 MiB is generated (tables, the SSA rewrite rules); the largest
+hand-written one is 0.5 MiB. Parsing is linear, but a few rules are not free per node."""
+
+GO_MAX_NESTING = 250
+"""Files whose brackets nest deeper than this are skipped with a reason. Hand-written Go
+stays under a few dozen levels; each step up a tree-sitter tree costs time in its depth,
+so a file of 10,000 nested blocks makes every "which function holds this" quadratic."""
+_BRACKETS = bytes(range(256)).translate(None, b"{}()[]")
+_AS_BRACES = bytes.maketrans(b"()[]", b"{}{}")
+
+_RUN_BUDGETS: dict[str, RuleBudget] = {}
+"""This process's rule budgets, by run: the chunks one worker gets share its run's budget."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +60,9 @@ class PackageTask:
     module: GoMod
     module_dir: str
     size: int
+    run: str = ""
+    """Which run the task belongs to (its rules share one time budget per process)."""
+    rule_budget_s: float = RULE_BUDGET_S
 
 
 @dataclass(frozen=True)
@@ -63,7 +84,11 @@ def check_go(root: Path, go_files: Sequence[Path], jobs: int) -> GoResult:
     """
     root = root.resolve()
     tests = [p for p in go_files if p.name.endswith("_test.go")]
-    tasks = _tasks(root, [p for p in go_files if not p.name.endswith("_test.go")])
+    run = f"{os.getpid()}-{time.monotonic_ns()}"
+    tasks = [
+        dataclasses.replace(t, run=run)
+        for t in _tasks(root, [p for p in go_files if not p.name.endswith("_test.go")])
+    ]
     outcomes = _run(tasks, jobs)
     findings: list[Finding] = []
     skipped: list[Skipped] = []
@@ -174,7 +199,9 @@ def _module_of(d: Path, root: Path, cache: dict[Path, tuple[GoMod, Path]]) -> tu
         gomod = cur / "go.mod"
         if gomod.is_file():
             try:
-                found = (parse_gomod(gomod.read_text(encoding="utf-8", errors="replace")), cur)
+                with gomod.open("rb") as f:  # a go.mod is small; a huge one is not one
+                    head = f.read(GO_FILE_MAX_BYTES).decode("utf-8", "replace")
+                found = (parse_gomod(head), cur)
             except OSError:
                 found = (GoMod(), cur)
             break
@@ -221,6 +248,7 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
     from killproof.rules.go import PACKAGE_RULES
 
     root = Path(task.root)
+    budget = _RUN_BUDGETS.setdefault(task.run, RuleBudget(task.rule_budget_s))
     skipped: list[Skipped] = []
     by_pkg: dict[str, list[GoFile]] = {}
     errors = 0
@@ -228,12 +256,20 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
     parsed: list[tuple[str, bytes, ts.Tree, tuple[Import, ...]]] = []
     for rel in task.files:
         try:
-            source = (root / rel).read_bytes()
+            source = _read_go(root / rel, root)
         except OSError as exc:
             skipped.append(Skipped(rel, f"cannot read: {exc.strerror or exc}"))
             continue
+        if len(source) > GO_FILE_MAX_BYTES and not is_generated(source):
+            skipped.append(Skipped(rel, f"larger than {GO_FILE_MAX_BYTES >> 20} MiB: not checked"))
+            continue
         if is_generated(source):
             skipped.append(Skipped(rel, "generated file (// Code generated … DO NOT EDIT.)"))
+            continue
+        if _nested_deeper(source, GO_MAX_NESTING):
+            skipped.append(
+                Skipped(rel, f"brackets nested deeper than {GO_MAX_NESTING}: not checked")
+            )
             continue
         tree = parse(source)
         problem = syntax_problem(tree)
@@ -271,7 +307,9 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
         raw: list[Finding] = []
         for rule in PACKAGE_RULES:
             try:
-                raw.extend(rule.check(facts))
+                raw.extend(run_rule(rule, facts, budget))
+            except RuleOverrun as exc:
+                skipped.append(Skipped(f"{task.dir} ({rule.id})", f"not checked: {exc}"))
             except Exception as exc:  # a rule bug must cost one package, not the run
                 skipped.append(Skipped(f"{task.dir} ({rule.id})", f"{INTERNAL_ERROR}: {exc!r}"))
         silenced = {f.path: suppressed_lines(facts.suppressions.get(f.path, [])) for f in files}
@@ -280,6 +318,37 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
         home = mains[0] if mains else files[0]
         summaries.append(summarize(facts, Location(home.path, 1, 1)))
     return PackageOutcome(tuple(findings), tuple(skipped), tuple(summaries), checked, errors)
+
+
+def _nested_deeper(source: bytes, limit: int) -> bool:
+    """True when brackets nest deeper than ``limit`` (brackets in strings and comments
+    count too: they only make the estimate larger). Each pass removes the innermost
+    pairs, in C: at most ``limit`` passes over the brackets alone."""
+    brackets = source.translate(_AS_BRACES, _BRACKETS)
+    for _ in range(limit):
+        shorter = brackets.replace(b"{}", b"")
+        if len(shorter) == len(brackets):
+            return False
+        brackets = shorter
+    return b"{}" in brackets
+
+
+def _read_go(path: Path, root: Path) -> bytes:
+    """The file's bytes, or its first GO_FILE_MAX_BYTES + 1 when it is longer (enough to
+    see the generated-code marker and that it is too large). Raises OSError for a link
+    that leads outside the checked tree (``root``, resolved) or to something that is not
+    a regular file."""
+    try:
+        real = path.resolve()
+    except RuntimeError as exc:  # a symlink loop (Python 3.11 raises this, not OSError)
+        raise OSError(f"{exc}: not read") from exc
+    if not real.is_relative_to(root):
+        raise OSError("outside the checked tree (through a link): not read")
+    fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError("not a regular file: not read")
+        return f.read(GO_FILE_MAX_BYTES + 1)
 
 
 def _is_silenced(finding: Finding, silenced: dict[str, dict[int, frozenset[str]]]) -> bool:

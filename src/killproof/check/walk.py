@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import stat
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -118,26 +119,38 @@ def walk(root: Path) -> WalkResult:
     return WalkResult(tuple(go), tuple(other), tuple(errors))
 
 
+# The checked tree is not trusted, and its .git/config may name commands: an fsmonitor
+# hook (run by ls-files), hooks, a pager, an ssh command, diff and merge drivers. These
+# settings override every config file; none of them is needed to list files.
+_GIT_SAFE = (
+    "-c", "core.fsmonitor=false", "-c", "core.useBuiltinFSMonitor=false",
+    "-c", "core.hooksPath=/dev/null", "-c", "core.pager=cat", "-c", "core.sshCommand=",
+    "-c", "core.gitProxy=", "-c", "core.askPass=", "-c", "credential.helper=",
+    "-c", "diff.external=", "-c", "core.untrackedCache=false",
+    "--no-pager", "--no-optional-locks",
+)  # fmt: skip
+
+
+def _git(root: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """``git ARGS`` in ``root`` with every repository-controlled helper turned off."""
+    return subprocess.run(
+        ["git", *_GIT_SAFE, *args],
+        cwd=root,
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        timeout=60,
+    )
+
+
 def _git_files(root: Path) -> list[Path] | None:
     """git's own list, or None outside a work tree or when git ignores ``root`` itself
     (a checked-out SDK under an ignored .venv is still worth checking)."""
     try:
-        inside = subprocess.run(
-            ["git", "check-ignore", "-q", "."],
-            cwd=root,
-            capture_output=True,
-            check=False,
-            timeout=60,
-        )
+        inside = _git(root, "check-ignore", "-q", ".")
         if inside.returncode == 0:
             return None
-        proc = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=root,
-            capture_output=True,
-            check=False,
-            timeout=60,
-        )
+        proc = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
     except (OSError, subprocess.SubprocessError):
         return None
     if proc.returncode != 0:
@@ -145,7 +158,10 @@ def _git_files(root: Path) -> list[Path] | None:
     out: list[Path] = []
     for name in proc.stdout.split(b"\0"):
         if name:
-            p = root / os.fsdecode(name)
+            rel = os.fsdecode(name)
+            if rel.startswith("/") or ".." in rel.split("/"):
+                continue  # git lists paths below the working directory; anything else is odd
+            p = root / rel
             if p.is_file():
                 out.append(p)
     return out
@@ -164,10 +180,7 @@ def _pure_walk(root: Path, errors: list[tuple[str, str]]) -> list[Path]:
         d = Path(dirpath)
         rel_dir = "" if d == root else d.relative_to(root).as_posix()
         if ".gitignore" in filenames:
-            try:
-                text = (d / ".gitignore").read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                text = ""
+            text = _small_text(d / ".gitignore")
             rules = [*rules, *parse_gitignore(text, rel_dir)]
         keep = []
         for name in sorted(dirnames):
@@ -181,3 +194,16 @@ def _pure_walk(root: Path, errors: list[tuple[str, str]]) -> list[Path]:
             if not ignored(rules, rel, False) and (d / name).is_file():
                 out.append(d / name)
     return out
+
+
+def _small_text(path: Path, limit: int = 1 << 20) -> str:
+    """A regular file's first ``limit`` bytes as text; empty for anything else (a FIFO or
+    a link to /dev/zero named .gitignore must not hang or fill memory)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return ""
+            return f.read(limit).decode("utf-8", "replace")
+    except OSError:
+        return ""

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import click
 
+from killproof.check.deploy_read import DEPLOY_FILE_MAX_BYTES
 from killproof.check.run import STDIN, CheckOptions, run_check
 from killproof.commands.common import emit, output_options
+from killproof.errors import InputError
 
 
 @click.command("check")
@@ -26,6 +28,20 @@ from killproof.commands.common import emit, output_options
 def command(paths: tuple[str, ...], jobs: int, fmt: str, output: Path | None, fail_on: str) -> int:
     """Check Go sources and deploy files under PATH… ('.' by default; '-' reads
     Kubernetes manifests from standard input)."""
-    stdin_text = sys.stdin.read() if STDIN in paths else None
+    stdin_text = _read_stdin() if STDIN in paths else None
     report = run_check(paths or (".",), CheckOptions(jobs=jobs), stdin_text)
     return emit(report, fmt, output, fail_on)
+
+
+def _read_stdin() -> str:
+    """Standard input as text, at most DEPLOY_FILE_MAX_BYTES (more is refused, exit 2)."""
+    binary = getattr(sys.stdin, "buffer", None)  # absent when stdin was replaced by text
+    data: str | bytes = (binary or sys.stdin).read(DEPLOY_FILE_MAX_BYTES + 1)
+    if len(data) > DEPLOY_FILE_MAX_BYTES:
+        raise InputError(f"larger than {DEPLOY_FILE_MAX_BYTES >> 20} MiB: not read", "<stdin>")
+    if isinstance(data, str):
+        return data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", "<stdin>") from exc

@@ -12,6 +12,7 @@ import re
 import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 
 INSTRUCTIONS = frozenset({
     "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
@@ -131,9 +132,11 @@ class Dockerfile:
     def env(self) -> dict[str, tuple[str, int]]:
         """ENV of the final image (inherited stages first): name → (value, line)."""
         chain: list[Stage] = []
+        seen: set[int] = set()
         stage: Stage | None = self.final
-        while stage is not None and stage not in chain:
+        while stage is not None and id(stage) not in seen:
             chain.append(stage)
+            seen.add(id(stage))
             stage = self._stage_named(stage.base)
         out: dict[str, tuple[str, int]] = {}
         for st in reversed(chain):
@@ -143,10 +146,16 @@ class Dockerfile:
         return out
 
     def _stage_named(self, name: str) -> Stage | None:
+        return self._by_name.get(name.lower())
+
+    @cached_property
+    def _by_name(self) -> dict[str, Stage]:
+        """Named stages (the first of a repeated name), looked up once per FROM."""
+        out: dict[str, Stage] = {}
         for st in self.stages:
-            if st.name and st.name == name.lower():
-                return st
-        return None
+            if st.name:
+                out.setdefault(st.name, st)
+        return out
 
 
 def _env_pairs(text: str) -> list[tuple[str, str]]:
@@ -175,6 +184,7 @@ def parse_dockerfile(text: str, path: str) -> Dockerfile:
             escape = m[2]
         i += 1
     stages: list[Stage] = []
+    names: set[str] = set()  # of the stages so far (rebuilding it per FROM is quadratic)
     current: list[Instruction] = []
     head: tuple[str, str, int] | None = None
     while i < len(lines):
@@ -210,12 +220,14 @@ def parse_dockerfile(text: str, path: str) -> Dockerfile:
         if keyword == "FROM":
             if head is not None:
                 stages.append(Stage(head[0], head[1], head[2], tuple(current)))
+                if head[1]:
+                    names.add(head[1])
             words = [w for w in ins.words() if not w.startswith("--")]
             if not words:
                 raise DockerfileError("FROM needs an image", start)
             name = words[2].lower() if len(words) >= 3 and words[1].upper() == "AS" else ""
             head = (
-                words[0].lower() if words[0].lower() in _names(stages) else words[0],
+                words[0].lower() if words[0].lower() in names else words[0],
                 name,
                 start,
             )
@@ -229,10 +241,6 @@ def parse_dockerfile(text: str, path: str) -> Dockerfile:
         raise DockerfileError("no FROM instruction", max(len(lines), 1))
     stages.append(Stage(head[0], head[1], head[2], tuple(current)))
     return Dockerfile(path, tuple(stages), tuple(comments))
-
-
-def _names(stages: list[Stage]) -> set[str]:
-    return {s.name for s in stages if s.name}
 
 
 # ``dockerfile.py`` is code about Dockerfiles and ``Dockerfile.j2`` a template, not a Dockerfile.

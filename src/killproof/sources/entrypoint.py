@@ -25,7 +25,11 @@ class Script:
 SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh"})
 _CLOSERS = {"fi", "done", "esac", "}", ")", ";;", "else", "then", "do"}
 _EXEC = re.compile(r"^\s*exec\s+(?![<>&0-9]|\d*[<>])\S")
-_TRAP_TERM = re.compile(r"\btrap\b.*\b(TERM|SIGTERM|15)\b")
+# Two searches, not `trap.*TERM`: on a line of many `trap` words and no TERM that one
+# pattern backtracks from every `trap` to the end of the line (quadratic).
+_TRAP = re.compile(r"\btrap\b")
+_TERM = re.compile(r"\b(?:TERM|SIGTERM|15)\b")
+_SEPARATOR = re.compile(r";|&&|\|\|")
 
 
 def _commands(script: str) -> list[tuple[int, str]]:
@@ -34,15 +38,25 @@ def _commands(script: str) -> list[tuple[int, str]]:
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        for part in re.split(r"\s*(?:;|&&|\|\|)\s*", line):
+        for raw_part in _SEPARATOR.split(line):  # `\s*` around it would be quadratic
+            part = raw_part.strip()
             if part and part not in _CLOSERS:
                 out.append((number, part))
     return out
 
 
+def _traps_term(script: str) -> bool:
+    """A line with ``trap`` and, after it, TERM/SIGTERM/15 (as words)."""
+    for line in script.splitlines():
+        trap = _TRAP.search(line)
+        if trap is not None and _TERM.search(line, trap.end()):
+            return True
+    return False
+
+
 def hands_over(script: str) -> bool:
     """True when the script ``exec``s its last command or traps SIGTERM (and so forwards it)."""
-    if _TRAP_TERM.search(script):
+    if _traps_term(script):
         return True
     commands = _commands(script)
     if not commands:

@@ -163,7 +163,7 @@ def _load_docs(path: str, read: ReadText, pad: int = 0, text: str | None = None)
     try:
         source = read(path) if text is None else text
     except OSError as exc:
-        raise KustomizeError(f"cannot read: {exc.strerror}", path) from exc
+        raise KustomizeError(f"cannot read: {exc.strerror or exc}", path) from exc
     try:
         return load_documents("\n" * pad + source, path)
     except YamlError as exc:

@@ -163,7 +163,8 @@ class Container:
         return list(iter_maps(self.spec.get("ports")))
 
     def argv(self) -> list[str]:
-        """``command`` + ``args`` as strings (empty when the image's defaults are used)."""
+        """``command`` + ``args`` as strings (empty when the image's defaults are used; an
+        item that is not a scalar reads as its position, never as its expanded text)."""
         out: list[str] = []
         for key in ("command", "args"):
             value = self.spec.get(key)
@@ -256,46 +257,79 @@ class ManifestSet:
         apps = list(iter_maps(c.workload.pod_spec.get("containers")))
         return len(apps) == 1 and bool(self.services_for(c.workload))
 
+    # Cross-object lookups go through indexes built once on first use: a rule asks once
+    # per workload or container, and scanning every object each time is quadratic.
+
+    def containers_of(self, w: Workload) -> tuple[Container, ...]:
+        """The containers of one workload (init and sidecar containers included)."""
+        return self._containers_by_workload.get(id(w), ())
+
+    @cached_property
+    def _containers_by_workload(self) -> dict[int, tuple[Container, ...]]:
+        groups: dict[int, list[Container]] = {}
+        for c in self._containers:
+            groups.setdefault(id(c.workload), []).append(c)
+        return {k: tuple(v) for k, v in groups.items()}
+
     def hpa_for(self, w: Workload) -> K8sObject | None:
-        """The HPA whose scaleTargetRef names this workload."""
+        """The (first) HPA whose scaleTargetRef names this workload."""
+        return self._hpas.get((w.obj.namespace, w.obj.origin, w.kind, w.obj.name))
+
+    @cached_property
+    def _hpas(self) -> dict[tuple[str, str, Any, Any], K8sObject]:
+        index: dict[tuple[str, str, Any, Any], K8sObject] = {}
         for hpa in self.of_kind("HorizontalPodAutoscaler"):
             ref = dig(hpa.body, "spec", "scaleTargetRef")
-            if (
-                isinstance(ref, dict)
-                and ref.get("kind") == w.kind
-                and ref.get("name") == w.obj.name
-                and hpa.namespace == w.obj.namespace
-                and hpa.origin == w.obj.origin
-            ):
-                return hpa
-        return None
+            if isinstance(ref, dict):
+                kind, name = ref.get("kind"), ref.get("name")
+                if isinstance(kind, str) and isinstance(name, str):
+                    index.setdefault((hpa.namespace, hpa.origin, kind, name), hpa)
+        return index
 
     def workloads_selected_by(self, pdb: K8sObject) -> list[Workload]:
         """Workloads whose pods a PDB's ``matchLabels`` select (same namespace)."""
         selector = dig(pdb.body, "spec", "selector", "matchLabels")
         if not isinstance(selector, dict) or not selector:
             return []
-        return [
-            w
-            for w in self.workloads
-            if w.obj.namespace == pdb.namespace
-            and w.obj.origin == pdb.origin
-            and _matches(selector, w.pod_labels)
-        ]
+        scope = (pdb.namespace, pdb.origin)
+        # Workloads carrying the selector's first pair, then the whole selector checked.
+        first_key, first_value = next(iter(selector.items()))
+        if str(first_value) == "None":  # _matches takes an absent label as "None"
+            candidates = [w for w in self.workloads if (w.obj.namespace, w.obj.origin) == scope]
+        else:
+            key = (*scope, str(first_key), str(first_value))
+            candidates = self._workloads_by_label.get(key, [])
+        return [w for w in candidates if _matches(selector, w.pod_labels)]
+
+    @cached_property
+    def _workloads_by_label(self) -> dict[tuple[str, str, str, str], list[Workload]]:
+        index: dict[tuple[str, str, str, str], list[Workload]] = {}
+        for w in self.workloads:
+            for key, value in w.pod_labels.items():
+                entry = (w.obj.namespace, w.obj.origin, str(key), str(value))
+                index.setdefault(entry, []).append(w)
+        return index
 
     def config_map(self, name: str, namespace: str, origin: str) -> K8sObject | None:
-        """A ConfigMap by name in a namespace."""
+        """A ConfigMap by name in a namespace (the first one, when repeated)."""
+        return self._config_maps.get((name, namespace, origin))
+
+    @cached_property
+    def _config_maps(self) -> dict[tuple[str, str, str], K8sObject]:
+        index: dict[tuple[str, str, str], K8sObject] = {}
         for cm in self.of_kind("ConfigMap"):
-            if cm.name == name and cm.namespace == namespace and cm.origin == origin:
-                return cm
-        return None
+            index.setdefault((cm.name, cm.namespace, cm.origin), cm)
+        return index
 
     def limit_range_defaults(self, namespace: str, origin: str) -> set[str]:
         """Which defaults a LimitRange gives containers: ``limits.memory``, ``requests.cpu`` …"""
-        out: set[str] = set()
+        return set(self._limit_range_defaults.get((namespace, origin), ()))
+
+    @cached_property
+    def _limit_range_defaults(self) -> dict[tuple[str, str], frozenset[str]]:
+        found: dict[tuple[str, str], set[str]] = {}
         for lr in self.of_kind("LimitRange"):
-            if lr.namespace != namespace or lr.origin != origin:
-                continue
+            out = found.setdefault((lr.namespace, lr.origin), set())
             for item in iter_maps(dig(lr.body, "spec", "limits")):
                 if item.get("type", "Container") != "Container":
                     continue
@@ -303,7 +337,7 @@ class ManifestSet:
                     values = item.get(key)
                     if isinstance(values, dict):
                         out.update(f"{section}.{r}" for r in values)
-        return out
+        return {k: frozenset(v) for k, v in found.items()}
 
 
 def _matches(selector: dict[str, Any], labels: dict[str, Any]) -> bool:

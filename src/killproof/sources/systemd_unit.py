@@ -108,10 +108,13 @@ def parse_unit_text(text: str, path: str) -> tuple[list[Directive], list[tuple[s
         i += 1
         if not line or line[0] in "#;":
             continue
-        while line.endswith("\\") and i < len(lines):
+        parts = [line]  # joined once: appending line by line is quadratic
+        while parts[-1].endswith("\\") and i < len(lines):
             nxt = lines[i].strip()
             i += 1
-            line = line[:-1] + " " + ("" if nxt[:1] in ("#", ";") else nxt)
+            parts[-1] = parts[-1][:-1]
+            parts.append("" if nxt[:1] in ("#", ";") else nxt)
+        line = " ".join(parts)
         if m := _SECTION.match(line):
             section = m[1].strip()
             sections.append((section, start))

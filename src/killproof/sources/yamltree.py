@@ -38,6 +38,13 @@ class YMap(dict[str, Any]):
         self.at = at
         self.key_at: dict[str, Pos] = {}
 
+    def __repr__(self) -> str:
+        # Never the contents: aliases make them exponential (a 1 KB alias bomb), and a
+        # value used where text belongs (``str(v)``) must cost nothing.
+        return f"<mapping at {self.at.path}:{self.at.line}>"
+
+    __str__ = __repr__
+
     def pos(self, key: str) -> Pos:
         """Where ``key`` is written, or where the mapping starts when it is absent."""
         return self.key_at.get(key, self.at)
@@ -57,6 +64,11 @@ class YList(list[Any]):
         super().__init__()
         self.at = at
         self.item_at: list[Pos] = []
+
+    def __repr__(self) -> str:
+        return f"<sequence at {self.at.path}:{self.at.line}>"  # see YMap.__repr__
+
+    __str__ = __repr__
 
     def add(self, value: Any, at: Pos) -> None:
         """Append ``value`` written at ``at``."""
@@ -147,13 +159,26 @@ def _kinds(e: Any) -> dict[type, int]:
 _LIBYAML_KINDS = _kinds(yaml.events)
 
 
+MAX_DEPTH = 200
+"""Deepest nesting of collections accepted in a document. Kubernetes objects, compose
+files and CRD schemas stay well under 100; deeper input would only exhaust the recursion
+of whatever walks the tree later."""
+MAX_EXPANSION = 200_000
+"""Nodes a document may hold once its aliases are expanded, beyond the nodes written in it.
+Aliases are shared, never copied, here; but a reader that walks or copies the tree (a
+kustomize overlay copies its base) pays for the expansion, and a 1 KB alias bomb expands
+to billions of nodes. A document over the bound is refused with a :class:`YamlError`."""
+
+
 def _build(
     next_event: Callable[[], Any], kinds: dict[type, int], path: str, keep_lines: bool
 ) -> list[Any]:
     """YMap/YList documents from a parser's event stream.
 
     Iterative (no recursion limit), one :class:`Pos` per line (most lines hold several
-    nodes), aliases share the anchored object (no alias bombs).
+    nodes), aliases share the anchored object (no alias bombs): a document nested deeper
+    than :data:`MAX_DEPTH`, whose expansion passes :data:`MAX_EXPANSION`, or with an alias
+    to a collection that contains it (a cycle) is refused.
     """
     docs: list[Any] = []
     anchors: dict[str, Any] = {}
@@ -164,10 +189,18 @@ def _build(
     key: Any = None
     key_at: Pos | None = None
     merges: list[Any] | None = None
+    # Expanded node counts: of each open collection (parallel to ``stack``), of each
+    # anchored collection once closed, and of the document so far; ids of open anchors.
+    sizes: list[int] = []
+    anchored_size: dict[int, int] = {}
+    opened: set[int] = set()
+    written = expanded = 0
     while True:
         event = next_event()
         kind = kinds.get(type(event), _OTHER)
         if kind == _SCALAR:
+            written += 1
+            expanded += 1
             line = event.start_mark.line + 1 if keep_lines else 0
             value = event.value
             tag = event.tag
@@ -186,19 +219,33 @@ def _build(
                 node = _tagged(value, tag)
             if event.anchor is not None:
                 anchors[event.anchor] = "<<" if node is _MERGE else node
+            if sizes:
+                sizes[-1] += 1
         elif kind in (_MAP, _SEQ):
             line = event.start_mark.line + 1 if keep_lines else 0
+            if len(stack) >= MAX_DEPTH:
+                raise YamlError(f"nested deeper than {MAX_DEPTH} levels: not read", line)
             at = lines.get(line) or lines.setdefault(line, Pos(path, line))
             stack.append((cur, key, key_at, merges))
+            sizes.append(1)
+            written += 1
+            expanded += 1
             cur = YMap(at) if kind == _MAP else YList(at)
             key, key_at, merges = None, None, None
             if event.anchor is not None:
                 anchors[event.anchor] = cur
+                opened.add(id(cur))
             continue
         elif kind == _END:
             node = cur
             if merges:
                 _merge(node, merges)
+            size = sizes.pop()
+            if id(node) in opened:
+                opened.discard(id(node))
+                anchored_size[id(node)] = size
+            if sizes:
+                sizes[-1] += size
             cur, key, key_at, merges = stack.pop()
             line = node.at.line
         elif kind == _ALIAS:
@@ -206,8 +253,23 @@ def _build(
             if event.anchor not in anchors:
                 raise YamlError(f"invalid YAML: found undefined alias {event.anchor!r}", line)
             node = anchors[event.anchor]
+            if id(node) in opened:
+                raise YamlError(f"alias *{event.anchor} refers to a node that contains it", line)
+            size = anchored_size.get(id(node), 1)
+            expanded += size
+            if expanded - written > MAX_EXPANSION:
+                raise YamlError(
+                    f"aliases expand the document past {MAX_EXPANSION} more nodes "
+                    "(a YAML bomb?): not read",
+                    line,
+                )
+            if sizes:
+                sizes[-1] += size
         elif kind == _DOC:
             anchors = {}
+            anchored_size = {}
+            opened = set()
+            written = expanded = 0
             continue
         elif kind == _STREAM_END:
             return docs
@@ -224,7 +286,7 @@ def _build(
             if key is _MERGE:
                 merges = [*(merges or ()), node]
             else:
-                name = key if type(key) is str else str(key)
+                name = key if type(key) is str else str(key)  # a collection: its position
                 cur[name] = node  # YMap.put, inlined: this loop runs for every node
                 cur.key_at[name] = key_at
             key, key_at = None, None

@@ -8,11 +8,11 @@ import tree_sitter as ts
 
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
-from killproof.sources.golang.caches import sync_map_shrinks, sync_map_writes
+from killproof.sources.golang.caches import sync_map_writes
 from killproof.sources.golang.facts import PackageFacts
 from killproof.sources.golang.package import GoPackage
 from killproof.sources.golang.syntax import call_args, outermost_function, text, unparen, walk
-from killproof.sources.golang.values import assignments_in, local_assignments
+from killproof.sources.golang.values import assignments_in
 
 _COMPARE = frozenset({"<", "<=", ">", ">=", "==", "!="})
 
@@ -57,52 +57,88 @@ def _map_fields(pkg: GoPackage) -> dict[str, ts.Node]:
     return out
 
 
-def _bounded(pkg: GoPackage, name: str, field: bool) -> bool:
-    """delete/clear on it, a len() comparison, or a reset anywhere in the package."""
+MapKey = tuple[str, bool]
+"""A long-lived map: (variable or field name, True for a struct field)."""
 
-    def same(expr: ts.Node | None) -> bool:
-        expr = unparen(expr)
-        if expr is None:
-            return False
-        if field:
-            return (
-                expr.type == "selector_expression"
-                and text(expr.child_by_field_name("field")) == name
-            )
-        return expr.type == "identifier" and text(expr) == name
+# Statements that (re)define a plain identifier inside a function (a local shadows the
+# package variable of that name).
+_DEFINING = frozenset({"short_var_declaration", "assignment_statement", "var_spec"})
+_SYNC_MAP_REMOVES = ("Delete", "LoadAndDelete", "CompareAndDelete", "Clear")
 
+
+def _map_key(expr: ts.Node | None) -> MapKey | None:
+    """``m`` → (m, False); ``x.m`` → (m, True); anything else → None."""
+    expr = unparen(expr)
+    if expr is None:
+        return None
+    if expr.type == "identifier":
+        return text(expr), False
+    if expr.type == "selector_expression":
+        return text(expr.child_by_field_name("field")), True
+    return None
+
+
+def _bounded_maps(pkg: GoPackage) -> set[MapKey]:
+    """Maps something bounds anywhere in the package: delete/clear on it, a len() comparison,
+    or a reassignment in a function. One pass over the package (linear in its size)."""
+    out: set[MapKey] = set()
     for _, call in pkg.captured("call.id"):
         fn = text(call.child_by_field_name("function"))
-        args = call_args(call)
-        if not args or not same(args[0]):
+        if fn not in ("delete", "clear", "len"):
             continue
-        if fn in ("delete", "clear"):
-            return True
+        args = call_args(call)
+        key = _map_key(args[0]) if args else None
+        if key is None:
+            continue
         if fn == "len":
             parent = call.parent
             op = parent.child_by_field_name("operator") if parent is not None else None
-            if parent is not None and parent.type == "binary_expression" and text(op) in _COMPARE:
-                return True
-    for f in pkg.files:
-        if name.encode() not in f.source:
-            continue
-        for node in walk(f.tree.root_node, into_funcs=True):
-            if node.type != "assignment_statement":
+            if parent is None or parent.type != "binary_expression" or text(op) not in _COMPARE:
                 continue
-            for target, _ in assignments_in(node):
-                if same(target) and outermost_function(node) is not None:
-                    return True
-    return False
+        out.add(key)
+    for f in pkg.files:
+        # An assignment statement only appears in a function body (or a func literal).
+        for node in walk(f.tree.root_node, into_funcs=True):
+            if node.type == "assignment_statement":
+                for target, _ in assignments_in(node):
+                    if (key := _map_key(target)) is not None:
+                        out.add(key)
+    return out
+
+
+def _local_names(func: ts.Node) -> frozenset[str]:
+    """Identifiers a function (its func literals included) assigns or declares."""
+    return frozenset(
+        text(target)
+        for node in walk(func, into_funcs=True)
+        if node.type in _DEFINING
+        for target, _ in assignments_in(node)
+        if target.type == "identifier"
+    )
+
+
+def _removed_sync_maps(pkg: GoPackage) -> set[MapKey]:
+    """sync.Maps something deletes from or clears (``m.Delete(k)``, ``s.m.Clear()``)."""
+    out: set[MapKey] = set()
+    for _, call in pkg.selector_calls(*_SYNC_MAP_REMOVES):
+        fn = unparen(call.child_by_field_name("function"))
+        key = _map_key(fn.child_by_field_name("operand")) if fn is not None else None
+        if key is not None:
+            out.add(key)
+    return out
 
 
 def _check(facts: PackageFacts) -> Iterator[Finding]:
     if not facts.request_paths.any:
         return
     yield from _map_writes(facts)
+    removed: set[MapKey] | None = None
     for w in sync_map_writes(facts.pkg):
-        if not facts.request_paths.contains(w.call) or sync_map_shrinks(
-            facts.pkg, w.name, w.is_field
-        ):
+        if not facts.request_paths.contains(w.call):
+            continue
+        if removed is None:
+            removed = _removed_sync_maps(facts.pkg)
+        if (w.name, w.is_field) in removed:
             continue
         yield RULE.finding(
             f"sync.Map `{w.name}` lives as long as the process and every request can Store "
@@ -123,7 +159,9 @@ def _map_writes(facts: PackageFacts) -> Iterator[Finding]:
         return
     if not facts.request_paths.any:
         return
-    verdicts: dict[tuple[str, bool], bool] = {}
+    # Indexed once per package (a rule must stay linear in the package, see issue 9).
+    bounded: set[MapKey] | None = None
+    locals_of: dict[int, frozenset[str]] = {}
     for f, stmt in writes:
         left = stmt.child_by_field_name("left")
         if left is None:
@@ -137,8 +175,11 @@ def _map_writes(facts: PackageFacts) -> Iterator[Finding]:
             if operand.type == "identifier" and text(operand) in maps:
                 name, is_field = text(operand), False
                 func = outermost_function(stmt)
-                if func is not None and local_assignments(func, name):
-                    continue  # a local shadows the package variable
+                if func is not None:
+                    if func.id not in locals_of:
+                        locals_of[func.id] = _local_names(func)
+                    if name in locals_of[func.id]:
+                        continue  # a local shadows the package variable
             elif operand.type == "selector_expression":
                 name, is_field = text(operand.child_by_field_name("field")), True
                 if name not in fields:
@@ -147,10 +188,9 @@ def _map_writes(facts: PackageFacts) -> Iterator[Finding]:
                 continue
             if not facts.request_paths.contains(stmt):
                 continue
-            key = (name, is_field)
-            if key not in verdicts:
-                verdicts[key] = _bounded(pkg, name, is_field)
-            if verdicts[key]:
+            if bounded is None:
+                bounded = _bounded_maps(pkg)
+            if (name, is_field) in bounded:
                 continue
             decl = fields[name] if is_field else maps[name]
             yield RULE.finding(

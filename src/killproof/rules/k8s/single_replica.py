@@ -19,7 +19,7 @@ def check(facts: DeployFacts) -> Iterator[Finding]:
     for w in ms.workloads:
         if w.kind not in _DEPLOYMENT_LIKE or w.replicas != 1 or ms.hpa_for(w) is not None:
             continue
-        if not any(ms.serving(c) for c in ms.containers() if c.workload is w):
+        if not any(ms.serving(c) for c in ms.containers_of(w)):
             continue
         how = (
             "replicas: 1"

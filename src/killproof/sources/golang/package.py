@@ -44,9 +44,14 @@ class GoFile:
                 return text(first_named(child))
         return ""
 
+    @cached_property
+    def _lines(self) -> list[bytes]:
+        """The source split into lines once (splitting per finding is quadratic)."""
+        return self.source.split(b"\n")
+
     def line_text(self, line: int) -> str:
         """The stripped source text of 1-based ``line``."""
-        lines = self.source.split(b"\n")
+        lines = self._lines
         if 0 < line <= len(lines):
             return lines[line - 1].decode("utf-8", "replace").strip()
         return ""

@@ -1,0 +1,109 @@
+"""Running one deploy rule so that a failure on one object costs that object only.
+
+A deploy rule judges all the facts at once (cross-object rules need them all). When it
+raises, each source object (a Kubernetes object, a Dockerfile, a compose file, a systemd
+unit) is tried alone to find the ones it fails on; the rule then runs once more without
+them, and each of them is reported skipped, naming the rule and its file:line. The extra
+work happens only for a rule that failed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from killproof.check.deploy_facts import DeployFacts, LaunchKind, LinkedLaunch
+from killproof.model import Finding, Skipped
+from killproof.rules.base import Rule
+from killproof.rules.engine import RuleBudget, RuleOverrun, run_rule
+from killproof.sources.manifests import ManifestSet
+from killproof.sources.yamltree import Pos
+
+
+def run_isolated(
+    rule: Rule[DeployFacts], facts: DeployFacts, budget: RuleBudget
+) -> tuple[list[Finding], list[Skipped]]:
+    """The rule's findings, and what it could not judge (see the module docstring)."""
+    try:
+        return run_rule(rule, facts, budget), []
+    except RuleOverrun as exc:
+        return [], [Skipped(rule.id, f"not checked: {exc}")]
+    except Exception as exc:  # a rule bug on odd input: find the objects it chokes on
+        first = exc
+    sources = _sources(facts)
+    bad: list[tuple[int, str, Exception]] = []
+    try:
+        for key, where in sources.items():
+            try:
+                run_rule(rule, _subset(facts, _only(key)), budget)
+            except RuleOverrun:
+                raise
+            except Exception as exc:
+                bad.append((key, where, exc))
+        if bad:
+            dropped = {key for key, _, _ in bad}
+            found = run_rule(rule, _subset(facts, lambda k: k not in dropped), budget)
+            return found, [
+                Skipped(f"{where} ({rule.id})", f"rule {rule.id} failed on this object: {_say(e)}")
+                for _, where, e in bad
+            ]
+    except RuleOverrun as exc:
+        return [], [Skipped(rule.id, f"not checked: {exc}")]
+    except Exception:  # it fails only on a combination of objects: the whole rule goes
+        pass
+    return [], [Skipped(rule.id, f"rule failed: {_say(first)}")]
+
+
+def _only(key: int) -> Callable[[int | None], bool]:
+    return lambda k: k == key
+
+
+def _say(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def _where(at: Pos) -> str:
+    return f"{at.path}:{at.line}" if at.line else at.path
+
+
+def _sources(facts: DeployFacts) -> dict[int, str]:
+    """Each source object (by identity) and where it is written."""
+    out: dict[int, str] = {}
+    for obj in facts.manifests.objects:
+        out[id(obj)] = _where(obj.at)
+    for linked in facts.dockerfiles:
+        out[id(linked.dockerfile)] = linked.dockerfile.path
+    for compose in facts.composes:
+        out[id(compose)] = compose.path
+    for unit in facts.units:
+        out[id(unit)] = unit.path
+    return out
+
+
+def _owner(linked: LinkedLaunch, by_path: dict[tuple[LaunchKind, str], int]) -> int | None:
+    """The source object a launch was read from."""
+    launch = linked.launch
+    if launch.container is not None:
+        return id(launch.container.workload.obj)
+    return by_path.get((launch.kind, launch.at.path))
+
+
+def _subset(facts: DeployFacts, keep: Callable[[int | None], bool]) -> DeployFacts:
+    """The facts of the source objects ``keep`` accepts (launches go with their object)."""
+    by_path: dict[tuple[LaunchKind, str], int] = {
+        **{(LaunchKind.COMPOSE, c.path): id(c) for c in facts.composes},
+        **{(LaunchKind.SYSTEMD, u.path): id(u) for u in facts.units},
+    }
+    launches: list[LinkedLaunch] = []
+    for linked in facts.launches:
+        if keep(_owner(linked, by_path)):  # an unknown owner (None) is never tried alone
+            launches.append(linked)
+    changes: dict[str, Any] = {
+        "manifests": ManifestSet.of(o for o in facts.manifests.objects if keep(id(o))),
+        "launches": tuple(launches),
+        "dockerfiles": tuple(d for d in facts.dockerfiles if keep(id(d.dockerfile))),
+        "composes": tuple(c for c in facts.composes if keep(id(c))),
+        "units": tuple(u for u in facts.units if keep(id(u))),
+    }
+    return dataclasses.replace(facts, **changes)

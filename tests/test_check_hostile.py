@@ -334,7 +334,7 @@ def test_binary_garbage_named_go_and_yaml(tmp_path: Path) -> None:
     assert kp109() in findings(report)
     assert ("KP203", "pod.yaml", line_of(GOOD_POD, "limits:")) in findings(report)
     [go_reason] = skipped(report, "junk.go")
-    assert go_reason.startswith("syntax error: syntax error at line 1, column 1")
+    assert go_reason.startswith("unreadable Go: this parser cannot read line 1, column 1")
     [yaml_reason] = skipped(report, "junk.yaml")
     assert yaml_reason.startswith("unreadable: not UTF-8 text (")
 

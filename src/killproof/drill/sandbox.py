@@ -6,8 +6,11 @@ emulates the limit (the report says so). Docker and Podman only when asked.
 
 Cleanup is layered because any single layer can be skipped: :meth:`Sandbox.close` in a
 ``finally``; an ``atexit`` hook for crashes and a SIGTERM/SIGHUP handler that turns the signal
-into an exception (both in :mod:`killproof.drill.interrupts`); and a ledger on disk
-(:mod:`killproof.drill.ledger`) so the next drill removes what a SIGKILLed one left.
+into an exception (both in :mod:`killproof.drill.interrupts`); for a SIGKILL of killproof,
+``PR_SET_PDEATHSIG`` on the service and a reaper process that removes its cgroup, scope or
+container (:mod:`killproof.drill.reaper`); and a ledger on disk
+(:mod:`killproof.drill.ledger`) so the next drill removes what a SIGKILLed drill and
+reaper left. The service is started through a launcher, never a shell.
 
 Units: bytes, seconds (monotonic clock).
 """

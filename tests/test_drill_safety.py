@@ -166,6 +166,7 @@ def test_a_new_ledger_dir_is_0700_and_owned_by_the_user(tmp_path: Path) -> None:
     assert (st.st_uid, st.st_mode & 0o777) == (os.geteuid(), 0o700)
 
 
+@pytest.mark.root
 @needs_root
 def test_a_ledger_planted_by_nobody_runs_nothing_and_kills_nothing_as_root(
     sleeper: Callable[[], subprocess.Popen[bytes]],

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import pytest
 
 from conftest import REPO, is_root
@@ -280,16 +281,30 @@ def test_sigterm_to_the_drill_removes_service_and_cgroup(go_build: Build, tmp_pa
     assert list(ledger.default_dir().glob(f"{child.pid}-*.json")) == []
 
 
+def reaper_of(drill_pid: int) -> psutil.Process:
+    """The reaper process a running drill started (see killproof.drill.reaper)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for proc in psutil.Process(drill_pid).children():
+            if "killproof.drill.reaper" in " ".join(proc.cmdline()):
+                return proc
+        time.sleep(0.05)
+    raise AssertionError(f"drill {drill_pid} has no reaper")
+
+
 @needs_cgroup
 def test_a_later_run_cleans_what_a_sigkilled_drill_left(go_build: Build, tmp_path: Path) -> None:
     child, service = _start_cli_drill(go_build(FIXTURES / "clean"), tmp_path)
     root = cgroup.find_root()
     assert root is not None
     time.sleep(0.5)
-    child.kill()  # SIGKILL: no cleanup code runs
+    reaper_of(child.pid).kill()  # the reaper and killproof both SIGKILLed: only the ledger
+    child.kill()  # is left to clean up (the service itself dies with killproof: PDEATHSIG)
     child.wait(timeout=10)
     left = list(root.memory.glob(f"{cgroup.PREFIX}{child.pid}-*"))
-    assert left and _alive(service)
+    assert left
+    records = list(ledger.default_dir().glob(f"{child.pid}-*.json"))
+    assert records
     spec = SandboxSpec(command=("/bin/sleep", "30"), memory_bytes=16 << 20, output_dir=tmp_path)
     with Sandbox(spec) as box:
         assert any(str(left[0]) in c or f"pid {child.pid}" in c for c in box.cleaned_leftovers)
@@ -298,6 +313,7 @@ def test_a_later_run_cleans_what_a_sigkilled_drill_left(go_build: Build, tmp_pat
         time.sleep(0.05)
     assert not _alive(service)
     assert list(root.memory.glob(f"{cgroup.PREFIX}{child.pid}-*")) == []
+    assert not any(r.exists() for r in records)
     assert no_drill_cgroups_of_mine() == []
 
 

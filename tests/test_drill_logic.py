@@ -315,8 +315,8 @@ def test_ledger_sweep_kills_what_a_dead_drill_left(tmp_path: Path) -> None:
         me = os.getpid()
         alive = ledger.Entry(owner=me, owner_start=ledger.start_time(me) or 0.0)
         ledger.write(tmp_path, "me-0", alive)
-        cleaned = ledger.sweep(tmp_path)
-        assert cleaned == [f"drill of pid {dead_owner.pid} (x-0.json)"]
+        done = ledger.sweep(tmp_path)
+        assert done.cleaned == (f"drill of pid {dead_owner.pid} (x-0.json)",)
         assert orphan.wait(timeout=5) == -signal.SIGKILL
         assert sorted(p.name for p in tmp_path.iterdir()) == ["me-0.json"]
     finally:

@@ -7,6 +7,7 @@ workload that runs it. Exit status: 0 pass, 1 fail, 2 usage error.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 from dataclasses import replace
@@ -20,7 +21,7 @@ from killproof.drill.load_plan import Engine
 from killproof.drill.progress import ProgressDisplay
 from killproof.drill.run import run_drill
 from killproof.drill.sandbox import SandboxChoice
-from killproof.drill.setup import DrillOptions, build_config, describe_env
+from killproof.drill.setup import DrillOptions, describe_env, prepare
 from killproof.drill.verdict import build_report
 
 
@@ -70,7 +71,8 @@ from killproof.drill.verdict import build_report
 @click.option("--sample-hz", default=10.0, show_default=True, type=click.FloatRange(5, 100),
               help="Memory sampling rate (Hz).")  # fmt: skip
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Keep logs and heap profiles here. [a new temporary directory]")  # fmt: skip
+              help="Keep logs, binary and heap profiles here. [a temporary directory, "
+              "removed unless it holds heap profiles]")  # fmt: skip
 @click.option("--progress/--no-progress", default=None, help="Live progress on stderr. [on a TTY]")
 @output_options()
 def command(
@@ -91,16 +93,24 @@ def command(
       killproof drill examples/orders      # limit, env, probes, grace from the manifest
     """
     opts = DrillOptions(target=target, work_dir=work_dir, **values)  # type: ignore[arg-type]
+    plan = prepare(opts, process_environment())  # every usage error before any file exists
     directory = work_dir or Path(tempfile.mkdtemp(prefix="killproof-drill-run-"))
-    config, notes = build_config(opts, directory, process_environment())
-    show = sys.stderr.isatty() if progress is None else progress
-    with ProgressDisplay(enabled=show) as display:
-        result = run_drill(config, display.update)
-    result = replace(result, notes=(*notes, *result.notes))
-    report = build_report(
-        result,
-        {"work_dir": str(directory), "env": describe_env(config.env), "port": config.port},
-    )
-    code = emit(report, fmt, output, fail_on)
+    keep = work_dir is not None
+    try:
+        config, notes = plan.complete(directory)
+        show = sys.stderr.isatty() if progress is None else progress
+        with ProgressDisplay(enabled=show) as display:
+            result = run_drill(config, display.update)
+        # A temporary work dir outlives the drill only for what the report cites.
+        keep = keep or bool(result.profiles)
+        result = replace(result, notes=(*notes, *result.notes))
+        metadata: dict[str, object] = {"env": describe_env(config.env), "port": config.port}
+        if keep:
+            metadata["work_dir"] = str(directory)
+        report = build_report(result, metadata)
+        code = emit(report, fmt, output, fail_on)
+    finally:
+        if not keep:
+            shutil.rmtree(directory, ignore_errors=True)
     # A crash under load fails the drill even though no KP6xx rule names it.
     return max(code, 1) if report.sections["verdict"] == "fail" else code

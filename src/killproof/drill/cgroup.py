@@ -20,6 +20,8 @@ from pathlib import Path
 
 PREFIX = "killproof-drill-"
 _NAME = re.compile(rf"^{PREFIX}(\d+)-(\d+)$")
+MOUNT = Path("/sys/fs/cgroup")
+"""Where the cgroup hierarchies are mounted; no drill cgroup lies anywhere else."""
 _V1_PERIOD_US = 100_000
 _UNLIMITED_V1 = 1 << 62
 """cgroup v1 prints "no limit" as a page-rounded LONG_MAX; anything above this is none."""
@@ -42,14 +44,20 @@ class CgroupRoot:
     """v1 only: the cpu controller's mount; v2 uses ``memory`` for both."""
 
 
-def find_root(base: Path = Path("/sys/fs/cgroup")) -> CgroupRoot | None:
-    """The writable memory-cgroup root on this machine, or None (not root, no controller)."""
+def find_root(base: Path = MOUNT) -> CgroupRoot | None:
+    """The writable memory-cgroup root on this machine, or None (not root, no controller).
+
+    Paths are resolved (v1's ``cpu`` is often a symlink to ``cpu,cpuacct``), so every drill
+    cgroup path recorded anywhere is its real path.
+    """
+    base = base.resolve()
     controllers = base / "cgroup.controllers"
     if controllers.exists() and "memory" in controllers.read_text().split():
         return CgroupRoot(CgroupVersion.V2, base) if os.access(base, os.W_OK) else None
     v1 = base / "memory"
     if (v1 / "memory.limit_in_bytes").exists() and os.access(v1, os.W_OK):
-        cpu = base / "cpu"
+        v1 = v1.resolve()
+        cpu = (base / "cpu").resolve()
         has_cpu = (cpu / "cpu.cfs_quota_us").exists() and os.access(cpu, os.W_OK)
         return CgroupRoot(CgroupVersion.V1, v1, cpu if has_cpu else None)
     return None
@@ -252,6 +260,24 @@ def _enable_v2_controllers(parent: Path, cpu: bool) -> None:
         if controller not in enabled:
             with contextlib.suppress(OSError):
                 control.write_text(f"+{controller}")
+
+
+def checked_drill_dir(text: str, mount: Path = MOUNT) -> Path:
+    """``text`` as a drill cgroup directory; ValueError (the reason) unless it is one.
+
+    A drill cgroup is named ``killproof-drill-<pid>-<n>`` and lies under the cgroup mount,
+    named by its real path: absolute, no ``.``/``..``, no symlink anywhere in it.
+    """
+    if not os.path.isabs(text):
+        raise ValueError(f"cgroup {text!r} is not an absolute path")
+    if os.path.normpath(text) != text or os.path.realpath(text) != text:
+        raise ValueError(f"cgroup {text!r} is not a real path ('..', '.', '//' or a symlink)")
+    if _NAME.match(os.path.basename(text)) is None:
+        raise ValueError(f"cgroup {text!r} is not named {PREFIX}<pid>-<n>")
+    top = os.path.realpath(mount)
+    if os.path.commonpath([top, text]) != top:
+        raise ValueError(f"cgroup {text!r} is not under {top}")
+    return Path(text)
 
 
 def owner_of(name: str) -> int | None:

@@ -73,7 +73,9 @@ class ClosedLoop:
 
     ``timeout_s`` bounds one request, connect included; ``monotonic`` is the clock
     (seconds) every time the step sees is read from. :meth:`run` blocks until the step sends no more and every request has ended (each is
-    bounded by ``timeout_s``, connect included), then closes the connections.
+    bounded by ``timeout_s``, connect included), then closes the connections. ``host`` is
+    an IP address in a drill (the one the target was checked at); ``authority`` is the
+    ``Host`` header (``host:port`` when empty).
     """
 
     def __init__(
@@ -84,10 +86,11 @@ class ClosedLoop:
         timeout_s: float,
         tick_s: float,
         monotonic: Callable[[], float],
+        authority: str = "",
     ) -> None:
         family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         self._family, self._address = family, address
-        self._authority = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+        self._authority = authority or (f"{host}:{port}" if ":" not in host else f"[{host}]:{port}")
         self._timeout_s, self._tick_s = timeout_s, tick_s
         self._monotonic = monotonic
         self._connections = [_Connection() for _ in range(connections)]

@@ -254,8 +254,11 @@ def connection_lost_kind(exc: BaseException | None) -> tuple[ErrorKind, str]:
 class Http1Connection:
     """One keep-alive connection to ``host:port``, reopened when the server closes it."""
 
-    def __init__(self, host: str, port: int, timeout_s: float) -> None:
+    def __init__(self, host: str, port: int, timeout_s: float, connect_to: str = "") -> None:
         self.host, self.port, self.timeout_s = host, port, timeout_s
+        self.connect_to = connect_to or host
+        """Where the connection goes: the address ``host`` was checked at (an IP address
+        connects without resolving anything again)."""
         self.authority = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
         """The ``Host`` header value."""
         self._reader: _ResponseReader | None = None
@@ -307,7 +310,9 @@ class Http1Connection:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout_at(deadline):
-                _, reader = await loop.create_connection(_ResponseReader, self.host, self.port)
+                _, reader = await loop.create_connection(
+                    _ResponseReader, self.connect_to, self.port
+                )
         except TimeoutError:
             raise Http1Error(ErrorKind.TIMEOUT, "connect timed out") from None
         except ConnectionRefusedError as exc:

@@ -3,8 +3,9 @@
 Every open sandbox registers here. An ``atexit`` hook closes whatever is still open when
 the interpreter exits (a crash unwinding past ``with``); :func:`interrupt_on_signals`
 turns SIGTERM and SIGHUP into :class:`DrillInterrupted` so every ``finally`` runs, as
-Ctrl-C's KeyboardInterrupt already does. SIGKILL cannot be caught: the ledger
-(:mod:`killproof.drill.ledger`) covers it on the next run.
+Ctrl-C's KeyboardInterrupt already does. SIGKILL cannot be caught: the service dies with
+killproof and a reaper removes the rest (:mod:`killproof.drill.reaper`), and the ledger
+(:mod:`killproof.drill.ledger`) covers a reaper killed too, on the next run.
 """
 
 from __future__ import annotations

@@ -20,17 +20,21 @@ here, so callers import everything from this module.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import itertools
+import socket
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from urllib.parse import urlsplit
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 from killproof.clock import Clock, RealClock
 from killproof.drill.http1 import RESET_ERRNOS, Http1Connection, Http1Error, encode_request
 from killproof.drill.latency import LatencyRecorder, new_histogram
 from killproof.drill.load_plan import (
+    CheckedTarget,
     Engine,
     ErrorKind,
     LoadModel,
@@ -45,8 +49,10 @@ from killproof.drill.load_plan import (
     Transport,
     WindowStats,
     check_target,
+    checked_address,
     parse_duration,
     parse_rate_spec,
+    resolve_target,
 )
 from killproof.drill.load_step import Fetch, StepRun
 from killproof.drill.load_wrk import run_wrk
@@ -92,7 +98,12 @@ async def run_load(
     """
     clock = clock or RealClock()
     stop = stop or asyncio.Event()
-    base = check_target(plan.target, plan.allow_remote)
+    checked = (
+        checked_address(plan.target, plan.address, plan.allow_remote)
+        if plan.address
+        else resolve_target(plan.target, plan.allow_remote)
+    )
+    base = checked.url
     if not plan.steps:
         raise InputError("the load plan has no steps")
     if plan.connections < 1 or plan.timeout_s <= 0:
@@ -101,14 +112,14 @@ async def run_load(
         if step.duration_s <= 0 or (step.model is LoadModel.OPEN and step.rate_rps <= 0):
             raise InputError(f"load step '{step}' needs a positive rate and duration")
     if plan.engine is Engine.WRK:
-        return await run_wrk(plan, base, clock, on_progress, stop)
+        return await run_wrk(plan, checked, clock, on_progress, stop)
     parts = urlsplit(base)
     # The epoll loop blocks in real time, so a fake clock keeps the asyncio path.
     direct = plan.transport is Transport.HTTP1 and parts.scheme == "http"
     direct = direct and isinstance(clock, RealClock)
-    address = (parts.hostname or "127.0.0.1", parts.port or 80) if direct else None
+    address = (checked.address, checked.port) if direct else None
     async with AsyncExitStack() as stack:
-        fetchers, idle = await _open_fetchers(plan, base, stack)
+        fetchers, idle = await _open_fetchers(plan, checked, stack)
         counter = itertools.count()
         results: list[StepResult] = []
         for index, step in enumerate(plan.steps):
@@ -117,21 +128,24 @@ async def run_load(
             run = StepRun(plan, step, index, fetchers, clock, stop, outcomes, counter)
             if step.model is LoadModel.CLOSED and address is not None:
                 idle()  # the loop opens its own connections; keep the count at the plan's
-                results.append(await run.execute_direct(address, on_progress))
+                results.append(await run.execute_direct(address, on_progress, checked.authority))
             else:
                 results.append(await run.execute(on_progress))
     return LoadResult(base, plan.engine, plan.connections, tuple(results))
 
 
 async def _open_fetchers(
-    plan: LoadPlan, base: str, stack: AsyncExitStack
+    plan: LoadPlan, checked: CheckedTarget, stack: AsyncExitStack
 ) -> tuple[list[Fetch], Callable[[], None]]:
     """One fetch function per connection, closed when ``stack`` unwinds, and a function
-    that closes the idle lean-client connections (they reopen on the next request)."""
-    parts = urlsplit(base)
+    that closes the idle lean-client connections (they reopen on the next request).
+    Every connection goes to ``checked.address``; requests name ``checked.host``."""
+    parts = urlsplit(checked.url)
     if plan.transport is Transport.HTTP1 and parts.scheme == "http":
-        host, port = parts.hostname or "127.0.0.1", parts.port or 80
-        connections = [Http1Connection(host, port, plan.timeout_s) for _ in range(plan.connections)]
+        connections = [
+            Http1Connection(checked.host, checked.port, plan.timeout_s, connect_to=checked.address)
+            for _ in range(plan.connections)
+        ]
         for connection in connections:
             stack.callback(connection.close)
 
@@ -140,7 +154,9 @@ async def _open_fetchers(
                 connection.close()
 
         return [_http1_fetch(c, plan.requests) for c in connections], idle
-    connector = aiohttp.TCPConnector(limit=plan.connections, limit_per_host=0)
+    connector = aiohttp.TCPConnector(
+        limit=plan.connections, limit_per_host=0, resolver=CheckedResolver(checked)
+    )
     session = await stack.enter_async_context(
         aiohttp.ClientSession(
             connector=connector,
@@ -148,8 +164,33 @@ async def _open_fetchers(
             auto_decompress=False,
         )
     )
-    fetch = _aiohttp_fetch(session, base)
+    fetch = _aiohttp_fetch(session, checked.url)
     return [fetch] * plan.connections, lambda: None
+
+
+class CheckedResolver(AbstractResolver):
+    """aiohttp's resolver for a checked target: its host is the checked address, and any
+    other name is refused (a redirect never leaves the checked address)."""
+
+    def __init__(self, checked: CheckedTarget) -> None:
+        self._checked = checked
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        """The checked address for the checked host; OSError for any other name."""
+        del family
+        if host != self._checked.host:
+            raise OSError(f"{host} is not the checked target {self._checked.host}")
+        ip = ipaddress.ip_address(self._checked.address)
+        af = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+        return [
+            ResolveResult(hostname=host, host=str(ip), port=port, family=af, proto=0,
+                          flags=socket.AI_NUMERICHOST)
+        ]  # fmt: skip
+
+    async def close(self) -> None:
+        """Nothing to release."""
 
 
 def _http1_fetch(connection: Http1Connection, source: RequestSource) -> Fetch:

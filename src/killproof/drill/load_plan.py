@@ -90,6 +90,10 @@ class LoadPlan:
     allow_remote: bool = False
     engine: Engine = Engine.BUILTIN
     transport: Transport = Transport.HTTP1
+    address: str = ""
+    """The IP address ``target``'s host was resolved to when it was checked
+    (:func:`resolve_target`): connections go there, never to a second resolution of the
+    name. Empty: :func:`~killproof.drill.load.run_load` resolves the name once itself."""
 
 
 @dataclass(frozen=True)
@@ -355,12 +359,104 @@ def _parse_ramp(spec: str, ramp_step_s: float) -> tuple[LoadStep, ...]:
     )
 
 
+@dataclass(frozen=True)
+class CheckedTarget:
+    """A base URL that passed :func:`resolve_target`, and the address it was checked at."""
+
+    url: str
+    """``scheme://host:port`` as given, without a trailing slash."""
+    host: str
+    """The name as given: the ``Host`` header (and the TLS server name)."""
+    port: int
+    address: str
+    """The IP address the name resolved to when checked: every connection goes here."""
+
+    @property
+    def authority(self) -> str:
+        """``host:port`` (``[::1]:port`` for an IPv6 literal): the ``Host`` header value."""
+        return authority(self.host, self.port)
+
+
+def authority(host: str, port: int) -> str:
+    """The ``Host`` header value for ``host`` and ``port``."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+Resolver = Callable[[str], list[str]]
+"""A host name → its IP addresses (tests pass their own)."""
+
+
+def system_resolver(host: str) -> list[str]:
+    """The addresses ``getaddrinfo`` gives for ``host`` (empty when it fails)."""
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    return [str(info[4][0]).split("%")[0] for info in infos]
+
+
+def resolve_target(
+    target: str, allow_remote: bool, resolve: Resolver = system_resolver
+) -> CheckedTarget:
+    """Validate the base URL and resolve its host exactly once.
+
+    Refuses anything but loopback unless ``allow_remote``: a name passes only when every
+    address it resolves to is loopback (so ``localhost`` passes and a name pointing
+    elsewhere does not). The first address is returned for every later connection, so a
+    name that resolves differently the second time cannot redirect the load.
+    """
+    url = check_url(target)
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        addresses = [str(ipaddress.ip_address(host))]
+    except ValueError:
+        addresses = resolve(host)
+    if not addresses:
+        raise InputError(f"cannot resolve {host}")
+    if not allow_remote and not all(_is_loopback(a) for a in addresses):
+        raise InputError(
+            f"refusing to send load to {host}: not a loopback address "
+            "(pass --allow-remote to load a remote service)"
+        )
+    return CheckedTarget(url, host, port, addresses[0])
+
+
+def checked_address(target: str, address: str, allow_remote: bool) -> CheckedTarget:
+    """``target`` with the ``address`` it was already checked at (no resolution): the
+    address must be an IP address, and loopback unless ``allow_remote``."""
+    url = check_url(target)
+    parts = urlsplit(url)
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        raise InputError(f"{address!r} is not an IP address") from None
+    if not allow_remote and not ip.is_loopback:
+        raise InputError(f"refusing to send load to {address}: not a loopback address")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return CheckedTarget(url, parts.hostname or "", port, str(ip))
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
 def check_target(target: str, allow_remote: bool) -> str:
     """Validate the base URL; refuse anything but loopback unless ``allow_remote``.
 
     Returns the URL without a trailing slash. Resolves host names (so ``localhost`` passes
-    and a name pointing elsewhere does not).
+    and a name pointing elsewhere does not); use :func:`resolve_target` to also keep the
+    address it was checked at.
     """
+    return resolve_target(target, allow_remote).url
+
+
+def check_url(target: str) -> str:
+    """The base URL's form alone (scheme, host, port, no path): without a trailing slash."""
     parts = urlsplit(target)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise InputError(f"target {target!r} is not an http:// or https:// URL")
@@ -370,24 +466,4 @@ def check_target(target: str, allow_remote: bool) -> str:
         raise InputError(f"target {target!r} has a bad port") from None
     if parts.path not in {"", "/"} or parts.query:
         raise InputError(f"target {target!r} must be a base URL; put paths in --request")
-    if not allow_remote and not _is_loopback_host(parts.hostname):
-        raise InputError(
-            f"refusing to send load to {parts.hostname}: not a loopback address "
-            "(pass --allow-remote to load a remote service)"
-        )
     return f"{parts.scheme}://{parts.netloc}"
-
-
-def _is_loopback_host(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return False
-    addresses = {info[4][0] for info in infos}
-    return bool(addresses) and all(
-        ipaddress.ip_address(str(a).split("%")[0]).is_loopback for a in addresses
-    )

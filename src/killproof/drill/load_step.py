@@ -105,12 +105,17 @@ class StepRun:
         return self._result()
 
     async def execute_direct(
-        self, address: tuple[str, int], on_progress: ProgressCallback | None
+        self,
+        address: tuple[str, int],
+        on_progress: ProgressCallback | None,
+        authority: str = "",
     ) -> StepResult:
         """Run a closed-loop step on the epoll loop in a worker thread and summarise it.
 
-        Every count, window and progress report is made on that thread; ``on_progress``
-        is handed back to the event loop.
+        ``address`` is where connections go (an IP address: nothing is resolved);
+        ``authority`` the ``Host`` header (``address`` when empty). Every count, window and
+        progress report is made on that thread; ``on_progress`` is handed back to the
+        event loop.
         """
         loop = asyncio.get_running_loop()
         self.halt = halt = threading.Event()
@@ -130,8 +135,9 @@ class StepRun:
         def work() -> None:
             timeout_s = self.plan.timeout_s
             engine = ClosedLoop(
-                host, port, len(self.fetchers), timeout_s, PROGRESS_INTERVAL_S, self.clock.monotonic
-            )
+                host, port, len(self.fetchers), timeout_s, PROGRESS_INTERVAL_S,
+                self.clock.monotonic, authority,
+            )  # fmt: skip
             engine.run(self)
 
         async def relay_stop() -> None:

@@ -18,15 +18,18 @@ import shutil
 import signal
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from killproof.clock import Clock
 from killproof.drill.load_plan import (
+    CheckedTarget,
     LoadModel,
     LoadPlan,
     LoadResult,
     LoadStep,
     ProgressCallback,
     StepResult,
+    authority,
 )
 from killproof.drill.request_source import RequestSource
 from killproof.errors import InputError
@@ -46,15 +49,19 @@ def lua_string(text: str) -> str:
     return '"' + "".join(chr(b) if b in safe else f"\\{b:03d}" for b in text.encode()) + '"'
 
 
-def wrk_script(requests: RequestSource, delay_ms: float, threads: int) -> str:
+def wrk_script(requests: RequestSource, delay_ms: float, threads: int, host: str = "") -> str:
     """The Lua script: cycle the templates with ``{n}`` substituted, pace, print a summary.
 
     Thread ``k`` of ``threads`` numbers its requests k, k + threads, … so ``{n}`` stays
     unique across threads. ``delay_ms`` is the pause before each request of a connection.
+    ``host`` is the ``Host`` header for templates without one (wrk's own is the URL's).
     """
     rows = []
     for t in requests.templates:
-        headers = ", ".join(f"[{lua_string(k)}] = {lua_string(v)}" for k, v in t.headers)
+        pairs = list(t.headers)
+        if host and not any(k.lower() == "host" for k, _ in pairs):
+            pairs.append(("Host", host))
+        headers = ", ".join(f"[{lua_string(k)}] = {lua_string(v)}" for k, v in pairs)
         method, path, body = lua_string(t.method), lua_string(t.path), lua_string(t.body)
         rows.append(f"  {{{method}, {path}, {{{headers}}}, {body}}},")
     table = "\n".join(rows)
@@ -150,7 +157,7 @@ def step_from_summary(index: int, step: LoadStep, summary: dict[str, int]) -> St
 
 async def run_wrk(
     plan: LoadPlan,
-    base: str,
+    checked: CheckedTarget,
     clock: Clock,
     on_progress: ProgressCallback | None,
     stop: asyncio.Event,
@@ -160,6 +167,9 @@ async def run_wrk(
     ``on_progress`` is not called: wrk only reports at the end of a step.
     """
     del on_progress, clock  # wrk times itself and has no live counters to report
+    # wrk resolves the URL's host itself: give it the checked address, and the name as Host.
+    parts = urlsplit(checked.url)
+    base = f"{parts.scheme}://{authority(checked.address, checked.port)}"
     wrk = shutil.which("wrk")
     if wrk is None:
         raise InputError("--engine wrk: wrk is not installed (apt-get install wrk)")
@@ -172,7 +182,9 @@ async def run_wrk(
             per_connection_rps = step.rate_rps / plan.connections
             delay_ms = 0.0 if step.model is LoadModel.CLOSED else 1000.0 / per_connection_rps
             script = Path(tmp) / f"step{index}.lua"
-            script.write_text(wrk_script(plan.requests, delay_ms, threads), encoding="utf-8")
+            script.write_text(
+                wrk_script(plan.requests, delay_ms, threads, checked.authority), encoding="utf-8"
+            )
             argv = [
                 wrk,
                 f"-t{threads}",
@@ -191,7 +203,7 @@ async def run_wrk(
             if stopped:
                 result = dataclasses.replace(result, stopped_early=True)
             results.append(result)
-    return LoadResult(base, plan.engine, plan.connections, tuple(results), WRK_NOTE)
+    return LoadResult(checked.url, plan.engine, plan.connections, tuple(results), WRK_NOTE)
 
 
 async def _run_until(argv: list[str], stop: asyncio.Event) -> tuple[str, bool]:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from killproof.drill.load_plan import authority
 from killproof.drill.result import Exit
 from killproof.errors import InputError
 
@@ -41,6 +42,9 @@ class ReadyProbe:
     host: str = "127.0.0.1"
     timeout_s: float = 1.0
     """Per attempt."""
+    address: str = ""
+    """The IP address ``host`` was checked at: connect there (``host`` stays the HTTP
+    ``Host`` header). Empty: connect to ``host``."""
 
     def describe(self) -> str:
         """``GET 127.0.0.1:8080/readyz`` or ``tcp 127.0.0.1:8080`` or the command."""
@@ -71,9 +75,10 @@ def parse_probe(text: str, port: int) -> ReadyProbe:
 
 def check_once(probe: ReadyProbe) -> tuple[bool, str]:
     """One attempt: (passed, what was seen)."""
+    target = probe.address or probe.host
     try:
         if probe.kind is ProbeKind.TCP:
-            with socket.create_connection((probe.host, probe.port), timeout=probe.timeout_s):
+            with socket.create_connection((target, probe.port), timeout=probe.timeout_s):
                 return True, "connected"
         if probe.kind is ProbeKind.COMMAND:
             done = subprocess.run(
@@ -83,9 +88,10 @@ def check_once(probe: ReadyProbe) -> tuple[bool, str]:
                 check=False,
             )
             return done.returncode == 0, f"exit status {done.returncode}"
-        conn = http.client.HTTPConnection(probe.host, probe.port, timeout=probe.timeout_s)
+        conn = http.client.HTTPConnection(target, probe.port, timeout=probe.timeout_s)
         try:
-            conn.request("GET", probe.path, headers={"Connection": "close"})
+            host = authority(probe.host, probe.port)
+            conn.request("GET", probe.path, headers={"Host": host, "Connection": "close"})
             status = conn.getresponse().status
         finally:
             conn.close()

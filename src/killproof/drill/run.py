@@ -20,9 +20,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from killproof.drill import judge, pprof_adapter
+from killproof.drill.cgroup import find_root
 from killproof.drill.interrupts import interrupt_on_signals
+from killproof.drill.ledger import default_dir
 from killproof.drill.load import LoadPlan, LoadStep, StepProgress, run_load
-from killproof.drill.load_plan import Engine, StepResult
+from killproof.drill.load_plan import (
+    Engine,
+    StepResult,
+    authority,
+    checked_address,
+    resolve_target,
+)
 from killproof.drill.ready import ReadyProbe, check_once, wait_ready
 from killproof.drill.request_source import RequestSource
 from killproof.drill.result import (
@@ -34,7 +42,7 @@ from killproof.drill.result import (
     ShutdownTimeline,
 )
 from killproof.drill.sampler import Sampler, SamplerConfig
-from killproof.drill.sandbox import Sandbox, SandboxChoice, SandboxSpec
+from killproof.drill.sandbox import Sandbox, SandboxChoice, SandboxSpec, sweep_leftovers
 from killproof.drill.shutdown import ClientTraffic, ShutdownPlan, run_shutdown, tcp_open
 from killproof.errors import InputError
 
@@ -72,6 +80,10 @@ class DrillConfig:
     """Path the shutdown test's clients request (the first request template's by default)."""
     sample_hz: float = 10.0
     host: str = "127.0.0.1"
+    address: str = ""
+    """The IP address ``host`` resolved to when it was checked (loopback unless
+    ``allow_remote``): readiness, load, sampling and the shutdown test all connect there,
+    with ``host`` as the ``Host`` header. Empty: :func:`run_drill` resolves ``host`` once."""
     thrash_after_s: float = 10.0
     """Seconds pinned at the limit (failcnt climbing, no kill) before the drill calls it."""
     read_kernel_log: bool = True
@@ -120,7 +132,18 @@ def _uptime_s() -> float | None:
 def run_drill(config: DrillConfig, progress: ProgressSink | None = None) -> DrillResult:
     """Run the whole drill and return what it observed (never raises for a dying service)."""
     notify = progress or (lambda _p: None)
-    if tcp_open(config.host, config.port):
+    url = f"http://{authority(config.host, config.port)}"
+    checked = (
+        checked_address(url, config.address, config.allow_remote)
+        if config.address
+        else resolve_target(url, config.allow_remote)
+    )
+    # Resolved once, here or by the caller; from now on only the checked address is used.
+    config = replace(config, address=checked.address)
+    config = replace(config, ready=_aimed(config.ready, config))
+    # What a killed drill left may hold the port: remove it before judging the port taken.
+    early = sweep_leftovers(default_dir(config.base_env), find_root())
+    if tcp_open(config.address, config.port):
         # Otherwise readiness and load would hit whatever already listens there.
         raise InputError(f"port {config.port} on {config.host} is already in use; pick --port")
     config.work_dir.mkdir(parents=True, exist_ok=True)
@@ -135,7 +158,10 @@ def run_drill(config: DrillConfig, progress: ProgressSink | None = None) -> Dril
     )
     uptime0 = _uptime_s()
     with interrupt_on_signals(), Sandbox(spec) as box:
-        notes = [f"cleaned up after an earlier drill: {c}" for c in box.cleaned_leftovers]
+        cleaned = (*early.cleaned, *box.cleaned_leftovers)
+        notes = [f"cleaned up after an earlier drill: {c}" for c in cleaned]
+        refused = (*early.refused, *box.refused_records)
+        notes += [f"drill ledger record deleted, not acted on: {r}" for r in refused]
         if box.kind.is_emulated:
             why = (
                 "as asked"
@@ -176,6 +202,7 @@ def run_drill(config: DrillConfig, progress: ProgressSink | None = None) -> Dril
                 rate_hz=config.sample_hz,
                 port=config.port,
                 host=config.host,
+                address=config.address,
             ),
             pid=box.service_pid() or box.pid,
             read_cgroup=box.memory_state,
@@ -273,6 +300,7 @@ def _load_phase(
             timeout_s=config.request_timeout_s,
             allow_remote=config.allow_remote,
             engine=config.engine,
+            address=config.address,
         )
 
         def on_progress(p: StepProgress) -> None:
@@ -320,24 +348,33 @@ def _shutdown_phase(config: DrillConfig, box: Sandbox, steps: list[StepResult]) 
     rate = steps[-1].rate_achieved_rps if steps and steps[-1].rate_achieved_rps > 0 else 50.0
     clients = max(4, min(32, config.connections))
     traffic = ClientTraffic(config.port, path, workers=clients, host=config.host,
-                            pause_s=clients / rate)  # fmt: skip
+                            pause_s=clients / rate, address=config.address)  # fmt: skip
     probe = config.ready
     return run_shutdown(
         box,
         ShutdownPlan(signal=config.stop_signal, grace_s=config.grace_s),
         ready_check=lambda: check_once(replace(probe, timeout_s=0.3))[0],
-        listener_open=lambda: tcp_open(config.host, config.port),
+        listener_open=lambda: tcp_open(config.address, config.port),
         traffic=traffic,
     )
+
+
+def _aimed(probe: ReadyProbe, config: DrillConfig) -> ReadyProbe:
+    """``probe`` connecting to the checked address when it checks the drill's host."""
+    if probe.address or probe.host != config.host:
+        return probe
+    return replace(probe, address=config.address)
 
 
 def _preflight(config: DrillConfig) -> str:
     """One request before the load: a note when it fails (a wrong --request is the usual
     reason a whole drill shows 100 % errors)."""
     req = config.requests.render(0)
-    conn = http.client.HTTPConnection(config.host, config.port, timeout=config.request_timeout_s)
+    address = config.address or config.host
+    conn = http.client.HTTPConnection(address, config.port, timeout=config.request_timeout_s)
+    headers = {"Host": authority(config.host, config.port), **dict(req.headers)}
     try:
-        conn.request(req.method, req.path, body=req.body or None, headers=dict(req.headers))
+        conn.request(req.method, req.path, body=req.body or None, headers=headers)
         status = conn.getresponse().status
     except (OSError, http.client.HTTPException) as exc:
         return f"the first request {req} failed before any load ({type(exc).__name__})"

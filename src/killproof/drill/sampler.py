@@ -30,6 +30,7 @@ import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
 from killproof.drill.cgroup import MemoryState
+from killproof.drill.load_plan import authority
 from killproof.drill.result import HeapProfile, Sample
 
 Clock = Callable[[], float]
@@ -95,8 +96,10 @@ def parse_goroutine_count(body: bytes) -> int | None:
 class HttpScraper:
     """One keep-alive connection to the service's loopback port (reconnects on error)."""
 
-    def __init__(self, host: str, port: int, timeout_s: float = 1.0) -> None:
+    def __init__(self, host: str, port: int, timeout_s: float = 1.0, address: str = "") -> None:
         self.host, self.port, self.timeout_s = host, port, timeout_s
+        self.address = address or host
+        """Where the connection goes (the address ``host`` was checked at)."""
         self._conn: http.client.HTTPConnection | None = None
         self.missing: set[str] = set()
         """Paths that answered 404: not asked again."""
@@ -106,12 +109,12 @@ class HttpScraper:
         if path.split("?", maxsplit=1)[0] in self.missing:
             return None
         if self._conn is None:
-            self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
+            self._conn = http.client.HTTPConnection(self.address, self.port, timeout=self.timeout_s)
         try:
             self._conn.timeout = timeout_s or self.timeout_s
             if self._conn.sock is not None:
                 self._conn.sock.settimeout(self._conn.timeout)
-            self._conn.request("GET", path)
+            self._conn.request("GET", path, headers={"Host": authority(self.host, self.port)})
             resp = self._conn.getresponse()
             body = resp.read()
         except (OSError, http.client.HTTPException):
@@ -140,6 +143,8 @@ class SamplerConfig:
     host: str = "127.0.0.1"
     port: int = 0
     """The service's port; 0 means no HTTP scraping."""
+    address: str = ""
+    """The IP address ``host`` was checked at: connect there (empty: ``host``)."""
     metrics_path: str = "/metrics"
 
 
@@ -170,7 +175,9 @@ class Sampler:
         self._over_threshold = False
         self._metrics: tuple[float, MetricsReading] | None = None
         self._threads: list[threading.Thread] = []
-        self._scraper = HttpScraper(config.host, config.port) if config.port else None
+        self._scraper = (
+            HttpScraper(config.host, config.port, address=config.address) if config.port else None
+        )
         self._http_lock = threading.Lock()
         try:
             self._proc: psutil.Process | None = psutil.Process(pid)

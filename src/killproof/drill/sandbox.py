@@ -6,8 +6,11 @@ emulates the limit (the report says so). Docker and Podman only when asked.
 
 Cleanup is layered because any single layer can be skipped: :meth:`Sandbox.close` in a
 ``finally``; an ``atexit`` hook for crashes and a SIGTERM/SIGHUP handler that turns the signal
-into an exception (both in :mod:`killproof.drill.interrupts`); and a ledger on disk
-(:mod:`killproof.drill.ledger`) so the next drill removes what a SIGKILLed one left.
+into an exception (both in :mod:`killproof.drill.interrupts`); for a SIGKILL of killproof,
+``PR_SET_PDEATHSIG`` on the service and a reaper process that removes its cgroup, scope or
+container (:mod:`killproof.drill.reaper`); and a ledger on disk
+(:mod:`killproof.drill.ledger`) so the next drill removes what a SIGKILLed drill and
+reaper left. The service is started through a launcher, never a shell.
 
 Units: bytes, seconds (monotonic clock).
 """
@@ -20,6 +23,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +31,7 @@ from pathlib import Path
 
 from killproof.drill import cgroup, interrupts, ledger
 from killproof.drill.cgroup import MemoryCgroup, MemoryState
+from killproof.drill.reaper import Reaper, launch_argv
 from killproof.drill.result import Exit, SandboxKind
 from killproof.drill.watchdog import RssWatchdog, wait_for
 from killproof.errors import InputError
@@ -61,6 +66,12 @@ class SandboxSpec:
 
 
 _SEQ = iter(range(1 << 30))
+
+
+def _on_main_thread() -> bool:
+    # PDEATHSIG follows the forking thread: only the main thread lives as long as killproof
+    # (from any other, the reaper alone covers a kill -9).
+    return threading.current_thread() is threading.main_thread()
 
 
 def systemd_available() -> bool:
@@ -98,21 +109,58 @@ def resolve_kind(choice: SandboxChoice, root: cgroup.CgroupRoot | None) -> Sandb
     return SandboxKind.WATCHDOG
 
 
+def sweep_leftovers(records: ledger.Ledger | Path, root: cgroup.CgroupRoot | None) -> ledger.Sweep:
+    """Remove what dead drills left: the ledger's records (``records``, open or a
+    directory) whose owner is dead, and ``killproof-drill-*`` cgroups under ``root`` whose
+    owner pid is dead. Raises :class:`~killproof.drill.ledger.LedgerRefused` for a ledger
+    directory others could write."""
+    done = (
+        ledger.sweep_open(records) if isinstance(records, ledger.Ledger) else ledger.sweep(records)
+    )
+    removed = cgroup.remove_leftovers(root) if root is not None else []
+    return ledger.Sweep((*done.cleaned, *removed), done.refused)
+
+
+def _check_runnable(spec: SandboxSpec) -> None:
+    """InputError unless the command names an executable file (as ``execvp`` will look
+    for it: relative to the working directory with a ``/``, else on the service's PATH)."""
+    first = spec.command[0]
+    if "/" in first:
+        path = Path(spec.workdir or ".") / first
+        found = path.is_file() and os.access(path, os.X_OK)
+    else:
+        env = {**spec.base_env, **spec.env}
+        found = shutil.which(first, path=env.get("PATH", os.defpath)) is not None
+    if not found:
+        raise InputError(f"cannot start {first}: no such executable file")
+
+
 class Sandbox:
     """One running service under a memory limit. Use as a context manager."""
 
     def __init__(self, spec: SandboxSpec, root: cgroup.CgroupRoot | None = None) -> None:
         self.spec = spec
         self.root = root if root is not None else cgroup.find_root()
+        if not spec.command or spec.command[0].startswith("-"):
+            # sh's exec, systemd-run and docker run would read it as an option.
+            first = spec.command[0] if spec.command else ""
+            raise InputError(f"command {first!r} must not be empty or begin with '-' (./{first})")
         self.kind = resolve_kind(spec.choice, self.root)
+        if self.kind not in (SandboxKind.DOCKER, SandboxKind.PODMAN):
+            _check_runnable(spec)
         self.cgroup: MemoryCgroup | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
         self.stdout_path = spec.output_dir / "service.stdout"
         self.stderr_path = spec.output_dir / "service.stderr"
         self.cleaned_leftovers: list[str] = []
+        """What dead drills left and this one removed (for the report)."""
+        self.refused_records: list[str] = []
+        """Ledger records not acted on, each with its reason (for the report)."""
         self._key = f"{os.getpid()}-{next(_SEQ)}"
-        self._ledger_dir = ledger.default_dir()
+        self._ledger_dir = ledger.default_dir(spec.base_env)
+        self._ledger: ledger.Ledger | None = None
+        self._reaper: Reaper | None = None
         self._container = ""
         self._watchdog: RssWatchdog | None = None
         self._scope_dir: Path | None = None
@@ -131,24 +179,26 @@ class Sandbox:
         self.close()
 
     def start(self) -> None:
-        """Clean leftovers of dead drills, then start the command under the limit."""
-        self.cleaned_leftovers = ledger.sweep(self._ledger_dir)
-        if self.root is not None:
-            self.cleaned_leftovers += cgroup.remove_leftovers(self.root)
+        """Clean leftovers of dead drills, start the reaper, then start the command under
+        the limit (it dies with killproof: see :mod:`killproof.drill.reaper`)."""
+        self._ledger = ledger.Ledger(self._ledger_dir)
+        done = sweep_leftovers(self._ledger, self.root)
+        self.cleaned_leftovers = list(done.cleaned)
+        self.refused_records = list(done.refused)
         interrupts.register(self)
+        self._reaper = Reaper.start(self._ledger_dir, self._key, self.spec.base_env)
         argv = list(self.spec.command)
+        join: tuple[Path, ...] = ()
         if self.kind in (SandboxKind.CGROUP_V1, SandboxKind.CGROUP_V2):
             assert self.root is not None
             self.cgroup = cgroup.create(self.root, self.spec.memory_bytes, self.spec.cpus)
             self._record()
-            # Join the cgroup before exec, so not one page escapes the limit.
-            procs = " ".join(f"'{p}'" for p in self.cgroup.procs_files())
-            join = f'for f in {procs}; do echo $$ > "$f" || exit 125; done; exec "$@"'
-            argv = ["/bin/sh", "-c", join, "killproof-drill", *argv]
+            join = self.cgroup.procs_files()
         elif self.kind is SandboxKind.SYSTEMD_SCOPE:
             argv = self._systemd_argv(argv)
         elif self.kind in (SandboxKind.DOCKER, SandboxKind.PODMAN):
             argv = self._container_argv(argv)
+        argv = launch_argv(argv, join, die_with_parent=_on_main_thread())
         self.spec.output_dir.mkdir(parents=True, exist_ok=True)
         env = {**self.spec.base_env, **self.spec.env}
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
@@ -191,7 +241,10 @@ class Sandbox:
             container=self._container,
             engine=self.kind.value if self._container else "",
         )
-        ledger.write(self._ledger_dir, self._key, entry)
+        if self._ledger is not None:
+            self._ledger.write(self._key, entry)
+        if self._reaper is not None:
+            self._reaper.update(entry)
 
     def _unit(self) -> str:
         return f"{cgroup.PREFIX}{self._key}"
@@ -228,19 +281,20 @@ class Sandbox:
         if self.proc is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-        entry = ledger.own_entry(
-            pgid=None,
-            cgroup_dirs=tuple(str(d) for d in self.cgroup.dirs) if self.cgroup else (),
-            scope=f"{self._unit()}.scope" if self.kind is SandboxKind.SYSTEMD_SCOPE else "",
-            scope_user=os.geteuid() != 0,
-            container=self._container,
-            engine=self.kind.value if self._container else "",
-        )
-        ledger.release(entry)
+        if self.kind is SandboxKind.SYSTEMD_SCOPE:
+            ledger.stop_scope(f"{self._unit()}.scope", user=os.geteuid() != 0)
+        if self._container:
+            ledger.remove_container(self.kind.value, self._container)
+        if self.cgroup is not None:
+            self.cgroup.remove()
         if self.proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=5)
-        (self._ledger_dir / f"{self._key}.json").unlink(missing_ok=True)
+        if self._ledger is not None:
+            self._ledger.remove(self._key)
+            self._ledger.close()
+        if self._reaper is not None:
+            self._reaper.finish()
         interrupts.unregister(self)
 
     # -- observation -------------------------------------------------------------------

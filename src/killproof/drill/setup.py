@@ -9,20 +9,25 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from killproof import gotool
 from killproof.drill import linked
 from killproof.drill.analysis import parse_slo
 from killproof.drill.linked import ProgramHints
-from killproof.drill.load_plan import Engine, check_target, parse_duration, parse_rate_spec
+from killproof.drill.load_plan import (
+    Engine,
+    authority,
+    parse_duration,
+    parse_rate_spec,
+    resolve_target,
+)
 from killproof.drill.quantity import parse_bytes, parse_cpus, parse_signal
 from killproof.drill.ready import ProbeKind, ReadyProbe, parse_probe
 from killproof.drill.request_source import RequestSource, load_request_source, single_request
 from killproof.drill.run import DrillConfig
 from killproof.drill.sandbox import SandboxChoice
-from killproof.drill.workload import PathPlan
 from killproof.errors import InputError
 
 DEFAULT_MEMORY = "128Mi"
@@ -80,18 +85,37 @@ def _requests(opts: DrillOptions, default_path: str) -> RequestSource:
     return single_request(opts.request or f"GET {default_path}")
 
 
-def resolve_path_mode(root: Path, work_dir: Path) -> tuple[tuple[str, ...], PathPlan, ProgramHints]:
-    """Find the main and workload under ``root`` and build the binary into ``work_dir``."""
-    plan, hints = linked.plan_path(root)
-    # The user's Go build cache: a fresh one would recompile the standard library.
-    binary = gotool.build(plan.main_dir, work_dir / "bin" / plan.main_dir.resolve().name)
-    return (str(binary),), plan, hints
+@dataclass(frozen=True)
+class DrillPlan:
+    """A drill whose arguments all passed: its configuration and notes, and for ``drill
+    PATH`` the Go main still to build. Nothing is written until :meth:`complete`."""
+
+    config: DrillConfig
+    """Complete but for ``work_dir`` (and ``command`` when ``main_dir`` is set)."""
+    notes: tuple[str, ...]
+    main_dir: Path | None = None
+
+    def complete(self, work_dir: Path) -> tuple[DrillConfig, tuple[str, ...]]:
+        """The configuration with ``work_dir`` (made absolute), the Go main built into it."""
+        work_dir = work_dir.absolute()
+        command = self.config.command
+        if self.main_dir is not None:
+            # The user's Go build cache: a fresh one would recompile the standard library.
+            out = work_dir / "bin" / self.main_dir.resolve().name
+            command = (str(gotool.build(self.main_dir, out)),)
+        return replace(self.config, command=command, work_dir=work_dir), self.notes
 
 
 def build_config(
     opts: DrillOptions, work_dir: Path, base_env: Mapping[str, str] | None = None
 ) -> tuple[DrillConfig, tuple[str, ...]]:
     """The drill's configuration and the notes to report about where values came from."""
+    return prepare(opts, base_env).complete(work_dir)
+
+
+def prepare(opts: DrillOptions, base_env: Mapping[str, str] | None = None) -> DrillPlan:
+    """Check every argument and settle every value, writing nothing (InputError on the
+    first bad one); the host is resolved here, once, and checked to be loopback."""
     notes: list[str] = list(opts.notes)
     if not opts.target:
         raise InputError("nothing to drill: give PATH or -- CMD [ARGS…]")
@@ -99,14 +123,18 @@ def build_config(
     command = opts.target
     dockerfile_signal = None
     hints: ProgramHints | None = None
+    main_dir: Path | None = None
     if len(opts.target) == 1 and Path(opts.target[0]).is_dir():
-        command, plan, hints = resolve_path_mode(Path(opts.target[0]), work_dir)
+        plan, hints = linked.plan_path(Path(opts.target[0]))
+        main_dir = plan.main_dir
         workload, dockerfile_signal = plan.workload, plan.stop_signal
         notes += plan.notes
         if workload is not None:
             notes.append(f"settings from {workload.describe()}")
     port = opts.port or DEFAULT_PORT
-    check_target(f"http://{opts.host}:{port}", opts.allow_remote)
+    checked = resolve_target(f"http://{authority(opts.host, port)}", opts.allow_remote)
+    # The service listens on the address that was checked, not on a second lookup.
+    listen = checked.address
     memory = (
         parse_bytes(opts.memory)
         if opts.memory
@@ -122,9 +150,9 @@ def build_config(
     env["PORT"] = str(port)
     for name in sorted(hints.port_envs if hints else ()):
         # The code reads its port from these; a manifest's 8080 must not win.
-        env[name] = str(port) if "ADDR" not in name.upper() else f"{opts.host}:{port}"
-    env.setdefault("ADDR", opts.host)
-    ready = _probe(opts, port, workload.ready_path if workload else None)
+        env[name] = str(port) if "ADDR" not in name.upper() else authority(listen, port)
+    env.setdefault("ADDR", listen)
+    ready = replace(_probe(opts, port, workload.ready_path if workload else None), address=listen)
     grace = parse_duration(opts.grace) if opts.grace else None
     if grace is None and workload is not None:
         # The kubelet runs preStop first; SIGTERM gets what is left of the grace period.
@@ -156,7 +184,7 @@ def build_config(
         ready=ready,
         requests=_requests(opts, hints.request_path if hints and hints.request_path else "/"),
         steps=steps,
-        work_dir=work_dir,
+        work_dir=Path(),
         cpus=cpus,
         env=env,
         base_env=dict(base_env or {}),
@@ -175,9 +203,10 @@ def build_config(
         shutdown_test=opts.shutdown_test,
         sample_hz=opts.sample_hz,
         host=opts.host,
+        address=listen,
         thrash_after_s=parse_duration(opts.thrash_after),
     )
-    return config, tuple(notes)
+    return DrillPlan(config, tuple(notes), main_dir)
 
 
 def _probe(opts: DrillOptions, port: int, manifest_path: str | None) -> ReadyProbe:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from killproof.drill.load_plan import authority
 from killproof.drill.result import Exit, ShutdownTimeline
 
 Clock = Callable[[], float]
@@ -73,9 +74,18 @@ class ClientTraffic:
     """``workers`` threads sending ``path`` over keep-alive connections until stopped."""
 
     def __init__(
-        self, port: int, path: str, workers: int = 4, host: str = "127.0.0.1", pause_s: float = 0.01
+        self,
+        port: int,
+        path: str,
+        workers: int = 4,
+        host: str = "127.0.0.1",
+        pause_s: float = 0.01,
+        address: str = "",
     ) -> None:
         self.port, self.path, self.host, self.pause_s = port, path, host, pause_s
+        self.address = address or host
+        """Where connections go (the address ``host`` was checked at); ``host`` is the
+        ``Host`` header."""
         self.records: list[RequestRecord] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -98,7 +108,11 @@ class ClientTraffic:
             return list(self.records)
 
     def _once(self, conn: http.client.HTTPConnection, n: int) -> tuple[Outcome, str]:
-        conn.request("GET", self.path.replace("{n}", str(n)))
+        conn.request(
+            "GET",
+            self.path.replace("{n}", str(n)),
+            headers={"Host": authority(self.host, self.port)},
+        )
         resp = conn.getresponse()
         resp.read()
         if resp.status >= 500:
@@ -113,7 +127,7 @@ class ClientTraffic:
             sent = time.monotonic()
             reused = conn is not None
             if conn is None:
-                conn = http.client.HTTPConnection(self.host, self.port, timeout=2.0)
+                conn = http.client.HTTPConnection(self.address, self.port, timeout=2.0)
             try:
                 outcome, detail = self._once(conn, n)
             except (OSError, http.client.HTTPException) as exc:
@@ -123,7 +137,7 @@ class ClientTraffic:
                 if reused and outcome is Outcome.RESET:
                     # A keep-alive connection the server closed while idle: every HTTP
                     # client retries that once on a new connection (RFC 9112 §9.3.1).
-                    conn = http.client.HTTPConnection(self.host, self.port, timeout=2.0)
+                    conn = http.client.HTTPConnection(self.address, self.port, timeout=2.0)
                     try:
                         outcome, detail = self._once(conn, n)
                     except (OSError, http.client.HTTPException) as exc2:

@@ -105,6 +105,18 @@ class Outcome:
     metadata: dict[str, object] = field(default_factory=dict)
     skipped: int = 0
 
+    def weight(self, index: int) -> float:
+        """How many of the project's findings the judged finding ``index`` stands for.
+
+        Every error is judged, so an error stands for itself; a sampled non-error
+        finding stands for its share of all the project's non-error findings.
+        """
+        if self.findings[index].severity == "error":
+            return 1.0
+        others = sum(1 for f in self.findings if f.severity != "error")
+        sampled = sum(1 for i in self.sample if self.findings[i].severity != "error")
+        return others / sampled if sampled else 0.0
+
 
 _QUOTED = re.compile(r"`[^`]*`|'[^']*'|\"[^\"]*\"")
 _NUMBER = re.compile(r"\d+(\.\d+)?")
@@ -333,14 +345,20 @@ class Tally:
     true: int = 0
     false: int = 0
     debatable: int = 0
+    weighted_true: float = 0.0
+    weighted_false: float = 0.0
 
-    def add(self, verdict: str | None) -> None:
-        """Count one finding with its verdict (None: not judged)."""
+    def add(self, verdict: str | None, weight: float = 1.0) -> None:
+        """Count one finding with its verdict (None: not judged) and sample weight."""
         self.findings += 1
         if verdict is None:
             return
         self.judged += 1
         setattr(self, verdict, getattr(self, verdict) + 1)
+        if verdict == "true":
+            self.weighted_true += weight
+        elif verdict == "false":
+            self.weighted_false += weight
 
     @property
     def precision(self) -> float | None:
@@ -348,13 +366,21 @@ class Tally:
         decisive = self.true + self.false
         return self.true / decisive if decisive else None
 
+    @property
+    def estimate(self) -> float | None:
+        """Precision over all findings, each judged finding weighted by what it stands for."""
+        decisive = self.weighted_true + self.weighted_false
+        return self.weighted_true / decisive if decisive else None
 
-def verdict_rows(outcomes: Iterable[Outcome]) -> Iterator[tuple[Outcome, Finding, str | None]]:
-    """Every finding with its verdict (None when unjudged or outside the sample)."""
+
+def verdict_rows(
+    outcomes: Iterable[Outcome],
+) -> Iterator[tuple[Outcome, Finding, str | None, float]]:
+    """Every finding with its verdict (None when unjudged or outside the sample) and weight."""
     for o in outcomes:
         for i, f in enumerate(o.findings):
             j = o.verdicts.get(i)
-            yield o, f, (j.verdict if j else None)
+            yield o, f, (j.verdict if j else None), (o.weight(i) if j else 0.0)
 
 
 def tallies(outcomes: Sequence[Outcome]) -> tuple[dict[str, Tally], dict[str, Tally], Tally]:
@@ -362,9 +388,9 @@ def tallies(outcomes: Sequence[Outcome]) -> tuple[dict[str, Tally], dict[str, Ta
     by_rule: dict[str, Tally] = defaultdict(Tally)
     by_project: dict[str, Tally] = {o.project.name: Tally() for o in outcomes}
     total = Tally()
-    for o, f, verdict in verdict_rows(outcomes):
+    for o, f, verdict, weight in verdict_rows(outcomes):
         for t in (by_rule[f.rule], by_project[o.project.name], total):
-            t.add(verdict)
+            t.add(verdict, weight)
     return dict(sorted(by_rule.items())), by_project, total
 
 
@@ -373,16 +399,21 @@ def _pct(t: Tally) -> str:
     return "—" if p is None else f"{100 * p:.0f} %"
 
 
+def _est(t: Tally) -> str:
+    p = t.estimate
+    return "—" if p is None else f"{100 * p:.0f} %"
+
+
 def table(title: str, rows: dict[str, Tally], total: Tally) -> list[str]:
     """A Markdown table of tallies, with a total row."""
     lines = [
-        f"| {title} | findings | judged | true | false | debatable | precision |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| {title} | findings | judged | true | false | debatable | precision | weighted |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, t in [*rows.items(), ("**all**", total)]:
         lines.append(
             f"| {name} | {t.findings} | {t.judged} | {t.true} | {t.false} | "
-            f"{t.debatable} | {_pct(t)} |"
+            f"{t.debatable} | {_pct(t)} | {_est(t)} |"
         )
     return lines
 
@@ -390,15 +421,16 @@ def table(title: str, rows: dict[str, Tally], total: Tally) -> list[str]:
 def project_table(outcomes: Sequence[Outcome], by_project: dict[str, Tally]) -> list[str]:
     """Per-project table with set and commit."""
     lines = [
-        "| project | set | commit | findings | judged | true | false | debatable | precision |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+        "| project | set | commit | findings | judged | true | false | debatable | precision "
+        "| weighted |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for o in outcomes:
         t = by_project[o.project.name]
         lines.append(
             f"| [{o.project.repo}](https://github.com/{o.project.repo}) | {o.project.set} | "
             f"`{o.project.commit[:12]}` | {t.findings} | {t.judged} | {t.true} | "
-            f"{t.false} | {t.debatable} | {_pct(t)} |"
+            f"{t.false} | {t.debatable} | {_pct(t)} | {_est(t)} |"
         )
     return lines
 
@@ -431,6 +463,28 @@ def unjudged(outcomes: Sequence[Outcome]) -> list[str]:
     return out
 
 
+def stubs(outcomes: Sequence[Outcome]) -> dict[str, list[dict[str, object]]]:
+    """Judgment entries to fill in (verdict and reason empty) for unjudged sampled findings."""
+    out: dict[str, list[dict[str, object]]] = {}
+    for o in outcomes:
+        for i in sorted(o.sample):
+            if i in o.verdicts:
+                continue
+            f = o.findings[i]
+            out.setdefault(o.project.name, []).append(
+                {
+                    "rule": f.rule,
+                    "path": f.path,
+                    "line": f.line,
+                    "subject": f.subject,
+                    "message": f.message,
+                    "verdict": "",
+                    "reason": "",
+                }
+            )
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure, print the tables, optionally write the Markdown tables."""
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -450,6 +504,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--dump", type=Path, help="write each project's JSON report here")
     ap.add_argument("--markdown", type=Path, help="write the Markdown tables here")
     ap.add_argument("--unjudged", action="store_true", help="list sampled unjudged findings")
+    ap.add_argument("--stubs", type=Path, help="write entries to judge for unjudged findings here")
     args = ap.parse_args(argv)
 
     projects = [
@@ -479,6 +534,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(left))
     if args.markdown:
         args.markdown.write_text(text)
+    if args.stubs:
+        args.stubs.write_text(json.dumps(stubs(outcomes), indent=1, ensure_ascii=False) + "\n")
     return 0
 
 

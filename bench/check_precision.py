@@ -86,6 +86,7 @@ class Judgment:
     message: str
     verdict: str
     reason: str
+    kind: str = ""  # for false findings: which false-positive kind (docs/precision.md)
 
     @property
     def fingerprint(self) -> str:
@@ -435,6 +436,27 @@ def project_table(outcomes: Sequence[Outcome], by_project: dict[str, Tally]) -> 
     return lines
 
 
+def kind_table(outcomes: Sequence[Outcome]) -> list[str]:
+    """False findings per false-positive kind (as recorded in the judgments), per set."""
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    rules: dict[str, set[str]] = defaultdict(set)
+    for o in outcomes:
+        for i, j in o.verdicts.items():
+            if j.verdict == "false":
+                kind = j.kind or "(no kind)"
+                counts[kind][o.project.set] += 1
+                rules[kind].add(o.findings[i].rule)
+    sets = sorted({o.project.set for o in outcomes})
+    lines = [
+        "| kind | rules | " + " | ".join(sets) + " | all |",
+        "|---|---|" + "---:|" * (len(sets) + 1),
+    ]
+    for kind, c in sorted(counts.items(), key=lambda kc: (-sum(kc[1].values()), kc[0])):
+        cells = " | ".join(str(c[s]) for s in sets)
+        lines.append(f"| {kind} | {', '.join(sorted(rules[kind]))} | {cells} | {sum(c.values())} |")
+    return lines
+
+
 def markdown(outcomes: Sequence[Outcome]) -> str:
     """The generated tables of docs/precision.md."""
     by_rule, by_project, total = tallies(outcomes)
@@ -446,6 +468,8 @@ def markdown(outcomes: Sequence[Outcome]) -> str:
     lines += table("rule", by_rule, total)
     lines += ["", "### Per project", ""]
     lines += project_table(outcomes, by_project)
+    lines += ["", "### False findings by kind", ""]
+    lines += kind_table(outcomes)
     return "\n".join(lines) + "\n"
 
 
@@ -485,6 +509,20 @@ def stubs(outcomes: Sequence[Outcome]) -> dict[str, list[dict[str, object]]]:
     return out
 
 
+BEGIN, END = "<!-- tables:begin -->", "<!-- tables:end -->"
+
+
+def write_tables(path: Path, tables: str) -> None:
+    """Write the tables to ``path``, between its begin/end markers when it has them."""
+    old = path.read_text() if path.exists() else ""
+    if BEGIN in old and END in old:
+        head, _, rest = old.partition(BEGIN)
+        _, _, tail = rest.partition(END)
+        path.write_text(f"{head}{BEGIN}\n{tables}{END}{tail}")
+    else:
+        path.write_text(tables)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure, print the tables, optionally write the Markdown tables."""
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -502,7 +540,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--sample", type=int, default=30, help="non-error findings judged per project")
     ap.add_argument("--keep", type=Path, help="export trees here and reuse them")
     ap.add_argument("--dump", type=Path, help="write each project's JSON report here")
-    ap.add_argument("--markdown", type=Path, help="write the Markdown tables here")
+    ap.add_argument(
+        "--markdown",
+        type=Path,
+        help="write the Markdown tables here (between its tables:begin/end markers if present)",
+    )
     ap.add_argument("--unjudged", action="store_true", help="list sampled unjudged findings")
     ap.add_argument("--stubs", type=Path, help="write entries to judge for unjudged findings here")
     args = ap.parse_args(argv)
@@ -533,7 +575,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.unjudged:
         print("\n".join(left))
     if args.markdown:
-        args.markdown.write_text(text)
+        write_tables(args.markdown, text)
     if args.stubs:
         args.stubs.write_text(json.dumps(stubs(outcomes), indent=1, ensure_ascii=False) + "\n")
     return 0

@@ -153,3 +153,25 @@ def test_export_writes_present_blobs_and_counts_missing_ones(tmp_path: Path) -> 
     assert missing == 1
     assert (out / "keep" / "main.go").read_text() == "package main\n"
     assert not (out / "big.bin").exists()
+
+
+def test_tables_replace_only_the_marked_part_of_a_document(tmp_path: Path) -> None:
+    doc = tmp_path / "precision.md"
+    doc.write_text(f"# Title\n\nprose\n{cp.BEGIN}\nold tables\n{cp.END}\n\nmore prose\n")
+    cp.write_tables(doc, "| new |\n")
+    assert doc.read_text() == f"# Title\n\nprose\n{cp.BEGIN}\n| new |\n{cp.END}\n\nmore prose\n"
+
+
+def test_false_findings_are_counted_by_kind_and_set() -> None:
+    dev = cp.Project("d", "o/d", "0" * 40, "dev")
+    held = cp.Project("h", "o/h", "0" * 40, "heldout")
+    f = finding()
+    wrong = cp.Judgment("KP114", "a/client.go", 10, "", MSG, "false", "r", "client-deadline")
+    right = cp.Judgment("KP114", "a/client.go", 10, "", MSG, "true", "r")
+    outcomes = [
+        cp.Outcome(dev, [f, f], {0, 1}, {0: wrong, 1: right}, 0.0),
+        cp.Outcome(held, [f], {0}, {0: wrong}, 0.0),
+    ]
+    rows = cp.kind_table(outcomes)
+    assert rows[0] == "| kind | rules | dev | heldout | all |"
+    assert rows[2:] == ["| client-deadline | KP114 | 1 | 1 | 2 |"]

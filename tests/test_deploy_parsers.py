@@ -273,3 +273,20 @@ def test_dockerfile_names_and_code_about_dockerfiles() -> None:
     assert all(is_dockerfile_name(n) for n in names)
     not_names = ["dockerfile.py", "Dockerfile.j2", "Dockerfile.md", "dockerfile_test.go", "x"]
     assert not any(is_dockerfile_name(n) for n in not_names)
+
+
+def test_comments_and_blank_lines_inside_a_continued_run() -> None:
+    """Docker skips `#` lines and empty lines inside a continuation: one RUN, next line on."""
+    source = (
+        "FROM alpine:3.20\n"
+        "RUN apk add git \\\n"
+        "    # git for go get\n"
+        "    && apk add make \\\n"
+        "\n"
+        "    && make\n"
+        'CMD ["/app"]\n'
+    )
+    (stage,) = parse_dockerfile(source, "Dockerfile").stages
+    run, cmd = stage.instructions
+    assert (run.keyword, run.line, run.text) == ("RUN", 2, "apk add git && apk add make && make")
+    assert (cmd.keyword, cmd.line) == ("CMD", 7)

@@ -128,6 +128,18 @@ class Dockerfile:
             cmd = None  # setting ENTRYPOINT resets an inherited or earlier CMD
         return entrypoint, cmd
 
+    def base_image(self) -> str:
+        """The external image the final stage is built on (``FROM <stage>`` followed)."""
+        stage: Stage | None = self.final
+        seen: set[str] = set()
+        while stage is not None and stage.name not in seen:
+            seen.add(stage.name)
+            parent = self._stage_named(stage.base)
+            if parent is None:
+                return stage.base
+            stage = parent
+        return ""
+
     def env(self) -> dict[str, tuple[str, int]]:
         """ENV of the final image (inherited stages first): name → (value, line)."""
         chain: list[Stage] = []

@@ -334,3 +334,24 @@ def test_which_shell_runs_sh_c() -> None:
     assert sh_c_swallows("/app/api &\nwait", busybox)
     assert not sh_c_swallows("while true; do date; sleep 5; done", dash)  # no server
     assert not sh_c_swallows("trap 'kill $pid' TERM; /app/api & pid=$!; wait", dash)
+
+
+def test_shell_reader_compounds_functions_and_arithmetic() -> None:
+    """`((…))`, case patterns with `|`, and function bodies do not derail the reader."""
+    script = (
+        "log() { printf '%s\\n' \"$*\"; }\n"
+        'case "$x" in *%N|*,) x=0 ;; esac\n'
+        "while true; do\n  if (( n >= 3 )); then break; fi\n  sleep 1\ndone\n"
+        "log done\n"
+    )
+    parsed = parse_shell(script)
+    assert parsed.functions == {"log"}
+    assert [(i.kind, i.line) for i in parsed.items] == [
+        ("()", 1),
+        ("case", 2),
+        ("while", 3),
+        ("simple", 7),
+    ]
+    assert (
+        analyze_script(script, "s.sh").runs_server is False
+    )  # only utilities and its own function

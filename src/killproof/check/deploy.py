@@ -70,7 +70,7 @@ def build_facts(
     )
     return DeployFacts(
         manifests=manifests,
-        launches=tuple(link_launches(launches, programs, linked_dfs, config.pairs)),
+        launches=tuple(link_launches(launches, programs, linked_dfs, config.pairs, scripts)),
         dockerfiles=tuple(linked_dfs),
         composes=tuple(composes),
         units=tuple(units),

@@ -30,6 +30,10 @@ class Script:
     runs_server: bool = True
     """False when nothing it runs can be a server (only shell utilities), or it ends with
     ``echo``/``exit``: a one-shot job, not a wrapper around a long-running process."""
+    last_executable: str = ""
+    """The basename of what its last command runs (``exec`` skipped; empty for a compound)."""
+    runs_args: bool = False
+    """It ends with ``exec "$@"``: what runs is the command it is given."""
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,9 @@ class Shell:
 SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh"})
 _TERM = {"TERM", "SIGTERM", "15"}
 _BUILTINS = {
-    ":", ".", "cd", "echo", "eval", "exit", "export", "read", "set", "shift", "source", "test",
-    "trap", "true", "false", "unset", "wait", "[",
+    ":", ".", "((", "[", "[[", "break", "cd", "command", "continue", "declare", "echo", "eval",
+    "exit", "export", "false", "getopts", "let", "local", "printf", "read", "readonly",
+    "return", "set", "shift", "source", "test", "trap", "true", "typeset", "unset", "wait",
 }  # fmt: skip
 """Run inside the shell: a builtin last command leaves the shell as PID 1."""
 _ONE_SHOT_END = {"echo", "printf", "exit", "true", ":", "false"}
@@ -96,8 +101,8 @@ def hands_over(script: str, parsed: ShellScript | None = None) -> bool:
 def runs_server(parsed: ShellScript) -> bool:
     """False when no command could be a long-running server (only utilities and loops of
     them), or the script ends with ``echo``/``exit`` (a job that finishes)."""
-    names = {c.name for c in parsed.commands if c.name}
-    if not names or names <= UTILITIES:
+    names = {c.name for c in parsed.commands if c.name} - parsed.functions
+    if not names or names <= UTILITIES | _BUILTINS:
         return False
     last = parsed.last
     return not (last and last.command is not None and last.command.name in _ONE_SHOT_END)
@@ -110,12 +115,15 @@ def analyze_script(text: str, path: str) -> Script:
     if last is None:
         return Script(path, True, 1, "", runs_server=False)
     shown = last.command.text if last.command is not None else f"{last.kind} …"
+    argv = [w for w in last.command.argv if w != "exec"] if last.command is not None else []
     return Script(
         path=path,
         execs=hands_over(text, parsed),
         last_line=last.line,
         last_command=shown,
         runs_server=runs_server(parsed),
+        last_executable=argv[0].rsplit("/", 1)[-1] if argv else "",
+        runs_args=argv[:1] == ["$@"],
     )
 
 

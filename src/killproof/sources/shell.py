@@ -69,6 +69,8 @@ class ShellScript:
 
     commands: tuple[Command, ...] = ()
     items: tuple[Item, ...] = ()
+    functions: frozenset[str] = frozenset()
+    """Names of the functions the script defines (calling them runs shell code)."""
 
     @property
     def last(self) -> Item | None:
@@ -101,6 +103,7 @@ class _State:
     items: list[Item] = field(default_factory=list)
     open_item: tuple[str, int] | None = None
     pending_function: bool = False
+    functions: set[str] = field(default_factory=set)
 
 
 def parse_shell(text: str) -> ShellScript:
@@ -151,7 +154,7 @@ def parse_shell(text: str) -> ShellScript:
     _end_command(st, "")
     if st.open_item is not None:  # an unclosed compound still ran
         st.items.append(Item(None, st.open_item[1], st.open_item[0]))
-    return ShellScript(tuple(st.commands), tuple(st.items))
+    return ShellScript(tuple(st.commands), tuple(st.items), frozenset(st.functions))
 
 
 def _add(st: _State, chars: str) -> None:
@@ -255,9 +258,23 @@ def _redirect(st: _State) -> None:
 
 def _operator(st: _State, op: str) -> None:
     _end_word(st)
+    if op == "|" and st.stack and st.stack[-1] == "case-pattern":
+        st.words = []  # `a|b)`: alternatives of one pattern
+        return
+    at_start = all(w in _OPENERS or w in _PREFIXES for w in st.words)
+    if op == "(" and at_start and st.text.startswith("(", st.i):
+        end = st.text.find("))", st.i)  # ((arithmetic)): a builtin command
+        end = len(st.text) if end < 0 else end
+        if not st.words:
+            st.cmd_line = st.line
+        st.line += st.text.count("\n", st.i, end)
+        st.i = end + 2
+        st.words = [*st.words, "(("]
+        return
     if op == "(":
         if st.words and len(st.words) == 1 and st.text.startswith(")", _skip_blank(st)):
             st.i = _skip_blank(st) + 1  # name() { …; }: a function definition
+            st.functions.add(st.words[0])
             st.words = []
             st.pending_function = True
             return
@@ -336,6 +353,10 @@ def _end_command(st: _State, op: str) -> None:
             words = []  # what follows a closer (`done < file`) redirects the compound
         elif head in _PREFIXES:
             words = words[1:]
+        elif head == "function" and len(words) > 1:
+            st.functions.add(words[1].removesuffix("()"))
+            st.pending_function = True
+            words = [w for w in words[2:] if w != "()"]
         else:
             break
     if words:

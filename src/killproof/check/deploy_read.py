@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from killproof.check.scope import header_says_tests
 from killproof.model import Skipped
 from killproof.sources.compose import ComposeFile, is_compose_name, parse_compose
 from killproof.sources.dockerfile import (
@@ -55,11 +56,17 @@ class DeployFiles:
     texts: dict[str, str] = field(default_factory=dict)
     skipped: list[Skipped] = field(default_factory=list)
     checked: int = 0
+    left_out: list[tuple[str, str]] = field(default_factory=list)
+    """(path, reason) of files whose header says they are for tests."""
 
 
-def read_deploy_files(root: Path, files: list[Path] | tuple[Path, ...]) -> DeployFiles:
-    """Classify and parse ``files`` (paths under ``root``); kustomizations are built."""
-    reader = _Reader(root)
+def read_deploy_files(
+    root: Path, files: list[Path] | tuple[Path, ...], skip_test_headers: bool = False
+) -> DeployFiles:
+    """Classify and parse ``files`` (paths under ``root``); kustomizations are built.
+    With ``skip_test_headers``, manifests, compose files and Dockerfiles whose leading
+    comment says they are for tests are left out (and listed in ``left_out``)."""
+    reader = _Reader(root, skip_test_headers)
     kinds = _classify(reader, files)
     k_objects, consumed = _kustomize(reader, kinds["kustomize"], kinds["yaml"])
     parsed = _parse_all(reader, kinds, consumed)
@@ -71,6 +78,7 @@ def read_deploy_files(root: Path, files: list[Path] | tuple[Path, ...]) -> Deplo
         scripts=parsed["scripts"],
         texts=reader.texts,
         skipped=reader.skipped,
+        left_out=reader.left_out,
         checked=parsed["checked"] + len({o.at.path for o in k_objects}),
     )
 
@@ -78,8 +86,10 @@ def read_deploy_files(root: Path, files: list[Path] | tuple[Path, ...]) -> Deplo
 class _Reader:
     """Reads the walked files once, remembering texts (for suppressions) and problems."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, skip_test_headers: bool = False) -> None:
         self.root = root
+        self.skip_test_headers = skip_test_headers
+        self.left_out: list[tuple[str, str]] = []
         self.resolved = root.resolve()
         self.prefix = str(self.resolved).rstrip(os.sep) + os.sep
         self.texts: dict[str, str] = {}
@@ -104,6 +114,13 @@ class _Reader:
 
     def exists(self, rel: str) -> bool:
         return (self.root / rel).exists()
+
+    def for_tests(self, rel: str, text: str) -> bool:
+        """True (and noted) when the file's header says it is for tests."""
+        if self.skip_test_headers and header_says_tests(text):
+            self.left_out.append((rel, "header says it is for tests"))
+            return True
+        return False
 
     def skip(self, rel: str, line: int, reason: str) -> None:
         self.skipped.append(Skipped(f"{rel}:{line}" if line else rel, reason))
@@ -224,7 +241,7 @@ def _parse_all(reader: _Reader, kinds: dict[str, list[str]], consumed: set[str])
         except (OSError, UnicodeDecodeError) as exc:
             reader.skip(rel, 0, f"unreadable: {exc}")
             continue
-        if not looks_like_manifest(text):
+        if not looks_like_manifest(text) or reader.for_tests(rel, text):
             continue
         if "{{" in text and "/templates/" in f"/{rel}":
             reader.skip(
@@ -238,6 +255,8 @@ def _parse_all(reader: _Reader, kinds: dict[str, list[str]], consumed: set[str])
             reader.skip(rel, exc.line, exc.message)
     for rel in kinds["docker"]:
         try:
+            if reader.for_tests(rel, reader.read(rel)):
+                continue
             dockerfiles.append(parse_dockerfile(reader.read(rel), rel))
             checked += 1
         except DockerfileError as exc:
@@ -246,6 +265,8 @@ def _parse_all(reader: _Reader, kinds: dict[str, list[str]], consumed: set[str])
             reader.skip(rel, 0, f"unreadable: {exc}")
     for rel in kinds["compose"]:
         try:
+            if reader.for_tests(rel, reader.read(rel)):
+                continue
             composes.append(parse_compose(reader.read(rel), rel))
             checked += 1
         except YamlError as exc:

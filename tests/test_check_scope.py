@@ -111,7 +111,7 @@ def test_include_tests_flag_and_config_bring_them_back(
         ("KP301", "examples/simple/Dockerfile", 3),
         ("KP301", "test/e2e/Dockerfile", 3),
         ("KP301", "hack/Dockerfile", 3),
-        ("KP303", "docker-compose.test.yaml", 2),
+        # docker-compose.test.yaml is merged over compose.yaml (one project, one finding)
         ("KP303", "dev/compose.yaml", 3),
     }
     assert findings(check(capsys, "--include-tests", str(tmp_path))) == everything

@@ -15,7 +15,7 @@ from killproof.check.deploy import check_deploy
 from killproof.check.suppress import find_suppressions
 from killproof.config import ProjectConfig, parse_project_config
 from killproof.errors import InputError
-from killproof.sources.compose import parse_compose
+from killproof.sources.compose import merge_projects, parse_compose
 from killproof.sources.dockerfile import DockerfileError, is_dockerfile_name, parse_dockerfile
 from killproof.sources.entrypoint import (
     analyze_script,
@@ -355,3 +355,26 @@ def test_shell_reader_compounds_functions_and_arithmetic() -> None:
     assert (
         analyze_script(script, "s.sh").runs_server is False
     )  # only utilities and its own function
+
+
+def test_compose_files_of_a_directory_merge_into_one_project() -> None:
+    """compose.yaml + compose.prod.yaml merge; a standalone file stays alone; an override
+    without its base is not judged alone."""
+    base = parse_compose(
+        "services:\n  api:\n    build: .\n    environment: [A=1, B=2]\n", "d/compose.yaml"
+    )
+    prod = parse_compose(
+        "services:\n  api:\n    environment: {B: '3'}\n    mem_limit: 1g\n", "d/compose.prod.yaml"
+    )
+    other = parse_compose("services:\n  tool:\n    image: t:1\n", "d/docker-compose-tools.yml")
+    orphan = parse_compose("services:\n  web:\n    ports: ['80:80']\n", "e/compose.override.yaml")
+    projects, notes = merge_projects([base, prod, other, orphan])
+    assert [(p.path, p.merged) for p in projects] == [
+        ("d/compose.yaml", ("d/compose.prod.yaml",)),
+        ("d/docker-compose-tools.yml", ()),
+    ]
+    (api,) = projects[0].services
+    assert api.at.line == 2 and api.at.path == "d/compose.yaml"
+    assert api.memory_limit() is not None and api.memory_limit()[1].path == "d/compose.prod.yaml"  # type: ignore[index]
+    assert {k: v for k, (v, _) in api.env().items()} == {"A": "1", "B": "3"}
+    assert [path for path, _ in notes] == ["e/compose.override.yaml"]

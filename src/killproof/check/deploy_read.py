@@ -16,7 +16,7 @@ from typing import Any
 
 from killproof.check.scope import header_says_tests
 from killproof.model import Skipped
-from killproof.sources.compose import ComposeFile, is_compose_name, parse_compose
+from killproof.sources.compose import ComposeFile, is_compose_name, merge_projects, parse_compose
 from killproof.sources.dockerfile import (
     Dockerfile,
     DockerfileError,
@@ -70,10 +70,13 @@ def read_deploy_files(
     kinds = _classify(reader, files)
     k_objects, consumed = _kustomize(reader, kinds["kustomize"], kinds["yaml"])
     parsed = _parse_all(reader, kinds, consumed)
+    composes, unmerged = merge_projects(parsed["composes"])
+    for path, reason in unmerged:
+        reader.skip(path, 0, reason)
     return DeployFiles(
         objects=k_objects + parsed["objects"],
         dockerfiles=parsed["dockerfiles"],
-        composes=parsed["composes"],
+        composes=composes,
         units=parsed["units"],
         scripts=parsed["scripts"],
         texts=reader.texts,

@@ -111,10 +111,17 @@ def test_include_tests_flag_and_config_bring_them_back(
         ("KP301", "examples/simple/Dockerfile", 3),
         ("KP301", "test/e2e/Dockerfile", 3),
         ("KP301", "hack/Dockerfile", 3),
-        # docker-compose.test.yaml is merged over compose.yaml (one project, one finding)
-        ("KP303", "dev/compose.yaml", 3),
+        # docker-compose.test.yaml is merged over compose.yaml (one project, one finding),
+        # and dev/compose.yaml's api is the same service: named as a copy, not reported again
     }
-    assert findings(check(capsys, "--include-tests", str(tmp_path))) == everything
+    report = check(capsys, "--include-tests", str(tmp_path))
+    assert findings(report) == everything
+    kp303 = next(f for f in report["findings"] if f["rule"] == "KP303")
+    assert kp303["evidence"][-1] == {
+        "text": "same finding in a copy",
+        "path": "dev/compose.yaml",
+        "line": 3,
+    }
     (tmp_path / ".killproof.yaml").write_text("include_tests: true\n")
     assert findings(check(capsys, str(tmp_path))) == everything
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from killproof.check.graft import patch_line, place
 from killproof.check.scope import header_says_tests
 from killproof.model import Skipped
 from killproof.sources.compose import ComposeFile, is_compose_name, merge_projects, parse_compose
@@ -68,8 +69,11 @@ def read_deploy_files(
     comment says they are for tests are left out (and listed in ``left_out``)."""
     reader = _Reader(root, skip_test_headers)
     kinds = _classify(reader, files)
-    k_objects, consumed = _kustomize(reader, kinds["kustomize"], kinds["yaml"])
+    binary: list[tuple[str, str, list[K8sObject]]] = []
+    k_objects, consumed = _kustomize(reader, kinds["kustomize"], kinds["yaml"], binary)
     parsed = _parse_all(reader, kinds, consumed)
+    if binary:
+        _place_binary_builds(reader, binary, [*k_objects, *parsed["objects"]], kinds["yaml"])
     composes, unmerged = merge_projects(parsed["composes"])
     for path, reason in unmerged:
         reader.skip(path, 0, reason)
@@ -157,9 +161,14 @@ def _classify(reader: _Reader, files: list[Path] | tuple[Path, ...]) -> dict[str
 
 
 def _kustomize(
-    reader: _Reader, dirs: list[str], yaml_files: list[str]
+    reader: _Reader,
+    dirs: list[str],
+    yaml_files: list[str],
+    binary: list[tuple[str, str, list[K8sObject]]],
 ) -> tuple[list[K8sObject], set[str]]:
-    """Build top-level kustomizations (those no other one uses); return objects, consumed files."""
+    """Build top-level kustomizations (those no other one uses); return objects, consumed
+    files. Builds the kustomize binary made are added to ``binary`` as (directory,
+    kustomization file, objects): their objects have no lines yet."""
     builds: dict[str, KustomizeBuild | None] = {}
     consumed: set[str] = set()
     used_dirs: set[str] = set()
@@ -169,7 +178,9 @@ def _kustomize(
             result = build(d, reader.read, reader.exists)
         except KustomizeUnsupported as exc:
             builds[d] = None
-            objects += _kustomize_binary(reader, d, exc)
+            from_binary = _kustomize_binary(reader, d, exc)
+            binary.append((d, exc.path, from_binary))
+            objects += from_binary
             # The binary does not say what it read: the files under the directory are its.
             consumed |= _under(d, yaml_files)
             continue
@@ -187,6 +198,31 @@ def _kustomize(
             objects += built.objects
         consumed |= {posixpath.join(d, n) if d != "." else n for n in KUSTOMIZATION_NAMES}
     return objects, consumed
+
+
+def _place_binary_builds(
+    reader: _Reader,
+    binary: list[tuple[str, str, list[K8sObject]]],
+    known: list[K8sObject],
+    yaml_files: list[str],
+) -> None:
+    """Give binary-built objects the lines of the objects they were built from (the files
+    under the build's directory, other builds, plain manifests): see check/graft.py."""
+    sources = [o for o in known if o.at.line > 0]
+    for d, _, _ in binary:
+        for rel in sorted(_under(d, yaml_files)):
+            try:
+                text = reader.read(rel)
+                if looks_like_manifest(text):
+                    sources += parse_manifests(text, rel)
+            except (OSError, YamlError):
+                continue
+    for _, kustomization, built in binary:
+        try:
+            docs = load_documents(reader.read(kustomization), kustomization)
+        except (OSError, YamlError):
+            docs = []
+        place(built, sources, kustomization, patch_line(docs[0] if docs else None))
 
 
 def _under(d: str, files: list[str]) -> set[str]:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from killproof.check.copies import merge_copies
 from killproof.check.deploy import check_deploy
 from killproof.check.facts import GoResult
 from killproof.check.scope import PathKind, classify
@@ -64,7 +65,7 @@ def run_check(
             go = check_go(root, go_files, options.jobs)
         deploy = check_deploy(root, other_files, go.programs, None, config)
         left_out += deploy.left_out
-        found = [*apply_project_config(go.findings, config), *deploy.findings]
+        found = [*apply_project_config(go.findings, config), *merge_copies(deploy.findings)]
         findings += [_label_example(f) for f in found] if path.is_dir() else found
         skipped += [Skipped(what, why) for what, why in walked.unreadable]
         skipped += [*go.skipped, *deploy.skipped]

@@ -3,8 +3,11 @@ objects built by the kustomize binary get the lines of the files they came from.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from killproof.check.copies import merge_copies
 from killproof.check.graft import patch_line, place
+from killproof.check.run import CheckOptions, run_check
 from killproof.model import Evidence, Finding, Location, Severity
 from killproof.sources.manifests import objects_from_docs, parse_manifests
 from killproof.sources.yamltree import dig_pos, load_documents
@@ -80,3 +83,56 @@ def test_binary_built_objects_get_their_base_lines_and_changes_point_at_the_patc
     cpu = dig_pos(container, "resources", "limits", "cpu")
     assert (cpu.path, cpu.line) == ("overlays/prod/kustomization.yaml", 3)  # patched
     assert container.pos("name").line == 9
+
+
+MAIN_GO = """\
+package main
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	srv := &http.Server{Addr: ":8080"}
+	go srv.ListenAndServe()
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGTERM)
+	<-ch
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	srv.Shutdown(ctx)
+}
+"""
+EXAMPLE = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: relay
+spec:
+  template:
+    spec:
+      containers:
+        - name: relay
+          image: ghcr.io/acme/relay-server:1
+"""
+
+
+def test_kp501_in_example_manifests_that_are_copies_of_one_workload(tmp_path: Path) -> None:
+    """One Go main, the same example Deployment twice (plain and as a release bundle): the
+    copies are one workload, linked to the main, and the 60 s Shutdown deadline past the
+    default 30 s grace is reported once, labelled as an example, naming the copy."""
+    (tmp_path / "go.mod").write_text("module example.com/relay\n\ngo 1.23\n")
+    (tmp_path / "main.go").write_text(MAIN_GO)
+    for rel in ("examples/k8s/deployment.yaml", "examples/release/relay.yaml"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(EXAMPLE)
+    report = run_check([str(tmp_path)], CheckOptions(jobs=1))
+    (kp501,) = [f for f in report.findings if f.rule == "KP501"]
+    assert (kp501.location.path, kp501.location.line) == ("examples/k8s/deployment.yaml", 9)
+    assert kp501.location.subject.startswith("example (examples/): Deployment/relay")
+    assert Evidence("same finding in a copy", "examples/release/relay.yaml", 9) in kp501.evidence

@@ -236,7 +236,8 @@ def _kustomize_binary(reader: _Reader, d: str, why: KustomizeError) -> list[K8sO
         reader.skip(
             why.path,
             why.line,
-            f"kustomize: {why.message}, and no kustomize/kubectl binary to build it",
+            f"kustomize: {why.message}, and no kustomize/kubectl binary to build it; read "
+            f"it with `kustomize build {d} | killproof check -`",
         )
         return []
     argv = [kustomize, "build", d] if kustomize else [str(kubectl), "kustomize", d]
@@ -283,8 +284,14 @@ def _parse_all(reader: _Reader, kinds: dict[str, list[str]], consumed: set[str])
         if not looks_like_manifest(text) or reader.for_tests(rel, text):
             continue
         if "{{" in text and "/templates/" in f"/{rel}":
+            chart = rel.rsplit("/templates/", 1)[0] if "/templates/" in rel else "."
+            if rel.startswith("templates/"):
+                chart = "."
             reader.skip(
-                rel, 0, "Helm template: pipe `helm template` output into `killproof check -`"
+                rel,
+                0,
+                f"Helm template of chart {chart}: read the chart with "
+                f"`helm template {chart} | killproof check -`",
             )
             continue
         try:

@@ -143,7 +143,7 @@ def test_broken_files_are_skipped_with_file_and_line(
     (tmp_path / "bad.yaml").write_text("apiVersion: v1\nkind: Pod\nspec:\n  - a\n  b: c\n")
     (tmp_path / "Dockerfile").write_text("FROM alpine\nFROBNICATE x\n")
     (tmp_path / "x.service").write_text("[Service]\nthis is not an assignment\n")
-    (tmp_path / "compose.yaml").write_text("services:\n  web:\n    image: web:1\n")
+    (tmp_path / "compose.yaml").write_text("services:\n  web:\n    build: .\n")
     code, report = run_json(["check", str(tmp_path)], capsys)
     skipped = {s["what"] for s in report["skipped"]}
     assert {"bad.yaml:5", "Dockerfile:2", "x.service:2"} <= skipped

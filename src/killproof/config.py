@@ -72,6 +72,8 @@ class ProjectConfig:
     thresholds: Mapping[str, float] = field(default_factory=dict)
     pairs: Mapping[str, str] = field(default_factory=dict)
     path: str = ""
+    include_tests: bool = False
+    """Judge test and tooling trees too (``include_tests: true``; see check/scope.py)."""
 
     def ignores(self, rule: str, path: str) -> bool:
         """True when ``rule`` is ignored for the file at ``path`` (root-relative)."""
@@ -114,7 +116,7 @@ def parse_project_config(text: str, name: str) -> ProjectConfig:
     doc = docs[0]
     if not isinstance(doc, YMap):
         raise InputError("expected a mapping at the top level", name, 1)
-    known = {"ignore", "severity", "thresholds", "pairs"}
+    known = {"ignore", "severity", "thresholds", "pairs", "include_tests"}
     for key in doc:
         if key not in known:
             raise InputError(
@@ -188,7 +190,12 @@ def parse_project_config(text: str, name: str) -> ProjectConfig:
         ):
             raise InputError("a pair is {program: DIR, deploy: NAME}", name, at.line)
         pairs[item["deploy"]] = item["program"]
-    return ProjectConfig(tuple(ignore), severity, thresholds, pairs, name)
+    include_tests = doc.get("include_tests", False)
+    if not isinstance(include_tests, bool):
+        raise InputError(
+            "'include_tests' must be true or false", name, doc.pos("include_tests").line
+        )
+    return ProjectConfig(tuple(ignore), severity, thresholds, pairs, name, include_tests)
 
 
 def _rule_id(text: str, name: str, line: int) -> str:

@@ -72,7 +72,7 @@ def build_facts(
     )
     return DeployFacts(
         manifests=manifests,
-        launches=tuple(link_launches(launches, programs, linked_dfs, config.pairs)),
+        launches=tuple(link_launches(launches, programs, linked_dfs, config.pairs, scripts)),
         dockerfiles=tuple(linked_dfs),
         composes=tuple(composes),
         units=tuple(units),
@@ -237,7 +237,7 @@ def check_deploy(
     ``.killproof.yaml``.
     """
     config = config if config is not None else load_project_config(root)
-    read = read_deploy_files(root, tuple(files))
+    read = read_deploy_files(root, tuple(files), skip_test_headers=not config.include_tests)
     objects = list(read.objects)
     if stdin_text is not None:
         try:
@@ -254,7 +254,9 @@ def check_deploy(
         sources = _helm_sources(stdin_text)
         final = [_with_template(f, sources) for f in final]
     checked = read.checked + (stdin_text is not None)
-    return DeployResult(tuple(final), tuple(read.skipped + rule_skips), checked)
+    return DeployResult(
+        tuple(final), tuple(read.skipped + rule_skips), checked, tuple(read.left_out)
+    )
 
 
 _DEFAULT_NAMES = {

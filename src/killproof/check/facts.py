@@ -64,3 +64,5 @@ class DeployResult:
     findings: tuple[Finding, ...] = ()
     skipped: tuple[Skipped, ...] = ()
     files_checked: int = 0
+    left_out: tuple[tuple[str, str], ...] = ()
+    """(root-relative path, reason) of files left out as test code by their header."""

@@ -24,12 +24,27 @@ from killproof.errors import InputError
     show_default=True,
     help="Worker processes for parsing Go (0: one per CPU).",
 )
+@click.option(
+    "--include-tests",
+    is_flag=True,
+    default=None,
+    help="Also judge test and tooling trees (test/, e2e/, mocks, hack/, compose files for "
+    "tests), which are left out by default (.killproof.yaml: include_tests: true).",
+)
 @output_options()
-def command(paths: tuple[str, ...], jobs: int, fmt: str, output: Path | None, fail_on: str) -> int:
+def command(
+    paths: tuple[str, ...],
+    jobs: int,
+    include_tests: bool | None,
+    fmt: str,
+    output: Path | None,
+    fail_on: str,
+) -> int:
     """Check Go sources and deploy files under PATH… ('.' by default; '-' reads
     Kubernetes manifests from standard input)."""
     stdin_text = _read_stdin() if STDIN in paths else None
-    report = run_check(paths or (".",), CheckOptions(jobs=jobs), stdin_text)
+    options = CheckOptions(jobs=jobs, include_tests=include_tests or None)
+    report = run_check(paths or (".",), options, stdin_text)
     return emit(report, fmt, output, fail_on)
 
 

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table as RichTable
 
-from killproof.model import Report, Severity
+from killproof.model import Report, Severity, Skipped
 from killproof.report import RenderOptions
+
+SHOWN_PER_GROUP = 3
+"""How many files a group of skipped files names before ``…``."""
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
 
 def render(report: Report, options: RenderOptions) -> str:
-    """Summary, tables, findings (with evidence and fix), skipped work, measurements."""
+    """Summary, tables, findings (errors first, then by file; with evidence and fix),
+    skipped work, measurements. For ``check`` the files not read come right after the
+    summary, grouped by reason (see :func:`skipped_summary`)."""
     buf = io.StringIO()
     console = Console(
         file=buf,
@@ -38,7 +44,13 @@ def render(report: Report, options: RenderOptions) -> str:
             rich_table.add_row(*(escape(c) for c in row))
         console.print(rich_table)
         console.print()
-    for f in report.sorted_findings():
+    at_top = report.command == "check"
+    if at_top and report.skipped:
+        for line in skipped_summary(report.skipped):
+            console.print(escape(line))
+        console.print()
+    by_severity = sorted(report.sorted_findings(), key=lambda f: -f.severity.rank)
+    for f in by_severity:
         style = _STYLE[f.severity]
         where = str(f.location)
         head = f"{escape(where)}: " if where else ""
@@ -50,7 +62,7 @@ def render(report: Report, options: RenderOptions) -> str:
             console.print(f"    | {escape(str(e))}")
         if f.remedy:
             console.print(f"    fix: {escape(f.remedy)}")
-    for s in report.skipped:
+    for s in () if at_top else report.skipped:
         console.print(f"skipped: {escape(s.what)}: {escape(s.reason)}")
     if report.measurements:
         console.print()
@@ -65,3 +77,20 @@ def render(report: Report, options: RenderOptions) -> str:
             f"{counts[Severity.WARNING]} warning, {counts[Severity.INFO]} info"
         )
     return buf.getvalue()
+
+
+def skipped_summary(skipped: Sequence[Skipped]) -> list[str]:
+    """What was not read, grouped by reason (largest group first): one line per reason
+    with how many files and the first few, so the command a reason names is printed once."""
+    groups: dict[str, list[str]] = {}
+    for s in skipped:
+        groups.setdefault(s.reason, []).append(s.what)
+    lines = [f"not read ({len(skipped)}):"]
+    for reason, whats in sorted(groups.items(), key=lambda g: (-len(g[1]), g[0])):
+        if len(whats) == 1:
+            lines.append(f"  {whats[0]}: {reason}")
+            continue
+        shown = ", ".join(whats[:SHOWN_PER_GROUP])
+        more = f", … {len(whats) - SHOWN_PER_GROUP} more" if len(whats) > SHOWN_PER_GROUP else ""
+        lines.append(f"  {len(whats)} files: {reason} ({shown}{more})")
+    return lines

@@ -76,7 +76,10 @@ RULE: Rule[DeployFacts] = Rule(
         what=(
             "Serving app containers of a workload that a Service selects, with no "
             "`lifecycle.preStop` hook (sleep action, `exec: sleep N`, or httpGet), unless the "
-            "linked Go program itself sleeps on the signal path before calling Shutdown."
+            "linked Go program itself sleeps on the signal path before calling Shutdown. A "
+            "Service selects workloads of its own kustomize build, or, for plain files, of "
+            "the nearest directory of its own top-level tree: an example under `examples/` "
+            "with the same labels is not selected by a Service under `deploy/`."
         ),
         why=(
             "On deletion the kubelet sends SIGTERM while, in parallel, the endpoint controller "

@@ -26,12 +26,14 @@ from killproof.sources.k8s_messages import (
 )
 from killproof.why.model import Cause, KillEvent
 
-_TOP = re.compile(r"^(?P<key>[A-Z][\w /-]*?):(?:\s+(?P<value>.*?))?\s*$")
+# The value is read to the end and stripped by the caller: ".*?" before "\s*$" would try
+# every split of a run of spaces (quadratic on a long line).
+_TOP = re.compile(r"^(?P<key>[A-Z][\w /-]*?):(?:\s+(?P<value>.*))?$")
 _CONTAINER = re.compile(r"^  (?P<name>[\w.-]+):\s*$")
-_FIELD = re.compile(r"^(?P<indent> {4,})(?P<key>[A-Z][\w ]*?):(?:\s+(?P<value>.*?))?\s*$")
-_COUNT = re.compile(r"\(x(?P<n>\d+) over")
+_FIELD = re.compile(r"^(?P<indent> {4,})(?P<key>[A-Z][\w ]*?):(?:\s+(?P<value>.*))?$")
+_COUNT = re.compile(r"\(x(?P<n>\d{1,10}) over")
 _COLUMNS = re.compile(r"\S+(?: \S+)*")
-_INT = re.compile(r"-?[0-9]+")
+_INT = re.compile(r"-?[0-9]{1,18}")
 _DESCRIBE_KEYS = {"Namespace", "Labels", "Roles", "Priority", "Annotations", "Node"}
 _FIELD_KEYS = {
     "Reason": "reason",
@@ -255,7 +257,7 @@ class DescribeParser:
             return out
         top = _TOP.match(text)
         if top and not text.startswith(" "):
-            key, value = top["key"], top["value"] or ""
+            key, value = top["key"], (top["value"] or "").rstrip()
             self._confirmed = self._confirmed or key in _DESCRIBE_KEYS
             self._flush_state()
             self._section, self._container, self._cols = key, None, None
@@ -279,7 +281,7 @@ class DescribeParser:
         f = _FIELD.match(text)
         if not f:
             return
-        key, value, depth = f["key"], f["value"] or "", len(f["indent"])
+        key, value, depth = f["key"], (f["value"] or "").rstrip(), len(f["indent"])
         if depth == 4:
             self._flush_state()
             if key in ("State", "Last State"):

@@ -101,13 +101,20 @@ def _env() -> dict[str, str]:
 
 
 def read_line(stream: BinaryIO) -> bytes:
-    """One line of at most MAX_LINE_BYTES (the rest of a longer one is read and dropped)."""
-    line = stream.readline(MAX_LINE_BYTES)
-    if len(line) == MAX_LINE_BYTES and not line.endswith(b"\n"):
-        while (rest := stream.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
-            pass
-        line += b"\n"
-    return line
+    """One line of at most MAX_LINE_BYTES, NUL bytes not counted nor kept (the rest of a
+    longer one is read and dropped); ``b""`` at the end of ``stream``."""
+    line = b""
+    while True:
+        piece = stream.readline(MAX_LINE_BYTES)
+        if not piece:
+            return line
+        line += piece.replace(b"\x00", b"") if b"\x00" in piece else piece
+        if piece.endswith(b"\n"):
+            return line
+        if len(line) >= MAX_LINE_BYTES:
+            while (rest := stream.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                pass
+            return line[:MAX_LINE_BYTES] + b"\n"
 
 
 def hits(search: SearchTool, needles: Sequence[str], path: str) -> Iterator[tuple[int, int, bytes]]:

@@ -71,6 +71,34 @@ class TaskRow:
         }
 
 
+MAX_FIELD_CHARS = 1024
+"""A name, path, reason or message read from evidence is cut to this many characters (a
+hostile log can make a "process name" 1 MiB long, and the report repeats it)."""
+MAX_EVIDENCE_CHARS = 4096
+"""A quoted evidence line is cut to this many characters."""
+_TEXT_FIELDS = (
+    "source",
+    "process",
+    "oom_memcg",
+    "task_memcg",
+    "constraint",
+    "invoker_process",
+    "time",
+    "host",
+    "namespace",
+    "pod",
+    "container",
+    "unit",
+    "signal",
+    "reason",
+    "message",
+)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 @dataclass(frozen=True)
 class KillEvent:
     """One death (or one attempt, ``killed=False``) as one or more sources describe it.
@@ -119,6 +147,16 @@ class KillEvent:
     grace_period_s: float | None = None
     top_tasks: tuple[TaskRow, ...] = ()
     evidence: tuple[Evidence, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Bounded text whatever the input (see MAX_FIELD_CHARS); a frozen value, so set once.
+        for name in _TEXT_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
+                object.__setattr__(self, name, _cut(value, MAX_FIELD_CHARS))
+        if any(len(e.text) > MAX_EVIDENCE_CHARS for e in self.evidence):
+            cut = tuple(replace(e, text=_cut(e.text, MAX_EVIDENCE_CHARS)) for e in self.evidence)
+            object.__setattr__(self, "evidence", cut)
 
     def with_changes(self, **changes: Any) -> KillEvent:
         """A copy with some fields replaced."""

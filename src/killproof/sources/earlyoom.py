@@ -30,13 +30,13 @@ _SIGNALS = {"9": "SIGKILL", "15": "SIGTERM"}
 _V0 = re.compile(r"^Killing process (?P<pid>\d{1,10}) \(?(?P<name>[^()]+)\)?$")
 # ≈1.1: Killing process 'bash' with signal 15, pid: 5874, badness: 538, VmRSS: 3160 MiB
 _V1 = re.compile(
-    r"Killing process '(?P<name>.{0,64})' with signal (?P<sig>\d{1,3}), pid: (?P<pid>\d{1,10})"
-    r"(?:, badness: (?P<badness>-?\d{1,10}))?(?:, VmRSS: (?P<rss>\d{1,15}) MiB)?"
+    r"Killing process '(?P<name>.{0,64})' with signal (?P<sig>\d{1,3}), pid: (?P<pid>\d{1,10})(?!\d)"
+    r"(?:, badness: (?P<badness>-?\d{1,10})(?!\d))?(?:, VmRSS: (?P<rss>\d{1,15}) MiB)?"
 )
 # ≈1.2: killing process 27541 "bash" with signal 15: badness 550, VmRSS 7609 MiB
 _V2 = re.compile(
-    r"killing process (?P<pid>\d{1,10}) \"(?P<name>.{0,64})\" with signal (?P<sig>\d{1,3})"
-    r"(?:: badness (?P<badness>-?\d{1,10}))?(?:, VmRSS (?P<rss>\d{1,15}) MiB)?"
+    r"killing process (?P<pid>\d{1,10}) \"(?P<name>.{0,64})\" with signal (?P<sig>\d{1,3})(?!\d)"
+    r"(?:: badness (?P<badness>-?\d{1,10})(?!\d))?(?:, VmRSS (?P<rss>\d{1,15}) MiB)?"
 )
 # ≈1.3–1.9: sending SIGTERM to process 29410 uid 1000 "cluster": badness 1264, VmRSS 23964 MiB
 #           sending SIGKILL to process N uid U "x": oom_score S, oom_score_adj A, VmRSS M MiB, …
@@ -50,6 +50,9 @@ _EXITED = re.compile(r"process (?P<pid>\d{1,10}) exited after (?P<secs>[\d.]{1,2
 _NOT_EXITED = re.compile(r"process (?P<pid>\d{1,10}) did not exit")
 _FAILED = re.compile(r"kill failed: (?P<why>.*)")
 _ESCALATE = "escalating to SIGKILL"
+
+MAX_OPEN = 256
+"""Attempts held open for their confirmation at most (the oldest is released unconfirmed)."""
 
 ANCHORS = (
     "Killing process ",
@@ -95,7 +98,17 @@ class EarlyoomParser:
         return [attempt.with_changes(killed=killed, message=note, evidence=(*attempt.evidence, ev))]
 
     def feed(self, lineno: int, line: str) -> Iterable[KillEvent]:
-        """Take one line; return the attempts it confirms or refutes."""
+        """Take one line; return the attempts it confirms or refutes (and, past
+        :data:`MAX_OPEN` open attempts, the oldest one unconfirmed: memory stays bounded)."""
+        out = list(self._feed(lineno, line))
+        while len(self._open) > MAX_OPEN:
+            oldest = next(iter(self._open))
+            out.append(self._open.pop(oldest))
+            if self._last == oldest:
+                self._last = None
+        return out
+
+    def _feed(self, lineno: int, line: str) -> Iterable[KillEvent]:
         jl = split_journal_line(line)
         text = jl.text
         ev = Evidence(line.strip(), self.path, lineno)

@@ -32,7 +32,7 @@ _PROBE_KILL = re.compile(
     r"(?:Container (?P<c>\S+) failed|Killing container with id (?:\w+://)?(?P<c2>[^:\s]+):"
     r"Container failed) (?P<probe>liveness|startup) probe"
 )
-_GRACE = re.compile(r"grace ?period(?: of|=|:)? ?(?P<s>\d{1,10}(?:\.\d{1,9})?) ?s?", re.I)
+_GRACE = re.compile(r"grace ?period(?: of|=|:)? ?(?P<s>\d{1,10}(?:\.\d{1,9})?)(?!\d) ?s?", re.I)
 _UNHEALTHY = re.compile(
     r"^(?P<probe>Liveness|Startup) probe (?:failed|errored)(?::\s*(?P<out>.*))?$", re.S
 )
@@ -42,7 +42,7 @@ _VICTIM = re.compile(
     r"Killed process (?P<pid>\d{1,10}),? (?:UID \d{1,10}, )?\((?P<comm>.{0,64}?)\)"
     r"(?:,? UID:? ?\d{1,10})?,? total-vm:(?P<vm>\d{1,19})kB, anon-rss:(?P<anon>\d{1,19})kB, "
     r"file-rss:(?P<file>\d{1,19})kB(?:, shmem-rss:(?P<shmem>\d{1,19})kB)?"
-    r"(?:.*?oom_score_adj:(?P<adj>-?\d{1,10}))?"
+    r"(?:.*?oom_score_adj:(?P<adj>-?\d{1,10})(?!\d))?"
 )
 _SYSTEM_OOM = "System OOM encountered, victim process: "
 _SYSTEM_OOM_PID = re.compile(r" pid: (?P<pid>\d{1,10})")

@@ -119,14 +119,15 @@ class RawRow:
 # Every pattern runs in time linear in the line (a log line is untrusted and may be 1 MiB):
 # numbers and names have bounded repeats, and no two unbounded repeats can share a character
 # where the pattern may still fail. A kernel prints a pid in at most 7 digits and a comm in at
-# most 15 bytes; the bounds are far above that.
+# most 15 bytes; the bounds are far above that. "(?!\d)" where a bounded number may end the
+# match: a longer digit run is not a number, not its first digits.
 _INVOKER = re.compile(
     r"(?:CPU: \d{1,10} (?:UID: \d{1,10} )?PID: (\d{1,10}) Comm: |Pid: (\d{1,10}), comm: )(.*?)"
     r"(?: (?:Not tainted|Tainted:).*)?$"
 )
 _KILLED = re.compile(r"Killed process (\d{1,10})(?:,\s*UID (\d{1,10}),)?\s*\((.*)\)(.*)$")
 _KILLED_LAZY = re.compile(r"Killed process (\d{1,10})(?:,\s*UID (\d{1,10}),)?\s*\((.*?)\)(.*)$")
-_KILLED_NO_COMM = re.compile(r"Killed process (\d{1,10})(.*)$")
+_KILLED_NO_COMM = re.compile(r"Killed process (\d{1,10})(?!\d)(.*)$")
 _TAIL_UID = re.compile(r",?\s*UID \d{1,10},")
 # A key starts a word (the lookbehind), so a long word is tried once, not from every letter;
 # the key is then the word from its first ASCII letter or "_" on.
@@ -142,9 +143,9 @@ _SUMMARY_KEYS = {
     "oom_memcg": re.compile(r"oom_memcg=(.*?)(?:,task_memcg=|,task=|$)"),
     "task_memcg": re.compile(r"task_memcg=(.*?)(?:,task=|$)"),
 }
-_SUMMARY_TASK = re.compile(r"task=(.*),pid=(\d{1,10})(?:,uid=(\d{1,10}))?")
+_SUMMARY_TASK = re.compile(r"task=(.*),pid=(\d{1,10})(?!\d)(?:,uid=(\d{1,10})(?!\d))?")
 _USAGE = re.compile(
-    r"(memory|memory\+swap): usage (\d{1,19})kB, limit (\d{1,19})kB, failcnt (\d{1,19})"
+    r"(memory|memory\+swap): usage (\d{1,19})kB, limit (\d{1,19})kB, failcnt (\d{1,19})(?!\d)"
 )
 _TASK_IN = re.compile(r"Task in (.*) killed as a result of limit of (.*)$")
 _STATS_FOR = re.compile(r"Memory cgroup stats for (.*?):")

@@ -20,10 +20,12 @@ from __future__ import annotations
 import enum
 import gzip
 import io
+import lzma
 import os
 import stat
 import sys
-from collections.abc import Iterator, Sequence
+import zlib
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -34,6 +36,8 @@ from killproof.sources.lines import LineParser
 from killproof.sources.prefilter import MAX_LINE_BYTES, SearchTool, read_line
 from killproof.why.model import KillEvent
 
+READ_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
+"""What reading a log can raise: EIO/EINVAL from /proc or /sys, a damaged gzip/xz/bzip2."""
 CHUNK_BYTES = 4 << 20
 """Bytes read at a time (memory stays near a few of these whatever the log's size)."""
 PROBE_BYTES = sniff.PROBE_BYTES
@@ -123,11 +127,17 @@ def scan(
     head = sniff.read_text_head(stream.read, path, regular_file(stream), PROBE_BYTES)
     feeder = _Feeder(parsers)
     external = _external(stream, at_start, prefilter)
-    if external is not None:
-        stream.seek(0)
-        yield from _scan_external(stream, *external, feeder)
-    else:
-        yield from _scan_python(stream, head, feeder)
+    try:
+        if external is not None:
+            stream.seek(0)
+            yield from _scan_external(stream, *external, feeder)
+        else:
+            yield from _scan_python(stream, head, feeder)
+    except READ_ERRORS:
+        # A read error or a damaged compressed stream: what was read before it stands (the
+        # records still open, e.g. a kill waiting for its reaper line), then the error.
+        yield from feeder.finish()
+        raise
     yield from feeder.finish()
 
 
@@ -182,8 +192,7 @@ def _scan_python(stream: BinaryIO, head: bytes, feeder: _Feeder) -> Iterator[Kil
             chunk, skipping = chunk[newline:], False
         buf = carry + chunk if carry else chunk
         limit = buf.rfind(b"\n") + 1
-        lineno, events = _scan_buffer(buf, limit, lineno, needles, feeder)
-        yield from events
+        lineno = yield from _scan_buffer(buf, limit, lineno, needles, feeder)
         carry = buf[limit:]
         if len(carry) > MAX_LINE_BYTES:
             carry, skipping = carry[:MAX_LINE_BYTES], True
@@ -193,16 +202,16 @@ def _scan_python(stream: BinaryIO, head: bytes, feeder: _Feeder) -> Iterator[Kil
 
 def _scan_buffer(
     buf: bytes, limit: int, lineno: int, needles: Sequence[bytes], feeder: _Feeder
-) -> tuple[int, list[KillEvent]]:
-    """Feed the anchored (and context) lines of ``buf[:limit]``; return the new line count."""
-    events: list[KillEvent] = []
+) -> Generator[KillEvent, None, int]:
+    """Feed the anchored (and context) lines of ``buf[:limit]``, yielding events as they come
+    (a 4 MiB chunk can hold 600,000 kill lines: never all at once); return the line count."""
     pos = 0
     found = {n: buf.find(n, 0, limit) for n in needles}
     while pos < limit:
         if feeder.wants_context:
             end = buf.find(b"\n", pos, limit)
             lineno += 1
-            events.extend(feeder.feed(lineno, buf[pos:end]))
+            yield from feeder.feed(lineno, buf[pos:end])
             pos = end + 1
             continue
         hit = -1
@@ -218,9 +227,9 @@ def _scan_buffer(
         start = buf.rfind(b"\n", pos, hit) + 1 or pos
         lineno += buf.count(b"\n", pos, start) + 1
         end = buf.find(b"\n", hit, limit)
-        events.extend(feeder.feed(lineno, buf[start:end]))
+        yield from feeder.feed(lineno, buf[start:end])
         pos = end + 1
-    return lineno, events
+    return lineno
 
 
 # -- external prefilter ---------------------------------------------------------------------

@@ -42,7 +42,7 @@ _KILLING = re.compile(
     r"Killing process (?P<pid>\d{1,10}) \((?P<comm>.{0,64})\) with signal SIG(?P<sig>[A-Z0-9]{1,8})"
 )
 _MAIN_EXIT = re.compile(
-    r"[Mm]ain process exited, code=(?P<code>\w{1,16}), status=(?P<status>\d{1,10})"
+    r"[Mm]ain process exited, code=(?P<code>\w{1,16}), status=(?P<status>\d{1,10})(?!\d)"
     r"(?:/(?P<name>[A-Z0-9]{1,8}))?"
 )
 _RESULT = re.compile(r"[Ff]ailed with result '(?P<result>[\w-]+)'")
@@ -55,6 +55,9 @@ _OOMD_UNIT = re.compile(r"systemd-oomd killed (?P<n>\d{1,10}) process\(es\) in t
 
 # How specific a unit-side line is about the killer (see SystemdParser._death).
 _RANK = {Cause.SIGKILL_UNKNOWN: 0, Cause.KERNEL_OOM_UNKNOWN_SCOPE: 1, Cause.SYSTEMD_OOMD: 2}
+
+MAX_OPEN_UNITS = 256
+"""Units with a stop timeout or a death waiting for more lines, at most."""
 
 ANCHORS = (
     "timed out. Killing",
@@ -139,7 +142,16 @@ class SystemdParser:
         )
 
     def feed(self, lineno: int, line: str) -> Iterable[KillEvent]:
-        """Take one line; return the events it completes."""
+        """Take one line; return the events it completes (and, past :data:`MAX_OPEN_UNITS`
+        units with an open record, the oldest one as it stands: memory stays bounded)."""
+        out = list(self._feed(lineno, line))
+        while len(self._open) > MAX_OPEN_UNITS:
+            out += self._close(next(iter(self._open)))
+        while len(self._deaths) > MAX_OPEN_UNITS:
+            out.append(self._deaths.pop(next(iter(self._deaths))))
+        return out
+
+    def _feed(self, lineno: int, line: str) -> Iterable[KillEvent]:
         jl = split_journal_line(line)
         text = jl.text
         unit: str | None = None

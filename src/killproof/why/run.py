@@ -15,7 +15,6 @@ import os
 import stat
 import subprocess
 import tempfile
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +41,7 @@ from killproof.why.explain import explain, mib
 from killproof.why.merge import merge
 from killproof.why.model import KillEvent
 
-MAX_OBSERVATIONS = 20_000
+MAX_OBSERVATIONS = 10_000
 """Kill observations read in one run at most: memory and time stay bounded whatever the
 input (a log can repeat a kill line millions of times); the report says what was not read."""
 _LIMIT = f"at most {MAX_OBSERVATIONS} kill observations are read in one run"
@@ -148,11 +147,17 @@ def read_stream(stream: BinaryIO, path: str, bounded: bool = False) -> Iterator[
     # grep's time on a GB) while memory stays constant.
     with tempfile.NamedTemporaryFile(prefix="killproof-why-", suffix=".log") as spool:
         spool.write(head)
-        while chunk := stream.read(_SPOOL_BYTES):
-            spool.write(sniff.strip_nuls(chunk))
+        damage: Exception | None = None
+        try:
+            while chunk := stream.read(_SPOOL_BYTES):
+                spool.write(sniff.strip_nuls(chunk))
+        except logscan.READ_ERRORS as exc:
+            damage = exc  # a truncated .gz, EIO: what came before it is still read
         spool.flush()
         with open(spool.name, "rb") as spooled:
             yield from logscan.scan(spooled, path, line_parsers(path))
+        if damage is not None:
+            raise damage
 
 
 # Rotated logs: kern.log.2.gz, messages-20261126.xz, syslog.3.bz2 (read through, streamed).
@@ -163,7 +168,7 @@ _COMPRESSED: tuple[tuple[bytes, Callable[[BinaryIO], BinaryIO]], ...] = (
     (b"BZh", lambda f: cast(BinaryIO, bz2.BZ2File(f))),
 )
 # What a damaged compressed file raises while it is read (BadGzipFile is an OSError).
-_CORRUPT = (OSError, EOFError, zlib.error, lzma.LZMAError)
+_CORRUPT = logscan.READ_ERRORS
 
 
 def _reason(exc: BaseException) -> str:
@@ -189,8 +194,8 @@ def _read_file(handle: BinaryIO, path: str, regular: bool) -> Iterator[KillEvent
 
 
 def read_path(path: str, stdin: BinaryIO | None) -> Iterator[KillEvent]:
-    """Observations from a file path (plain, gzip, xz or bzip2; a regular file or a pipe), or
-    from ``stdin`` for ``-``. Raises :class:`InputError` naming the file for anything that
+    """Observations from a file path or from ``stdin`` for ``-`` (plain, gzip, xz or bzip2; a
+    regular file or a pipe). Raises :class:`InputError` naming the file for anything that
     keeps it from being read: missing, a directory or a device, binary, corrupt, a read
     error (EIO from /proc, EINVAL from /sys), malformed; the observations before a read
     error have been yielded by then."""
@@ -198,7 +203,7 @@ def read_path(path: str, stdin: BinaryIO | None) -> Iterator[KillEvent]:
         if stdin is None:
             raise InputError("no standard input to read", "-")
         try:
-            yield from read_stream(stdin, "<stdin>", bounded=logscan.regular_file(stdin))
+            yield from _read_file(stdin, "<stdin>", logscan.regular_file(stdin))
         except OSError as exc:
             raise InputError(f"cannot read: {_reason(exc)}", "<stdin>") from exc
         return

@@ -445,9 +445,11 @@ def test_a_symlink_loop_is_one_line(tmp_path: Path) -> None:
     refused(why_json(loop), loop, "cannot read: Too many levels of symbolic links")
 
 
-def test_a_directory_and_a_missing_file_are_one_line(tmp_path: Path) -> None:
+def test_a_directory_a_missing_file_and_a_too_long_name_are_one_line(tmp_path: Path) -> None:
     refused(why_json(tmp_path), tmp_path, "is a directory")
     refused(why_json(tmp_path / "nope"), tmp_path / "nope", "cannot read: No such file")
+    long = tmp_path / ("a" * 5000)
+    refused(why_json(long), long, "cannot read: File name too long")  # was a traceback
 
 
 def test_compressed_bombs_are_read_in_constant_memory(tmp_path: Path) -> None:

@@ -208,7 +208,11 @@ def read_path(path: str, stdin: BinaryIO | None) -> Iterator[KillEvent]:
             raise InputError(f"cannot read: {_reason(exc)}", "<stdin>") from exc
         return
     p = Path(path)
-    if p.is_dir():
+    try:
+        directory = p.is_dir()
+    except OSError:  # ENAMETOOLONG, EACCES on a parent: open() says it below
+        directory = False
+    if directory:
         raise InputError("is a directory; give the log or document files in it", path)
     try:
         handle = p.open("rb")

@@ -17,7 +17,6 @@ import lzma
 import os
 import random
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -485,5 +484,17 @@ def test_stdin_in_small_pieces_is_read_like_a_file() -> None:
     assert [e["pid"] for e in json.loads(out)["events"]] == [VICTIM]
 
 
-if sys.platform != "linux":  # /proc, FIFOs and /dev/zero semantics are Linux's
-    pytestmark = pytest.mark.skip("Linux only")
+def test_terminal_escapes_in_a_log_never_reach_the_report(tmp_path: Path) -> None:
+    # A victim name and a line carrying "retitle the terminal", "clear the screen", a
+    # carriage return and a right-to-left override: shown escaped, never sent as themselves.
+    log = tmp_path / "kern.log"
+    log.write_bytes(
+        b"[ 5216.896762] Memory cgroup out of memory: Killed process 16127 "
+        b"(ord\x1b]0;pwned\x07ers) total-vm:1333696kB, anon-rss:64896kB, file-rss:6640kB\n"
+        b"./run.sh: line 1:  4242 Killed  ./api\x1b[2J\r\xe2\x80\xaefoo --port 1\n"
+    )
+    out = run_cli(["why", log], seconds=20, mib=512)
+    assert out.code == 1, out.stderr
+    assert not any(c in out.stdout for c in "\x1b\x07\r\u202e")
+    assert "ord\\x1b]0;pwned\\x07ers (pid 16127)" in out.stdout
+    assert "api\\x1b[2J\\x0d\\u202efoo" in out.stdout

@@ -132,9 +132,9 @@ def hits(search: SearchTool, needles: Sequence[str], path: str) -> Iterator[tupl
     finished = False
     try:
         while out := read_line(proc.stdout):  # type: ignore[arg-type]
-            number, offset, raw = out.split(b":", 2)
-            if number.isdigit() and offset.isdigit():
-                yield int(number), int(offset), raw[:-1]
+            parts = out.split(b":", 2)
+            if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit():
+                yield int(parts[0]), int(parts[1]), parts[2][:-1]
         finished = True
     finally:
         if not finished and proc.poll() is None:

@@ -93,7 +93,9 @@ def load_server(load_server_port: int) -> str:
 # What makes a test slow here: building and running a Go service, or a child process
 # under a budget (the hostile-input suites); `make test-fast` leaves these out.
 SLOW_FIXTURES = frozenset({"go_build", "load_server", "load_server_port"})
-SLOW_MODULES = frozenset({"test_why_large", "test_why_hostile", "test_check_hostile"})
+SLOW_MODULES = frozenset(
+    {"test_why_large", "test_why_hostile", "test_check_hostile", "test_check_linear"}
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -227,3 +227,17 @@ def test_check_at_this_repository_root_reports_no_fixture_and_errors_only_in_exa
         for f in report["findings"]
         if f["path"].startswith("examples/")
     )
+
+
+def test_docs_config_example_parses_and_uses_every_key() -> None:
+    """docs/config.md's full example is a valid config that sets every key there is."""
+    from killproof.config import KNOWN_THRESHOLDS
+
+    text = (REPO / "docs" / "config.md").read_text(encoding="utf-8")
+    example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    config = parse_project_config(example, "docs/config.md")
+    assert config.ignore and config.severity and config.pairs and config.exclude
+    assert set(config.thresholds) == set(KNOWN_THRESHOLDS)
+    assert all(e.reason for e in config.ignore if e.paths)
+    for key in ("ignore:", "severity:", "thresholds:", "pairs:", "include_tests:", "exclude:"):
+        assert f"\n{key}" in example, key

@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from killproof.check.go import _unparsed
 from killproof.check.gofmt import GofmtVerdict
 from killproof.cli import main
-from killproof.config import parse_project_config
+from killproof.config import excluded, parse_project_config
 from killproof.errors import InputError
 from killproof.model import Severity
 from killproof.sources.golang.parse import SyntaxProblem
@@ -241,3 +243,18 @@ def test_docs_config_example_parses_and_uses_every_key() -> None:
     assert all(e.reason for e in config.ignore if e.paths)
     for key in ("ignore:", "severity:", "thresholds:", "pairs:", "include_tests:", "exclude:"):
         assert f"\n{key}" in example, key
+
+
+SEGMENT = st.text(alphabet="abcxyz_-.0", min_size=1, max_size=6).filter(lambda s: s not in ".")
+
+
+@given(st.lists(SEGMENT, min_size=1, max_size=5), st.integers(min_value=1, max_value=5))
+def test_a_directory_glob_excludes_everything_below_it_and_nothing_beside_it(
+    parts: list[str], cut: int
+) -> None:
+    path = "/".join(parts)
+    directory = "/".join(parts[: min(cut, len(parts))])
+    for glob in (directory, directory + "/", directory + "/**", "./" + directory):
+        assert excluded(path, glob), (path, glob)
+    assert not excluded(path, directory + "-other")
+    assert not excluded("other-" + path, directory) or directory.startswith("other-")

@@ -40,7 +40,22 @@ class KernelOomParser:
 
     # Few and long: each extra or short anchor slows the multi-pattern search of the scan.
     # Every other line of a report is read as context after its header.
-    anchors: tuple[str, ...] = ("invoked oom-killer: ", "Killed process", "oom_reaper: ")
+    anchors: tuple[str, ...] = (
+        "invoked oom-killer: ",
+        "Killed process",
+        "oom_reaper: ",
+        # a report whose header was lost (a partial paste, a grep, a rate-limited dump)
+        "ill process ",
+        "oom-kill:",
+        "killed as a result of limit",
+        ", failcnt ",
+        "Memory cgroup stats for",
+        "no killable processes",
+        "panic_on_oom",
+        " Comm: ",
+        " mems_allowed=",
+        "Hardware name: ",
+    )
 
     def __init__(self, path: str = "") -> None:
         self.path = path
@@ -85,7 +100,11 @@ class KernelOomParser:
         text = wrapped.text
         evidence = Evidence(line.rstrip("\r\n"), self.path, lineno)
 
+        if report is not None and report.no_killable:
+            report.note_next(text)
         if (head := kl.header(text)) is not None:
+            if report is not None and report.repeats_header(text):
+                return  # the same header twice (a log forwarded to two files, a paste)
             self._close(out)
             self._report = OpenReport.start(head, wrapped, evidence)
             return
@@ -104,14 +123,30 @@ class KernelOomParser:
                 self._close(out)
             self._attach_reaper(reaped, evidence, out)
             return
+        if (
+            report is not None
+            and not report.victims
+            and report.selected is not None
+            and (sel := kl.selected(text)) is not None
+        ):
+            # a grep that kept only the selection lines: one report each
+            self._close(out)
+            report = self._report = OpenReport.headerless(wrapped)
+            report.take_selected(sel, evidence)
+            return
         if report is None:
-            if (summ := kl.summary(text)) is not None and summ.pid is not None:
+            if (summ := kl.summary(text)) is not None and "oom-kill:" in text:
                 # a report whose header was lost (rate limit, truncated paste)
                 report = self._report = OpenReport.headerless(wrapped)
                 report.take_summary(summ, evidence)
             elif (sel := kl.selected(text)) is not None:
                 report = self._report = OpenReport.headerless(wrapped)
                 report.take_selected(sel, evidence)
+            elif _starts_report(text):
+                # the middle of a report (its stack, memcg block or panic) is read from here;
+                # a stack that never reaches the OOM killer is dropped (OpenReport.is_oom)
+                report = self._report = OpenReport.headerless(wrapped)
+                report.take_line(text, wrapped, evidence)
             return
         if report.victims and report.try_continuation(text, wrapped):
             return
@@ -158,6 +193,18 @@ class KernelOomParser:
             else:
                 break
         del self._waiting[:keep_from]
+
+
+def _starts_report(text: str) -> bool:
+    """True for a line from the middle of an OOM report that a partial copy may start with."""
+    return (
+        kl.invoker(text) is not None
+        or text.startswith(("Hardware name: ", "Memory cgroup stats for", "Task in "))
+        or " mems_allowed=" in text
+        or kl.usage(text) is not None
+        or "no killable processes" in text
+        or "panic_on_oom" in text
+    )
 
 
 def parse_kernel_log(lines: Iterable[str], path: str = "") -> list[KillEvent]:

@@ -104,6 +104,19 @@ class Reaped:
 
 
 @dataclass(frozen=True)
+class Frames:
+    """What one call-trace line says about the OOM's scope (any unwinder's format: x86
+    ``func+0x1/0x2``, ``[<addr>] ? func``, ARM ``(func) from (caller)``)."""
+
+    memcg: bool
+    """A memory cgroup charge or OOM frame (``mem_cgroup_out_of_memory``, ``try_charge``…)."""
+    oom: bool
+    """The OOM killer's own frames (``out_of_memory``, ``oom_kill_process``)."""
+    page_alloc: bool
+    """The page allocator (``__alloc_pages*``): a global OOM when no memcg frame is seen."""
+
+
+@dataclass(frozen=True)
 class RawRow:
     """One task-table row, still in pages (``pgtables_bytes`` is ignored)."""
 
@@ -151,6 +164,14 @@ _TASK_IN = re.compile(r"Task in (.*) killed as a result of limit of (.*)$")
 _STATS_FOR = re.compile(r"Memory cgroup stats for (.*?):")
 _GROUP = re.compile(r"Tasks in (.*) are going to be killed due to memory\.oom\.group set")
 _REAPED = re.compile(r"oom_reaper: (?:reaped process |unable to reap pid:)(\d{1,10}) \((.{0,64})\)")
+# Whole function names only: "\b" keeps "mem_cgroup_charge_statistics" or
+# "unlock_page_memcg" (bookkeeping helpers, often '?' guesses) out of the scope frames.
+_MEMCG_FRAME = re.compile(
+    r"\b(?:mem_cgroup_out_of_memory|try_charge(?:_memcg)?|mem_cgroup_try_charge(?:_delay)?"
+    r"|mem_cgroup_oom_synchronize|memory_max_write|mem_cgroup_oom)\b"
+)
+_OOM_FRAME = re.compile(r"\b(?:out_of_memory|oom_kill_process)\b")
+_ALLOC_FRAME = re.compile(r"\b__alloc_pages(?:_slowpath|_nodemask)?\b")
 _ROW = re.compile(r"\[\s*(\d{1,10})\]\s+(.*)$")
 MAX_DIGITS = 19
 """Longest number read from a line (a 64-bit value); longer digit runs are not numbers here."""
@@ -312,6 +333,18 @@ def reaped(text: str) -> Reaped | None:
         return None
     m = _REAPED.search(text)
     return Reaped(int(m.group(1)), m.group(2)) if m else None
+
+
+def frames(text: str) -> Frames | None:
+    """The scope-deciding frames named on a call-trace line, or None when it names none."""
+    if "_" not in text:
+        return None
+    memcg = _MEMCG_FRAME.search(text) is not None
+    oom = _OOM_FRAME.search(text) is not None
+    alloc = _ALLOC_FRAME.search(text) is not None
+    if not (memcg or oom or alloc):
+        return None
+    return Frames(memcg=memcg, oom=oom, page_alloc=alloc)
 
 
 def table_columns(text: str) -> tuple[str, ...] | None:

@@ -162,3 +162,37 @@ def test_panic_on_oom_kills_nothing() -> None:
 def test_a_header_pasted_twice_is_one_report() -> None:
     [event] = _why([HEADER, HEADER, CPU, CPU, *GLOBAL_TRACE])
     assert (event.cause, event.pid) == (G, None)
+
+
+def test_a_burst_of_selection_and_kill_pairs_keeps_each_scope() -> None:
+    lines = []
+    for pid in (501, 502, 503):
+        lines += [
+            f"kernel: Memory cgroup out of memory: Kill process {pid} (t) score 0 or sacrifice child",
+            f"kernel: Killed process {pid} (t), UID 0, total-vm:7296kB, anon-rss:96kB, file-rss:0kB",
+        ]
+    assert _facts(_why(lines)) == [(M, 501, True), (M, 502, True), (M, 503, True)]
+
+
+def test_thousands_separators_in_sizes() -> None:
+    [event] = _why(
+        [
+            "[ 1.0] Out of memory: Killed process 7 (py) total-vm:26,184,840kB, "
+            "anon-rss:153,700,88kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:1,024kB "
+            "oom_score_adj:0"
+        ]
+    )
+    assert (event.total_vm_kb, event.anon_rss_kb, event.file_rss_kb) == (26184840, 15370088, 0)
+    assert event.oom_score_adj == 0
+
+
+def test_a_reaper_line_alone_is_a_kill_and_a_late_one_is_not_a_second() -> None:
+    kill = "[ 100.0] Out of memory: Killed process 5 (a) total-vm:1kB, anon-rss:1kB, file-rss:0kB"
+    events = _why(
+        [
+            kill,
+            "[ 200.0] oom_reaper: reaped process 5 (a), now anon-rss:0kB, file-rss:0kB",
+            "[ 300.0] oom_reaper: reaped process 9 (b), now anon-rss:0kB, file-rss:0kB",
+        ]
+    )
+    assert [(e.pid, e.cause, e.anon_rss_kb) for e in events] == [(5, G, 1), (9, U, None)]

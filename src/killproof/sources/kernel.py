@@ -14,13 +14,14 @@ sacrifice child`` (only the candidate, reported as ``selected_pid``).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 
 from killproof.model import Evidence
 from killproof.sources import kernel_lines as kl
 from killproof.sources.kernel_report import OpenReport, Victim
-from killproof.sources.logwrap import unwrap
-from killproof.why.model import KillEvent
+from killproof.sources.logwrap import Unwrapped, unwrap
+from killproof.why.model import Cause, KillEvent
 
 REAPER_WAIT_S = 30.0
 """Seconds (log time) a finished event waits for its ``oom_reaper:`` line."""
@@ -28,6 +29,8 @@ REAPER_WAIT_LINES = 20000
 """Lines a finished event waits for its ``oom_reaper:`` line when the log has no time."""
 MAX_WAITING = 16
 """Finished events held back for their reaper line at most (memory stays bounded)."""
+RECENT_VICTIMS = 1024
+"""Victim pids remembered after their event left, so a late reaper line makes no new kill."""
 
 
 class KernelOomParser:
@@ -62,6 +65,7 @@ class KernelOomParser:
         self._report: OpenReport | None = None
         self._waiting: list[tuple[KillEvent, int]] = []
         self._now: float | None = None  # uptime of the latest line that had one (seconds)
+        self._recent: deque[int] = deque(maxlen=RECENT_VICTIMS)
 
     @property
     def wants_context(self) -> bool:
@@ -121,15 +125,19 @@ class KernelOomParser:
         if (reaped := kl.reaped(text)) is not None:
             if report is not None and (report.victims or not report.wants_more):
                 self._close(out)
-            self._attach_reaper(reaped, evidence, out)
+            if not self._attach_reaper(reaped, evidence, out) and reaped.pid not in self._recent:
+                # the reaper line alone (the report was cut or grepped away): the kernel's
+                # OOM killer killed this pid, in a scope the excerpt does not show
+                self._recent.append(reaped.pid)
+                self._waiting.append((_reaped_event(reaped, wrapped, evidence), lineno))
             return
         if (
             report is not None
-            and not report.victims
-            and report.selected is not None
+            and (report.settled if report.victims else report.selected is not None)
             and (sel := kl.selected(text)) is not None
         ):
-            # a grep that kept only the selection lines: one report each
+            # the next report's selection line (a burst whose other lines were rate-limited,
+            # a grep that kept only the selection lines): one report each
             self._close(out)
             report = self._report = OpenReport.headerless(wrapped)
             report.take_selected(sel, evidence)
@@ -159,9 +167,12 @@ class KernelOomParser:
         if report is None:
             return
         for event, lineno in report.events():
+            if event.pid is not None:
+                self._recent.append(event.pid)
             self._waiting.append((event, lineno))
 
-    def _attach_reaper(self, reaped: kl.Reaped, evidence: Evidence, out: list[KillEvent]) -> None:
+    def _attach_reaper(self, reaped: kl.Reaped, evidence: Evidence, out: list[KillEvent]) -> bool:
+        """Add the reaper line to the waiting event of its pid; False when none waits."""
         for index in range(len(self._waiting) - 1, -1, -1):
             event, _ = self._waiting[index]
             if event.pid == reaped.pid and event.killed:
@@ -172,7 +183,8 @@ class KernelOomParser:
                 # events leave in kill order: everything up to this one is settled
                 out.extend(e for e, _ in self._waiting[: index + 1])
                 del self._waiting[: index + 1]
-                return
+                return True
+        return False
 
     def _release_stale(self, lineno: int, out: list[KillEvent]) -> None:
         if not self._waiting:
@@ -193,6 +205,22 @@ class KernelOomParser:
             else:
                 break
         del self._waiting[:keep_from]
+
+
+def _reaped_event(reaped: kl.Reaped, wrapped: Unwrapped, evidence: Evidence) -> KillEvent:
+    """The kill an ``oom_reaper:`` line proves when the rest of its report is not there
+    (its ``now anon-rss`` is what is left after reaping, not the victim's size)."""
+    return KillEvent(
+        cause=Cause.KERNEL_OOM_UNKNOWN_SCOPE,
+        source="kernel",
+        pid=reaped.pid,
+        process=reaped.comm or None,
+        time=wrapped.time,
+        uptime_s=wrapped.uptime_s,
+        epoch_s=wrapped.epoch_s,
+        host=wrapped.host,
+        evidence=(evidence,),
+    )
 
 
 def _starts_report(text: str) -> bool:

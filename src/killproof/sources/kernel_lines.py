@@ -144,7 +144,12 @@ _KILLED_NO_COMM = re.compile(r"Killed process (\d{1,10})(?!\d)(.*)$")
 _TAIL_UID = re.compile(r",?\s*UID \d{1,10},")
 # A key starts a word (the lookbehind), so a long word is tried once, not from every letter;
 # the key is then the word from its first ASCII letter or "_" on.
-_KV = re.compile(r"(?<![\w-])([\w-]+):\s?(-?\d{1,19})(?:kB|KB)?\b")
+# A size may come with thousands separators a collector or a paste added ("153,700,88kB"):
+# digits and commas right up to "kB" are one number; "0, UID" is 0 then the next pair.
+_KV = re.compile(
+    r"(?<![\w-])([\w-]+):\s?(-?\d{1,19}(?!\d|,\d)|\d{1,19}(?:,\d{1,3}){1,6}(?=kB|KB))"
+    r"(?:kB|KB)?\b"
+)
 _KEY_START = re.compile(r"[A-Za-z_]")
 _RHEL7_UID = re.compile(r"^,?\s*UID (\d{1,10}),")
 _SCORE_ADJ_TAIL = re.compile(r"oom_score_adj:-?\d+$")
@@ -218,7 +223,7 @@ def _pairs(tail: str) -> tuple[tuple[str, int], ...]:
     for word, number in _KV.findall(tail):
         start = _KEY_START.search(word)
         if start is not None:
-            out.append((word[start.start() :], int(number)))
+            out.append((word[start.start() :], int(number.replace(",", ""))))
     return tuple(out)
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from killproof.sources.kernel import KernelOomParser
 from killproof.sources.logscan import Prefilter, scan
+from killproof.sources.logwrap import unwrap
 from killproof.why.model import Cause, KillEvent
 
 G, M, U = Cause.KERNEL_OOM_GLOBAL, Cause.KERNEL_OOM_MEMCG, Cause.KERNEL_OOM_UNKNOWN_SCOPE
@@ -196,3 +197,52 @@ def test_a_reaper_line_alone_is_a_kill_and_a_late_one_is_not_a_second() -> None:
         ]
     )
     assert [(e.pid, e.cause, e.anon_rss_kb) for e in events] == [(5, G, 1), (9, U, None)]
+
+
+KILL = "Out of memory: Killed process 908 (sleep) total-vm:3264kB, anon-rss:256kB, file-rss:0kB"
+
+
+@pytest.mark.parametrize(
+    ("line", "time", "host"),
+    [
+        (f"Mar 03 10:00:00 kernel: {KILL}", "Mar 03 10:00:00", None),
+        (f"2026-03-03T10:00:00+00:00 kernel: {KILL}", "2026-03-03T10:00:00+00:00", None),
+        (
+            f"10.0.0.7: kern:    info: [2026-03-03T10:00:00.123456789Z]: {KILL}",
+            "2026-03-03T10:00:00.123456789Z",
+            "10.0.0.7",
+        ),
+    ],
+    ids=["journal-no-host", "rfc3339-no-host", "talosctl-dmesg"],
+)
+def test_kernel_lines_without_a_host_field(line: str, time: str, host: str | None) -> None:
+    [event] = _why([line])
+    assert (event.cause, event.pid, event.anon_rss_kb) == (G, 908, 256)
+    assert (event.time, event.host, event.reason) == (time, host, "Out of memory")
+
+
+def test_other_writers_without_a_host_keep_their_tag() -> None:
+    assert unwrap("Mar 03 10:00:00 systemd-oomd[12]: Killed /a.scope").ident is None
+
+
+def test_double_space_after_killed_process() -> None:
+    [event] = _why(["[ 1.0] " + KILL.replace("process 908", "process  908")])
+    assert (event.pid, event.process) == (908, "sleep")
+
+
+def test_a_log_flattened_onto_one_line_is_read_entry_by_entry() -> None:
+    entries = [
+        "[ 51.066296] sysrq: Manual OOM execution",
+        "[ 51.066596] kworker/1:0 invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=-1",
+        "[ 51.066915] CPU: 1 UID: 0 PID: 27 Comm: kworker/1:0 Not tainted 6.17.1 #1",
+        f"[ 51.088519] {KILL}",
+        "[ 51.090263] app.sh[906]: + echo Result=oom-kill: done",
+    ]
+    [event] = _why(["Some prose with Result=oom-kill: in it: " + " ".join(entries)])
+    assert (event.cause, event.pid, event.invoker_pid) == (G, 908, 27)
+    assert event.evidence[-1].text.startswith("[ 51.088519] Out of memory: Killed process 908")
+
+
+def test_one_console_stamp_inside_a_line_is_a_prefix_not_a_flattened_log() -> None:
+    [event] = _why([f"percona # [ 16.869199] {KILL}"])
+    assert (event.pid, event.uptime_s) == (908, 16.869199)

@@ -14,6 +14,7 @@ sacrifice child`` (only the candidate, reported as ``selected_pid``).
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Iterable
 
@@ -29,6 +30,11 @@ REAPER_WAIT_LINES = 20000
 """Lines a finished event waits for its ``oom_reaper:`` line when the log has no time."""
 MAX_WAITING = 16
 """Finished events held back for their reaper line at most (memory stays bounded)."""
+_ENTRY_STAMP = re.compile(r"(?<=\s)(?=\[\s{0,12}\d{1,10}\.\d{6}\]\s)")
+"""Where an entry of a log flattened onto one line starts: a ``[ 51.066596] `` print stamp."""
+MIN_FLATTENED_ENTRIES = 3
+"""Print stamps inside one line (not at its start) from which it is read as a flattened log
+(one stamp inside a line is a console prefix: ``host # [ 16.48] …``)."""
 RECENT_VICTIMS = 1024
 """Victim pids remembered after their event left, so a late reaper line makes no new kill."""
 
@@ -75,7 +81,8 @@ class KernelOomParser:
     def feed(self, lineno: int, line: str) -> Iterable[KillEvent]:
         """Read one line; return the events that are now complete."""
         out: list[KillEvent] = []
-        self._feed(lineno, line, out)
+        for entry in _entries(line):
+            self._feed(lineno, entry, out)
         self._release_stale(lineno, out)
         return out
 
@@ -143,7 +150,9 @@ class KernelOomParser:
             report.take_selected(sel, evidence)
             return
         if report is None:
-            if (summ := kl.summary(text)) is not None and "oom-kill:" in text:
+            if (summ := kl.summary(text)) is not None and (
+                summ.pid is not None or "oom-kill:constraint=" in text
+            ):
                 # a report whose header was lost (rate limit, truncated paste)
                 report = self._report = OpenReport.headerless(wrapped)
                 report.take_summary(summ, evidence)
@@ -205,6 +214,17 @@ class KernelOomParser:
             else:
                 break
         del self._waiting[:keep_from]
+
+
+def _entries(line: str) -> list[str]:
+    """The log entries of one line: itself, or for a log whose newlines were lost (a web
+    page, a flattened paste) the pieces that start at each kernel print stamp."""
+    if line.count("] ") < MIN_FLATTENED_ENTRIES or len(line) < 100:
+        return [line]
+    pieces = _ENTRY_STAMP.split(line)
+    if len(pieces) <= MIN_FLATTENED_ENTRIES:
+        return [line]
+    return [piece.rstrip() for piece in pieces if piece.strip()]
 
 
 def _reaped_event(reaped: kl.Reaped, wrapped: Unwrapped, evidence: Evidence) -> KillEvent:

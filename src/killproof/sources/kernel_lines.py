@@ -138,9 +138,11 @@ _INVOKER = re.compile(
     r"(?:CPU: \d{1,10} (?:UID: \d{1,10} )?PID: (\d{1,10}) Comm: |Pid: (\d{1,10}), comm: )(.*?)"
     r"(?: (?:Not tainted|Tainted:).*)?$"
 )
-_KILLED = re.compile(r"Killed process (\d{1,10})(?:,\s*UID (\d{1,10}),)?\s*\((.*)\)(.*)$")
-_KILLED_LAZY = re.compile(r"Killed process (\d{1,10})(?:,\s*UID (\d{1,10}),)?\s*\((.*?)\)(.*)$")
-_KILLED_NO_COMM = re.compile(r"Killed process (\d{1,10})(?!\d)(.*)$")
+_KILLED = re.compile(r"Killed process\s{1,8}(\d{1,10})(?:,\s*UID (\d{1,10}),)?\s*\((.*)\)(.*)$")
+_KILLED_LAZY = re.compile(
+    r"Killed process\s{1,8}(\d{1,10})(?:,\s*UID (\d{1,10}),)?\s*\((.*?)\)(.*)$"
+)
+_KILLED_NO_COMM = re.compile(r"Killed process\s{1,8}(\d{1,10})(?!\d)(.*)$")
 _TAIL_UID = re.compile(r",?\s*UID \d{1,10},")
 # A key starts a word (the lookbehind), so a long word is tried once, not from every letter;
 # the key is then the word from its first ASCII letter or "_" on.
@@ -154,7 +156,7 @@ _KEY_START = re.compile(r"[A-Za-z_]")
 _RHEL7_UID = re.compile(r"^,?\s*UID (\d{1,10}),")
 _SCORE_ADJ_TAIL = re.compile(r"oom_score_adj:-?\d+$")
 _SELECTED = re.compile(
-    r"[Kk]ill process (\d{1,10}) \((.{0,64})\) score -?\d{1,10} (?:or sacrifice child|and children)"
+    r"[Kk]ill process\s{1,8}(\d{1,10}) \((.{0,64})\) score -?\d{1,10} (?:or sacrifice child|and children)"
 )
 _SUMMARY_KEYS = {
     "constraint": re.compile(r"constraint=([^,]*)"),

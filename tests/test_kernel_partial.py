@@ -15,6 +15,7 @@ import pytest
 from killproof.sources.kernel import KernelOomParser
 from killproof.sources.logscan import Prefilter, scan
 from killproof.sources.logwrap import unwrap
+from killproof.why.explain import explain
 from killproof.why.model import Cause, KillEvent
 
 G, M, U = Cause.KERNEL_OOM_GLOBAL, Cause.KERNEL_OOM_MEMCG, Cause.KERNEL_OOM_UNKNOWN_SCOPE
@@ -246,3 +247,18 @@ def test_a_log_flattened_onto_one_line_is_read_entry_by_entry() -> None:
 def test_one_console_stamp_inside_a_line_is_a_prefix_not_a_flattened_log() -> None:
     [event] = _why([f"percona # [ 16.869199] {KILL}"])
     assert (event.pid, event.uptime_s) == (908, 16.869199)
+
+
+@pytest.mark.parametrize("trace", [MEMCG_TRACE, GLOBAL_TRACE, []], ids=["memcg", "global", "none"])
+def test_a_cut_report_is_explained_without_a_victim(trace: list[str]) -> None:
+    [event] = _why([HEADER, CPU, *trace])
+    text = explain(event).explanation
+    assert "does not name the victim" in text
+    assert "memory cgroup a memory cgroup" not in text and "  " not in text
+
+
+def test_a_named_victim_needs_no_excuse() -> None:
+    [event] = _why(["[ 1.0] Memory cgroup out of memory: " + KILL.split(": ", 1)[1]])
+    text = explain(event).explanation
+    assert "sleep (pid 908)" in text and "its memory cgroup reached its limit" in text
+    assert "does not name the victim" not in text

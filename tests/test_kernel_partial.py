@@ -81,7 +81,18 @@ def test_a_report_cut_before_its_victim_is_an_oom_of_its_trace_scope(
 
 def test_a_report_that_starts_at_its_cpu_line_is_read_from_there() -> None:
     [event] = _why(["[ 9.0] usb 1-1: new device", CPU, HARDWARE, CALL, *MEMCG_TRACE])
-    assert (event.cause, event.pid, event.invoker_pid) == (M, None, 4242)
+    # the scan finds it at its out_of_memory frame (the CPU: line has no anchor of its own)
+    assert (event.cause, event.pid) == (M, None)
+    assert event.evidence[0].text == MEMCG_TRACE[0]
+
+
+def test_a_memcg_stack_with_only_guessed_frames_is_memcg() -> None:
+    trace = [
+        "[ 9.1]  [<ffffffff810db186>] ? out_of_memory+0x286/0x3e0",
+        "[ 9.2]  [<ffffffff8112cdd8>] ? mem_cgroup_oom_synchronize+0x4e8/0x550",
+    ]
+    [event] = _why([CPU, CALL, *trace])
+    assert (event.cause, event.pid) == (M, None)
 
 
 def test_another_warnings_stack_is_not_an_oom() -> None:
@@ -262,3 +273,10 @@ def test_a_named_victim_needs_no_excuse() -> None:
     text = explain(event).explanation
     assert "sleep (pid 908)" in text and "its memory cgroup reached its limit" in text
     assert "does not name the victim" not in text
+
+
+def test_an_excerpt_that_starts_at_the_memcg_block_cites_that_line_once() -> None:
+    [event] = _why(
+        ["[ 7.0] memory: usage 2048kB, limit 2048kB, failcnt 3", "[ 7.0] swap: usage 0kB"]
+    )
+    assert [(e.line, e.text[:22]) for e in event.evidence] == [(1, "[ 7.0] memory: usage 2")]

@@ -53,17 +53,15 @@ class KernelOomParser:
         "invoked oom-killer: ",
         "Killed process",
         "oom_reaper: ",
-        # a report whose header was lost (a partial paste, a grep, a rate-limited dump)
-        "ill process ",
+        # a report whose header was lost (a partial paste, a grep, a rate-limited dump):
+        # "[Oo]ut of memory" selection, no-killable and panic_on_oom lines; the summary; the
+        # memcg block; the out_of_memory frame of a stack whose first lines are missing
+        "ut of memory",
         "oom-kill:",
         "killed as a result of limit",
         ", failcnt ",
         "Memory cgroup stats for",
-        "no killable processes",
-        "panic_on_oom",
-        " Comm: ",
-        " mems_allowed=",
-        "Hardware name: ",
+        "out_of_memory",
     )
 
     def __init__(self, path: str = "") -> None:
@@ -164,6 +162,8 @@ class KernelOomParser:
                 # a stack that never reaches the OOM killer is dropped (OpenReport.is_oom)
                 report = self._report = OpenReport.headerless(wrapped)
                 report.take_line(text, wrapped, evidence)
+                if evidence not in report.evidence:
+                    report.evidence.append(evidence)  # where the excerpt starts
             return
         if report.victims and report.try_continuation(text, wrapped):
             return
@@ -245,8 +245,10 @@ def _reaped_event(reaped: kl.Reaped, wrapped: Unwrapped, evidence: Evidence) -> 
 
 def _starts_report(text: str) -> bool:
     """True for a line from the middle of an OOM report that a partial copy may start with."""
+    frames = kl.frames(text)
     return (
-        kl.invoker(text) is not None
+        (frames is not None and (frames.oom or frames.memcg))
+        or kl.invoker(text) is not None
         or text.startswith(("Hardware name: ", "Memory cgroup stats for", "Task in "))
         or " mems_allowed=" in text
         or kl.usage(text) is not None

@@ -178,6 +178,15 @@ _MEMCG_FRAME = re.compile(
     r"|mem_cgroup_oom_synchronize|memory_max_write|mem_cgroup_oom)\b"
 )
 _OOM_FRAME = re.compile(r"\b(?:out_of_memory|oom_kill_process)\b")
+_FRAME_WORDS = (
+    "out_of_memory",
+    "oom_kill_process",
+    "charge",
+    "mem_cgroup_oom",
+    "memory_max",
+    "__alloc_pages",
+)
+"""Substrings one of which every scope frame contains (a cheap test before the regexes)."""
 _ALLOC_FRAME = re.compile(r"\b__alloc_pages(?:_slowpath|_nodemask)?\b")
 _ROW = re.compile(r"\[\s*(\d{1,10})\]\s+(.*)$")
 MAX_DIGITS = 19
@@ -344,7 +353,7 @@ def reaped(text: str) -> Reaped | None:
 
 def frames(text: str) -> Frames | None:
     """The scope-deciding frames named on a call-trace line, or None when it names none."""
-    if "_" not in text:
+    if not any(word in text for word in _FRAME_WORDS):
         return None
     memcg = _MEMCG_FRAME.search(text) is not None
     oom = _OOM_FRAME.search(text) is not None

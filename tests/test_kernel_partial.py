@@ -280,3 +280,15 @@ def test_an_excerpt_that_starts_at_the_memcg_block_cites_that_line_once() -> Non
         ["[ 7.0] memory: usage 2048kB, limit 2048kB, failcnt 3", "[ 7.0] swap: usage 0kB"]
     )
     assert [(e.line, e.text[:22]) for e in event.evidence] == [(1, "[ 7.0] memory: usage 2")]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '  File "app.py", line 3, in out_of_memory',
+        "handler.out_of_memory() failed",
+        "[ 9.3]  try_charge_memcg+0x1/0x2",  # a memcg charge path of some other warning
+    ],
+)
+def test_a_name_that_is_not_an_oom_frame_starts_nothing(line: str) -> None:
+    assert _why([CPU, CALL, line, "[ 9.4]  __alloc_pages+0x5/0x6"]) == []

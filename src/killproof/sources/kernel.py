@@ -247,7 +247,7 @@ def _starts_report(text: str) -> bool:
     """True for a line from the middle of an OOM report that a partial copy may start with."""
     frames = kl.frames(text)
     return (
-        (frames is not None and (frames.oom or frames.memcg))
+        (frames is not None and frames.oom)
         or kl.invoker(text) is not None
         or text.startswith(("Hardware name: ", "Memory cgroup stats for", "Task in "))
         or " mems_allowed=" in text

@@ -111,7 +111,8 @@ class Frames:
     memcg: bool
     """A memory cgroup charge or OOM frame (``mem_cgroup_out_of_memory``, ``try_charge``…)."""
     oom: bool
-    """The OOM killer's own frames (``out_of_memory``, ``oom_kill_process``)."""
+    """The OOM killer's own frames (``out_of_memory``, ``oom_kill_process``, the memcg OOM
+    entry points): a charge frame alone may be any memcg warning's stack."""
     page_alloc: bool
     """The page allocator (``__alloc_pages*``): a global OOM when no memcg frame is seen."""
 
@@ -171,13 +172,20 @@ _TASK_IN = re.compile(r"Task in (.*) killed as a result of limit of (.*)$")
 _STATS_FOR = re.compile(r"Memory cgroup stats for (.*?):")
 _GROUP = re.compile(r"Tasks in (.*) are going to be killed due to memory\.oom\.group set")
 _REAPED = re.compile(r"oom_reaper: (?:reaped process |unable to reap pid:)(\d{1,10}) \((.{0,64})\)")
-# Whole function names only: "\b" keeps "mem_cgroup_charge_statistics" or
-# "unlock_page_memcg" (bookkeeping helpers, often '?' guesses) out of the scope frames.
+# Whole function names only, as an unwinder prints a frame: "name+0x…" (x86, arm64, old ARM
+# "(name+0x…)"), "(name)" or "name from caller" (ARM); a compiler suffix (".cold.33") may
+# follow the name. "\b" keeps "mem_cgroup_charge_statistics" or "unlock_page_memcg"
+# (bookkeeping helpers) out; the frame shape keeps a program's "x.out_of_memory()" out.
+_FRAME_END = r"(?:\.[\w.]{1,24})?(?:\+0x|\)| from )"
 _MEMCG_FRAME = re.compile(
     r"\b(?:mem_cgroup_out_of_memory|try_charge(?:_memcg)?|mem_cgroup_try_charge(?:_delay)?"
-    r"|mem_cgroup_oom_synchronize|memory_max_write|mem_cgroup_oom)\b"
+    r"|mem_cgroup_oom_synchronize|memory_max_write|mem_cgroup_oom)" + _FRAME_END
 )
-_OOM_FRAME = re.compile(r"\b(?:out_of_memory|oom_kill_process)\b")
+_OOM_FRAME = re.compile(
+    r"\b(?:out_of_memory|oom_kill_process|mem_cgroup_out_of_memory|mem_cgroup_oom_synchronize)"
+    + _FRAME_END
+)
+_ALLOC_FRAME = re.compile(r"\b__alloc_pages(?:_slowpath|_nodemask)?" + _FRAME_END)
 _FRAME_WORDS = (
     "out_of_memory",
     "oom_kill_process",
@@ -187,7 +195,6 @@ _FRAME_WORDS = (
     "__alloc_pages",
 )
 """Substrings one of which every scope frame contains (a cheap test before the regexes)."""
-_ALLOC_FRAME = re.compile(r"\b__alloc_pages(?:_slowpath|_nodemask)?\b")
 _ROW = re.compile(r"\[\s*(\d{1,10})\]\s+(.*)$")
 MAX_DIGITS = 19
 """Longest number read from a line (a 64-bit value); longer digit runs are not numbers here."""

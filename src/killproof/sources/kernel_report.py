@@ -122,7 +122,6 @@ class OpenReport:
             or self.task_in
             or self.usage
             or self.stats_memcg
-            or self.memcg_frame
             or self.oom_frame
             or self.no_killable
         )

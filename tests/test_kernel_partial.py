@@ -292,3 +292,15 @@ def test_an_excerpt_that_starts_at_the_memcg_block_cites_that_line_once() -> Non
 )
 def test_a_name_that_is_not_an_oom_frame_starts_nothing(line: str) -> None:
     assert _why([CPU, CALL, line, "[ 9.4]  __alloc_pages+0x5/0x6"]) == []
+
+
+def test_a_sysrq_oom_with_nothing_to_kill_is_machine_wide() -> None:
+    [event] = _why(
+        [
+            "[ 5.0] kworker/1:0 invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=-1, "
+            "oom_score_adj=0",
+            "[ 5.1] Out of memory and no killable processes...",
+            "[ 5.2] sysrq: Show Memory",
+        ]
+    )
+    assert _facts([event]) == [(G, None, False)]

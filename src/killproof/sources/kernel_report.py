@@ -58,6 +58,7 @@ class OpenReport:
         self.task_in: kl.TaskIn | None = None
         self.stats_memcg: str | None = None
         self.header = False
+        self.sysrq = False
         self.memcg_frame = False
         self.oom_frame = False
         self.alloc_frame = False
@@ -84,6 +85,8 @@ class OpenReport:
         report = cls(wrapped)
         report.invoker_process = head.comm or None
         report.header = True
+        # a SysRq-f (manual) OOM is machine-wide: the kernel prints order=-1 for it
+        report.sysrq = "order=-1" in wrapped.text
         report.evidence.append(evidence)
         return report
 
@@ -308,7 +311,7 @@ class OpenReport:
             return Cause.KERNEL_OOM_MEMCG
         if self.stats_memcg is not None:
             return Cause.KERNEL_OOM_MEMCG
-        if self.mem_info or self.panic or (self.alloc_frame and self.oom_frame):
+        if self.mem_info or self.panic or self.sysrq or (self.alloc_frame and self.oom_frame):
             # show_mem() ("Mem-Info:") is only printed for a global OOM; the page allocator
             # calls out_of_memory() itself only for the whole host
             return Cause.KERNEL_OOM_GLOBAL

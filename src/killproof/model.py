@@ -137,6 +137,19 @@ class Measurement:
         """JSON form."""
         return {"name": self.name, "value": self.value, "unit": self.unit, "subject": self.subject}
 
+    def human(self) -> str:
+        """The value for a person: bytes as ``60.0 MiB``, seconds as ``0.05 s``, else as is."""
+        v = self.value
+        if self.unit == "bytes":
+            for factor, suffix in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+                if abs(v) >= factor:
+                    return f"{v / factor:.1f} {suffix}"
+            return f"{v:.0f} bytes"
+        if self.unit == "seconds":
+            return f"{v:.2f} s" if abs(v) < 10 else f"{v:.1f} s"
+        number = f"{v:.0f}" if float(v).is_integer() else f"{v:.3g}"
+        return f"{number} {self.unit}"
+
 
 @dataclass(frozen=True)
 class Table:

@@ -38,6 +38,6 @@ def render(report: Report, options: RenderOptions) -> str:
         lines += ["", "## Skipped", ""]
         lines += [f"- `{s.what}`: {s.reason}" for s in report.skipped]
     if report.measurements:
-        lines += ["", "## Measurements", "", "| name | value | unit |", "|---|---|---|"]
-        lines += [f"| {_cell(m.name)} | {m.value:g} | {m.unit} |" for m in report.measurements]
+        lines += ["", "## Measurements", "", "| name | value |", "|---|---|"]
+        lines += [f"| {_cell(m.name)} | {_cell(m.human())} |" for m in report.measurements]
     return "\n".join(lines).rstrip() + "\n"

@@ -68,15 +68,20 @@ def render(report: Report, options: RenderOptions) -> str:
         console.print()
         for m in report.measurements:
             subject = f" [{escape(m.subject)}]" if m.subject else ""
-            console.print(f"{escape(m.name)}{subject}: {m.value:g} {escape(m.unit)}")
+            console.print(f"{escape(m.name)}{subject}: {escape(m.human())}")
     counts = {s: sum(1 for f in report.findings if f.severity is s) for s in Severity}
     if report.findings or not report.summary:
         console.print()
         console.print(
-            f"{len(report.findings)} finding(s): {counts[Severity.ERROR]} error, "
-            f"{counts[Severity.WARNING]} warning, {counts[Severity.INFO]} info"
+            f"{_count(len(report.findings), 'finding')}: {_count(counts[Severity.ERROR], 'error')}, "
+            f"{_count(counts[Severity.WARNING], 'warning')}, {counts[Severity.INFO]} info"
         )
     return buf.getvalue()
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 warning``, ``2 warnings``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def skipped_summary(skipped: Sequence[Skipped]) -> list[str]:

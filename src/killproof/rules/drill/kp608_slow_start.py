@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from killproof.drill.result import DrillResult
 from killproof.model import Evidence, Finding, Severity
 from killproof.rules.base import RuleDocs
-from killproof.rules.drill.common import drill_rule, where
+from killproof.rules.drill.common import drill_rule, secs, where
 
 
 def check(result: DrillResult) -> Iterator[Finding]:
@@ -23,7 +23,7 @@ def check(result: DrillResult) -> Iterator[Finding]:
         return
     if result.startup_s is not None and result.startup_s > lim.max_startup_s:
         yield RULE.finding(
-            f"ready after {result.startup_s:.1f}s, more than the {lim.max_startup_s:g}s the "
+            f"ready after {secs(result.startup_s)}, more than the {lim.max_startup_s:g}s the "
             "probes allow",
             where(result),
         )

@@ -246,6 +246,7 @@ def _start_cli_drill(binary: Path, tmp_path: Path) -> tuple[subprocess.Popen[byt
     child = subprocess.Popen(
         [sys.executable, "-c", DRILL_SCRIPT, "drill", "--memory", "64Mi", "--rate", "20",
          "--duration", "60s", "--port", str(port), "--ready", "/readyz",
+         "--request", "GET /orders?id={n}",
          "--work-dir", str(tmp_path / "w"), "--no-progress", "--", str(binary)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip

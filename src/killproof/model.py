@@ -147,7 +147,8 @@ class Measurement:
             return f"{v:.0f} bytes"
         if self.unit == "seconds":
             return f"{v:.2f} s" if abs(v) < 10 else f"{v:.1f} s"
-        number = f"{v:.0f}" if float(v).is_integer() else f"{v:.3g}"
+        precision = 0 if float(v).is_integer() or abs(v) >= 100 else (1 if abs(v) >= 1 else 2)
+        number = f"{v:.{precision}f}"
         return f"{number} {self.unit}"
 
 

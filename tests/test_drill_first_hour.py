@@ -337,11 +337,25 @@ def test_zero_config_drill_path_sends_distinct_keys_and_sees_the_leak(tmp_path: 
 
 @needs_cgroup
 def test_ctrl_c_prints_what_was_measured_so_far(go_build: Build, tmp_path: Path) -> None:
+    code, out, err = _interrupt_cli_drill(
+        ["--memory", "64Mi", "--rate", "50", "--duration", "60s", "--port", str(free_port()),
+         "--ready", "/readyz", "--request", "GET /orders?id={n}",
+         "--work-dir", str(tmp_path / "w"), "--", str(go_build(FIXTURES / "clean"))],
+        after_s=3.0,  # readiness, the first request, then some load and samples
+    )  # fmt: skip
+    assert code == 130, err
+    assert re.match(r"drill INTERRUPTED \(partial result, so far pass\): clean\S* at 64Mi", out)
+    assert "interrupted during step 1 of 1: a partial result (0 steps completed)" in out
+    assert re.search(r"peak memory: \d+\.\d MiB", out), out
+    assert "GET /orders?id={n} (from --request)" in out
+    assert err.strip().endswith("killproof: interrupted")
+
+
+def _interrupt_cli_drill(argv: list[str], after_s: float) -> tuple[int, str, str]:
+    """Run ``killproof drill ARGV`` in a child, SIGINT it ``after_s`` seconds after its
+    service started; its exit status, stdout and stderr."""
     child = subprocess.Popen(
-        [sys.executable, "-m", "killproof.cli", "drill", "--memory", "64Mi", "--rate", "50",
-         "--duration", "60s", "--port", str(free_port()), "--ready", "/readyz",
-         "--request", "GET /orders?id={n}", "--no-progress", "--work-dir", str(tmp_path / "w"),
-         "--", str(go_build(FIXTURES / "clean"))],
+        [sys.executable, "-m", "killproof.cli", "drill", "--no-progress", *argv],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -349,16 +363,36 @@ def test_ctrl_c_prints_what_was_measured_so_far(go_build: Build, tmp_path: Path)
         while not list(ledger.default_dir().glob(f"{child.pid}-*.json")):
             assert time.monotonic() < deadline, "the drill never started its service"
             time.sleep(0.05)
-        time.sleep(3.0)  # readiness, the first request, then some load and samples
+        time.sleep(after_s)
         child.send_signal(signal.SIGINT)
         out, err = child.communicate(timeout=60)
     finally:
         if child.poll() is None:
             child.kill()
             child.wait()
-    assert child.returncode == 130, err
-    assert re.match(r"drill INTERRUPTED \(partial result, so far pass\): clean\S* at 64Mi", out)
-    assert "interrupted during step 1 of 1: a partial result (0 steps completed)" in out
-    assert re.search(r"peak memory: \d+\.\d MiB", out), out
-    assert "GET /orders?id={n} (from --request)" in out
+    return child.returncode, out, err
+
+
+@needs_cgroup
+def test_ctrl_c_before_ready_reports_the_wait_and_blames_nothing(tmp_path: Path) -> None:
+    code, out, err = _interrupt_cli_drill(
+        ["--memory", "64Mi", "--port", str(free_port()), "--ready", "tcp",
+         "--work-dir", str(tmp_path / "w"), "--", "/bin/sleep", "60"],
+        after_s=0.5,
+    )  # fmt: skip
+    assert code == 130, err
+    assert out.startswith("drill INTERRUPTED (partial result, so far pass): sleep at 64Mi")
+    assert re.search(r"interrupted after \d+\.\d s, before the service became ready", out)
+    assert "KP608" not in out  # the drill was stopped, the service was not slow
     assert err.strip().endswith("killproof: interrupted")
+
+
+def test_drill_path_notes_name_the_directory_not_dot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from killproof.drill.linked import plan_path
+
+    hello_service(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    plan, _ = plan_path(Path("hello"))
+    assert plan.notes == ("no launch of hello found: default limits and probes",)

@@ -176,11 +176,26 @@ def run_drill(config: DrillConfig, progress: ProgressSink | None = None) -> Dril
                 "and OOM killer were not exercised"
             )
         notify(DrillProgress("starting", limit_bytes=config.memory_bytes))
-        outcome = wait_ready(
-            lambda: check_once(config.ready),
-            box.poll,
-            timeout_s=config.startup_timeout_s,
-        )
+        try:
+            outcome = wait_ready(
+                lambda: check_once(config.ready),
+                box.poll,
+                timeout_s=config.startup_timeout_s,
+            )
+        except KeyboardInterrupt:
+            waited = box.elapsed()
+            notes.append(f"interrupted after {waited:.1f} s, before the service became ready")
+            return DrillResult(
+                command=config.command,
+                sandbox=box.kind,
+                limits=config.limits(),
+                ready=False,
+                startup_error=f"interrupted after {waited:.1f} s waiting for readiness",
+                notes=tuple(notes),
+                request=_describe(config.requests),
+                request_origin=config.requests.origin,
+                interrupted=True,
+            )
         base = DrillResult(
             command=config.command,
             sandbox=box.kind,

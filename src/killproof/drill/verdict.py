@@ -155,7 +155,7 @@ def _shutdown_table(result: DrillResult) -> Table | None:
         ("readiness failed", at(t.readiness_failed_after_s)),
         ("listener closed", at(t.listener_closed_after_s)),
         ("exited", f"{at(t.exit_after_s)} ({t.exit.describe() if t.exit else 'no'})"),
-        ("within grace", f"{'yes' if t.within_grace else 'no'} (grace {t.grace_s:g}s)"),
+        ("within grace", f"{'yes' if t.within_grace else 'no'} (grace {t.grace_s:g} s)"),
         (
             "requests after signal",
             f"{t.ok_after_signal} ok, {t.failed_after_signal} failed, "

@@ -445,7 +445,14 @@ def _choose_request(config: DrillConfig) -> tuple[RequestSource, list[str]]:
         if isinstance(status, int) and 200 <= status < 300:
             return source, tried
     if len(tried) == 1:
-        fix = "fix --request" if config.requests.origin == "--request" else "give --request"
+        origin = config.requests.origin
+        fix = (
+            "fix --request"
+            if origin == "--request"
+            else (
+                "give --request" if origin == "the default" else f"fix {origin}, or give --request"
+            )
+        )
         raise InputError(
             f"the first request, {tried[0]}, is not a 2xx, so the drill would measure "
             f"errors, not the service: {fix} ('GET /path?key={{n}}')"

@@ -20,6 +20,9 @@ continuation may still belong to the same report."""
 STALE_LINES = 1000
 """Unrecognised lines in a row after which an open report is taken as cut off (a report's
 stack, Mem-Info and cgroup stats are far fewer; task-table rows count as recognised)."""
+MAX_VICTIMS = 1000
+"""``Killed process`` lines one report takes at most (memory.oom.group kills); past that
+the next one starts a report of its own."""
 MAX_ROWS = 100_000
 """Task-table rows kept per report (a host with more processes keeps the first ones)."""
 TOP_TASKS = 10
@@ -88,6 +91,8 @@ class OpenReport:
     def settled(self) -> bool:
         """True when no further ``Killed process`` line can belong to this report."""
         if self.exiting or self.no_killable:
+            return True
+        if len(self.victims) >= MAX_VICTIMS:
             return True
         return bool(self.victims) and not (self.group_path and self.after_kill > 0)
 

@@ -45,7 +45,7 @@ _FACILITY = re.compile(
     r"(?:emerg|alert|crit|err|warn|notice|info|debug) *: "
 )
 # /dev/kmsg: "PRIORITY,SEQ,USEC,FLAGS[,...];MESSAGE".
-_KMSG = re.compile(r"(\d{1,3}),\d+,(\d+),[^;]{0,40};")
+_KMSG = re.compile(r"(\d{1,3}),\d{1,20},(\d{1,20}),[^;]{0,40};")
 _PRIORITY = re.compile(r"<\d{1,3}>")
 # dmesg --time-format iso, journalctl -o short-iso / short-iso-precise, RFC 5424 syslog.
 _ISO = re.compile(

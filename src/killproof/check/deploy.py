@@ -20,6 +20,7 @@ from killproof.check.deploy_read import read_deploy_files
 from killproof.check.facts import DeployResult, GoProgram
 from killproof.check.launch import compose_launches, k8s_launches, systemd_launch
 from killproof.check.link import link_dockerfiles, link_launches
+from killproof.check.scaffold import scaffolding
 from killproof.check.suppress import Suppression, apply_project_config, find_suppressions
 from killproof.config import ProjectConfig, load_project_config
 from killproof.errors import InputError
@@ -58,8 +59,9 @@ def build_facts(
     programs: Sequence[GoProgram],
     config: ProjectConfig,
 ) -> DeployFacts:
-    """Index, link and bundle everything the rules need."""
-    manifests = ManifestSet.of(objects)
+    """Index, link and bundle everything the rules need (tutorial scaffolding left out)."""
+    scaffold = scaffolding(objects, programs)
+    manifests = ManifestSet.of(o for o in objects if id(o) not in scaffold)
     launches = list(k8s_launches(manifests))
     for compose in composes:
         launches += compose_launches(compose)

@@ -58,7 +58,10 @@ RULE: Rule[DeployFacts] = Rule(
         what=(
             "Deployments (and Argo Rollouts, OpenShift DeploymentConfigs) with a serving "
             "container whose `spec.replicas` is 1 or absent "
-            "(the default is 1) and that no HorizontalPodAutoscaler targets."
+            "(the default is 1) and that no HorizontalPodAutoscaler targets. "
+            "Load generators (`loadgen`, `load-generator`, locust, k6 … by workload, "
+            "container or image name) send traffic and serve none; a bare Pod serves only "
+            "when a Service selects it."
         ),
         why=(
             "With one pod, a kill is an outage: the OOM-killed container restarts with "

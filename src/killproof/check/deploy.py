@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from killproof.check.copies import renamed_copies
 from killproof.check.deploy_facts import DeployFacts, Thresholds
 from killproof.check.deploy_isolate import run_isolated
 from killproof.check.deploy_read import read_deploy_files
@@ -60,8 +61,8 @@ def build_facts(
     config: ProjectConfig,
 ) -> DeployFacts:
     """Index, link and bundle everything the rules need (tutorial scaffolding left out)."""
-    scaffold = scaffolding(objects, programs)
-    manifests = ManifestSet.of(o for o in objects if id(o) not in scaffold)
+    left_out = scaffolding(objects, programs) | renamed_copies(objects)
+    manifests = ManifestSet.of(o for o in objects if id(o) not in left_out)
     launches = list(k8s_launches(manifests))
     for compose in composes:
         launches += compose_launches(compose)

@@ -285,9 +285,14 @@ class ManifestSet:
 
     def hpa_for(self, w: Workload) -> K8sObject | None:
         """The HPA whose scaleTargetRef names this workload (the nearest, from its own tree)."""
-        found = self._hpas.get((w.obj.namespace, w.obj.origin, w.kind, w.obj.name), [])
-        near = nearest(w.obj, found, lambda hpa: hpa)
+        near = self.hpas_for(w)
         return near[0] if near else None
+
+    def hpas_for(self, w: Workload) -> list[K8sObject]:
+        """Every HPA whose scaleTargetRef names this workload, from its own tree (the
+        nearest directory of plain files, or its kustomize build)."""
+        found = self._hpas.get((w.obj.namespace, w.obj.origin, w.kind, w.obj.name), [])
+        return nearest(w.obj, found, lambda hpa: hpa)
 
     @cached_property
     def _hpas(self) -> dict[tuple[str, str, Any, Any], list[K8sObject]]:

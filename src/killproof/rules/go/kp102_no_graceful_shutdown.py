@@ -38,7 +38,11 @@ RULE: Rule[ProgramFacts] = Rule(
         what=(
             "Servers started with the package-level `http.ListenAndServe`/`http.Serve` or "
             "gin's `Run` (nothing to shut down), and `http.Server`, gRPC and echo servers "
-            "in a program that never calls `Shutdown` or `GracefulStop`."
+            "in a program that never calls `Shutdown` or `GracefulStop`. A `Serve` method "
+            "of a value whose type is not known here is a server only when it is given a "
+            "listener (`srv.Serve(lis)`, or `m.Serve()` on a value built from one): "
+            "supervised service loops `Serve(ctx)`, relay sessions and configuration "
+            "providers' `Serve(\"public\")` start no server."
         ),
         why=(
             "Without a graceful shutdown, stopping the process (a deploy, a scale-down, a "

@@ -19,7 +19,7 @@ from killproof.sources.golang.syntax import (
     unparen,
     walk,
 )
-from killproof.sources.golang.values import values_of
+from killproof.sources.golang.values import definitions, values_of
 
 HTTP = "net/http"
 GRPC = "google.golang.org/grpc"
@@ -284,7 +284,9 @@ def server_starts(pkg: GoPackage) -> list[ServerStart]:
             continue
         if name == "Listen" and not has_fiber:
             continue
-        if name not in ("Run", "RunTLS", "Start", "StartTLS", "Listen") and not serves_http:
+        if name not in ("Run", "RunTLS", "Start", "StartTLS", "Listen") and not (
+            serves_http or (name in ("Serve", "ServeTLS") and "net" in imported)
+        ):
             continue
         fn = call.child_by_field_name("function")
         receiver = fn.child_by_field_name("operand") if fn is not None else None
@@ -301,6 +303,15 @@ def server_starts(pkg: GoPackage) -> list[ServerStart]:
             continue
         if name.startswith("ListenAndServe") and kind not in ("", "http"):
             continue
+        if (
+            kind == ""
+            and name in ("Serve", "ServeTLS")
+            and not _serves_listener(pkg, receiver, args)
+        ):
+            # suture-style service loops `Serve(ctx)`, sessions' `Serve()`, config
+            # providers' `Serve("public")`: a method called Serve that is given no
+            # listener starts no network server.
+            continue
         addr = literal_field(literal, "Addr") if literal is not None else None
         handler = literal_field(literal, "Handler") if literal is not None else None
         known = literal is not None
@@ -308,6 +319,73 @@ def server_starts(pkg: GoPackage) -> list[ServerStart]:
             ServerStart(f, call, StartKind.METHOD, literal, addr, handler, known, kind, receiver)
         )
     return out
+
+
+_LISTENER_NAME = re.compile(r"(?i)^(l|ln|lis|lsn)$|listener|^lis[A-Z_]|Lis$")
+_LISTENER_MAKERS = {
+    "net": ("Listen", "ListenTCP", "ListenUnix", "FileListener"),
+    "crypto/tls": ("Listen", "NewListener"),
+}
+
+
+def _serves_listener(pkg: GoPackage, receiver: ts.Node, args: list[ts.Node]) -> bool:
+    """``Serve(l)``/``ServeTLS(l, cert, key)`` of an unknown receiver is a server start
+    when ``l`` is a listener; ``Serve()`` when the receiver was built from one
+    (``m := cmux.New(ln); m.Serve()``)."""
+    if len(args) in (1, 3):
+        return _is_listener(pkg, args[0])
+    if args:
+        return False
+    for value in values_of(pkg, receiver) or []:
+        v = unparen(value)
+        if v is not None and v.type == "unary_expression":
+            v = unparen(v.child_by_field_name("operand"))
+        if (
+            v is not None
+            and v.type == "call_expression"
+            and any(_is_listener(pkg, a) for a in call_args(v))
+        ):
+            return True
+    return False
+
+
+def _is_listener(pkg: GoPackage, expr: ts.Node | None) -> bool:
+    """``expr`` is a listener: made by ``net.Listen``/``tls.Listen``/a function named
+    ``…Listen…``, declared as a ``…Listener``, or named like one (``l``, ``lis``,
+    ``listener``, ``metricsLis``)."""
+    arg = unparen(expr)
+    if arg is None:
+        return False
+    if arg.type == "call_expression":
+        return _makes_listener(pkg, arg)
+    if arg.type not in ("identifier", "selector_expression"):
+        return False
+    name = text(arg.child_by_field_name("field") if arg.type == "selector_expression" else arg)
+    if _LISTENER_NAME.search(name):
+        return True
+    if any("Listener" in text(t) for t in declared_types(pkg, arg)):
+        return True
+    if arg.type == "identifier":
+        for d in definitions(pkg, arg):
+            value = unparen(d.value)
+            if (
+                value is not None
+                and value.type == "call_expression"
+                and _makes_listener(pkg, value)
+            ):
+                return True
+    return False
+
+
+def _makes_listener(pkg: GoPackage, call: ts.Node) -> bool:
+    """``net.Listen(…)``, ``tls.NewListener(…)``, ``netutil.LimitListener(…)``,
+    ``reuseport.Listen(…)``: a call whose function is named for a listener."""
+    target = pkg.file_of(call).call_target(call)
+    if target is not None and target[1] in _LISTENER_MAKERS.get(target[0], ()):
+        return True
+    parts = call_parts(call)
+    fn = parts[1] if parts is not None else text(call.child_by_field_name("function"))
+    return "Listen" in fn
 
 
 def _package_level_start(
@@ -433,8 +511,6 @@ def _env_names(pkg: GoPackage, expr: ts.Node) -> tuple[list[str], list[str]]:
     candidates: list[ts.Node] = [expr]
     u = unparen(expr)
     if u is not None and u.type == "identifier":
-        from killproof.sources.golang.values import definitions
-
         candidates = [d.value for d in definitions(pkg, u) if d.value is not None]
     for c in candidates:
         lit = string_value(c)

@@ -42,7 +42,7 @@ RULE: Rule[ProgramFacts] = Rule(
             "of a value whose type is not known here is a server only when it is given a "
             "listener (`srv.Serve(lis)`, or `m.Serve()` on a value built from one): "
             "supervised service loops `Serve(ctx)`, relay sessions and configuration "
-            "providers' `Serve(\"public\")` start no server."
+            'providers\' `Serve("public")` start no server.'
         ),
         why=(
             "Without a graceful shutdown, stopping the process (a deploy, a scale-down, a "

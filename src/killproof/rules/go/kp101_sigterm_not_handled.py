@@ -41,7 +41,9 @@ RULE: Rule[ProgramFacts] = Rule(
             "`signal.NotifyContext` with SIGTERM (or with no signal list, which means "
             "every signal) in any of its packages, and no well-known helper that does it "
             "for the program (oklog/run `SignalHandler`, controller-runtime, apiserver and "
-            "knative `SetupSignalHandler`/`NewContext`, the `Run` of an fx or kratos app)."
+            "knative `SetupSignalHandler`/`NewContext`, caddy's `TrapSignals`, go-svc's "
+            "`svc.Run(prg, …)`, ory/graceful's `Graceful(start, shutdown)`, the `Run` of an "
+            "fx or kratos app)."
         ),
         why=(
             "Every orchestrator stops a process with SIGTERM first: Kubernetes at pod "

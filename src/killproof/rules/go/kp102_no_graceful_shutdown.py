@@ -38,7 +38,9 @@ RULE: Rule[ProgramFacts] = Rule(
         what=(
             "Servers started with the package-level `http.ListenAndServe`/`http.Serve` or "
             "gin's `Run` (nothing to shut down), and `http.Server`, gRPC and echo servers "
-            "in a program that never calls `Shutdown` or `GracefulStop`. A `Serve` method "
+            "in a program that never calls `Shutdown` or `GracefulStop` (or hands "
+            "`srv.Shutdown` to a helper that calls it, as ory/graceful's "
+            "`Graceful(start, srv.Shutdown)` does). A `Serve` method "
             "of a value whose type is not known here is a server only when it is given a "
             "listener (`srv.Serve(lis)`, or `m.Serve()` on a value built from one): "
             "supervised service loops `Serve(ctx)`, relay sessions and configuration "

@@ -10,7 +10,9 @@ from killproof.sources.golang.facts import ProgramFacts
 
 
 def _check(program: ProgramFacts) -> Iterator[Finding]:
-    sites = list(program.sites("serve_sites"))
+    # A program whose servers only answer scrapes, profiles and health checks loses
+    # nothing when SIGTERM's default action ends it.
+    sites = [s for s in program.sites("serve_sites") if not program.is_side(s)]
     if not sites or program.handles_sigterm:
         return
     own = [s for s in sites if s.location.path.startswith(_prefix(program.main.dir))]
@@ -43,7 +45,9 @@ RULE: Rule[ProgramFacts] = Rule(
             "for the program (oklog/run `SignalHandler`, controller-runtime, apiserver and "
             "knative `SetupSignalHandler`/`NewContext`, caddy's `TrapSignals`, go-svc's "
             "`svc.Run(prg, …)`, ory/graceful's `Graceful(start, shutdown)`, the `Run` of an "
-            "fx or kratos app)."
+            "fx or kratos app). A program whose servers only answer scrapes, profiles and "
+            "health checks (see KP102) is left alone: nothing is lost when SIGTERM's "
+            "default action ends it."
         ),
         why=(
             "Every orchestrator stops a process with SIGTERM first: Kubernetes at pod "

@@ -13,6 +13,8 @@ from killproof.sources.golang.servers import StartKind
 def _check(program: ProgramFacts) -> Iterator[Finding]:
     shutdowns = sum(p.shutdown_calls for p in program.packages)
     for site in program.sites("serve_sites"):
+        if program.is_side(site):
+            continue  # scrapes, profiles and health checks need no drain
         if site.detail in (StartKind.PACKAGE_LEVEL.value, StartKind.GIN_RUN.value):
             yield RULE.finding(
                 "this server has no value to call Shutdown on: on SIGTERM the process "
@@ -44,7 +46,12 @@ RULE: Rule[ProgramFacts] = Rule(
             "of a value whose type is not known here is a server only when it is given a "
             "listener (`srv.Serve(lis)`, or `m.Serve()` on a value built from one): "
             "supervised service loops `Serve(ctx)`, relay sessions and configuration "
-            'providers\' `Serve("public")` start no server.'
+            'providers\' `Serve("public")` start no server. Servers that carry only '
+            "scrapes, profiles and health checks are left alone: a mux whose every route is "
+            "`/metrics`, `/debug/…`, `/healthz`, `/readyz`, `/status`… (or `promhttp`'s "
+            "handler itself), the DefaultServeMux when the program puts only such routes on "
+            "it or serves it on an address named for profiling (`ProfilerAddr`), and an "
+            "exporter-toolkit server in a program that serves promhttp metrics."
         ),
         why=(
             "Without a graceful shutdown, stopping the process (a deploy, a scale-down, a "

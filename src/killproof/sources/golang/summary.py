@@ -10,6 +10,7 @@ from killproof.sources.golang.contexts import duration_seconds, timeout_seconds
 from killproof.sources.golang.facts import PackageFacts, PackageSummary, Site
 from killproof.sources.golang.package import GoPackage
 from killproof.sources.golang.requests import routes
+from killproof.sources.golang.roles import PROMHTTP, default_mux_paths, start_role
 from killproof.sources.golang.servers import resolve_address, server_kind
 from killproof.sources.golang.signals import SIGNAL_HELPERS
 from killproof.sources.golang.suppress import suppressed_lines
@@ -130,9 +131,16 @@ def summarize(facts: PackageFacts, location: Location) -> PackageSummary:
         location=location,
         imports=frozenset(i.path for f in pkg.files for i in f.imports),
         serve_sites=tuple(
-            Site(s.file.location(s.call), s.file.evidence(s.call), s.kind.value)
+            Site(
+                s.file.location(s.call),
+                s.file.evidence(s.call),
+                s.kind.value,
+                start_role(pkg, s).value,
+            )
             for s in facts.starts
         ),
+        default_mux_paths=default_mux_paths(pkg),
+        serves_prometheus=pkg.imports_path(PROMHTTP),
         shutdown_calls=len(shutdowns) + shutdown_values(pkg),
         signals=signals,
         may_handle_sigterm=any(s.may_handle_sigterm for s in subs),

@@ -16,7 +16,7 @@ def _check(program: ProgramFacts) -> Iterator[Finding]:
     if not sites or program.handles_sigterm:
         return
     own = [s for s in sites if s.location.path.startswith(_prefix(program.main.dir))]
-    site = min(own or sites, key=lambda s: (s.location.path, s.location.line))
+    site = (own or sites)[0]  # packages come nearest the main first
     yield RULE.finding(
         "this program serves but never subscribes to SIGTERM: Kubernetes, systemd and "
         "docker stop it with SIGTERM, so in-flight requests are cut off",

@@ -137,7 +137,7 @@ def summarize(facts: PackageFacts, location: Location) -> PackageSummary:
                 s.kind.value,
                 start_role(pkg, s).value,
             )
-            for s in facts.starts
+            for s in sorted(facts.starts, key=lambda s: (s.file.path, s.call.start_byte))
         ),
         default_mux_paths=default_mux_paths(pkg),
         serves_prometheus=pkg.imports_path(PROMHTTP),

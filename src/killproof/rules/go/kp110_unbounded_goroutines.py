@@ -14,7 +14,10 @@ from killproof.sources.golang.spawns import (
     Spawn,
     ends_with_context,
     joined_after,
+    leaves_loop_after,
+    per_connection,
     spawn_of,
+    waits_in_loop,
 )
 from killproof.sources.golang.syntax import FUNC_TYPES, call_parts, walk
 
@@ -44,6 +47,12 @@ def _unbounded_why(spawn: Spawn) -> str | None:
     """Why the goroutine count follows the traffic, or None when it does not: once at
     start-up, per element of a configured collection, per accepted connection (a
     server's normal shape), or a fan-out the request waits for."""
+    if spawn.loop is not None and (
+        leaves_loop_after(spawn.go) or waits_in_loop(spawn.go, spawn.loop)
+    ):
+        return None  # at most one per pass that runs to completion
+    if per_connection(spawn.go, spawn.loop):
+        return None
     if spawn.repeats is Repeats.PER_MESSAGE:
         return "once per message received"
     if not spawn.per_request or spawn.repeats in (Repeats.FIXED, Repeats.PER_CONNECTION):
@@ -105,8 +114,12 @@ RULE: Rule[PackageFacts] = Rule(
             "with a context's `Done()`. Not reported: goroutines started once at "
             "start-up, one per element of a configured collection (peers, listeners, "
             "collectors, rules) or per count, fan-outs the function waits for, one per "
-            "timer or ticker tick, and one per accepted connection (a server's normal "
-            "shape)."
+            "timer or ticker tick, one per pass of a loop that leaves (`break`, "
+            "`return`) or waits (`<-done`, `wg.Wait()`) right after starting it, and the "
+            "shapes that follow open connections (a server's normal shape): one per "
+            "accepted connection, per connection, stream or SSH channel a loop ranges "
+            "over, per hijacked connection, per new peer (`if !ok` after a map lookup), "
+            "and one that watches a connection until it closes (`<-c.Closed()`)."
         ),
         why=(
             "Every goroutine costs at least a few KiB of stack plus whatever it holds "

@@ -223,11 +223,17 @@ def _nil_fallback(sel: ts.Node) -> bool:
 
 
 def _command_line(facts: PackageFacts) -> bool:
-    """A ``cli`` package that neither serves nor handles requests: its clients run one
-    command a person waits for, not a server's goroutines."""
+    """A ``cli`` package that neither starts a server nor writes responses (it may take
+    an ``*http.Request``: its client's ``Do(req)``): its clients run one command a
+    person waits for, not a server's goroutines."""
     pkg = facts.pkg
-    parts = {pkg.name, *pkg.dir.split("/")}
-    return bool(parts & _CLI_NAMES) and not facts.serves
+    if not {pkg.name, *pkg.dir.split("/")} & _CLI_NAMES or facts.starts:
+        return False
+    for f, param in pkg.captured("param"):
+        typ = param.child_by_field_name("type")
+        if f.qualified(typ) == (HTTP, "ResponseWriter"):
+            return False
+    return True
 
 
 def _check(facts: PackageFacts) -> Iterator[Finding]:

@@ -3,8 +3,9 @@
 ``go build`` leaves ``_test.go`` files out of the binary, and ``check`` skips them too.
 Two more kinds of code never run in production, and are left out the same way:
 
-- a file that imports a test framework (``testing``, testify, ginkgo, gomega, gomock):
-  test helpers such as ``NewTestClient(t testing.TB)`` kept beside production code;
+- a file that imports a test framework (``testing``, ``net/http/httptest``, testify,
+  ginkgo, gomega, gomock): test helpers such as ``NewTestClient(t testing.TB)`` kept
+  beside production code;
 - a package that only ``_test.go`` files of other directories import (an integration
   suite's client helpers), when no package the check read imports it. A package whose
   only importers are its own directory's tests is an ordinary library and stays.
@@ -20,6 +21,7 @@ from collections.abc import Iterable, Mapping
 
 TEST_FRAMEWORKS = (
     "testing",
+    "net/http/httptest",
     "github.com/stretchr/testify",
     "github.com/onsi/ginkgo",
     "github.com/onsi/gomega",

@@ -13,8 +13,8 @@ from killproof.sources.golang.servers import StartKind
 def _check(program: ProgramFacts) -> Iterator[Finding]:
     shutdowns = sum(p.shutdown_calls for p in program.packages)
     for site in program.sites("serve_sites"):
-        if program.is_side(site):
-            continue  # scrapes, profiles and health checks need no drain
+        if program.drains_nothing(site):
+            continue  # scrapes, profiles, health checks; hijacked WebSocket connections
         if site.detail in (StartKind.PACKAGE_LEVEL.value, StartKind.GIN_RUN.value):
             yield RULE.finding(
                 "this server has no value to call Shutdown on: on SIGTERM the process "
@@ -51,7 +51,10 @@ RULE: Rule[ProgramFacts] = Rule(
             "`/metrics`, `/debug/…`, `/healthz`, `/readyz`, `/status`… (or `promhttp`'s "
             "handler itself), the DefaultServeMux when the program puts only such routes on "
             "it or serves it on an address named for profiling (`ProfilerAddr`), and an "
-            "exporter-toolkit server in a program that serves promhttp metrics."
+            "exporter-toolkit server in a program that serves promhttp metrics. Nor is a "
+            "server whose every route upgrades to a WebSocket (x/net/websocket's "
+            "`Handler`, a handler calling `upgrader.Upgrade` or `websocket.Accept`): "
+            "`Shutdown` does not track hijacked connections, so it drains nothing there."
         ),
         why=(
             "Without a graceful shutdown, stopping the process (a deploy, a scale-down, a "

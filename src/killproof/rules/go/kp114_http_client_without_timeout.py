@@ -144,7 +144,9 @@ def _request_bounded(pkg: GoPackage, req: ts.Node | None, depth: int = 0) -> boo
         return False
     if req.type == "identifier":
         defs = reaching_definitions(pkg, req)
-        return bool(defs) and all(_request_bounded(pkg, d.value, depth + 1) for d in defs)
+        if not defs:
+            return _built_by_caller(pkg, req)
+        return all(_request_bounded(pkg, d.value, depth + 1) for d in defs)
     if req.type != "call_expression":
         return False
     f = pkg.file_of(req)
@@ -154,6 +156,25 @@ def _request_bounded(pkg: GoPackage, req: ts.Node | None, depth: int = 0) -> boo
     parts = call_parts(req)
     if parts is not None and parts[1] in ("WithContext", "Clone") and args:
         return _bounded_context(pkg, args[0])
+    return False
+
+
+def _built_by_caller(pkg: GoPackage, req: ts.Node) -> bool:
+    """A request handed in as a parameter was built by the caller, whose business its
+    context is (as for a context parameter) — unless the function is a handler and the
+    request is the incoming one, whose context has no deadline."""
+    func = enclosing_function(req)
+    while func is not None:
+        params = func.child_by_field_name("parameters")
+        decls = params.named_children if params is not None else []
+        names = {text(n) for d in decls for n in d.children_by_field_name("name")}
+        if text(req) in names:
+            f = pkg.file_of(func)
+            return not any(
+                f.qualified(d.child_by_field_name("type")) == (HTTP, "ResponseWriter")
+                for d in decls
+            )
+        func = enclosing_function(func)
     return False
 
 

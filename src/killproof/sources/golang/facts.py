@@ -121,6 +121,11 @@ class ProgramFacts:
         paths = frozenset(x for p in self.packages for x in p.default_mux_paths)
         return bool(paths) and all_side(paths)
 
+    def drains_nothing(self, site: Site) -> bool:
+        """True when ``Shutdown`` would not drain this server: side traffic only, or
+        every route upgrades to a WebSocket (hijacked connections are not tracked)."""
+        return site.role == Role.HIJACKED.value or self.is_side(site)
+
     @property
     def handles_sigterm(self) -> bool:
         """True when SIGTERM is (or may be) subscribed to anywhere in the program."""

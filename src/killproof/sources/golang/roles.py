@@ -40,9 +40,11 @@ from killproof.sources.golang.syntax import (
     call_parts,
     contains,
     enclosing_function,
+    first_named,
     outermost_function,
     text,
     unparen,
+    walk,
 )
 from killproof.sources.golang.values import definitions, values_of
 
@@ -78,6 +80,15 @@ class Role(enum.Enum):
     """The DefaultServeMux: side when every route the program puts on it is."""
     EXPORTER = "exporter"
     """An exporter-toolkit server: side when the program serves promhttp metrics."""
+    HIJACKED = "hijacked"
+    """Every route upgrades to a WebSocket: Shutdown does not track hijacked
+    connections, so it would drain nothing either."""
+
+
+ServedRoute = tuple[str, tuple[ts.Node, ...]]
+"""A route's path and its handler expressions."""
+_WEBSOCKET_PACKAGES = ("golang.org/x/net/websocket",)
+_UPGRADES = frozenset({"Upgrade", "Accept"})
 
 
 def is_side_path(path: str) -> bool:
@@ -118,8 +129,14 @@ def start_role(pkg: GoPackage, start: ServerStart) -> Role:
     handler = unparen(start.handler)
     if handler is None:
         return Role.MAIN
-    paths = _handler_paths(pkg, handler)
-    return Role.SIDE if paths is not None and paths and all_side(paths) else Role.MAIN
+    served = _handler_routes(pkg, handler)
+    if not served:
+        return Role.MAIN
+    if all_side(path for path, _ in served):
+        return Role.SIDE
+    if all(handlers and all(_upgrades(pkg, h) for h in handlers) for _, handlers in served):
+        return Role.HIJACKED
+    return Role.MAIN
 
 
 def _named_for_profiling(start: ServerStart) -> bool:
@@ -134,22 +151,22 @@ def _named_for_profiling(start: ServerStart) -> bool:
     return name is not None and bool(_PROFILING_NAME.search(text(name)))
 
 
-def _handler_paths(pkg: GoPackage, handler: ts.Node) -> list[str] | None:
-    """The route paths a handler serves: ``["/metrics"]`` for promhttp's handler, the
-    routes put on a mux built in this package; None when not known."""
+def _handler_routes(pkg: GoPackage, handler: ts.Node) -> list[ServedRoute] | None:
+    """The routes a handler serves: ``/metrics`` for promhttp's handler, the routes put
+    on a mux built in this package; None when not known."""
     values = values_of(pkg, handler)
     if values is None and handler.type == "identifier":
         values = _call_values(pkg, handler)
     if not values:
         return None
-    out: list[str] = []
+    out: list[ServedRoute] = []
     for value in values:
         v = unparen(value)
         if v is None or v.type != "call_expression":
             return None
         target = pkg.file_of(v).call_target(v)
         if target is not None and target[0] == PROMHTTP:
-            out.append("/metrics")
+            out.append(("/metrics", ()))
             continue
         if target is None or target[1] not in _ROUTERS.get(target[0], ()):
             return None
@@ -160,6 +177,34 @@ def _handler_paths(pkg: GoPackage, handler: ts.Node) -> list[str] | None:
     return out
 
 
+def _upgrades(pkg: GoPackage, handler: ts.Node) -> bool:
+    """The handler upgrades its connection to a WebSocket: x/net/websocket's
+    ``websocket.Handler(…)``, or a function whose body calls ``upgrader.Upgrade(…)``
+    (gorilla) or ``websocket.Accept(…)`` (nhooyr, coder)."""
+    h = unparen(handler)
+    if h is None:
+        return False
+    if h.type == "call_expression":
+        target = pkg.file_of(h).call_target(h)
+        if target is not None and target[0] in _WEBSOCKET_PACKAGES and target[1] == "Handler":
+            return True
+        args = call_args(h)
+        if target == (HTTP, "HandlerFunc") and args:  # http.HandlerFunc(func(w, r) {…})
+            return _upgrades(pkg, args[0])
+        return False
+    bodies: list[ts.Node] = []
+    if h.type == "func_literal":
+        bodies = [h]
+    elif h.type in ("identifier", "selector_expression"):
+        name = text(h.child_by_field_name("field") if h.type == "selector_expression" else h)
+        bodies = [d for _, d in pkg.functions.get(name, [])]
+    for body in bodies:
+        for n in walk(body, into_funcs=True):
+            if n.type == "call_expression" and (call_parts(n) or ("", ""))[1] in _UPGRADES:
+                return True
+    return False
+
+
 def _call_values(pkg: GoPackage, ident: ts.Node) -> list[ts.Node] | None:
     """``mux := http.NewServeMux()`` when values_of gave up on a multi-value right side."""
     defs = definitions(pkg, ident)
@@ -168,20 +213,20 @@ def _call_values(pkg: GoPackage, ident: ts.Node) -> list[ts.Node] | None:
     return [d.value for d in defs if d.value is not None]
 
 
-def _mux_paths(pkg: GoPackage, handler: ts.Node) -> list[str] | None:
-    """Paths of every ``mux.Handle``/``HandleFunc``/``Get``… on the handler's variable
+def _mux_paths(pkg: GoPackage, handler: ts.Node) -> list[ServedRoute] | None:
+    """Path and handlers of every ``mux.Handle``/``HandleFunc``/``Get``… on the handler's variable
     (in its function) or field (anywhere in the package); None when a route goes on it
     through something this cannot read (``Mount``, ``Route``, a non-literal path)."""
     key = receiver_key(handler)
     scope = _declaring_block(pkg, handler) if handler.type == "identifier" else None
-    out: list[str] = []
+    out: list[ServedRoute] = []
     for route in routes(pkg):
         holder = receiver_of(route.call)
         if receiver_key(holder) != key:
             continue
         if scope is not None and not contains(scope, route.call):
             continue
-        out.append(route.path)
+        out.append((route.path, route.handlers))
     for f, call in pkg.selector_calls("Handle", "HandleFunc", "Mount", "Route"):
         holder = receiver_of(call)
         if receiver_key(holder) != key or f.qualified(
@@ -191,9 +236,34 @@ def _mux_paths(pkg: GoPackage, handler: ts.Node) -> list[str] | None:
         if scope is not None and not contains(scope, call):
             continue
         args = call_args(call)
-        if not args or route_path(args[0]) is None:
+        if not args:
             return None
+        if route_path(args[0]) is None:
+            path = _constant_path(pkg, args[0])
+            if path is None:
+                return None
+            out.append((path, tuple(args[1:])))
     return out
+
+
+def _constant_path(pkg: GoPackage, node: ts.Node) -> str | None:
+    """The path a package-level string constant holds (``mux.Handle(WSPath, h)``)."""
+    ident = unparen(node)
+    if ident is None or ident.type != "identifier":
+        return None
+    name = text(ident)
+    for f in pkg.files:
+        for decl in f.tree.root_node.named_children:
+            if decl.type != "const_declaration":
+                continue
+            for spec in decl.named_children:
+                if spec.type != "const_spec":
+                    continue
+                names = [text(n) for n in spec.children_by_field_name("name")]
+                value = spec.child_by_field_name("value")
+                if name in names and value is not None and len(names) == 1:
+                    return route_path(first_named(value))
+    return None
 
 
 def _declaring_block(pkg: GoPackage, ident: ts.Node) -> ts.Node | None:

@@ -26,6 +26,7 @@ from collections.abc import Iterable
 
 import tree_sitter as ts
 
+from killproof.sources.golang.flags import package_constant
 from killproof.sources.golang.package import GoPackage
 from killproof.sources.golang.requests import route_path, routes
 from killproof.sources.golang.servers import (
@@ -40,7 +41,6 @@ from killproof.sources.golang.syntax import (
     call_parts,
     contains,
     enclosing_function,
-    first_named,
     outermost_function,
     text,
     unparen,
@@ -251,19 +251,7 @@ def _constant_path(pkg: GoPackage, node: ts.Node) -> str | None:
     ident = unparen(node)
     if ident is None or ident.type != "identifier":
         return None
-    name = text(ident)
-    for f in pkg.files:
-        for decl in f.tree.root_node.named_children:
-            if decl.type != "const_declaration":
-                continue
-            for spec in decl.named_children:
-                if spec.type != "const_spec":
-                    continue
-                names = [text(n) for n in spec.children_by_field_name("name")]
-                value = spec.child_by_field_name("value")
-                if name in names and value is not None and len(names) == 1:
-                    return route_path(first_named(value))
-    return None
+    return route_path(package_constant(pkg, ident))
 
 
 def _declaring_block(pkg: GoPackage, ident: ts.Node) -> ts.Node | None:

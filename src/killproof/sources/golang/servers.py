@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import tree_sitter as ts
 
+from killproof.sources.golang.flags import startup_value
 from killproof.sources.golang.package import GoFile, GoPackage
 from killproof.sources.golang.syntax import (
     FUNC_TYPES,
@@ -395,7 +396,8 @@ def _package_level_start(
     ``web.ListenAndServe(srv, …)``/``web.Serve(l, srv, …)`` (a server value: METHOD)."""
     path, name = target
     if path == HTTP and name in ("ListenAndServe", "ListenAndServeTLS"):
-        handler = args[1] if len(args) > 1 else None
+        at = 3 if name == "ListenAndServeTLS" else 1  # (addr, certFile, keyFile, handler)
+        handler = args[at] if len(args) > at else None
         addr = args[0] if args else None
         return ServerStart(f, call, StartKind.PACKAGE_LEVEL, None, addr, handler, True)
     if path == HTTP and name in ("Serve", "ServeTLS"):
@@ -433,13 +435,21 @@ class Address:
 
 def resolve_address(pkg: GoPackage, expr: ts.Node | None) -> Address:
     """Read ``":8080"``, ``"127.0.0.1:6060"``, ``":" + port`` with ``port`` from
-    ``os.Getenv("PORT")`` (and its fallback literal)…; unknown parts stay None."""
+    ``os.Getenv("PORT")`` (and its fallback literal), a flag's default or a constant
+    (:func:`~killproof.sources.golang.flags.startup_value`); unknown parts stay None."""
     if expr is None:
         return Address()
     vals = values_of(pkg, expr)
-    if vals is None or len(vals) != 1:
-        return Address()
-    return _address(pkg, vals[0])
+    if vals is not None and len(vals) == 1:
+        found = _address(pkg, vals[0])
+        if found != Address():
+            return found
+    # a flag's default or a constant: what a deploy that sets nothing listens on
+    for candidate in (expr, *(vals or [])[:1]):
+        default = startup_value(pkg, candidate)
+        if default is not None:
+            return _address(pkg, default)
+    return Address()
 
 
 def _flatten(node: ts.Node) -> list[ts.Node]:

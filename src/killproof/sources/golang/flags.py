@@ -9,15 +9,19 @@ does not. Read here (all in the same package):
   ``StringVarP(&x, name, short, def, usage)`` on any flag set;
 - ``x := flag.String(name, def, usage)`` (and ``StringP``), used as ``*x``;
 - kingpin-style chains ``app.Flag(…).Default(def).String()``;
-- ``const x = ":9090"``.
+- ``const x = ":9090"``;
+- a flags struct's field tag, ``Listen string `default:":8080"``` (kong, go-arg,
+  envconfig), for ``params.Listen``.
 """
 
 from __future__ import annotations
 
+import re
+
 import tree_sitter as ts
 
 from killproof.sources.golang.package import GoPackage
-from killproof.sources.golang.syntax import call_args, call_parts, first_named, text, unparen
+from killproof.sources.golang.syntax import call_args, call_parts, first_named, text, unparen, walk
 from killproof.sources.golang.values import definitions, package_assignments
 
 _VAR_SETTERS = {"StringVar": 2, "StringVarP": 3}
@@ -26,9 +30,10 @@ _GETTERS = {"String": 1, "StringP": 2}
 """Flag functions that return a pointer: the index of the default argument."""
 
 
-def startup_value(pkg: GoPackage, expr: ts.Node | None) -> ts.Node | None:
+def startup_value(pkg: GoPackage, expr: ts.Node | None) -> ts.Node | str | None:
     """The literal a flag or constant ``expr`` starts with (``*addr``, ``addr``,
-    ``opts.Listen``), None when it is not one."""
+    ``opts.Listen``), or the text of a struct tag's ``default:"…"`` for a field of a
+    flags struct (kong, go-arg, envconfig); None when it is not one."""
     node = unparen(expr)
     if node is None:
         return None
@@ -40,7 +45,34 @@ def startup_value(pkg: GoPackage, expr: ts.Node | None) -> ts.Node | None:
     found = _var_setter_default(pkg, node)
     if found is not None:
         return found
-    return package_constant(pkg, node) if node.type == "identifier" else None
+    if node.type == "selector_expression":
+        return tag_default(pkg, text(node.child_by_field_name("field")))
+    return package_constant(pkg, node)
+
+
+_TAG_DEFAULT = re.compile(r'(?:^|\s)default:"(?P<value>[^"]*)"')
+
+
+def tag_default(pkg: GoPackage, field: str) -> str | None:
+    """``default:":8081"`` in the tag of the one struct field called ``field``."""
+    found: list[str] = []
+    needle = field.encode()
+    for f in pkg.files:
+        if needle not in f.source or b"default:" not in f.source:
+            continue
+        for decl in f.tree.root_node.named_children:
+            if decl.type != "type_declaration":
+                continue
+            for n in walk(decl):
+                if n.type != "field_declaration":
+                    continue
+                if field not in (text(x) for x in n.children_by_field_name("name")):
+                    continue
+                tag = n.child_by_field_name("tag")
+                m = _TAG_DEFAULT.search(text(tag).strip("`")) if tag is not None else None
+                if m is not None:
+                    found.append(m.group("value"))
+    return found[0] if len(found) == 1 else None
 
 
 def _getter_default(pkg: GoPackage, ptr: ts.Node) -> ts.Node | None:

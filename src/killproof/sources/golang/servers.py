@@ -447,9 +447,23 @@ def resolve_address(pkg: GoPackage, expr: ts.Node | None) -> Address:
     # a flag's default or a constant: what a deploy that sets nothing listens on
     for candidate in (expr, *(vals or [])[:1]):
         default = startup_value(pkg, candidate)
+        if isinstance(default, str):
+            return _literal_address(default)
         if default is not None:
             return _address(pkg, default)
     return Address()
+
+
+def _literal_address(value: str) -> Address:
+    """``":8081"``, ``"127.0.0.1:6060"`` given as text (a struct tag's default)."""
+    if ":" not in value:
+        return Address()
+    host, _, port = value.rpartition(":")
+    return Address(
+        port=int(port) if port.isdigit() else None,
+        loopback=host.startswith(_LOOPBACK),
+        public=host in ("", "0.0.0.0", "[::]"),
+    )
 
 
 def _flatten(node: ts.Node) -> list[ts.Node]:

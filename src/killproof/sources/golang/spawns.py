@@ -297,18 +297,29 @@ def joined_after(go: ts.Node) -> bool:
     return False
 
 
-def ends_with_context(go: ts.Node) -> bool:
-    """The goroutine is a func literal that waits on some ``ctx.Done()``: it ends when
-    the request (or whatever owns the context) does."""
+def ends_with_context(go: ts.Node, pkg: GoPackage | None = None) -> bool:
+    """The goroutine ends by itself: its function waits on some ``ctx.Done()`` (it ends
+    when the request, or whatever owns the context, does) or runs its work under a
+    deadline it sets (``context.WithTimeout``/``WithDeadline``). Its function is the
+    func literal started, or (given ``pkg``) a func literal held in a local variable or
+    a package function of that name."""
     call = unparen(first_named(go))
     fn = unparen(call.child_by_field_name("function")) if call is not None else None
-    if fn is None or fn.type != "func_literal":
-        return False
-    for n in walk(fn):
-        if n.type == "call_expression":
-            parts = call_parts(n)
-            if parts is not None and parts[0] and parts[1] == "Done":
-                return True
+    bodies: list[ts.Node] = []
+    if fn is not None and fn.type == "func_literal":
+        bodies = [fn]
+    elif fn is not None and fn.type == "identifier" and pkg is not None:
+        held = [unparen(d.value) for d in definitions(pkg, fn) if d.value is not None]
+        bodies = [v for v in held if v is not None and v.type == "func_literal"]
+        bodies += [d for _, d in pkg.functions.get(text(fn), []) if d.type != "method_declaration"]
+    for body in bodies:
+        for n in walk(body):
+            if n.type == "call_expression":
+                parts = call_parts(n)
+                if parts is not None and parts[0] and parts[1] == "Done":
+                    return True
+                if parts is not None and parts[1].startswith(("WithTimeout", "WithDeadline")):
+                    return True
     return False
 
 

@@ -11,7 +11,7 @@ from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.sources.golang.facts import PackageFacts
 from killproof.sources.golang.package import GoPackage
-from killproof.sources.golang.servers import HTTP, StartKind, literal_field
+from killproof.sources.golang.servers import HTTP, StartKind, literal_field, resolve_address
 from killproof.sources.golang.syntax import text
 from killproof.sources.golang.values import assignments_in
 
@@ -49,6 +49,8 @@ def _check(facts: PackageFacts) -> Iterator[Finding]:
             continue
         if _set_later(pkg, lit):
             continue
+        if resolve_address(pkg, literal_field(lit, "Addr")).loopback:
+            continue  # only this host's processes can be slow clients
         yield RULE.finding(
             "http.Server without ReadHeaderTimeout or ReadTimeout: slow or idle clients "
             "hold a goroutine and its buffers for as long as they like",
@@ -57,6 +59,8 @@ def _check(facts: PackageFacts) -> Iterator[Finding]:
         )
     for start in facts.starts:
         if start.kind is StartKind.PACKAGE_LEVEL:
+            if resolve_address(pkg, start.addr).loopback:
+                continue
             f = start.file
             yield RULE.finding(
                 "the package-level http server functions have no timeouts at all: "
@@ -75,7 +79,9 @@ RULE: Rule[PackageFacts] = Rule(
         what=(
             "`http.Server{…}` literals that set neither `ReadHeaderTimeout` nor "
             "`ReadTimeout` (and no `x.ReadHeaderTimeout = …` anywhere in the package), and the "
-            "package-level `http.ListenAndServe`, `ListenAndServeTLS`, `Serve`, `ServeTLS`."
+            "package-level `http.ListenAndServe`, `ListenAndServeTLS`, `Serve`, `ServeTLS`. "
+            "A server whose address is loopback (`127.0.0.1:6060`, `localhost:…`, also as a "
+            "flag's default) is left alone: only processes of the same host can reach it."
         ),
         why=(
             "Without a read timeout a client that sends its headers slowly, or never, "

@@ -48,12 +48,20 @@ def _unbounded_why(spawn: Spawn, spawn_pkg: GoPackage) -> str | None:
     """Why the goroutine count follows the traffic, or None when it does not: once at
     start-up, per element of a configured collection, per accepted connection (a
     server's normal shape), or a fan-out the request waits for."""
+    why = _traffic_why(spawn, spawn_pkg)
+    if why is None:
+        return None
     if spawn.loop is not None and (
         leaves_loop_after(spawn.go) or waits_in_loop(spawn.go, spawn.loop)
     ):
         return None  # at most one per pass that runs to completion
     if per_connection(spawn.go, spawn.loop):
         return None
+    return why
+
+
+def _traffic_why(spawn: Spawn, spawn_pkg: GoPackage) -> str | None:
+    """What the count follows, judged by what drives the loop and the request path."""
     if spawn.repeats is Repeats.PER_MESSAGE:
         return "once per message received"
     if not spawn.per_request or spawn.repeats in (Repeats.FIXED, Repeats.PER_CONNECTION):

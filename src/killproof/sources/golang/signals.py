@@ -79,17 +79,20 @@ LIFECYCLE_APPS = {
     "github.com/go-kratos/kratos/v2": "kratos",
 }
 _HELPER_SIGNALS = frozenset({"SIGINT", "SIGTERM"})
+_HELPER_NAMES = frozenset(n for names in SIGNAL_HELPERS.values() for n in names)
 
 
 def helper_subscriptions(pkg: GoPackage) -> list[Subscription]:
     """Subscriptions made for the program by a well-known helper or lifecycle."""
     out: list[Subscription] = []
-    for path, names in SIGNAL_HELPERS.items():
-        for f, call in pkg.package_calls(path, *names):
-            first = _SIGNAL_ARGS_FROM.get(path)
-            signals = _HELPER_SIGNALS if first is None else _helper_signals(f, call, first)
-            label = f"{path.rsplit('/', 1)[-1]}.{(call_parts(call) or ('', ''))[1]}"
-            out.append(Subscription(f, call, True, None, signals, label))
+    for f, call in pkg.selector_calls(*_HELPER_NAMES):
+        target = f.call_target(call)
+        if target is None or target[1] not in SIGNAL_HELPERS.get(target[0], ()):
+            continue
+        path, name = target
+        first = _SIGNAL_ARGS_FROM.get(path)
+        signals = _HELPER_SIGNALS if first is None else _helper_signals(f, call, first)
+        out.append(Subscription(f, call, True, None, signals, f"{path.rsplit('/', 1)[-1]}.{name}"))
     apps = {path: label for path, label in LIFECYCLE_APPS.items() if pkg.imports_path(path)}
     if not apps:
         return out

@@ -111,3 +111,45 @@ def test_lookalike_paths_are_not_test_frameworks(path: str) -> None:
 @given(st.sampled_from(["testing", "testing/fstest", "github.com/stretchr/testify/require"]))
 def test_frameworks_and_their_subpackages_are(path: str) -> None:
     assert framework_imported([path]) is not None
+
+
+def test_a_library_module_kept_in_the_tree_is_judged_where_the_programs_use_it(
+    tmp_path: Path,
+) -> None:
+    files = _tree(
+        tmp_path,
+        {
+            "cmd/shop/main.go": (
+                'package main\n\nimport "example.com/x/fetch"\n\n'
+                "func main() { _ = fetch.NewClient() }\n"
+            ),
+            "x/go.mod": "module example.com/x\n\ngo 1.22\n",
+            "x/fetch/fetch.go": "package fetch\n" + UNBOUNDED_CLIENT,
+            "x/decode/decode.go": "package decode\n" + UNBOUNDED_CLIENT,
+            # a tool of the library module is a program of its own: still judged
+            "x/cmd/gen/main.go": (
+                'package main\n\nimport "net/http"\n\nvar c = &http.Client{}\n\nfunc main() {}\n'
+            ),
+            # the programs' own module: a package nothing imports is still judged
+            "pkg/spare/spare.go": "package spare\n" + UNBOUNDED_CLIENT,
+        },
+    )
+    result = check_go(tmp_path, files, jobs=1)
+    assert _kp114(result.findings) == {
+        ("x/fetch/fetch.go", 7),
+        ("pkg/spare/spare.go", 7),
+        ("x/cmd/gen/main.go", 5),
+    }
+    assert any(s.what == "1 Go packages of library modules nothing imports" for s in result.skipped)
+
+
+def test_a_library_repository_is_judged_whole(tmp_path: Path) -> None:
+    files = _tree(
+        tmp_path,
+        {
+            "x/go.mod": "module example.com/x\n\ngo 1.22\n",
+            "x/decode/decode.go": "package decode\n" + UNBOUNDED_CLIENT,
+        },
+    )
+    result = check_go(tmp_path, files, jobs=1)
+    assert _kp114(result.findings) == {("x/decode/decode.go", 7)}

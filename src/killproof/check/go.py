@@ -33,6 +33,7 @@ from killproof.sources.golang.testsupport import (
     file_import_paths,
     framework_imported,
     helper_packages,
+    unused_library_packages,
 )
 
 # Below this many files, process start-up costs more than it saves.
@@ -119,6 +120,18 @@ def check_go(root: Path, go_files: Sequence[Path], jobs: int) -> GoResult:
             Skipped(
                 f"{support} Go files of test support",
                 "they import a test framework (testing, testify, ginkgo…): test helpers",
+            )
+        )
+    unused = unused_library_packages(
+        (s.dir, s.import_path, s.module_path, s.name, s.imports) for s in summaries
+    )
+    if unused:
+        findings = [f for f in findings if _dir_of(f.location.path) not in unused]
+        summaries = [s for s in summaries if s.dir not in unused]
+        skipped.append(
+            Skipped(
+                f"{len(unused)} Go packages of library modules nothing imports",
+                "no program built from this tree contains them",
             )
         )
     helpers = _test_only(root, summaries, tests)

@@ -1,4 +1,5 @@
-"""Go code that only tests use, though it is not in a ``_test.go`` file.
+"""Go code that only tests use, though it is not in a ``_test.go`` file; and library
+code no binary built from the tree contains.
 
 ``go build`` leaves ``_test.go`` files out of the binary, and ``check`` skips them too.
 Two more kinds of code never run in production, and are left out the same way:
@@ -9,6 +10,10 @@ Two more kinds of code never run in production, and are left out the same way:
 - a package that only ``_test.go`` files of other directories import (an integration
   suite's client helpers), when no package the check read imports it. A package whose
   only importers are its own directory's tests is an ordinary library and stays.
+
+A library module kept beside the programs (``replace github.com/acme/x => ./x``) is
+checked where the programs use it; its packages that nothing imports are left out too
+(:func:`unused_library_packages`).
 
 Test-file imports are read with a regular expression over the import declarations, not
 parsed: test files are never parsed.
@@ -29,6 +34,9 @@ TEST_FRAMEWORKS = (
     "go.uber.org/mock/gomock",
 )
 """Import paths (and their subpackages) only test code imports."""
+
+LibraryRow = tuple[str, str, str, str, frozenset[str]]
+"""(directory, import path, module path, package name, imports) of one package."""
 
 _IMPORT_BLOCK = re.compile(rb"^import\s*\((?P<body>[^)]*)\)", re.MULTILINE)
 _IMPORT_LINE = re.compile(rb'^import\s+(?:[A-Za-z_.][A-Za-z0-9_]*\s+)?"(?P<path>[^"]+)"', re.M)
@@ -76,3 +84,28 @@ def helper_packages(
         if any(d != directory and path in paths for d, paths in test_imports.items()):
             out.add(directory)
     return out
+
+
+def unused_library_packages(packages: Iterable[LibraryRow]) -> set[str]:
+    """Directories of packages of a library module kept in the tree (a ``replace`` to a
+    local copy, a go.work member) that no package imports: they are in no binary built
+    from this tree.
+
+    ``packages`` holds (directory, import path, module path, package name, imports) of
+    every package read. A module is a library here when packages of another module
+    import it; a repository of one module is judged whole.
+    """
+    rows = list(packages)
+    module_of = {path: module for _, path, module, _, _ in rows}
+    libraries = {
+        module_of[i]
+        for _, _, module, _, imports in rows
+        for i in imports
+        if i in module_of and module_of[i] != module
+    }
+    used = {i for *_, imports in rows for i in imports}
+    return {
+        directory
+        for directory, path, module, name, _ in rows
+        if module in libraries and name != "main" and path not in used
+    }

@@ -269,16 +269,27 @@ def _declaring_block(pkg: GoPackage, ident: ts.Node) -> ts.Node | None:
     return best if best is not None else outermost_function(ident)
 
 
+def _holds_default_mux(pkg: GoPackage, holder: ts.Node) -> bool:
+    """``http.DefaultServeMux`` itself, or a variable or field that holds it
+    (``mux := http.DefaultServeMux``)."""
+    return any(
+        pkg.file_of(v).qualified(v) == (HTTP, "DefaultServeMux")
+        for v in values_of(pkg, holder) or [holder]
+    )
+
+
 def default_mux_paths(pkg: GoPackage) -> frozenset[str]:
     """Paths the package puts on the DefaultServeMux (``http.Handle``/``HandleFunc``,
-    ``http.DefaultServeMux.Handle``), ``?`` for one that is not a literal; importing
+    ``http.DefaultServeMux.Handle``, a local alias of it), ``?`` for one that is not a
+    literal; importing
     net/http/pprof puts ``/debug/pprof/`` there."""
     out: set[str] = set()
+    aliased = any(f.qualified(n) == (HTTP, "DefaultServeMux") for f, n in pkg.captured("dsm"))
     for f, call in pkg.selector_calls("Handle", "HandleFunc"):
         parts = call_parts(call)
         holder = receiver_of(call)
         on_default = f.is_call_to(call, HTTP, "Handle", "HandleFunc") or (
-            holder is not None and f.qualified(holder) == (HTTP, "DefaultServeMux")
+            holder is not None and aliased and _holds_default_mux(pkg, holder)
         )
         if parts is None or not on_default:
             continue

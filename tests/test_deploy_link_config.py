@@ -16,6 +16,7 @@ from killproof.errors import InputError
 from killproof.model import Location, Severity
 from killproof.sources.compose import parse_compose
 from killproof.sources.dockerfile import parse_dockerfile
+from killproof.sources.entrypoint import analyze_script
 from killproof.sources.manifests import ManifestSet, parse_manifests
 from killproof.sources.systemd_unit import parse_unit
 
@@ -189,3 +190,55 @@ def test_dockerfile_copy_of_a_prebuilt_binary_links() -> None:
     )
     [linked] = link_dockerfiles([df], [API, WORKER])
     assert linked.program == WORKER
+
+
+def test_a_workload_is_linked_by_what_it_runs_not_only_its_image() -> None:
+    """Same image as the api, but a script, another binary or a loop runs: no link."""
+    manifests = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api}
+spec:
+  template:
+    spec:
+      containers: [{name: api, image: "ghcr.io/acme/api:2", args: ["--port=80"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: script}
+spec:
+  containers: [{name: c, image: "ghcr.io/acme/api:2", command: [/bin/sh, /scripts/gc.sh]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: other-binary}
+spec:
+  containers: [{name: c, image: "ghcr.io/acme/api:2", command: [/usr/bin/migrate]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: wrapped}
+spec:
+  containers: [{name: c, image: "ghcr.io/acme/api:2", command: [/entrypoint.sh, /app/api]}]
+"""
+    scripts = {
+        "scripts/gc.sh": analyze_script("#!/bin/sh\nfind /tmp -delete\necho done\n", "gc.sh"),
+        "entrypoint.sh": analyze_script('#!/bin/sh\nset -e\nexec "$@"\n', "entrypoint.sh"),
+    }
+    launches = list(k8s_launches(ManifestSet.of(parse_manifests(manifests, "p.yaml"))))
+    links = linked_by_name(link_launches(launches, [API, WORKER], [], {}, scripts))
+    assert links == {"api": "cmd/api", "script": None, "other-binary": None, "wrapped": "cmd/api"}
+
+
+def test_copies_of_one_workload_pair_with_the_lone_program() -> None:
+    """A release bundle and an example holding the same Deployment are one workload."""
+    text = PODS.split("---")[3]
+    copies = [
+        *k8s_launches(ManifestSet.of(parse_manifests(text, "deploy/release.yaml"))),
+        *k8s_launches(ManifestSet.of(parse_manifests(text, "examples/k8s/pod.yaml"))),
+    ]
+    links = link_launches(copies, [API], [], {})
+    assert [x.program for x in links] == [API, API]
+    other = parse_manifests(text.replace("third-party", "redis"), "deploy/redis.yaml")
+    links = link_launches([*copies, *k8s_launches(ManifestSet.of(other))], [API], [], {})
+    assert [x.program for x in links] == [None, None, None]

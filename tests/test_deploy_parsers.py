@@ -15,9 +15,15 @@ from killproof.check.deploy import check_deploy
 from killproof.check.suppress import find_suppressions
 from killproof.config import ProjectConfig, parse_project_config
 from killproof.errors import InputError
-from killproof.sources.compose import parse_compose
+from killproof.sources.compose import merge_projects, parse_compose
 from killproof.sources.dockerfile import DockerfileError, is_dockerfile_name, parse_dockerfile
-from killproof.sources.entrypoint import analyze_script, hands_over, shell_script_of
+from killproof.sources.entrypoint import (
+    analyze_script,
+    hands_over,
+    image_shell,
+    sh_c_swallows,
+    shell_script_of,
+)
 from killproof.sources.quantity import (
     QuantityError,
     format_bytes,
@@ -29,6 +35,7 @@ from killproof.sources.quantity import (
     parse_systemd_bytes,
     parse_systemd_timespan_s,
 )
+from killproof.sources.shell import parse_shell
 from killproof.sources.systemd_unit import UnitError, parse_unit
 from killproof.sources.yamltree import YamlError, YList, YMap, load_documents
 
@@ -273,3 +280,101 @@ def test_dockerfile_names_and_code_about_dockerfiles() -> None:
     assert all(is_dockerfile_name(n) for n in names)
     not_names = ["dockerfile.py", "Dockerfile.j2", "Dockerfile.md", "dockerfile_test.go", "x"]
     assert not any(is_dockerfile_name(n) for n in not_names)
+
+
+def test_comments_and_blank_lines_inside_a_continued_run() -> None:
+    """Docker skips `#` lines and empty lines inside a continuation: one RUN, next line on."""
+    source = (
+        "FROM alpine:3.20\n"
+        "RUN apk add git \\\n"
+        "    # git for go get\n"
+        "    && apk add make \\\n"
+        "\n"
+        "    && make\n"
+        'CMD ["/app"]\n'
+    )
+    (stage,) = parse_dockerfile(source, "Dockerfile").stages
+    run, cmd = stage.instructions
+    assert (run.keyword, run.line, run.text) == ("RUN", 2, "apk add git && apk add make && make")
+    assert (cmd.keyword, cmd.line) == ("CMD", 7)
+
+
+@given(text)
+def test_shell_reader_never_crashes(source: str) -> None:
+    """Any text is read into commands with lines inside the text."""
+    parsed = parse_shell(source)
+    for cmd in parsed.commands:
+        assert 1 <= cmd.line <= source.count("\n") + 1
+
+
+@given(st.lists(st.text("ab ;&|()<>", min_size=1, max_size=8), min_size=1, max_size=4))
+def test_quoted_operators_do_not_split_commands(args: list[str]) -> None:
+    """`nginx -g 'daemon off;'`: operators inside single quotes are part of one word."""
+    quoted = " ".join("'" + a + "'" for a in args)
+    parsed = parse_shell(f"migrate up && exec nginx {quoted}")
+    assert [c.name for c in parsed.commands] == ["migrate", "exec"]
+    assert parsed.commands[-1].words[2:] == tuple(args)
+    assert hands_over(f"migrate up && exec nginx {quoted}")
+
+
+def test_which_shell_runs_sh_c() -> None:
+    """The base image tells the shell; unknown images are assumed dash (and say so)."""
+    assert image_shell("alpine:3.20", "sh").name == "busybox sh"
+    assert image_shell("golang:1.23-alpine", "sh").execs_last
+    assert image_shell("debian:12", "sh").name == "dash"
+    assert image_shell("python:3.12-slim-bookworm", "bash").name == "bash 5.2"
+    assert not image_shell("ubuntu:20.04", "bash").execs_last
+    assert image_shell("registry.access.redhat.com/ubi9/ubi-minimal", "sh").name == "bash 5.1"
+    unknown = image_shell("registry.example.com/api:1", "sh")
+    assert (unknown.name, unknown.assumed) == ("dash", True)
+    busybox, dash = image_shell("alpine", "sh"), image_shell("debian", "sh")
+    assert not sh_c_swallows("migrate up && /app/api", busybox)
+    assert sh_c_swallows("migrate up && /app/api", dash)
+    assert sh_c_swallows("/app/api | tee log", busybox)  # a pipeline is not exec'd
+    assert sh_c_swallows("/app/api &\nwait", busybox)
+    assert not sh_c_swallows("while true; do date; sleep 5; done", dash)  # no server
+    assert not sh_c_swallows("trap 'kill $pid' TERM; /app/api & pid=$!; wait", dash)
+
+
+def test_shell_reader_compounds_functions_and_arithmetic() -> None:
+    """`((…))`, case patterns with `|`, and function bodies do not derail the reader."""
+    script = (
+        "log() { printf '%s\\n' \"$*\"; }\n"
+        'case "$x" in *%N|*,) x=0 ;; esac\n'
+        "while true; do\n  if (( n >= 3 )); then break; fi\n  sleep 1\ndone\n"
+        "log done\n"
+    )
+    parsed = parse_shell(script)
+    assert parsed.functions == {"log"}
+    assert [(i.kind, i.line) for i in parsed.items] == [
+        ("()", 1),
+        ("case", 2),
+        ("while", 3),
+        ("simple", 7),
+    ]
+    assert (
+        analyze_script(script, "s.sh").runs_server is False
+    )  # only utilities and its own function
+
+
+def test_compose_files_of_a_directory_merge_into_one_project() -> None:
+    """compose.yaml + compose.prod.yaml merge; a standalone file stays alone; an override
+    without its base is not judged alone."""
+    base = parse_compose(
+        "services:\n  api:\n    build: .\n    environment: [A=1, B=2]\n", "d/compose.yaml"
+    )
+    prod = parse_compose(
+        "services:\n  api:\n    environment: {B: '3'}\n    mem_limit: 1g\n", "d/compose.prod.yaml"
+    )
+    other = parse_compose("services:\n  tool:\n    image: t:1\n", "d/docker-compose-tools.yml")
+    orphan = parse_compose("services:\n  web:\n    ports: ['80:80']\n", "e/compose.override.yaml")
+    projects, notes = merge_projects([base, prod, other, orphan])
+    assert [(p.path, p.merged) for p in projects] == [
+        ("d/compose.yaml", ("d/compose.prod.yaml",)),
+        ("d/docker-compose-tools.yml", ()),
+    ]
+    (api,) = projects[0].services
+    assert api.at.line == 2 and api.at.path == "d/compose.yaml"
+    assert api.memory_limit() is not None and api.memory_limit()[1].path == "d/compose.prod.yaml"  # type: ignore[index]
+    assert {k: v for k, (v, _) in api.env().items()} == {"A": "1", "B": "3"}
+    assert [path for path, _ in notes] == ["e/compose.override.yaml"]

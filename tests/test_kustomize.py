@@ -237,8 +237,8 @@ def test_a_component_listed_as_a_resource_or_a_resource_as_a_component(tmp_path:
 
 @pytest.mark.skipif(KUBECTL is None and KUSTOMIZE is None, reason="needs kubectl or kustomize")
 def test_unsupported_features_use_the_binary(tmp_path: Path) -> None:
-    """`replacements:` is not resolved natively: the binary builds it and findings name the
-    kustomization (line unknown, since built text has no lines in any file)."""
+    """`replacements:` is not resolved natively: the binary builds it, and its objects get
+    the lines of the file they came from (the fields it did not change)."""
     write(
         tmp_path,
         {
@@ -254,8 +254,10 @@ def test_unsupported_features_use_the_binary(tmp_path: Path) -> None:
     result = check_deploy(tmp_path, sorted(tmp_path.rglob("*.yaml")), (), None, ProjectConfig())
     assert result.skipped == ()
     found = {(f.rule, f.location.path, f.location.line) for f in result.findings}
-    assert ("KP201", "app/kustomization.yaml", 0) in found
-    assert all(f.location.path == "app/kustomization.yaml" for f in result.findings)
+    assert ("KP201", "app/deploy.yaml", 9) in found
+    assert all(
+        f.location.path == "app/deploy.yaml" and f.location.line > 0 for f in result.findings
+    )
 
 
 json_pointer = st.lists(

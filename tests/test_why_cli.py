@@ -166,7 +166,10 @@ def test_among_several_inputs_an_unusable_one_is_skipped_with_its_reason(
     assert code == 1
     assert [e["pid"] for e in out["events"]] == [24649]
     assert out["skipped"] == [
-        {"what": str(binary), "reason": "binary file, not a log or a Kubernetes document"}
+        {
+            "what": str(binary),
+            "reason": "binary file, not a log or a Kubernetes document: an executable",
+        }
     ]
 
 

@@ -65,6 +65,9 @@ class Launch:
     argv: tuple[str, ...] = ()
     argv_at: Pos | None = None
     """Where the command is written (None when the image's default runs)."""
+    command_set: bool = False
+    """The launch names the executable (container ``command``, compose ``entrypoint``,
+    ``ExecStart=``), not only arguments for the image's ENTRYPOINT."""
     image: str = ""
     build: tuple[str, str] | None = None
     """(context dir relative to the root, Dockerfile path relative to the root)."""

@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from killproof.model import Skipped
-from killproof.sources.compose import ComposeFile, is_compose_name, parse_compose
+from killproof.check.graft import patch_line, place
+from killproof.check.scope import header_says_tests
+from killproof.errors import ReadRefused
+from killproof.model import Severity, Skipped
+from killproof.sources.compose import ComposeFile, is_compose_name, merge_projects, parse_compose
 from killproof.sources.dockerfile import (
     Dockerfile,
     DockerfileError,
@@ -60,22 +63,35 @@ class DeployFiles:
     texts: dict[str, str] = field(default_factory=dict)
     skipped: list[Skipped] = field(default_factory=list)
     checked: int = 0
+    left_out: list[tuple[str, str]] = field(default_factory=list)
+    """(path, reason) of files whose header says they are for tests."""
 
 
-def read_deploy_files(root: Path, files: list[Path] | tuple[Path, ...]) -> DeployFiles:
-    """Classify and parse ``files`` (paths under ``root``); kustomizations are built."""
-    reader = _Reader(root)
+def read_deploy_files(
+    root: Path, files: list[Path] | tuple[Path, ...], skip_test_headers: bool = False
+) -> DeployFiles:
+    """Classify and parse ``files`` (paths under ``root``); kustomizations are built.
+    With ``skip_test_headers``, manifests, compose files and Dockerfiles whose leading
+    comment says they are for tests are left out (and listed in ``left_out``)."""
+    reader = _Reader(root, skip_test_headers)
     kinds = _classify(reader, files)
-    k_objects, consumed = _kustomize(reader, kinds["kustomize"], kinds["yaml"])
+    binary: list[tuple[str, str, list[K8sObject]]] = []
+    k_objects, consumed = _kustomize(reader, kinds["kustomize"], kinds["yaml"], binary)
     parsed = _parse_all(reader, kinds, consumed)
+    if binary:
+        _place_binary_builds(reader, binary, [*k_objects, *parsed["objects"]], kinds["yaml"])
+    composes, unmerged = merge_projects(parsed["composes"])
+    for path, reason in unmerged:
+        reader.skip(path, 0, reason, by_design=True)
     return DeployFiles(
         objects=k_objects + parsed["objects"],
         dockerfiles=parsed["dockerfiles"],
-        composes=parsed["composes"],
+        composes=composes,
         units=parsed["units"],
         scripts=parsed["scripts"],
         texts=reader.texts,
         skipped=reader.skipped,
+        left_out=reader.left_out,
         checked=parsed["checked"] + len({o.at.path for o in k_objects}),
     )
 
@@ -83,8 +99,10 @@ def read_deploy_files(root: Path, files: list[Path] | tuple[Path, ...]) -> Deplo
 class _Reader:
     """Reads the walked files once, remembering texts (for suppressions) and problems."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, skip_test_headers: bool = False) -> None:
         self.root = root
+        self.skip_test_headers = skip_test_headers
+        self.left_out: list[tuple[str, str]] = []
         self.resolved = root.resolve()
         self.prefix = str(self.resolved).rstrip(os.sep) + os.sep
         self.texts: dict[str, str] = {}
@@ -113,15 +131,15 @@ class _Reader:
     def _bytes(self, rel: str) -> bytes:
         path = self._inside(rel)
         if path is None:
-            raise OSError("outside the checked tree (through a link or '..'): not read")
+            raise ReadRefused("outside the checked tree (through a link or '..'): not read")
         # O_NONBLOCK: a FIFO named like a manifest must not block the run.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         with os.fdopen(fd, "rb") as f:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise OSError("not a regular file: not read")
+                raise ReadRefused("not a regular file: not read")
             data = f.read(DEPLOY_FILE_MAX_BYTES + 1)
         if len(data) > DEPLOY_FILE_MAX_BYTES:
-            raise OSError(f"larger than {DEPLOY_FILE_MAX_BYTES >> 20} MiB: not read")
+            raise ReadRefused(f"larger than {DEPLOY_FILE_MAX_BYTES >> 20} MiB: not read")
         return data
 
     def _inside(self, rel: str) -> Path | None:
@@ -136,8 +154,21 @@ class _Reader:
         # True for a path outside the tree too: reading it then says why it is refused.
         return (self.root / rel).exists()
 
-    def skip(self, rel: str, line: int, reason: str) -> None:
-        self.skipped.append(Skipped(f"{rel}:{line}" if line else rel, reason))
+    def for_tests(self, rel: str, text: str) -> bool:
+        """True (and noted) when the file's header says it is for tests."""
+        if self.skip_test_headers and header_says_tests(text):
+            self.left_out.append((rel, "header says it is for tests"))
+            return True
+        return False
+
+    def skip(self, rel: str, line: int, reason: str, by_design: bool = False) -> None:
+        """Note a file not read: a parse or I/O failure (a KP001 finding) unless
+        ``by_design`` (a Helm template, an override of nothing here)."""
+        what = f"{rel}:{line}" if line else rel
+        # A bound of ours (too large, nested too deep, a link out of the tree) says
+        # ": not read" (see ReadRefused): declined on purpose, not the file's fault.
+        failure = None if by_design or reason.endswith(": not read") else Severity.ERROR
+        self.skipped.append(Skipped(what, reason, rel, line, failure))
 
 
 def _classify(reader: _Reader, files: list[Path] | tuple[Path, ...]) -> dict[str, list[str]]:
@@ -168,9 +199,14 @@ def _classify(reader: _Reader, files: list[Path] | tuple[Path, ...]) -> dict[str
 
 
 def _kustomize(
-    reader: _Reader, dirs: list[str], yaml_files: list[str]
+    reader: _Reader,
+    dirs: list[str],
+    yaml_files: list[str],
+    binary: list[tuple[str, str, list[K8sObject]]],
 ) -> tuple[list[K8sObject], set[str]]:
-    """Build top-level kustomizations (those no other one uses); return objects, consumed files."""
+    """Build top-level kustomizations (those no other one uses); return objects, consumed
+    files. Builds the kustomize binary made are added to ``binary`` as (directory,
+    kustomization file, objects): their objects have no lines yet."""
     builds: dict[str, KustomizeBuild | None] = {}
     consumed: set[str] = set()
     used_dirs: set[str] = set()
@@ -180,7 +216,9 @@ def _kustomize(
             result = build(d, reader.read, reader.exists)
         except KustomizeUnsupported as exc:
             builds[d] = None
-            objects += _kustomize_binary(reader, d, exc)
+            from_binary = _kustomize_binary(reader, d, exc)
+            binary.append((d, exc.path, from_binary))
+            objects += from_binary
             # The binary does not say what it read: the files under the directory are its.
             consumed |= _under(d, yaml_files)
             continue
@@ -200,6 +238,31 @@ def _kustomize(
     return objects, consumed
 
 
+def _place_binary_builds(
+    reader: _Reader,
+    binary: list[tuple[str, str, list[K8sObject]]],
+    known: list[K8sObject],
+    yaml_files: list[str],
+) -> None:
+    """Give binary-built objects the lines of the objects they were built from (the files
+    under the build's directory, other builds, plain manifests): see check/graft.py."""
+    sources = [o for o in known if o.at.line > 0]
+    for d, _, _ in binary:
+        for rel in sorted(_under(d, yaml_files)):
+            try:
+                text = reader.read(rel)
+                if looks_like_manifest(text):
+                    sources += parse_manifests(text, rel)
+            except (OSError, YamlError):
+                continue
+    for _, kustomization, built in binary:
+        try:
+            docs = load_documents(reader.read(kustomization), kustomization)
+        except (OSError, YamlError):
+            docs = []
+        place(built, sources, kustomization, patch_line(docs[0] if docs else None))
+
+
 def _under(d: str, files: list[str]) -> set[str]:
     """The files below directory ``d`` (root-relative; ``.`` is the root)."""
     return {f for f in files if d == "." or f.startswith(d + "/")}
@@ -211,7 +274,9 @@ def _kustomize_binary(reader: _Reader, d: str, why: KustomizeError) -> list[K8sO
         reader.skip(
             why.path,
             why.line,
-            f"kustomize: {why.message}, and no kustomize/kubectl binary to build it",
+            f"kustomize: {why.message}, and no kustomize/kubectl binary to build it; read "
+            f"it with `kustomize build {d} | killproof check -`",
+            by_design=True,
         )
         return []
     # The directory name comes from the checked tree: always a path, never an option
@@ -276,11 +341,18 @@ def _parse_all(reader: _Reader, kinds: dict[str, list[str]], consumed: set[str])
         except (OSError, UnicodeDecodeError) as exc:
             reader.skip(rel, 0, f"unreadable: {exc}")
             continue
-        if not looks_like_manifest(text):
+        if not looks_like_manifest(text) or reader.for_tests(rel, text):
             continue
         if "{{" in text and "/templates/" in f"/{rel}":
+            chart = rel.rsplit("/templates/", 1)[0] if "/templates/" in rel else "."
+            if rel.startswith("templates/"):
+                chart = "."
             reader.skip(
-                rel, 0, "Helm template: pipe `helm template` output into `killproof check -`"
+                rel,
+                0,
+                f"Helm template of chart {chart}: read the chart with "
+                f"`helm template {chart} | killproof check -`",
+                by_design=True,
             )
             continue
         try:
@@ -290,6 +362,8 @@ def _parse_all(reader: _Reader, kinds: dict[str, list[str]], consumed: set[str])
             reader.skip(rel, exc.line, exc.message)
     for rel in kinds["docker"]:
         try:
+            if reader.for_tests(rel, reader.read(rel)):
+                continue
             dockerfiles.append(parse_dockerfile(reader.read(rel), rel))
             checked += 1
         except DockerfileError as exc:
@@ -298,6 +372,8 @@ def _parse_all(reader: _Reader, kinds: dict[str, list[str]], consumed: set[str])
             reader.skip(rel, 0, f"unreadable: {exc}")
     for rel in kinds["compose"]:
         try:
+            if reader.for_tests(rel, reader.read(rel)):
+                continue
             composes.append(parse_compose(reader.read(rel), rel))
             checked += 1
         except YamlError as exc:

@@ -43,6 +43,8 @@ class GoProgram:
     """``debug.SetMemoryLimit`` or automemlimit is used."""
     sets_gomaxprocs: bool = False
     """automaxprocs or ``runtime.GOMAXPROCS`` is used."""
+    imports: frozenset[str] = frozenset()
+    """Every import path of the program's packages (its libraries included)."""
 
 
 @dataclass(frozen=True)
@@ -64,3 +66,5 @@ class DeployResult:
     findings: tuple[Finding, ...] = ()
     skipped: tuple[Skipped, ...] = ()
     files_checked: int = 0
+    left_out: tuple[tuple[str, str], ...] = ()
+    """(root-relative path, reason) of files left out as test code by their header."""

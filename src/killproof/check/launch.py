@@ -135,6 +135,7 @@ def k8s_launches(manifests: ManifestSet) -> Iterator[Launch]:
                 {w.obj.name, f"{w.kind}/{w.obj.name}", c.name, f"{w.obj.name}/{c.name}"}
             ),
             argv=tuple(c.argv()),
+            command_set="command" in c.spec,
             argv_at=c.spec.pos("command")
             if "command" in c.spec
             else (c.spec.pos("args") if "args" in c.spec else None),
@@ -188,6 +189,7 @@ def compose_launches(compose: ComposeFile) -> Iterator[Launch]:
             at=svc.at,
             names=frozenset({svc.name, f"compose:{svc.name}"}),
             argv=tuple(argv),
+            command_set="entrypoint" in svc.body,
             argv_at=next(
                 (svc.body.pos(k) for k in ("entrypoint", "command") if k in svc.body), None
             ),
@@ -253,6 +255,7 @@ def systemd_launch(unit: SystemdUnit) -> Launch | None:
         at=service_at,
         names=frozenset({unit.name, stem}),
         argv=tuple(unit.exec_argv()),
+        command_set=True,
         argv_at=Pos(start.path, start.line)
         if (start := unit.get("Service", "ExecStart"))
         else None,

@@ -13,7 +13,9 @@ enough.) Without that the event says KERNEL_OOM_UNKNOWN_SCOPE.
 from __future__ import annotations
 
 import enum
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +31,9 @@ _AT_LIMIT_SLACK = 64 * 4096
 _V1_UNLIMITED = 2**62
 
 
-_DIGITS = re.compile(r"[0-9]+")
+_DIGITS = re.compile(r"[0-9]{1,20}")  # a 64-bit counter; longer is not a counter
+_MAX_FILE_BYTES = 64 << 10
+"""A cgroup or /proc file is small; at most this much of one is read (bytes)."""
 
 
 class CgroupVersion(enum.Enum):
@@ -101,10 +105,20 @@ def parse_proc_cgroup(text: str) -> tuple[str | None, str | None]:
 
 
 def _read(directory: Path, name: str) -> str | None:
+    """The text of a small kernel file, or None when it is missing, unreadable (EIO, EINVAL…)
+    or not a regular file (a FIFO or a device planted where a counter should be)."""
     try:
-        return (directory / name).read_text()
-    except (FileNotFoundError, PermissionError, IsADirectoryError, OSError):
+        # O_NONBLOCK: opening a FIFO must not wait for a writer before fstat refuses it
+        fd = os.open(directory / name, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
         return None
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            return handle.read(_MAX_FILE_BYTES).decode("utf-8", "replace")
+        except OSError:
+            return None
 
 
 def _int(text: str | None) -> int | None:

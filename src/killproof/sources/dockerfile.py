@@ -129,6 +129,18 @@ class Dockerfile:
             cmd = None  # setting ENTRYPOINT resets an inherited or earlier CMD
         return entrypoint, cmd
 
+    def base_image(self) -> str:
+        """The external image the final stage is built on (``FROM <stage>`` followed)."""
+        stage: Stage | None = self.final
+        seen: set[str] = set()
+        while stage is not None and stage.name not in seen:
+            seen.add(stage.name)
+            parent = self._stage_named(stage.base)
+            if parent is None:
+                return stage.base
+            stage = parent
+        return ""
+
     def env(self) -> dict[str, tuple[str, int]]:
         """ENV of the final image (inherited stages first): name → (value, line)."""
         chain: list[Stage] = []
@@ -198,15 +210,20 @@ def parse_dockerfile(text: str, path: str) -> Dockerfile:
             comments.append((start, stripped))
             continue
         text_parts = [raw.rstrip()]
-        while text_parts[-1].endswith(escape) and i < len(lines):
-            text_parts[-1] = text_parts[-1][: -len(escape)]
+        continued = text_parts[-1].endswith(escape)
+        while continued and i < len(lines):
+            if text_parts[-1].endswith(escape):
+                text_parts[-1] = text_parts[-1][: -len(escape)]
             nxt = lines[i]
             i += 1
-            if nxt.strip().startswith("#"):
-                comments.append((i, nxt.strip()))
-                text_parts.append("")
+            # Docker drops comment and empty lines inside a continuation and goes on
+            # reading: `RUN a \` / `# why` / `&& b` is one RUN.
+            if not nxt.strip() or nxt.strip().startswith("#"):
+                if nxt.strip():
+                    comments.append((i, nxt.strip()))
                 continue
             text_parts.append(nxt.rstrip())
+            continued = text_parts[-1].endswith(escape)
         full = " ".join(p.strip() for p in text_parts if p.strip())
         keyword, _, args = full.partition(" ")
         keyword = keyword.upper()

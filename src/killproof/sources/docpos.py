@@ -46,6 +46,23 @@ _UNCITED = frozenset(
         "Created",
     }
 )
+MAX_QUOTE_CHARS = 400
+"""A quoted line longer than this (minified JSON is one line) is cut around the key."""
+_INT_DIGITS = 4000
+"""Longest integer decoded as an int (Python refuses to convert more than 4300 digits)."""
+
+
+def _bounded_int(text: str) -> int | float:
+    """A JSON integer; a longer one than Python converts becomes a float (no valid pod has
+    one, and refusing the whole document for it would lose its kills)."""
+    return int(text) if len(text) <= _INT_DIGITS else float(text)
+
+
+def decoder() -> json.JSONDecoder:
+    """A JSON decoder that takes integers of any length (see :func:`_bounded_int`)."""
+    return json.JSONDecoder(parse_int=_bounded_int)
+
+
 _LITERALS: dict[str, Any] = {
     "true": True,
     "false": False,
@@ -65,13 +82,23 @@ class Positions:
     so the cost of positions is paid only for the elements that become evidence.
     """
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, first_line: int = 1) -> None:
         self.text = text
         self._json: dict[int, tuple[int, dict[object, int]]] = {}  # id → (offset, key offsets)
         self._spans: dict[int, int] = {}  # id of a shallow-read element → its start offset
         self._located: dict[int, Any] = {}
-        self._marks: list[tuple[int, int]] = [(0, 1)]  # (offset, line) pairs already counted
+        # (offset, line) pairs already counted; the text may be a piece of a larger input
+        self._marks: list[tuple[int, int]] = [(0, first_line)]
         self._lines: list[str] | None = None
+
+    @classmethod
+    def of_element(cls, text: str, value: Any, first_line: int) -> Positions:
+        """Positions for ``value``, decoded from ``text`` (one element of a larger JSON input
+        whose line ``first_line`` the text starts on); :meth:`locate` re-reads it."""
+        positions = cls(text, first_line)
+        if isinstance(value, dict | list):
+            positions._spans[id(value)] = 0
+        return positions
 
     def locate(self, node: Any) -> Any:
         """``node`` re-read with positions when it was read shallowly, else ``node`` itself."""
@@ -79,7 +106,11 @@ class Positions:
         if start is None:
             return node
         if id(node) not in self._located:
-            self._located[id(node)] = _JSONReader(self.text, self).value(start)[0]
+            try:
+                self._located[id(node)] = _JSONReader(self.text, self).value(start)[0]
+            except RecursionError:
+                # nested deeper than the reader's stack: quoted without lines, never lost
+                self._located[id(node)] = node
         return self._located[id(node)]
 
     def _line_at(self, offset: int) -> int:
@@ -96,10 +127,18 @@ class Positions:
         if offset is not None:
             begin = self.text.rfind("\n", 0, offset) + 1
             end = self.text.find("\n", offset)
-            return self.text[begin : end if end >= 0 else len(self.text)].strip()
+            end = end if end >= 0 else len(self.text)
+            if end - begin <= MAX_QUOTE_CHARS:
+                return self.text[begin:end].strip()
+            # one long line (minified JSON): the part of it around the key
+            lo = max(begin, offset - MAX_QUOTE_CHARS // 4)
+            hi = min(end, lo + MAX_QUOTE_CHARS)
+            cut = self.text[lo:hi].strip()
+            return ("…" if lo > begin else "") + cut + ("…" if hi < end else "")
         if self._lines is None:
             self._lines = self.text.splitlines()
-        return self._lines[line - 1].strip() if 0 < line <= len(self._lines) else ""
+        text = self._lines[line - 1].strip() if 0 < line <= len(self._lines) else ""
+        return text if len(text) <= MAX_QUOTE_CHARS else text[:MAX_QUOTE_CHARS] + "…"
 
     def _where(self, node: object, key: object) -> tuple[int, int | None]:
         """(line, offset or None) of ``node[key]`` or ``node``; line 0 when unknown."""
@@ -135,7 +174,7 @@ class _JSONReader:
     def __init__(self, text: str, positions: Positions) -> None:
         self.text = text
         self.positions = positions
-        self.decoder = json.JSONDecoder()
+        self.decoder = decoder()
         self.ws = _WS.match
 
     def skip(self, i: int) -> int:
@@ -157,7 +196,7 @@ class _JSONReader:
         m = _NUMBER.match(self.text, i)
         if not m:
             raise ValueError(f"unexpected {c!r}")
-        number: Any = float(m.group()) if m.group(2) or m.group(3) else int(m.group())
+        number: Any = float(m.group()) if m.group(2) or m.group(3) else _bounded_int(m.group())
         return number, m.end()
 
     def _object(self, start: int) -> tuple[dict[str, Any], int]:
@@ -212,7 +251,7 @@ class _ShallowReader:
     def __init__(self, text: str, positions: Positions) -> None:
         self.text = text
         self.positions = positions
-        self.decoder = json.JSONDecoder()
+        self.decoder = decoder()
 
     def skip(self, i: int) -> int:
         m = _WS.match(self.text, i)
@@ -271,11 +310,11 @@ class _ShallowReader:
 
 def _validate(text: str, path: str) -> None:
     """Raise the InputError :mod:`json` finds in ``text`` (one or more concatenated values)."""
-    decoder = json.JSONDecoder()
+    json_decoder = decoder()
     i = _WS.match(text, 0).end()  # type: ignore[union-attr]
     try:
         while i < len(text):
-            _, i = decoder.raw_decode(text, i)
+            _, i = json_decoder.raw_decode(text, i)
             i = _WS.match(text, i).end()  # type: ignore[union-attr]
     except json.JSONDecodeError as exc:
         what = "truncated JSON" if exc.pos >= len(text.rstrip()) else "malformed JSON"

@@ -25,28 +25,34 @@ from killproof.why.model import Cause, KillEvent
 _SIGNALS = {"9": "SIGKILL", "15": "SIGTERM"}
 # ≤1.0 (kill.c: fprintf(stderr, "Killing process %d %s\n", …), the name read from
 # /proc/PID/stat with or without its parentheses): Killing process 5874 (bash)
-_V0 = re.compile(r"^Killing process (?P<pid>\d+) \(?(?P<name>[^()]+?)\)?\s*$")
+# (Names and numbers have bounded repeats and nothing lazy precedes "\s*$": a search over a
+# long line stays linear. _V0 is matched against the line without its trailing blanks.)
+_V0 = re.compile(r"^Killing process (?P<pid>\d{1,10}) \(?(?P<name>[^()]+)\)?$")
 # ≈1.1: Killing process 'bash' with signal 15, pid: 5874, badness: 538, VmRSS: 3160 MiB
 _V1 = re.compile(
-    r"Killing process '(?P<name>.*)' with signal (?P<sig>\d+), pid: (?P<pid>\d+)"
-    r"(?:, badness: (?P<badness>-?\d+))?(?:, VmRSS: (?P<rss>\d+) MiB)?"
+    r"Killing process '(?P<name>.{0,64})' with signal (?P<sig>\d{1,3}), pid: (?P<pid>\d{1,10})(?!\d)"
+    r"(?:, badness: (?P<badness>-?\d{1,10})(?!\d))?(?:, VmRSS: (?P<rss>\d{1,15}) MiB)?"
 )
 # ≈1.2: killing process 27541 "bash" with signal 15: badness 550, VmRSS 7609 MiB
 _V2 = re.compile(
-    r"killing process (?P<pid>\d+) \"(?P<name>.*)\" with signal (?P<sig>\d+)"
-    r"(?:: badness (?P<badness>-?\d+))?(?:, VmRSS (?P<rss>\d+) MiB)?"
+    r"killing process (?P<pid>\d{1,10}) \"(?P<name>.{0,64})\" with signal (?P<sig>\d{1,3})(?!\d)"
+    r"(?:: badness (?P<badness>-?\d{1,10})(?!\d))?(?:, VmRSS (?P<rss>\d{1,15}) MiB)?"
 )
 # ≈1.3–1.9: sending SIGTERM to process 29410 uid 1000 "cluster": badness 1264, VmRSS 23964 MiB
 #           sending SIGKILL to process N uid U "x": oom_score S, oom_score_adj A, VmRSS M MiB, …
 _V3 = re.compile(
-    r"sending (?P<sig>SIG[A-Z]+) to process (?P<pid>\d+) uid (?P<uid>\d+) \"(?P<name>.*?)\":"
-    r"(?: badness (?P<badness>-?\d+),)?(?: oom_score (?P<score>-?\d+),)?"
-    r"(?: oom_score_adj (?P<adj>-?\d+),)? VmRSS (?P<rss>\d+) MiB"
+    r"sending (?P<sig>SIG[A-Z]{1,8}) to process (?P<pid>\d{1,10}) uid (?P<uid>\d{1,10}) "
+    r"\"(?P<name>.{0,64}?)\":(?: badness (?P<badness>-?\d{1,10}),)?"
+    r"(?: oom_score (?P<score>-?\d{1,10}),)?(?: oom_score_adj (?P<adj>-?\d{1,10}),)?"
+    r" VmRSS (?P<rss>\d{1,15}) MiB"
 )
-_EXITED = re.compile(r"process (?P<pid>\d+) exited after (?P<secs>[\d.]+) seconds")
-_NOT_EXITED = re.compile(r"process (?P<pid>\d+) did not exit")
+_EXITED = re.compile(r"process (?P<pid>\d{1,10}) exited after (?P<secs>[\d.]{1,20}) seconds")
+_NOT_EXITED = re.compile(r"process (?P<pid>\d{1,10}) did not exit")
 _FAILED = re.compile(r"kill failed: (?P<why>.*)")
 _ESCALATE = "escalating to SIGKILL"
+
+MAX_OPEN = 256
+"""Attempts held open for their confirmation at most (the oldest is released unconfirmed)."""
 
 ANCHORS = (
     "Killing process ",
@@ -92,11 +98,21 @@ class EarlyoomParser:
         return [attempt.with_changes(killed=killed, message=note, evidence=(*attempt.evidence, ev))]
 
     def feed(self, lineno: int, line: str) -> Iterable[KillEvent]:
-        """Take one line; return the attempts it confirms or refutes."""
+        """Take one line; return the attempts it confirms or refutes (and, past
+        :data:`MAX_OPEN` open attempts, the oldest one unconfirmed: memory stays bounded)."""
+        out = list(self._feed(lineno, line))
+        while len(self._open) > MAX_OPEN:
+            oldest = next(iter(self._open))
+            out.append(self._open.pop(oldest))
+            if self._last == oldest:
+                self._last = None
+        return out
+
+    def _feed(self, lineno: int, line: str) -> Iterable[KillEvent]:
         jl = split_journal_line(line)
         text = jl.text
         ev = Evidence(line.strip(), self.path, lineno)
-        m = _V3.search(text) or _V2.search(text) or _V1.search(text) or _V0.match(text)
+        m = _V3.search(text) or _V2.search(text) or _V1.search(text) or _V0.match(text.rstrip())
         if m and jl.ident not in ("systemd", "kernel"):
             out: list[KillEvent] = []
             pid = int(m["pid"])

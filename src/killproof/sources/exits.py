@@ -30,20 +30,23 @@ from killproof.model import Evidence
 from killproof.sources.journal import split_journal_line
 from killproof.why.model import Cause, KillEvent
 
-_GO_SIGNAL = re.compile(r"(?:(?P<who>\S+):\s+)?signal: (?P<name>killed|terminated)\b")
-_GO_STATUS = re.compile(r"(?:(?P<who>\S+):\s+)?exit status (?P<code>137|143)\b")
+# Every pattern is linear in the line (which may be 1 MiB): the command runs to the last
+# non-blank (".*\S", never ".+?" before "\s*$"), numbers are bounded, and the word before a
+# Go status (who: signal: killed) is found by hand, not by "\S+" tried from every position.
+_GO_SIGNAL = re.compile(r"signal: (?P<name>killed|terminated)\b")
+_GO_STATUS = re.compile(r"exit status (?P<code>137|143)\b")
 # bash: "./run.sh: line 1:   123 Killed                  ./orders --port 8080"
 _BASH_LINE = re.compile(
-    r"line \d+:\s+(?P<pid>\d+)\s+(?P<name>Killed|Terminated)\s+(?P<cmd>.+?)\s*$"
+    r"line \d{1,10}:\s+(?P<pid>\d{1,10})\s+(?P<name>Killed|Terminated)\s+(?P<cmd>.*\S)"
 )
 # bash job table: "[1]+  Killed                  ./orders"
 _BASH_JOB = re.compile(
-    r"^\[\d+\][+-]?\s+(?:(?P<pid>\d+)\s+)?(?P<name>Killed|Terminated)\s+(?P<cmd>.+?)\s*$"
+    r"^\[\d{1,10}\][+-]?\s+(?:(?P<pid>\d{1,10})\s+)?(?P<name>Killed|Terminated)\s+(?P<cmd>.*\S)"
 )
 # zsh: "zsh: killed     ./orders" and its job table "[1]  + 4242 killed     ./orders"
-_ZSH = re.compile(r"^zsh: (?P<name>killed|terminated)\s+(?P<cmd>.+?)\s*$")
+_ZSH = re.compile(r"^zsh: (?P<name>killed|terminated)\s+(?P<cmd>.*\S)")
 _ZSH_JOB = re.compile(
-    r"^\[\d+\]\s+[+-]?\s*(?P<pid>\d+) (?P<name>killed|terminated)\s+(?P<cmd>.+?)\s*$"
+    r"^\[\d{1,10}\]\s+(?:[+-]\s*)?(?P<pid>\d{1,10}) (?P<name>killed|terminated)\s+(?P<cmd>.*\S)"
 )
 _BARE = re.compile(r"^(?P<name>Killed|Terminated)\s*$")
 
@@ -64,6 +67,17 @@ ANCHORS = (
     " killed ",
     " terminated ",
 )
+
+
+def _who(text: str, at: int) -> str | None:
+    """The word right before ``at`` when it ends in ``:`` and blanks follow it (``…/compile:
+    signal: killed``), without the colon; None otherwise."""
+    before = text[:at]
+    word = before.rstrip()
+    if len(word) == len(before) or not word.endswith(":"):
+        return None
+    token = word.rsplit(None, 1)[-1][:-1]
+    return token or None
 
 
 def _command_name(cmd: str) -> str | None:
@@ -107,15 +121,17 @@ class ExitLineParser:
             process, signal = _command_name(m["cmd"]), _BY_NAME[m["name"]]
         elif m := _BARE.match(text):
             signal = _BY_NAME[m["name"].lower()]
-        elif m := _GO_SIGNAL.search(text):
-            source, signal = "go", _BY_NAME[m["name"]]
+        elif m := _GO_SIGNAL.search(text) or _GO_STATUS.search(text):
+            source = "go"
+            if m.re is _GO_SIGNAL:
+                signal = _BY_NAME[m["name"]]
+            else:
+                code = int(m["code"])
+                signal = _BY_CODE[code]
             # Only a path names the process ("…/compile: signal: killed"); a word like
             # "error:" does not.
-            process = _command_name(m["who"]) if m["who"] and "/" in m["who"] else None
-        elif m := _GO_STATUS.search(text):
-            source, code = "go", int(m["code"])
-            signal = _BY_CODE[code]
-            process = _command_name(m["who"]) if m["who"] and "/" in m["who"] else None
+            who = _who(text, m.start())
+            process = _command_name(who) if who and "/" in who else None
         else:
             return ()
         return (

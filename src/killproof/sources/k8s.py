@@ -26,10 +26,12 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, BinaryIO
 
+from killproof.errors import InputError
 from killproof.model import Evidence
 from killproof.sources.docpos import Positions, load_json, load_yaml, paused_gc
+from killproof.sources.docstream import stream_items
 from killproof.sources.k8s_messages import (
     EventRecord,
     container_of_field_path,
@@ -42,6 +44,11 @@ from killproof.why.model import Cause, KillEvent
 _YAML_HINT = re.compile(r"^(?:- )?(?:apiVersion|kind|containerStatuses|involvedObject):\s", re.M)
 _JSON_HINT = re.compile(r'"(?:apiVersion|kind|containerStatuses|involvedObject|OOMKilled)"\s*:')
 _STATUS_LISTS = ("initContainerStatuses", "containerStatuses", "ephemeralContainerStatuses")
+MAX_YAML_CHARS = 8 << 20
+"""A YAML document over this size is refused (characters): the line-keeping YAML loader
+reads about 250 kB a second, and JSON of any size is streamed instead."""
+_HINT_CHARS = 16384
+_LEAD = re.compile("[\ufeff \t\r\n]*")
 
 
 @dataclass(frozen=True)
@@ -53,7 +60,9 @@ class LoadedDocument:
 
 
 def _text(value: object) -> str | None:
-    if value is None:
+    """A scalar as text; None for null and for a list or mapping (never ``str()`` of a
+    container: a YAML alias bomb would expand, a deep nest would overflow the stack)."""
+    if value is None or isinstance(value, list | dict):
         return None
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
@@ -78,22 +87,48 @@ def detect_document(text: str, path: str = "") -> LoadedDocument | None:
     Raises :class:`~killproof.errors.InputError` (naming the line) when the text looks like
     such a document but is malformed or truncated.
     """
-    body = text.lstrip("\ufeff \t\r\n")
-    if not body:
-        return None
-    head = body[:16384]
-    if body[0] in "{[":
-        looks = bool(_JSON_HINT.search(head)) or '"State"' in head
-        if not looks:
-            return None  # e.g. a dmesg line "[  518.05] …" or a JSON log of something else
+    if looks_like_json_document(text):
         values, positions = load_json(text, path)
-    elif _YAML_HINT.search(head):
+    elif looks_like_yaml_document(text):
+        if len(text) > MAX_YAML_CHARS:
+            raise InputError(
+                f"a YAML document over {MAX_YAML_CHARS >> 20} MiB; give it as JSON "
+                "(kubectl get … -o json), which is read in pieces",
+                path,
+            )
         values, positions = load_yaml(text, path)
     else:
         return None
     if not any(_kind_of(v) for v in _items(values)):
         return None
     return LoadedDocument(tuple(values), positions)
+
+
+def _body(text: str) -> str:
+    """The first characters of ``text`` after a byte-order mark and blanks."""
+    start = _LEAD.match(text).end()  # type: ignore[union-attr]  # always matches
+    return text[start : start + _HINT_CHARS]
+
+
+def looks_like_json_document(text: str) -> bool:
+    """True when ``text`` (or its first part) opens a Kubernetes or Docker JSON document,
+    not a dmesg line ``[  518.05] …`` or a JSON log of something else."""
+    head = _body(text)
+    return head[:1] in ("{", "[") and (bool(_JSON_HINT.search(head)) or '"State"' in head)
+
+
+def looks_like_yaml_document(text: str) -> bool:
+    """True when ``text`` (or its first part) looks like Kubernetes YAML."""
+    head = _body(text)
+    return head[:1] not in ("{", "[", "") and bool(_YAML_HINT.search(head))
+
+
+def stream_document(stream: BinaryIO, path: str) -> Iterator[KillEvent]:
+    """:func:`parse_document` for a JSON input of any size, one object at a time (memory
+    bounded by the largest object). Raises :class:`InputError` at damage, after the kills
+    of the objects before it."""
+    for item, positions in stream_items(stream, path):
+        yield from parse_document(LoadedDocument((item,), positions), path)
 
 
 def _items(values: list[Any]) -> Iterator[Any]:

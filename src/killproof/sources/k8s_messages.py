@@ -32,25 +32,24 @@ _PROBE_KILL = re.compile(
     r"(?:Container (?P<c>\S+) failed|Killing container with id (?:\w+://)?(?P<c2>[^:\s]+):"
     r"Container failed) (?P<probe>liveness|startup) probe"
 )
-_GRACE = re.compile(r"grace ?period(?: of|=|:)? ?(?P<s>\d+(?:\.\d+)?) ?s?", re.I)
+_GRACE = re.compile(r"grace ?period(?: of|=|:)? ?(?P<s>\d{1,10}(?:\.\d{1,9})?)(?!\d) ?s?", re.I)
 _UNHEALTHY = re.compile(
     r"^(?P<probe>Liveness|Startup) probe (?:failed|errored)(?::\s*(?P<out>.*))?$", re.S
 )
 _VICTIM = re.compile(
     r"(?:(?P<prefix>Memory cgroup out of memory|"
     r"Out of memory(?: \(oom_kill_allocating_task\))?):\s*)?"
-    r"Killed process (?P<pid>\d+),? (?:UID \d+, )?\((?P<comm>.*?)\)(?:,? UID:? ?\d+)?,? "
-    r"total-vm:(?P<vm>\d+)kB, "
-    r"anon-rss:(?P<anon>\d+)kB, file-rss:(?P<file>\d+)kB(?:, shmem-rss:(?P<shmem>\d+)kB)?"
-    r"(?:.*?oom_score_adj:(?P<adj>-?\d+))?"
+    r"Killed process (?P<pid>\d{1,10}),? (?:UID \d{1,10}, )?\((?P<comm>.{0,64}?)\)"
+    r"(?:,? UID:? ?\d{1,10})?,? total-vm:(?P<vm>\d{1,19})kB, anon-rss:(?P<anon>\d{1,19})kB, "
+    r"file-rss:(?P<file>\d{1,19})kB(?:, shmem-rss:(?P<shmem>\d{1,19})kB)?"
+    r"(?:.*?oom_score_adj:(?P<adj>-?\d{1,10})(?!\d))?"
 )
-_SYSTEM_OOM = re.compile(
-    r"System OOM encountered, victim process: (?P<comm>[^,]*?)(?:, pid: (?P<pid>\d+))?\s*$"
-)
+_SYSTEM_OOM = "System OOM encountered, victim process: "
+_SYSTEM_OOM_PID = re.compile(r" pid: (?P<pid>\d{1,10})")
 _FIELD_CONTAINER = re.compile(
-    r"spec\.(?:initContainers|containers|ephemeralContainers)\{(?P<c>[^}]+)\}"
+    r"spec\.(?:initContainers|containers|ephemeralContainers)\{(?P<c>[^}]{1,253})\}"
 )
-_QUANTITY = re.compile(r"^(?P<n>\d+(?:\.\d+)?)(?P<u>Ki|Mi|Gi|Ti|k|M|G|T|m)?$")
+_QUANTITY = re.compile(r"^(?P<n>\d{1,20}(?:\.\d{1,20})?)(?P<u>Ki|Mi|Gi|Ti|k|M|G|T|m)?$")
 _UNIT_BYTES = {
     "": 1.0,
     "Ki": 2.0**10,
@@ -164,6 +163,19 @@ def victim_event(base: KillEvent, text: str) -> KillEvent | None:
     )
 
 
+def system_oom_victim(message: str) -> tuple[str, int | None] | None:
+    """(process name, pid or None) of the kubelet's ``System OOM encountered, victim process:
+    x, pid: N``; None when the message is not that (only its last occurrence can be)."""
+    at = message.rfind(_SYSTEM_OOM)
+    if at < 0:
+        return None
+    comm, comma, tail = message[at + len(_SYSTEM_OOM) :].rstrip().partition(",")
+    pid = _SYSTEM_OOM_PID.fullmatch(tail) if comma else None
+    if comma and pid is None:
+        return None
+    return comm.strip(), int(pid["pid"]) if pid else None
+
+
 def events_from_record(rec: EventRecord) -> list[KillEvent]:
     """What one Kubernetes event proves: kills, and preludes as ``killed=False``."""
     message = rec.message.strip()
@@ -222,15 +234,13 @@ def events_from_record(rec: EventRecord) -> list[KillEvent]:
         event = victim_event(base, message)
         return [event] if event else []
     if reason == "SystemOOM":
-        s = _SYSTEM_OOM.search(message)
-        if not s:
+        victim = system_oom_victim(message)
+        if victim is None:
             return []
         # The kubelet's oom watcher emits this for memcg and machine OOMs alike.
         return [
             base.with_changes(
-                cause=Cause.KERNEL_OOM_UNKNOWN_SCOPE,
-                process=s["comm"].strip() or None,
-                pid=int(s["pid"]) if s["pid"] else None,
+                cause=Cause.KERNEL_OOM_UNKNOWN_SCOPE, process=victim[0] or None, pid=victim[1]
             )
         ]
     if reason == "PreviousContainerWasOOMKilled":

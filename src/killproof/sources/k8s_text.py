@@ -26,12 +26,17 @@ from killproof.sources.k8s_messages import (
 )
 from killproof.why.model import Cause, KillEvent
 
-_TOP = re.compile(r"^(?P<key>[A-Z][\w /-]*?):(?:\s+(?P<value>.*?))?\s*$")
+# The value is read to the end and stripped by the caller: ".*?" before "\s*$" would try
+# every split of a run of spaces (quadratic on a long line).
+_TOP = re.compile(r"^(?P<key>[A-Z][\w /-]*?):(?:\s+(?P<value>.*))?$")
 _CONTAINER = re.compile(r"^  (?P<name>[\w.-]+):\s*$")
-_FIELD = re.compile(r"^(?P<indent> {4,})(?P<key>[A-Z][\w ]*?):(?:\s+(?P<value>.*?))?\s*$")
-_COUNT = re.compile(r"\(x(?P<n>\d+) over")
+_FIELD = re.compile(r"^(?P<indent> {4,})(?P<key>[A-Z][\w ]*?):(?:\s+(?P<value>.*))?$")
+_COUNT = re.compile(r"\(x(?P<n>\d{1,10}) over")
 _COLUMNS = re.compile(r"\S+(?: \S+)*")
-_INT = re.compile(r"-?[0-9]+")
+_INT = re.compile(r"-?[0-9]{1,18}")
+MAX_ROWS = 1000
+"""Events rows held before their events are handed out (the document's identity is known
+by the Events section, the last one)."""
 _DESCRIBE_KEYS = {"Namespace", "Labels", "Roles", "Priority", "Annotations", "Node"}
 _FIELD_KEYS = {
     "Reason": "reason",
@@ -221,8 +226,16 @@ class DescribeParser:
             ]
         else:
             out += [ev for _, ev in self._terminated]
+        out += self._row_events()
+        self._reset()
+        return out
+
+    def _row_events(self) -> list[KillEvent]:
+        """What the Events rows read so far prove (the rows are then dropped)."""
+        is_node = "Roles" in self._top or "Namespace" not in self._top
         kind = "Node" if is_node else "Pod"
         b = self._base()
+        out: list[KillEvent] = []
         for rec in self._rows:
             rec_name = b.host if is_node else b.pod
             full = EventRecord(
@@ -237,7 +250,7 @@ class DescribeParser:
                 evidence=rec.evidence,
             )
             out += events_from_record(full)
-        self._reset()
+        self._rows = []
         return out
 
     def feed(self, lineno: int, line: str) -> Iterable[KillEvent]:
@@ -255,7 +268,7 @@ class DescribeParser:
             return out
         top = _TOP.match(text)
         if top and not text.startswith(" "):
-            key, value = top["key"], top["value"] or ""
+            key, value = top["key"], (top["value"] or "").rstrip()
             self._confirmed = self._confirmed or key in _DESCRIBE_KEYS
             self._flush_state()
             self._section, self._container, self._cols = key, None, None
@@ -268,6 +281,8 @@ class DescribeParser:
             self._container_line(lineno, text)
         elif self._section == "Events":
             self._event_line(lineno, text)
+            if len(self._rows) >= MAX_ROWS:  # memory stays bounded on a hostile input
+                out += self._row_events()
         return out
 
     def _container_line(self, lineno: int, text: str) -> None:
@@ -279,7 +294,7 @@ class DescribeParser:
         f = _FIELD.match(text)
         if not f:
             return
-        key, value, depth = f["key"], f["value"] or "", len(f["indent"])
+        key, value, depth = f["key"], (f["value"] or "").rstrip(), len(f["indent"])
         if depth == 4:
             self._flush_state()
             if key in ("State", "Last State"):

@@ -104,6 +104,20 @@ class Reaped:
 
 
 @dataclass(frozen=True)
+class Frames:
+    """What one call-trace line says about the OOM's scope (any unwinder's format: x86
+    ``func+0x1/0x2``, ``[<addr>] ? func``, ARM ``(func) from (caller)``)."""
+
+    memcg: bool
+    """A memory cgroup charge or OOM frame (``mem_cgroup_out_of_memory``, ``try_charge``…)."""
+    oom: bool
+    """The OOM killer's own frames (``out_of_memory``, ``oom_kill_process``, the memcg OOM
+    entry points): a charge frame alone may be any memcg warning's stack."""
+    page_alloc: bool
+    """The page allocator (``__alloc_pages*``): a global OOM when no memcg frame is seen."""
+
+
+@dataclass(frozen=True)
 class RawRow:
     """One task-table row, still in pages (``pgtables_bytes`` is ignored)."""
 
@@ -116,36 +130,80 @@ class RawRow:
     tgid: int | None
 
 
-_HEADER = re.compile(r"(.*?) invoked oom-killer:")
+# Every pattern runs in time linear in the line (a log line is untrusted and may be 1 MiB):
+# numbers and names have bounded repeats, and no two unbounded repeats can share a character
+# where the pattern may still fail. A kernel prints a pid in at most 7 digits and a comm in at
+# most 15 bytes; the bounds are far above that. "(?!\d)" where a bounded number may end the
+# match: a longer digit run is not a number, not its first digits.
 _INVOKER = re.compile(
-    r"(?:CPU: \d+ (?:UID: \d+ )?PID: (\d+) Comm: |Pid: (\d+), comm: )(.*?)"
+    r"(?:CPU: \d{1,10} (?:UID: \d{1,10} )?PID: (\d{1,10}) Comm: |Pid: (\d{1,10}), comm: )(.*?)"
     r"(?: (?:Not tainted|Tainted:).*)?$"
 )
-_KILLED = re.compile(r"Killed process (\d+)(?:,\s*UID (\d+),)?\s*\((.*)\)(.*)$")
-_KILLED_LAZY = re.compile(r"Killed process (\d+)(?:,\s*UID (\d+),)?\s*\((.*?)\)(.*)$")
-_KILLED_NO_COMM = re.compile(r"Killed process (\d+)(.*)$")
-_KV = re.compile(r"([A-Za-z_][\w-]*):\s?(-?\d+)(?:kB|KB)?\b")
-_RHEL7_UID = re.compile(r"^,?\s*UID (\d+),")
-_COMPLETE_TAIL = re.compile(r"(?:kB|oom_score_adj:-?\d+|\.)\s*$")
+_KILLED = re.compile(r"Killed process\s{1,8}(\d{1,10})(?:,\s*UID (\d{1,10}),)?\s*\((.*)\)(.*)$")
+_KILLED_LAZY = re.compile(
+    r"Killed process\s{1,8}(\d{1,10})(?:,\s*UID (\d{1,10}),)?\s*\((.*?)\)(.*)$"
+)
+_KILLED_NO_COMM = re.compile(r"Killed process\s{1,8}(\d{1,10})(?!\d)(.*)$")
+_TAIL_UID = re.compile(r",?\s*UID \d{1,10},")
+# A key starts a word (the lookbehind), so a long word is tried once, not from every letter;
+# the key is then the word from its first ASCII letter or "_" on.
+# A size may come with thousands separators a collector or a paste added ("153,700,88kB"):
+# digits and commas right up to "kB" are one number; "0, UID" is 0 then the next pair.
+_KV = re.compile(
+    r"(?<![\w-])([\w-]+):\s?(-?\d{1,19}(?!\d|,\d)|\d{1,19}(?:,\d{1,3}){1,6}(?=kB|KB))"
+    r"(?:kB|KB)?\b"
+)
+_KEY_START = re.compile(r"[A-Za-z_]")
+_RHEL7_UID = re.compile(r"^,?\s*UID (\d{1,10}),")
+_SCORE_ADJ_TAIL = re.compile(r"oom_score_adj:-?\d+$")
 _SELECTED = re.compile(
-    r"[Kk]ill process (\d+) \((.*)\) score -?\d+ (?:or sacrifice child|and children)"
+    r"[Kk]ill process\s{1,8}(\d{1,10}) \((.{0,64})\) score -?\d{1,10} (?:or sacrifice child|and children)"
 )
 _SUMMARY_KEYS = {
     "constraint": re.compile(r"constraint=([^,]*)"),
     "oom_memcg": re.compile(r"oom_memcg=(.*?)(?:,task_memcg=|,task=|$)"),
     "task_memcg": re.compile(r"task_memcg=(.*?)(?:,task=|$)"),
 }
-_SUMMARY_TASK = re.compile(r"(?:^|,)task=(.*),pid=(\d+)(?:,uid=(\d+))?")
-_USAGE = re.compile(r"(memory|memory\+swap): usage (\d+)kB, limit (\d+)kB, failcnt (\d+)")
-_TASK_IN = re.compile(r"Task in (.*) killed as a result of limit of (.*?)\s*$")
+_SUMMARY_TASK = re.compile(r"task=(.*),pid=(\d{1,10})(?!\d)(?:,uid=(\d{1,10})(?!\d))?")
+_USAGE = re.compile(
+    r"(memory|memory\+swap): usage (\d{1,19})kB, limit (\d{1,19})kB, failcnt (\d{1,19})(?!\d)"
+)
+_TASK_IN = re.compile(r"Task in (.*) killed as a result of limit of (.*)$")
 _STATS_FOR = re.compile(r"Memory cgroup stats for (.*?):")
 _GROUP = re.compile(r"Tasks in (.*) are going to be killed due to memory\.oom\.group set")
-_REAPED = re.compile(r"oom_reaper: (?:reaped process |unable to reap pid:)(\d+) \((.*)\)")
-_ROW = re.compile(r"\[\s*(\d+)\]\s+(.*)$")
+_REAPED = re.compile(r"oom_reaper: (?:reaped process |unable to reap pid:)(\d{1,10}) \((.{0,64})\)")
+# Whole function names only, as an unwinder prints a frame: "name+0x…" (x86, arm64, old ARM
+# "(name+0x…)"), "(name)" or "name from caller" (ARM); a compiler suffix (".cold.33") may
+# follow the name. "\b" keeps "mem_cgroup_charge_statistics" or "unlock_page_memcg"
+# (bookkeeping helpers) out; the frame shape keeps a program's "x.out_of_memory()" out.
+_FRAME_END = r"(?:\.[\w.]{1,24})?(?:\+0x|\)| from )"
+_MEMCG_FRAME = re.compile(
+    r"\b(?:mem_cgroup_out_of_memory|try_charge(?:_memcg)?|mem_cgroup_try_charge(?:_delay)?"
+    r"|mem_cgroup_oom_synchronize|memory_max_write|mem_cgroup_oom)" + _FRAME_END
+)
+_OOM_FRAME = re.compile(
+    r"\b(?:out_of_memory|oom_kill_process|mem_cgroup_out_of_memory|mem_cgroup_oom_synchronize)"
+    + _FRAME_END
+)
+_ALLOC_FRAME = re.compile(r"\b__alloc_pages(?:_slowpath|_nodemask)?" + _FRAME_END)
+_FRAME_WORDS = (
+    "out_of_memory",
+    "oom_kill_process",
+    "charge",
+    "mem_cgroup_oom",
+    "memory_max",
+    "__alloc_pages",
+)
+"""Substrings one of which every scope frame contains (a cheap test before the regexes)."""
+_ROW = re.compile(r"\[\s*(\d{1,10})\]\s+(.*)$")
+MAX_DIGITS = 19
+"""Longest number read from a line (a 64-bit value); longer digit runs are not numbers here."""
 
 
 def _int(text: str | None) -> int | None:
-    return int(text) if text is not None and text.isdecimal() else None
+    if text is None or not text.isdecimal() or len(text) > MAX_DIGITS:
+        return None
+    return int(text)
 
 
 def _prefix(text: str, at: int) -> str:
@@ -154,10 +212,8 @@ def _prefix(text: str, at: int) -> str:
 
 def header(text: str) -> Header | None:
     """The header line naming the allocating task."""
-    if "invoked oom-killer" not in text:
-        return None
-    m = _HEADER.search(text)
-    return Header(comm=m.group(1).strip()) if m else None
+    at = text.find(" invoked oom-killer:")
+    return Header(comm=text[:at].strip()) if at >= 0 else None
 
 
 def invoker(text: str) -> Invoker | None:
@@ -170,6 +226,31 @@ def invoker(text: str) -> Invoker | None:
     return Invoker(pid=int(m.group(1) or m.group(2)), comm=m.group(3).strip())
 
 
+def _plain_tail(tail: str) -> bool:
+    """True when what follows ``(comm)`` reads as a victim line's own tail (a UID, the
+    ``total-vm:`` pairs, or nothing): the ``)`` found was the comm's closing one."""
+    rest = tail.lstrip()
+    if uid := _TAIL_UID.match(rest):
+        rest = rest[uid.end() :].lstrip()
+    return rest.startswith("total-vm:") or rest.rstrip() in ("", ".")
+
+
+def _pairs(tail: str) -> tuple[tuple[str, int], ...]:
+    """``key:N[kB]`` pairs in print order; a key starts at its first ASCII letter or ``_``."""
+    out = []
+    for word, number in _KV.findall(tail):
+        start = _KEY_START.search(word)
+        if start is not None:
+            out.append((word[start.start() :], int(number.replace(",", ""))))
+    return tuple(out)
+
+
+def _complete(tail: str) -> bool:
+    """False when a victim line looks cut off (its continuation may follow)."""
+    end = tail.rstrip()
+    return not end or end.endswith(("kB", ".")) or bool(_SCORE_ADJ_TAIL.search(end))
+
+
 def killed(text: str) -> Killed | None:
     """Any ``Killed process`` variant (RHEL 6/7 UID placements, prefixes, extra pairs)."""
     at = text.find("Killed process")
@@ -177,11 +258,7 @@ def killed(text: str) -> Killed | None:
         return None
     body = text[at:]
     m = _KILLED.match(body)
-    if (
-        m
-        and m.group(4)
-        and not re.match(r"\s*(?:,?\s*UID \d+,\s*)?(?:total-vm:|\.?\s*$)", m.group(4))
-    ):
+    if m and m.group(4) and not _plain_tail(m.group(4)):
         m = _KILLED_LAZY.match(body) or m  # a ')' after the comm: fall back to the first one
     if m:
         pid, uid_text, comm, tail = int(m.group(1)), m.group(2), m.group(3), m.group(4)
@@ -193,11 +270,10 @@ def killed(text: str) -> Killed | None:
     uid = _int(uid_text)
     if uid is None and (r7 := _RHEL7_UID.match(tail)):
         uid = int(r7.group(1))
-    values = tuple((k, int(v)) for k, v in _KV.findall(tail))
+    values = _pairs(tail)
     if uid is None:
         uid = next((v for k, v in values if k == "UID"), None)
-    complete = not tail.strip() or bool(_COMPLETE_TAIL.search(tail))
-    return Killed(pid, comm, _prefix(text, at), uid, values, complete)
+    return Killed(pid, comm, _prefix(text, at), uid, values, _complete(tail))
 
 
 def selected(text: str) -> Selected | None:
@@ -222,7 +298,10 @@ def summary(text: str) -> Summary | None:
     found = {
         key: m.group(1) if (m := rx.search(body)) else None for key, rx in _SUMMARY_KEYS.items()
     }
-    task = _SUMMARY_TASK.search(body)
+    # the first "task=" that starts the text or follows a comma; the greedy match then finds
+    # the last ",pid=N" after it (one attempt, so linear in the line)
+    start = 0 if body.startswith("task=") else body.find(",task=") + 1
+    task = _SUMMARY_TASK.match(body, start) if start > 0 or body.startswith("task=") else None
     return Summary(
         constraint=found["constraint"] or None,
         oom_memcg=found["oom_memcg"] or None,
@@ -251,7 +330,7 @@ def task_in(text: str) -> TaskIn | None:
     if not text.startswith("Task in "):
         return None
     m = _TASK_IN.match(text)
-    return TaskIn(m.group(1), m.group(2)) if m else None
+    return TaskIn(m.group(1), m.group(2).rstrip()) if m else None
 
 
 def stats_for(text: str) -> str | None:
@@ -264,9 +343,10 @@ def stats_for(text: str) -> str | None:
 
 def group(text: str) -> str | None:
     """The cgroup of ``Tasks in <path> are going to be killed due to memory.oom.group set``."""
-    if "memory.oom.group" not in text:
+    at = text.find("Tasks in ")
+    if "memory.oom.group" not in text or at < 0:
         return None
-    m = _GROUP.search(text)
+    m = _GROUP.match(text, at)  # greedy: one attempt at the first "Tasks in " (linear)
     return m.group(1) if m else None
 
 
@@ -276,6 +356,18 @@ def reaped(text: str) -> Reaped | None:
         return None
     m = _REAPED.search(text)
     return Reaped(int(m.group(1)), m.group(2)) if m else None
+
+
+def frames(text: str) -> Frames | None:
+    """The scope-deciding frames named on a call-trace line, or None when it names none."""
+    if not any(word in text for word in _FRAME_WORDS):
+        return None
+    memcg = _MEMCG_FRAME.search(text) is not None
+    oom = _OOM_FRAME.search(text) is not None
+    alloc = _ALLOC_FRAME.search(text) is not None
+    if not (memcg or oom or alloc):
+        return None
+    return Frames(memcg=memcg, oom=oom, page_alloc=alloc)
 
 
 def table_columns(text: str) -> tuple[str, ...] | None:
@@ -328,7 +420,7 @@ def table_row(text: str, columns: tuple[str, ...] | None) -> RawRow | None:
         pid = by_name["tgid"]
     return RawRow(
         pid=pid,
-        name=name.strip(),
+        name=name.strip()[:64],  # a comm is at most 15 bytes
         rss_pages=by_name["rss"],
         total_vm_pages=by_name["total_vm"],
         oom_score_adj=by_name.get("oom_score_adj", 0),

@@ -20,23 +20,31 @@ from __future__ import annotations
 import enum
 import gzip
 import io
+import lzma
 import os
 import stat
 import sys
-from collections.abc import Iterator, Sequence
+import zlib
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 from killproof.errors import InputError
 from killproof.sources import prefilter as prefilter_tools
+from killproof.sources import sniff
 from killproof.sources.lines import LineParser
 from killproof.sources.prefilter import MAX_LINE_BYTES, SearchTool, read_line
 from killproof.why.model import KillEvent
 
+READ_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
+"""What reading a log can raise: EIO/EINVAL from /proc or /sys, a damaged gzip/xz/bzip2."""
 CHUNK_BYTES = 4 << 20
 """Bytes read at a time (memory stays near a few of these whatever the log's size)."""
-PROBE_BYTES = 64 << 10
-"""The first block, checked for NUL bytes (a binary file is not a log)."""
+PROBE_BYTES = sniff.PROBE_BYTES
+"""The first block of text, judged (a binary file is not a log; NUL bytes do not count)."""
+MAX_PARSED_LINE_BYTES = 64 << 10
+"""A parser sees at most this much of a line (no log format we read has a longer one; the
+rest of a hostile long line cannot make the parsers or the report slower or larger)."""
 EXTERNAL_MIN_BYTES = 32 << 20
 """Below this size the in-process scanner is as fast as starting a searcher."""
 
@@ -73,6 +81,7 @@ class _Feeder:
         return any(p.wants_context for p in self.parsers)
 
     def feed(self, lineno: int, raw: bytes) -> list[KillEvent]:
+        raw = sniff.strip_nuls(raw)[:MAX_PARSED_LINE_BYTES]
         text = raw.decode("utf-8", "replace")
         if text.endswith("\r"):
             text = text[:-1]
@@ -89,9 +98,15 @@ class _Feeder:
         return out
 
 
-def _check_text(head: bytes, path: str) -> None:
-    if b"\x00" in head:
-        raise InputError("binary file, not a log (pass the text of journalctl/dmesg)", path)
+def regular_file(stream: BinaryIO) -> bool:
+    """True for a stream over a plain file's own bytes (finite; not a pipe or a decompressor:
+    a GzipFile also has a fileno, the compressed file's)."""
+    if not isinstance(stream, io.BufferedReader | io.BufferedRandom | io.FileIO):
+        return False
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError):  # ValueError: no real file descriptor
+        return False
 
 
 def scan(
@@ -102,17 +117,27 @@ def scan(
 ) -> Iterator[KillEvent]:
     """Feed the lines of ``stream`` to ``parsers``; yield their events as they complete.
 
-    ``path`` names the input in errors. Raises :class:`InputError` for a binary file.
+    ``path`` names the input in errors. Raises :class:`InputError` for a binary file. NUL
+    bytes are skipped wherever they are (see :mod:`killproof.sources.sniff`).
     """
-    head = stream.read(PROBE_BYTES)
-    _check_text(head, path)
+    try:
+        at_start = stream.seekable() and stream.tell() == 0
+    except OSError:
+        at_start = False
+    head = sniff.read_text_head(stream.read, path, regular_file(stream), PROBE_BYTES)
     feeder = _Feeder(parsers)
-    external = _external(stream, head, prefilter)
-    if external is not None:
-        stream.seek(0)
-        yield from _scan_external(stream, *external, feeder)
-    else:
-        yield from _scan_python(stream, head, feeder)
+    external = _external(stream, at_start, prefilter)
+    try:
+        if external is not None:
+            stream.seek(0)
+            yield from _scan_external(stream, *external, feeder)
+        else:
+            yield from _scan_python(stream, head, feeder)
+    except READ_ERRORS:
+        # A read error or a damaged compressed stream: what was read before it stands (the
+        # records still open, e.g. a kill waiting for its reaper line), then the error.
+        yield from feeder.finish()
+        raise
     yield from feeder.finish()
 
 
@@ -153,6 +178,9 @@ def _scan_python(stream: BinaryIO, head: bytes, feeder: _Feeder) -> Iterator[Kil
         chunk = pending if pending else stream.read(CHUNK_BYTES)
         pending = b""
         eof = not chunk
+        chunk = sniff.strip_nuls(chunk)
+        if not chunk and not eof:
+            continue  # a block of NUL bytes (a zero-filled tail, a copytruncate hole)
         if eof:
             if not carry:
                 break
@@ -164,8 +192,7 @@ def _scan_python(stream: BinaryIO, head: bytes, feeder: _Feeder) -> Iterator[Kil
             chunk, skipping = chunk[newline:], False
         buf = carry + chunk if carry else chunk
         limit = buf.rfind(b"\n") + 1
-        lineno, events = _scan_buffer(buf, limit, lineno, needles, feeder)
-        yield from events
+        lineno = yield from _scan_buffer(buf, limit, lineno, needles, feeder)
         carry = buf[limit:]
         if len(carry) > MAX_LINE_BYTES:
             carry, skipping = carry[:MAX_LINE_BYTES], True
@@ -175,16 +202,16 @@ def _scan_python(stream: BinaryIO, head: bytes, feeder: _Feeder) -> Iterator[Kil
 
 def _scan_buffer(
     buf: bytes, limit: int, lineno: int, needles: Sequence[bytes], feeder: _Feeder
-) -> tuple[int, list[KillEvent]]:
-    """Feed the anchored (and context) lines of ``buf[:limit]``; return the new line count."""
-    events: list[KillEvent] = []
+) -> Generator[KillEvent, None, int]:
+    """Feed the anchored (and context) lines of ``buf[:limit]``, yielding events as they come
+    (a 4 MiB chunk can hold 600,000 kill lines: never all at once); return the line count."""
     pos = 0
     found = {n: buf.find(n, 0, limit) for n in needles}
     while pos < limit:
         if feeder.wants_context:
             end = buf.find(b"\n", pos, limit)
             lineno += 1
-            events.extend(feeder.feed(lineno, buf[pos:end]))
+            yield from feeder.feed(lineno, buf[pos:end])
             pos = end + 1
             continue
         hit = -1
@@ -200,15 +227,17 @@ def _scan_buffer(
         start = buf.rfind(b"\n", pos, hit) + 1 or pos
         lineno += buf.count(b"\n", pos, start) + 1
         end = buf.find(b"\n", hit, limit)
-        events.extend(feeder.feed(lineno, buf[start:end]))
+        yield from feeder.feed(lineno, buf[start:end])
         pos = end + 1
-    return lineno, events
+    return lineno
 
 
 # -- external prefilter ---------------------------------------------------------------------
 
 
-def _external(stream: BinaryIO, head: bytes, prefilter: Prefilter) -> tuple[SearchTool, str] | None:
+def _external(
+    stream: BinaryIO, at_start: bool, prefilter: Prefilter
+) -> tuple[SearchTool, str] | None:
     """The searcher and file name to use, or None to scan in process."""
     if prefilter is Prefilter.PYTHON:
         return None
@@ -219,8 +248,7 @@ def _external(stream: BinaryIO, head: bytes, prefilter: Prefilter) -> tuple[Sear
             # the file's own bytes: a decompressing reader (GzipFile…) also has a name and
             # seeks, but the name is the compressed file's
             and isinstance(stream, io.BufferedReader | io.BufferedRandom | io.FileIO)
-            and stream.seekable()
-            and stream.tell() == len(head)
+            and at_start
             and stat.S_ISREG(os.stat(name).st_mode)
         )
         size = os.stat(name).st_size if usable and isinstance(name, str) else 0

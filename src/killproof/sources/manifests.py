@@ -11,14 +11,18 @@ and never walk the object tree themselves.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Iterator, Mapping
+import itertools
+import posixpath
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from killproof.sources.yamltree import Pos, YMap, dig, iter_maps, load_documents
 
 ANNOTATION_IGNORE = "killproof.dev/ignore"
+T = TypeVar("T")
 
 # kind → path from the object root to the pod template (spec + metadata)
 _TEMPLATE_PATH: dict[str, tuple[str, ...]] = {
@@ -221,18 +225,20 @@ class ManifestSet:
         return tuple(out)
 
     def services_for(self, w: Workload) -> list[K8sObject]:
-        """Services in the workload's namespace whose selector matches its pod labels."""
+        """Services in the workload's namespace whose selector matches its pod labels, from
+        its own tree (see :func:`nearest`)."""
         labels = w.pod_labels
         scope = (w.obj.namespace, w.obj.origin)
         candidates: dict[int, K8sObject] = {}
         for pair in labels.items():
             for svc in self._services_by_label.get((*scope, str(pair[0]), str(pair[1])), ()):
                 candidates[id(svc)] = svc
-        return [
+        matching = [
             svc
             for svc in candidates.values()
             if _matches(dig(svc.body, "spec", "selector"), labels)
         ]
+        return nearest(w.obj, matching, lambda svc: svc)
 
     @cached_property
     def _services_by_label(self) -> dict[tuple[str, str, str, str], list[K8sObject]]:
@@ -249,8 +255,14 @@ class ManifestSet:
 
     def serving(self, c: Container) -> bool:
         """A long-running app container that takes traffic: it declares a port, or it is the
-        only app container of a pod a Service selects."""
+        only app container of a pod a Service selects. A bare Pod takes traffic only through
+        a Service; a load generator (``loadgen``, ``load-generator``, locust, k6 …) sends
+        traffic and serves none, whatever ports and Services it has for its metrics."""
         if c.role is not ContainerRole.APP or not c.workload.long_running:
+            return False
+        if load_generator(c):
+            return False
+        if c.workload.kind == "Pod" and not self.services_for(c.workload):
             return False
         if c.ports:
             return True
@@ -272,22 +284,29 @@ class ManifestSet:
         return {k: tuple(v) for k, v in groups.items()}
 
     def hpa_for(self, w: Workload) -> K8sObject | None:
-        """The (first) HPA whose scaleTargetRef names this workload."""
-        return self._hpas.get((w.obj.namespace, w.obj.origin, w.kind, w.obj.name))
+        """The HPA whose scaleTargetRef names this workload (the nearest, from its own tree)."""
+        near = self.hpas_for(w)
+        return near[0] if near else None
+
+    def hpas_for(self, w: Workload) -> list[K8sObject]:
+        """Every HPA whose scaleTargetRef names this workload, from its own tree (the
+        nearest directory of plain files, or its kustomize build)."""
+        found = self._hpas.get((w.obj.namespace, w.obj.origin, w.kind, w.obj.name), [])
+        return nearest(w.obj, found, lambda hpa: hpa)
 
     @cached_property
-    def _hpas(self) -> dict[tuple[str, str, Any, Any], K8sObject]:
-        index: dict[tuple[str, str, Any, Any], K8sObject] = {}
+    def _hpas(self) -> dict[tuple[str, str, Any, Any], list[K8sObject]]:
+        index: dict[tuple[str, str, Any, Any], list[K8sObject]] = {}
         for hpa in self.of_kind("HorizontalPodAutoscaler"):
             ref = dig(hpa.body, "spec", "scaleTargetRef")
             if isinstance(ref, dict):
                 kind, name = ref.get("kind"), ref.get("name")
                 if isinstance(kind, str) and isinstance(name, str):
-                    index.setdefault((hpa.namespace, hpa.origin, kind, name), hpa)
+                    index.setdefault((hpa.namespace, hpa.origin, kind, name), []).append(hpa)
         return index
 
     def workloads_selected_by(self, pdb: K8sObject) -> list[Workload]:
-        """Workloads whose pods a PDB's ``matchLabels`` select (same namespace)."""
+        """Workloads whose pods a PDB's ``matchLabels`` select (same namespace, own tree)."""
         selector = dig(pdb.body, "spec", "selector", "matchLabels")
         if not isinstance(selector, dict) or not selector:
             return []
@@ -299,7 +318,8 @@ class ManifestSet:
         else:
             key = (*scope, str(first_key), str(first_value))
             candidates = self._workloads_by_label.get(key, [])
-        return [w for w in candidates if _matches(selector, w.pod_labels)]
+        matching = [w for w in candidates if _matches(selector, w.pod_labels)]
+        return nearest(pdb, matching, lambda w: w.obj)
 
     @cached_property
     def _workloads_by_label(self) -> dict[tuple[str, str, str, str], list[Workload]]:
@@ -338,6 +358,52 @@ class ManifestSet:
                     if isinstance(values, dict):
                         out.update(f"{section}.{r}" for r in values)
         return {k: frozenset(v) for k, v in found.items()}
+
+
+_LOAD_WORDS = frozenset({"loadgen", "loadgenerator", "locust", "k6", "vegeta", "loadtest"})
+
+
+def load_generator(c: Container) -> bool:
+    """True when the workload, the container or the image's last path element is named as
+    a load generator (``loadgen``, ``load-generator``, ``locust`` …)."""
+    image = c.spec.get("image")
+    last = (
+        image.split("@", 1)[0].rsplit("/", 1)[-1].split(":", 1)[0] if isinstance(image, str) else ""
+    )
+    for name in (c.workload.obj.name, c.name, last):
+        words = [w for w in re.split(r"[-_.]", name.lower()) if w]
+        joined = {a + b for a, b in itertools.pairwise(words)}
+        if _LOAD_WORDS & (set(words) | joined) or any(w.startswith("loadgen") for w in words):
+            return True
+    return False
+
+
+def tree_distance(a: str, b: str) -> int | None:
+    """How far apart two files' directories are (steps up to their common directory and
+    down again), or None when they are in different top-level trees (``deploy/`` and
+    ``examples/``); a file at the root is related to every other."""
+    da = [p for p in posixpath.dirname(a).split("/") if p]
+    db = [p for p in posixpath.dirname(b).split("/") if p]
+    common = 0
+    while common < min(len(da), len(db)) and da[common] == db[common]:
+        common += 1
+    if common == 0 and da and db:
+        return None
+    return len(da) + len(db) - 2 * common
+
+
+def nearest(anchor: K8sObject, items: list[T], obj_of: Callable[[T], K8sObject]) -> list[T]:
+    """The items from ``anchor``'s own tree: objects of one kustomize build are all one
+    tree; plain files keep the items whose file is nearest to the anchor's, never one from
+    an unrelated top-level directory (an example with the same labels)."""
+    if anchor.origin:
+        return items
+    scored = [(tree_distance(anchor.at.path, obj_of(i).at.path), i) for i in items]
+    related = [(d, i) for d, i in scored if d is not None]
+    if not related:
+        return []
+    best = min(d for d, _ in related)
+    return [i for d, i in related if d == best]
 
 
 def _matches(selector: dict[str, Any], labels: dict[str, Any]) -> bool:

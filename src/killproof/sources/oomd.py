@@ -13,17 +13,28 @@ killed); the kmsg ``oomd kill:`` record gives the cgroup and its usage in bytes.
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Iterable
 
 from killproof.model import Evidence
 from killproof.why.model import Cause, KillEvent
 
 _TRYING = re.compile(r"Trying to kill (?P<cgroup>/\S+)")
-_KILLED = re.compile(r"\bKilled (?P<n>\d+):(?P<pids>(?: \d+(?:\([^)]*\))?(?:\[E\d+\])?)+)\s*$")
-_PID = re.compile(r" (?P<pid>\d+)(?:\((?P<comm>[^)]*)\))?(?P<err>\[E\d+\])?")
+# Bounded repeats, and the pid list is matched once, after the last "Killed N:" of the line
+# (a search from every "Killed" would walk the rest of the line each time: quadratic).
+_KILLED_AT = re.compile(r"\bKilled (?P<n>\d{1,10}):")
+_PIDS = re.compile(r"(?P<pids>(?: \d{1,10}(?:\([^)]{0,64}\))?(?:\[E\d{1,5}\])?)+)\s*")
+_PID = re.compile(r" (?P<pid>\d{1,10})(?:\((?P<comm>[^)]{0,64})\))?(?P<err>\[E\d{1,5}\])?")
 _KMSG = re.compile(
-    r"oomd kill: (?:[\d.]+ ){3}(?P<cgroup>\S+) (?P<usage>\d+) ruleset:\[(?P<ruleset>[^\]]*)\]"
+    r"oomd kill: (?:[\d.]{1,32} ){3}(?P<cgroup>\S{1,4096}) (?P<usage>\d{1,20}) "
+    r"ruleset:\[(?P<ruleset>[^\]]{0,256})\]"
 )
+
+
+def _killed_pids(line: str) -> re.Match[str] | None:
+    """The pid list of a ``Killed N: pid(comm) …`` line, or None."""
+    last = deque(_KILLED_AT.finditer(line), maxlen=1)
+    return _PIDS.fullmatch(line, last[0].end()) if last else None
 
 
 class OomdParser:
@@ -58,7 +69,7 @@ class OomdParser:
                     evidence=evidence,
                 ),
             )
-        if (m := _KILLED.search(line)) and self._cgroup is not None:
+        if (m := _killed_pids(line)) and self._cgroup is not None:
             events = [
                 KillEvent(
                     cause=Cause.USERSPACE_OOM_OTHER,

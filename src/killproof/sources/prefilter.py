@@ -101,13 +101,20 @@ def _env() -> dict[str, str]:
 
 
 def read_line(stream: BinaryIO) -> bytes:
-    """One line of at most MAX_LINE_BYTES (the rest of a longer one is read and dropped)."""
-    line = stream.readline(MAX_LINE_BYTES)
-    if len(line) == MAX_LINE_BYTES and not line.endswith(b"\n"):
-        while (rest := stream.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
-            pass
-        line += b"\n"
-    return line
+    """One line of at most MAX_LINE_BYTES, NUL bytes not counted nor kept (the rest of a
+    longer one is read and dropped); ``b""`` at the end of ``stream``."""
+    line = b""
+    while True:
+        piece = stream.readline(MAX_LINE_BYTES)
+        if not piece:
+            return line
+        line += piece.replace(b"\x00", b"") if b"\x00" in piece else piece
+        if piece.endswith(b"\n"):
+            return line
+        if len(line) >= MAX_LINE_BYTES:
+            while (rest := stream.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                pass
+            return line[:MAX_LINE_BYTES] + b"\n"
 
 
 def hits(search: SearchTool, needles: Sequence[str], path: str) -> Iterator[tuple[int, int, bytes]]:
@@ -125,9 +132,9 @@ def hits(search: SearchTool, needles: Sequence[str], path: str) -> Iterator[tupl
     finished = False
     try:
         while out := read_line(proc.stdout):  # type: ignore[arg-type]
-            number, offset, raw = out.split(b":", 2)
-            if number.isdigit() and offset.isdigit():
-                yield int(number), int(offset), raw[:-1]
+            parts = out.split(b":", 2)
+            if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit():
+                yield int(parts[0]), int(parts[1]), parts[2][:-1]
         finished = True
     finally:
         if not finished and proc.poll() is None:

@@ -37,22 +37,27 @@ _STOP_KILL = re.compile(
 _STOP_TERM = re.compile(
     r"(?:State '(?P<state>[\w-]+)' timed out|[Ss]topping timed out)\. Terminating\."
 )
+# Names and numbers have bounded repeats, so a search over a long line stays linear.
 _KILLING = re.compile(
-    r"Killing process (?P<pid>\d+) \((?P<comm>.*)\) with signal SIG(?P<sig>[A-Z0-9]+)"
+    r"Killing process (?P<pid>\d{1,10}) \((?P<comm>.{0,64})\) with signal SIG(?P<sig>[A-Z0-9]{1,8})"
 )
 _MAIN_EXIT = re.compile(
-    r"[Mm]ain process exited, code=(?P<code>\w+), status=(?P<status>\d+)(?:/(?P<name>[A-Z0-9]+))?"
+    r"[Mm]ain process exited, code=(?P<code>\w{1,16}), status=(?P<status>\d{1,10})(?!\d)"
+    r"(?:/(?P<name>[A-Z0-9]{1,8}))?"
 )
 _RESULT = re.compile(r"[Ff]ailed with result '(?P<result>[\w-]+)'")
 _OOM_UNIT = "has been killed by the OOM killer"
 _OOMD_KILLED = re.compile(r"^Killed (?P<cg>/\S*) due to (?P<why>.+?)\.?$")
 _OOMD_MARKED = re.compile(r"^Marked (?P<cg>/\S*) for killing due to (?P<why>.+?)\.?$")
 _OOMD_PRESSURE = re.compile(r"memory pressure for (?P<mon>/\S*) being")
-_OOMD_PID = re.compile(r"oomd attempting to kill (?P<pid>\d+) with (?P<sig>[A-Z0-9]+)")
-_OOMD_UNIT = re.compile(r"systemd-oomd killed (?P<n>\d+) process\(es\) in this unit")
+_OOMD_PID = re.compile(r"oomd attempting to kill (?P<pid>\d{1,10}) with (?P<sig>[A-Z0-9]{1,8})")
+_OOMD_UNIT = re.compile(r"systemd-oomd killed (?P<n>\d{1,10}) process\(es\) in this unit")
 
 # How specific a unit-side line is about the killer (see SystemdParser._death).
 _RANK = {Cause.SIGKILL_UNKNOWN: 0, Cause.KERNEL_OOM_UNKNOWN_SCOPE: 1, Cause.SYSTEMD_OOMD: 2}
+
+MAX_OPEN_UNITS = 256
+"""Units with a stop timeout or a death waiting for more lines, at most."""
 
 ANCHORS = (
     "timed out. Killing",
@@ -137,7 +142,16 @@ class SystemdParser:
         )
 
     def feed(self, lineno: int, line: str) -> Iterable[KillEvent]:
-        """Take one line; return the events it completes."""
+        """Take one line; return the events it completes (and, past :data:`MAX_OPEN_UNITS`
+        units with an open record, the oldest one as it stands: memory stays bounded)."""
+        out = list(self._feed(lineno, line))
+        while len(self._open) > MAX_OPEN_UNITS:
+            out += self._close(next(iter(self._open)))
+        while len(self._deaths) > MAX_OPEN_UNITS:
+            out.append(self._deaths.pop(next(iter(self._deaths))))
+        return out
+
+    def _feed(self, lineno: int, line: str) -> Iterable[KillEvent]:
         jl = split_journal_line(line)
         text = jl.text
         unit: str | None = None

@@ -47,8 +47,8 @@ def _same_process_name(a: str, b: str) -> bool:
     if a == b:
         return True
     # A command line or path on one side, a truncated comm on the other.
-    base_a, base_b = a.split()[0].rsplit("/", 1)[-1], b.split()[0].rsplit("/", 1)[-1]
-    return base_a[:_COMM_LEN] == base_b[:_COMM_LEN] and bool(base_a)
+    base_a, base_b = _name_key(a), _name_key(b)
+    return base_a == base_b and bool(base_a)
 
 
 def _causes_compatible(a: Cause, b: Cause) -> bool:
@@ -144,6 +144,104 @@ def combine(events: Sequence[KillEvent]) -> KillEvent:
     )
 
 
+def _name_key(process: str) -> str:
+    """What two names must share to be the same process (see :func:`_same_process_name`)."""
+    words = process.split()
+    return words[0].rsplit("/", 1)[-1][:_COMM_LEN] if words else ""
+
+
+def _signature(e: KillEvent) -> tuple[object, ...]:
+    """Every field :func:`contradicts` and :func:`ties` read: two observations with the same
+    signature contradict and tie exactly the same others."""
+    return (
+        e.cause,
+        e.pid,
+        e.process,
+        e.namespace,
+        e.pod,
+        e.container,
+        e.unit,
+        e.host,
+        e.epoch_s,
+        e.uptime_s,
+        e.oom_memcg,
+        e.task_memcg,
+    )
+
+
+class _Groups:
+    """Deaths being built, indexed by what can tie an observation to them, so that joining
+    n observations costs about n look-ups, not n × n comparisons (a hostile log can hold a
+    million kill lines)."""
+
+    def __init__(self) -> None:
+        self.members: list[list[KillEvent]] = []
+        self._kinds: list[dict[tuple[object, ...], KillEvent]] = []  # distinct signatures
+        self._index: dict[tuple[str, object], set[int]] = {}
+        self._pods: dict[str, set[int]] = {}
+        self._paths: dict[str, set[int]] = {}
+        self._pidless: set[int] = set()  # groups no member of which names a pid
+
+    def add(self, obs: KillEvent, gid: int | None = None) -> None:
+        """Put ``obs`` into group ``gid``, or into a new group."""
+        if gid is None:
+            gid = len(self.members)
+            self.members.append([])
+            self._kinds.append({})
+            self._pidless.add(gid)
+        if obs.pid is not None:
+            self._pidless.discard(gid)
+        self.members[gid].append(obs)
+        self._kinds[gid].setdefault(_signature(obs), obs)
+        for key in self._keys(obs):
+            self._index.setdefault(key, set()).add(gid)
+        if obs.pod:
+            self._pods.setdefault(obs.pod, set()).add(gid)
+        for path in (obs.oom_memcg, obs.task_memcg):
+            if path:
+                self._paths.setdefault(path, set()).add(gid)
+
+    @staticmethod
+    def _keys(e: KillEvent) -> list[tuple[str, object]]:
+        keys: list[tuple[str, object]] = []
+        if e.pid is not None:
+            keys.append(("pid", e.pid))
+        if e.process:
+            keys.append(("name", _name_key(e.process)))
+        if e.pod:
+            keys.append(("pod", e.pod))
+        if e.unit:
+            keys.append(("unit", e.unit))
+        keys += [("cgroup", c) for c in (e.oom_memcg, e.task_memcg) if c]
+        return keys
+
+    def tied(self, obs: KillEvent) -> list[int]:
+        """Groups, oldest first, with a member tied to ``obs`` and none contradicting it."""
+        found: set[int] = set()
+        for key in self._keys(obs):
+            found |= self._index.get(key, set())
+        if obs.pod:  # a pod's name inside a kernel cgroup path
+            for path, gids in self._paths.items():
+                if obs.pod in path:
+                    found |= gids
+        for own in (obs.oom_memcg, obs.task_memcg):
+            if own:
+                for pod, gids in self._pods.items():
+                    if pod in own:
+                        found |= gids
+        if obs.pid is not None:  # a group with another pid in it contradicts: not a candidate
+            found &= self._index.get(("pid", obs.pid), set()) | self._pidless
+        return [g for g in sorted(found) if self.fits(obs, g) and self.ties(obs, g)]
+
+    def fits(self, obs: KillEvent, gid: int) -> bool:
+        """Nothing in group ``gid`` contradicts ``obs``."""
+        return all(not contradicts(obs, e) for e in self._kinds[gid].values())
+
+    def ties(self, obs: KillEvent, gid: int) -> bool:
+        """Something in group ``gid`` ties ``obs`` to it."""
+        return any(ties(obs, e) for e in self._kinds[gid].values())
+
+
 def merge(observations: Iterable[KillEvent]) -> list[KillEvent]:
     """Group observations into deaths; return one event per death, in input order of the
     strongest observation of each.
@@ -153,27 +251,20 @@ def merge(observations: Iterable[KillEvent]) -> list[KillEvent]:
     journal); then each weak observation joins the one group it is tied to, or the only
     group when the input holds exactly one death and nothing contradicts it.
     """
-    groups: list[list[KillEvent]] = []
+    groups = _Groups()
     weak: list[KillEvent] = []
     for obs in observations:
         if obs.cause in _WEAK:
             weak.append(obs)
             continue
-        for group in groups:
-            if all(not contradicts(obs, g) for g in group) and any(ties(obs, g) for g in group):
-                group.append(obs)
-                break
-        else:
-            groups.append([obs])
+        tied = groups.tied(obs)
+        groups.add(obs, tied[0] if tied else None)
 
     for obs in weak:
-        candidates = [g for g in groups if all(not contradicts(obs, e) for e in g)]
-        tied = [g for g in candidates if any(ties(obs, e) for e in g)]
-        if len(tied) == 1:
-            tied[0].append(obs)
-        elif not tied and len(groups) == 1 and candidates:
-            # The input holds one death and nothing contradicts this observation of it.
-            groups[0].append(obs)
-        else:
-            groups.append([obs])
-    return [combine(g) for g in groups]
+        if len(groups.members) == 1:
+            # The input holds one death: this observation joins it unless contradicted.
+            groups.add(obs, 0 if groups.fits(obs, 0) else None)
+            continue
+        tied = groups.tied(obs)
+        groups.add(obs, tied[0] if len(tied) == 1 else None)
+    return [combine(g) for g in groups.members]

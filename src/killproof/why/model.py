@@ -13,6 +13,7 @@ strings as the source printed them plus, where known, seconds (``uptime_s`` sinc
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -58,6 +59,10 @@ class TaskRow:
     uid: int | None = None
     tgid: int | None = None
 
+    def __post_init__(self) -> None:
+        if _unsafe(self.name, MAX_FIELD_CHARS):
+            object.__setattr__(self, "name", _cut(self.name, MAX_FIELD_CHARS))
+
     def to_json(self) -> dict[str, Any]:
         """JSON form."""
         return {
@@ -69,6 +74,49 @@ class TaskRow:
             "uid": self.uid,
             "tgid": self.tgid,
         }
+
+
+MAX_FIELD_CHARS = 1024
+"""A name, path, reason or message read from evidence is cut to this many characters (a
+hostile log can make a "process name" 1 MiB long, and the report repeats it)."""
+MAX_EVIDENCE_CHARS = 4096
+"""A quoted evidence line is cut to this many characters."""
+_TEXT_FIELDS = (
+    "source",
+    "process",
+    "oom_memcg",
+    "task_memcg",
+    "constraint",
+    "invoker_process",
+    "time",
+    "host",
+    "namespace",
+    "pod",
+    "container",
+    "unit",
+    "signal",
+    "reason",
+    "message",
+)
+
+
+# Control characters (C0 but tab and newline, DEL, C1) and bidirectional overrides from a
+# log must not reach a terminal as themselves: "\x1b]0;…" retitles it, "\x1b[2J" clears it,
+# "\r" and U+202E rewrite what a line seems to say. They are shown escaped instead.
+_UNSAFE_CODES = [*range(0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0)]
+_BIDI_CODES = [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+_ESCAPES = {c: f"\\x{c:02x}" for c in _UNSAFE_CODES} | {c: f"\\u{c:04x}" for c in _BIDI_CODES}
+_UNSAFE = re.compile("[" + "".join(re.escape(chr(c)) for c in (*_UNSAFE_CODES, *_BIDI_CODES)) + "]")
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` at most ``limit`` characters long, its unsafe characters escaped."""
+    text = text if len(text) <= limit else text[:limit] + "…"
+    return text.translate(_ESCAPES) if _UNSAFE.search(text) else text
+
+
+def _unsafe(text: str, limit: int) -> bool:
+    return len(text) > limit or _UNSAFE.search(text) is not None
 
 
 @dataclass(frozen=True)
@@ -119,6 +167,16 @@ class KillEvent:
     grace_period_s: float | None = None
     top_tasks: tuple[TaskRow, ...] = ()
     evidence: tuple[Evidence, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Bounded text whatever the input (see MAX_FIELD_CHARS); a frozen value, so set once.
+        for name in _TEXT_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, str) and _unsafe(value, MAX_FIELD_CHARS):
+                object.__setattr__(self, name, _cut(value, MAX_FIELD_CHARS))
+        if any(_unsafe(e.text, MAX_EVIDENCE_CHARS) for e in self.evidence):
+            cut = tuple(replace(e, text=_cut(e.text, MAX_EVIDENCE_CHARS)) for e in self.evidence)
+            object.__setattr__(self, "evidence", cut)
 
     def with_changes(self, **changes: Any) -> KillEvent:
         """A copy with some fields replaced."""

@@ -11,13 +11,14 @@ import bz2
 import gzip
 import io
 import lzma
-import shutil
+import os
+import stat
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 from killproof.errors import InputError
 from killproof.model import Finding, Report, Skipped, Table
@@ -32,6 +33,7 @@ from killproof.sources import (
     kernel,
     logscan,
     oomd,
+    sniff,
     systemd,
 )
 from killproof.sources.lines import LineParser
@@ -39,9 +41,14 @@ from killproof.why.explain import explain, mib
 from killproof.why.merge import merge
 from killproof.why.model import KillEvent
 
-# JSON/YAML documents are read whole; anything this large is a log, not a pod status.
+MAX_OBSERVATIONS = 10_000
+"""Kill observations read in one run at most: memory and time stay bounded whatever the
+input (a log can repeat a kill line millions of times); the report says what was not read."""
+_LIMIT = f"at most {MAX_OBSERVATIONS} kill observations are read in one run"
+# A JSON/YAML document up to this size is read whole; a larger JSON one is streamed.
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 _PEEK_BYTES = 64 * 1024
+_SPOOL_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -79,31 +86,78 @@ def _looks_like_document(head: bytes) -> bool:
     )
 
 
-def read_stream(stream: BinaryIO, path: str) -> Iterator[KillEvent]:
-    """Every observation in one input, documents and logs alike."""
-    head = stream.read(_PEEK_BYTES)
-    if b"\x00" in head:
-        raise InputError("binary file, not a log or a Kubernetes document", path)
+class _Replay(io.RawIOBase):
+    """Bytes already read from a stream, then the rest of the stream (a pipe cannot seek
+    back to give them again)."""
+
+    def __init__(self, first: bytes, rest: BinaryIO) -> None:
+        self._first = memoryview(first)
+        self._rest = rest
+
+    def readable(self) -> bool:
+        """Always."""
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        """Fill ``buffer`` from the replayed bytes, then from the stream."""
+        if self._first:
+            n = min(len(buffer), len(self._first))
+            buffer[:n] = self._first[:n]
+            self._first = self._first[n:]
+            return n
+        data = self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _replayed(first: bytes, rest: BinaryIO) -> BinaryIO:
+    return cast(BinaryIO, io.BufferedReader(_Replay(first, rest), _SPOOL_BYTES))
+
+
+def read_stream(stream: BinaryIO, path: str, bounded: bool = False) -> Iterator[KillEvent]:
+    """Every observation in one input, documents and logs alike.
+
+    ``bounded``: the stream is a plain file's (a long run of NULs at its start is read
+    through; on a pipe or a decompressor it is refused, see :mod:`killproof.sources.sniff`).
+    """
+    head = sniff.read_text_head(stream.read, path, bounded, _PEEK_BYTES)
     if _looks_like_document(head):
-        head += stream.read(MAX_DOCUMENT_BYTES + 1 - len(head))
+        head += sniff.strip_nuls(stream.read(MAX_DOCUMENT_BYTES + 1 - len(head)))
+        text = head[:_PEEK_BYTES].decode("utf-8", errors="replace")
         if len(head) <= MAX_DOCUMENT_BYTES:
             doc = k8s.detect_document(head.decode("utf-8", errors="replace"), path)
             if doc is not None:
                 yield from k8s.parse_document(doc, path)
                 return
+        elif k8s.looks_like_json_document(text):
+            yield from k8s.stream_document(_replayed(head, stream), path)
+            return
+        elif k8s.looks_like_yaml_document(text):
+            raise InputError(
+                f"a YAML document over {MAX_DOCUMENT_BYTES >> 20} MiB; give it as JSON "
+                "(kubectl get … -o json), which is read in pieces",
+                path,
+            )
     if isinstance(stream, io.BufferedReader | io.BytesIO) and stream.seekable():
         stream.seek(0)  # a plain file (the scanner may hand it to ripgrep/grep) or bytes
         yield from logscan.scan(stream, path, line_parsers(path))
         return
-    # A pipe or a decompressing reader: spooled to a temporary file in 1 MiB pieces, so a
-    # large one gets the fast prefilter too (the pure-Python scan is ~20x grep's time on a
-    # GB) while memory stays constant.
+    # A pipe or a decompressing reader: spooled to a temporary file in 1 MiB pieces, NULs
+    # dropped, so a large one gets the fast prefilter too (the pure-Python scan is ~20x
+    # grep's time on a GB) while memory stays constant.
     with tempfile.NamedTemporaryFile(prefix="killproof-why-", suffix=".log") as spool:
         spool.write(head)
-        shutil.copyfileobj(stream, spool, 1 << 20)
+        damage: Exception | None = None
+        try:
+            while chunk := stream.read(_SPOOL_BYTES):
+                spool.write(sniff.strip_nuls(chunk))
+        except logscan.READ_ERRORS as exc:
+            damage = exc  # a truncated .gz, EIO: what came before it is still read
         spool.flush()
         with open(spool.name, "rb") as spooled:
             yield from logscan.scan(spooled, path, line_parsers(path))
+        if damage is not None:
+            raise damage
 
 
 # Rotated logs: kern.log.2.gz, messages-20261126.xz, syslog.3.bz2 (read through, streamed).
@@ -113,34 +167,67 @@ _COMPRESSED: tuple[tuple[bytes, Callable[[BinaryIO], BinaryIO]], ...] = (
     (b"\xfd7zXZ\x00", lambda f: cast(BinaryIO, lzma.LZMAFile(f))),  # noqa: SIM115
     (b"BZh", lambda f: cast(BinaryIO, bz2.BZ2File(f))),
 )
+# What a damaged compressed file raises while it is read (BadGzipFile is an OSError).
+_CORRUPT = logscan.READ_ERRORS
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def _read_file(handle: BinaryIO, path: str, regular: bool) -> Iterator[KillEvent]:
+    """Observations from an open file: plain, or gzip/xz/bzip2 read through."""
+    magic = handle.read(6)
+    if regular:
+        handle.seek(0)
+    else:
+        handle = _replayed(magic, handle)  # a FIFO, `why <(cat log)`: no seeking back
+    opener = next((o for m, o in _COMPRESSED if magic.startswith(m)), None)
+    if opener is None:
+        yield from read_stream(handle, path, bounded=regular)
+        return
+    try:
+        with opener(handle) as unpacked:
+            yield from read_stream(unpacked, path)
+    except _CORRUPT as exc:
+        raise InputError(f"corrupt compressed file: {_reason(exc)}", path) from exc
 
 
 def read_path(path: str, stdin: BinaryIO | None) -> Iterator[KillEvent]:
-    """Observations from a file path (plain, gzip, xz or bzip2), or from ``stdin`` for ``-``."""
+    """Observations from a file path or from ``stdin`` for ``-`` (plain, gzip, xz or bzip2; a
+    regular file or a pipe). Raises :class:`InputError` naming the file for anything that
+    keeps it from being read: missing, a directory or a device, binary, corrupt, a read
+    error (EIO from /proc, EINVAL from /sys), malformed; the observations before a read
+    error have been yielded by then."""
     if path == "-":
         if stdin is None:
             raise InputError("no standard input to read", "-")
-        yield from read_stream(stdin, "<stdin>")
+        try:
+            yield from _read_file(stdin, "<stdin>", logscan.regular_file(stdin))
+        except OSError as exc:
+            raise InputError(f"cannot read: {_reason(exc)}", "<stdin>") from exc
         return
     p = Path(path)
-    if p.is_dir():
+    try:
+        directory = p.is_dir()
+    except OSError:  # ENAMETOOLONG, EACCES on a parent: open() says it below
+        directory = False
+    if directory:
         raise InputError("is a directory; give the log or document files in it", path)
     try:
         handle = p.open("rb")
+        mode = os.fstat(handle.fileno()).st_mode
     except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", path) from exc
+        raise InputError(f"cannot read: {_reason(exc)}", path) from exc
     with handle:
-        magic = handle.read(6)
-        handle.seek(0)
-        opener = next((o for m, o in _COMPRESSED if magic.startswith(m)), None)
-        if opener is None:
-            yield from read_stream(handle, path)
-            return
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            raise InputError(
+                "a device, not a log file (give a log's text, e.g. on standard input)", path
+            )
         try:
-            with opener(handle) as unpacked:
-                yield from read_stream(unpacked, path)
-        except (OSError, EOFError, lzma.LZMAError) as exc:
-            raise InputError(f"corrupt compressed file: {exc}", path) from exc
+            yield from _read_file(handle, path, stat.S_ISREG(mode))
+        except OSError as exc:
+            raise InputError(f"cannot read: {_reason(exc)}", path) from exc
 
 
 def _run(argv: Sequence[str]) -> bytes | None:
@@ -162,7 +249,10 @@ def read_live(options: LiveOptions) -> tuple[list[KillEvent], list[Skipped]]:
         ):
             out = _run(argv)
             if out is not None:
-                events += logscan.scan(io.BytesIO(out), name, line_parsers(name))
+                try:
+                    events += logscan.scan(io.BytesIO(out), name, line_parsers(name))
+                except InputError as exc:
+                    skipped.append(Skipped(name, exc.message))
                 break
         else:
             skipped.append(
@@ -244,6 +334,13 @@ def build_report(
     )
 
 
+def _skip_reason(exc: InputError, kills_before: int) -> str:
+    reason = f"line {exc.line}: {exc.message}" if exc.line else exc.message
+    if kills_before:
+        reason = f"read up to the damage ({kills_before} observation(s) kept), then: {reason}"
+    return reason
+
+
 def explain_kills(
     paths: Sequence[str],
     stdin: BinaryIO | None,
@@ -253,15 +350,31 @@ def explain_kills(
     """Read every input, merge observations of the same death, explain each."""
     events: list[KillEvent] = []
     skipped: list[Skipped] = []
+    failures: list[InputError] = []
     for path in paths:
-        if len(paths) == 1:
-            events.extend(read_path(path, stdin))
+        if len(events) >= MAX_OBSERVATIONS:
+            skipped.append(Skipped(path, f"not read: {_LIMIT}"))
             continue
-        # Among several inputs (a glob of /var/log), one unusable file is skipped, not fatal.
+        # An unusable input (a binary file in a glob of /var/log, a truncated .gz) is a
+        # skipped entry: the other inputs' kills, and its own read before the damage, stand.
+        found = len(events)
         try:
-            events.extend(read_path(path, stdin))
+            for event in read_path(path, stdin):
+                events.append(event)
+                if len(events) >= MAX_OBSERVATIONS:
+                    skipped.append(Skipped(path, f"read in part: {_LIMIT}"))
+                    break
         except InputError as exc:
-            skipped.append(Skipped(path, str(exc).removeprefix(f"{path}: ")))
+            failures.append(exc)
+            skipped.append(Skipped(path, _skip_reason(exc, len(events) - found)))
+        except RecursionError:
+            deep = InputError("nested too deeply to read", path)
+            failures.append(deep)
+            skipped.append(Skipped(path, deep.message))
+    if failures and len(failures) == len(paths) and not events and not exit_codes and not live:
+        if len(failures) == 1:
+            raise failures[0]  # the one input could not be read: exit 2 with its reason
+        raise InputError(f"none of the {len(failures)} inputs could be read; first: {failures[0]}")
     for code in exit_codes:
         events.append(exits.exit_code_event(code))
     if live is not None:

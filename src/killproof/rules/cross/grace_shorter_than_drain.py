@@ -100,7 +100,10 @@ RULE: Rule[DeployFacts] = Rule(
             "known: `terminationGracePeriodSeconds` (default 30 s), compose "
             "`stop_grace_period` (default 10 s) or systemd `TimeoutStopSec=`/`TimeoutSec=` "
             "(default 90 s) is compared with preStop delay + sleeps on the signal path + the "
-            "Shutdown timeout."
+            "Shutdown timeout. Example manifests (`examples/`, `docs/`) are judged too — "
+            "people copy them — and their findings are labelled as examples; copies of one "
+            "workload (an example and its release bundle) count as one when pairing it with a "
+            "repo's only Go main."
         ),
         why=(
             "The grace period runs from the start of preStop. When it ends the runtime sends "

@@ -77,10 +77,13 @@ RULE: Rule[DeployFacts] = Rule(
     docs=RuleDocs(
         what=(
             "Kubernetes containers, compose services and systemd units that run a Go program "
-            "of this repo (see linking), have a memory limit, and set no GOMEMLIMIT: not in "
+            "of this repo, have a memory limit, and set no GOMEMLIMIT: not in "
             "`env` (value or `resourceFieldRef`), not in the image's ENV, and not in code "
             "(`debug.SetMemoryLimit`, automemlimit). Skipped when `envFrom`/`env_file` could set "
-            "it."
+            "it. A workload runs the program when its command names it (directly, through "
+            "`sh -c`, tini, or an entrypoint script of the repo that execs it), or when it "
+            "hands only arguments to an image built from it; a CronJob running "
+            "`/bin/sh /scripts/x.sh` or another binary from the server's image does not."
         ),
         why=(
             "With only GOGC=100 the Go heap may grow to twice the live heap before a GC. A "

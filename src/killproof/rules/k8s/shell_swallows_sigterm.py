@@ -5,12 +5,19 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterator, Mapping
 
-from killproof.check.deploy_facts import DeployFacts
+from killproof.check.deploy_facts import DeployFacts, Launch, LaunchKind
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.rules.locate import ev, loc
 from killproof.sources.dockerfile import Dockerfile
-from killproof.sources.entrypoint import Script, hands_over, shell_script_of
+from killproof.sources.entrypoint import (
+    SHELLS,
+    Script,
+    Shell,
+    image_shell,
+    sh_c_swallows,
+    shell_script_of,
+)
 from killproof.sources.yamltree import Pos
 
 
@@ -37,6 +44,30 @@ def _script_finding(script: Script, used_by: str, at: Pos) -> Finding:
     )
 
 
+def _sh_c_finding(
+    argv: tuple[str, ...] | list[str], shell: Shell, what: str, at: Pos, subject: str
+) -> Finding:
+    shell_note = f"assuming {shell.name}: {shell.why}" if shell.assumed else shell.why
+    return RULE.finding(
+        f"{what} runs `{argv[0]} -c` and nothing execs the server: {shell.name} stays PID 1, "
+        "does not forward SIGTERM, and the server is SIGKILLed when the grace period ends "
+        f"({shell_note})",
+        loc(at, subject),
+        remedy="Make the server the last command and `exec` it (`… && exec /app/api`).",
+    )  # fmt: skip
+
+
+def _script_path(argv: tuple[str, ...] | list[str]) -> str:
+    """The script a command runs: argv[0], or the file of ``sh FILE``."""
+    if posixpath.basename(argv[0]) in SHELLS and len(argv) > 1 and argv[1][:1] != "-":
+        return argv[1]
+    return argv[0]
+
+
+def _shell(argv: tuple[str, ...] | list[str], image: str) -> Shell:
+    return image_shell(image, posixpath.basename(argv[0]))
+
+
 def _dockerfile(df: Dockerfile, facts: DeployFacts) -> Iterator[Finding]:
     entrypoint, cmd = df.entry()
     ins = entrypoint or cmd
@@ -45,34 +76,49 @@ def _dockerfile(df: Dockerfile, facts: DeployFacts) -> Iterator[Finding]:
     argv = ins.exec_form
     script = shell_script_of(argv)
     at = Pos(df.path, ins.line)
-    if script is not None and not hands_over(script):
-        yield RULE.finding(
-            f"{ins.keyword} runs `sh -c` without exec: the shell is PID 1 and the server "
-            "never receives SIGTERM",
-            loc(at, f"{df.path} final stage"),
-        )
+    if script is not None:
+        shell = _shell(argv, df.base_image())
+        if sh_c_swallows(script, shell):
+            yield _sh_c_finding(argv, shell, ins.keyword, at, f"{df.path} final stage")
     elif (
         argv
         and (found := find_script(facts.scripts, argv[0], posixpath.dirname(df.path)))
         and not found.execs
+        and found.runs_server
     ):
         yield _script_finding(found, f"{df.path} {ins.keyword}", at)
+
+
+def _signals_every_process(launch: Launch, facts: DeployFacts) -> bool:
+    """systemd's default KillMode=control-group sends SIGTERM to every process of the
+    unit, the shell's children included."""
+    if launch.kind is not LaunchKind.SYSTEMD:
+        return False
+    for unit in facts.units:
+        if unit.path == launch.at.path:
+            mode = unit.get("Service", "KillMode")
+            return mode is None or mode.value.strip() == "control-group"
+    return True
 
 
 def check(facts: DeployFacts) -> Iterator[Finding]:
     """Commands and entrypoints that leave a shell as PID 1."""
     for linked in facts.launches:
         launch = linked.launch
-        if not launch.argv or launch.argv_at is None:
+        if not launch.argv or launch.argv_at is None or _signals_every_process(launch, facts):
             continue
         script = shell_script_of(launch.argv)
-        if script is not None and not hands_over(script):
-            yield RULE.finding(
-                f"runs `{launch.argv[0]} -c` without exec: the shell is PID 1, "
-                "does not forward SIGTERM, and the server is SIGKILLed when the grace period ends",
-                loc(launch.argv_at, launch.subject),
-            )
-        elif (found := find_script(facts.scripts, launch.argv[0])) and not found.execs:
+        if script is not None:
+            image = linked.dockerfile.base_image() if linked.dockerfile else launch.image
+            shell = _shell(launch.argv, image)
+            if sh_c_swallows(script, shell):
+                yield _sh_c_finding(launch.argv, shell, "the command", launch.argv_at,
+                                    launch.subject)  # fmt: skip
+        elif (
+            (found := find_script(facts.scripts, _script_path(launch.argv)))
+            and not found.execs
+            and found.runs_server
+        ):
             yield _script_finding(found, launch.subject, launch.argv_at)
     for linked_df in facts.dockerfiles:
         yield from _dockerfile(linked_df.dockerfile, facts)
@@ -99,10 +145,19 @@ RULE: Rule[DeployFacts] = Rule(
     docs=RuleDocs(
         what=(
             "Container `command`/`args`, compose `command`/`entrypoint`, systemd `ExecStart=` "
-            "and exec-form Dockerfile ENTRYPOINT/CMD that run `sh -c SCRIPT` (any shell) where "
-            "the script's last command is not `exec`-ed and no SIGTERM trap exists; and "
-            "entrypoint scripts in the repo (named by those commands) whose last command is "
-            "not `exec`. Script findings point at the script's last command line."
+            "(only with `KillMode=process`/`mixed`: by default systemd signals every process "
+            "of the unit) and exec-form Dockerfile ENTRYPOINT/CMD that run `sh -c SCRIPT` "
+            "where no SIGTERM trap exists and the shell stays PID 1: the last command is not "
+            "`exec`-ed and the shell does not exec it itself. busybox `sh` (Alpine) and bash "
+            "≥ 5.1 exec the last simple command of `-c` (not a pipeline, a loop or a "
+            "redirected command), older bash only a lone command, dash (`/bin/sh` on "
+            "Debian/Ubuntu) never: the shell is read from the image's base (`alpine:3.20`, "
+            "`debian:12`, `ubi9` …) and the message says which one it assumed. The script is "
+            "read as the shell reads it (quotes, `$(…)`, here-documents). A script that runs "
+            "only shell utilities (`while true; do date; sleep 5; done`) has no server and is "
+            "not reported. Entrypoint scripts in the repo (named by those commands) whose last "
+            "command is not `exec` are reported at that line, unless they end with "
+            "`echo`/`exit` (a job that finishes)."
         ),
         why=(
             "The runtime signals PID 1 only. A shell as PID 1 has no default SIGTERM action "

@@ -11,8 +11,14 @@ from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.sources.golang.facts import PackageFacts
 from killproof.sources.golang.package import GoPackage
-from killproof.sources.golang.servers import HTTP, StartKind, literal_field, resolve_address
-from killproof.sources.golang.syntax import text
+from killproof.sources.golang.servers import (
+    HTTP,
+    StartKind,
+    listener_address,
+    literal_field,
+    resolve_address,
+)
+from killproof.sources.golang.syntax import call_args, call_parts, text
 from killproof.sources.golang.values import assignments_in
 
 _TIMEOUTS = ("ReadHeaderTimeout", "ReadTimeout")
@@ -40,6 +46,21 @@ def _assignments(root: ts.Node) -> Iterator[ts.Node]:
             yield n
 
 
+def _served_on_loopback(facts: PackageFacts, literal: ts.Node) -> bool:
+    """The server is started only with ``Serve(lis)`` on listeners bound to loopback."""
+    serves = [
+        s
+        for s in facts.starts
+        if s.server is not None
+        and s.server.id == literal.id
+        and (call_parts(s.call) or ("", ""))[1] in ("Serve", "ServeTLS")
+    ]
+    return bool(serves) and all(
+        bool(args := call_args(s.call)) and listener_address(facts.pkg, args[0]).loopback
+        for s in serves
+    )
+
+
 def _check(facts: PackageFacts) -> Iterator[Finding]:
     pkg = facts.pkg
     for f, lit in pkg.captured("lit"):
@@ -49,7 +70,9 @@ def _check(facts: PackageFacts) -> Iterator[Finding]:
             continue
         if _set_later(pkg, lit):
             continue
-        if resolve_address(pkg, literal_field(lit, "Addr")).loopback:
+        if resolve_address(pkg, literal_field(lit, "Addr")).loopback or _served_on_loopback(
+            facts, lit
+        ):
             continue  # only this host's processes can be slow clients
         yield RULE.finding(
             "http.Server without ReadHeaderTimeout or ReadTimeout: slow or idle clients "

@@ -478,6 +478,18 @@ def _flatten(node: ts.Node) -> list[ts.Node]:
 
 
 def _address(pkg: GoPackage, node: ts.Node) -> Address:
+    formatted = _sprintf_format(pkg, node)
+    if formatted is not None:
+        # fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf(":%v", cfg.Port): the host is
+        # in the format; a verb in the host leaves it unknown.
+        host, colon, rest = formatted.rpartition(":")
+        if not colon or "%" in host:
+            return Address()
+        return Address(
+            port=int(rest) if rest.isdigit() else None,
+            loopback=host.startswith(_LOOPBACK),
+            public=host in ("", "0.0.0.0", "[::]"),
+        )
     parts = _flatten(node)
     host_lits: list[str] = []
     host_other: list[ts.Node] = []
@@ -519,6 +531,39 @@ def _address(pkg: GoPackage, node: ts.Node) -> Address:
         loopback=host.startswith(_LOOPBACK),
         public=host in ("", "0.0.0.0", "[::]") and env_host,
     )
+
+
+def _sprintf_format(pkg: GoPackage, node: ts.Node) -> str | None:
+    """The literal format of ``fmt.Sprintf(format, …)``, None for anything else."""
+    node_u = unparen(node)
+    if node_u is None or node_u.type != "call_expression":
+        return None
+    if pkg.file_of(node_u).call_target(node_u) != ("fmt", "Sprintf"):
+        return None
+    args = call_args(node_u)
+    return string_value(args[0]) if args else None
+
+
+def listener_address(pkg: GoPackage, listener: ts.Node | None) -> Address:
+    """Where a listener listens: the address given to the ``net.Listen``/``tls.Listen``
+    call it was made by (``lis, err := net.Listen("tcp", "127.0.0.1:0")``)."""
+    node = unparen(listener)
+    calls: list[ts.Node] = []
+    if node is not None and node.type == "call_expression":
+        calls = [node]
+    elif node is not None and node.type == "identifier":
+        calls = [
+            v
+            for d in definitions(pkg, node)
+            if (v := unparen(d.value)) is not None and v.type == "call_expression"
+        ]
+    found = [
+        resolve_address(pkg, args[1])
+        for call in calls
+        if pkg.file_of(call).call_target(call) in (("net", "Listen"), ("crypto/tls", "Listen"))
+        and len(args := call_args(call)) > 1
+    ]
+    return found[0] if len(found) == 1 else Address()
 
 
 def _is_env_lookup(pkg: GoPackage, node: ts.Node) -> bool:

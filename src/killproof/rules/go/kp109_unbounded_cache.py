@@ -20,7 +20,7 @@ from killproof.sources.golang.syntax import (
     unparen,
     walk,
 )
-from killproof.sources.golang.values import assignments_in, field_assignments
+from killproof.sources.golang.values import Assigned, assignments_in, field_assignments
 
 _COMPARE = frozenset({"<", "<=", ">", ">=", "==", "!="})
 
@@ -139,38 +139,59 @@ def _removed_sync_maps(pkg: GoPackage) -> set[MapKey]:
 _CONFIG_NAME = re.compile(r"(?i)^(params|cfg|conf|config|opts|options|settings|flags|args)$")
 
 
-def configured(pkg: GoPackage, expr: ts.Node | None, depth: int = 0) -> bool:
-    """``expr`` holds a configured value: a field of something named for configuration
-    (``params.DSN``, ``cfg.Upstream``), a struct field only ever set from one, or a
-    parameter every call in the package passes one for."""
-    expr = unparen(expr)
-    if expr is None or depth > 3:
-        return False
-    if expr.type == "selector_expression":
-        operand = unparen(expr.child_by_field_name("operand"))
-        while operand is not None and operand.type == "selector_expression":
-            if _CONFIG_NAME.match(text(operand.child_by_field_name("field"))):
+class Configured:
+    """Answers "does this expression hold a configured value?" for one package, each
+    name's lookups (field assignments, calls) done once: a package with thousands of
+    map writes stays linear."""
+
+    def __init__(self, pkg: GoPackage) -> None:
+        self.pkg = pkg
+        self._sets: dict[str, list[Assigned]] = {}
+        self._calls: dict[str, list[ts.Node]] = {}
+
+    def field_sets(self, field: str) -> list[Assigned]:
+        """Every assignment to a struct field called ``field``."""
+        if field not in self._sets:
+            self._sets[field] = field_assignments(self.pkg, field)
+        return self._sets[field]
+
+    def calls(self, name: str) -> list[ts.Node]:
+        """Every call of a function or method called ``name``."""
+        if name not in self._calls:
+            self._calls[name] = [c for _, c in self.pkg.calls_named(name)]
+        return self._calls[name]
+
+    def __call__(self, expr: ts.Node | None, depth: int = 0) -> bool:
+        """``expr`` holds a configured value: a field of something named for
+        configuration (``params.DSN``, ``cfg.Upstream``), a struct field only ever set
+        from one, or a parameter every call in the package passes one for."""
+        expr = unparen(expr)
+        if expr is None or depth > 3:
+            return False
+        if expr.type == "selector_expression":
+            operand = unparen(expr.child_by_field_name("operand"))
+            while operand is not None and operand.type == "selector_expression":
+                if _CONFIG_NAME.match(text(operand.child_by_field_name("field"))):
+                    return True
+                operand = unparen(operand.child_by_field_name("operand"))
+            if operand is not None and _CONFIG_NAME.match(text(operand)):
                 return True
-            operand = unparen(operand.child_by_field_name("operand"))
-        if operand is not None and _CONFIG_NAME.match(text(operand)):
-            return True
-        sets = field_assignments(pkg, text(expr.child_by_field_name("field")))
-        return bool(sets) and all(configured(pkg, a.value, depth + 1) for a in sets)
-    if expr.type != "identifier":
-        return False
-    # A closure's free variable is its enclosing function's parameter.
-    func = enclosing_function(expr)
-    index = _parameter_index(func, text(expr)) if func is not None else None
-    while func is not None and index is None and func.type == "func_literal":
-        func = enclosing_function(func)
+            sets = self.field_sets(text(expr.child_by_field_name("field")))
+            return bool(sets) and all(self(a.value, depth + 1) for a in sets)
+        if expr.type != "identifier":
+            return False
+        # A closure's free variable is its enclosing function's parameter.
+        func = enclosing_function(expr)
         index = _parameter_index(func, text(expr)) if func is not None else None
-    if func is None or index is None or func.type == "func_literal":
-        return False
-    name = text(func.child_by_field_name("name"))
-    calls = [c for _, c in pkg.calls_named(name)]
-    return bool(calls) and all(
-        len(args := call_args(c)) > index and configured(pkg, args[index], depth + 1) for c in calls
-    )
+        while func is not None and index is None and func.type == "func_literal":
+            func = enclosing_function(func)
+            index = _parameter_index(func, text(expr)) if func is not None else None
+        if func is None or index is None or func.type == "func_literal":
+            return False
+        calls = self.calls(text(func.child_by_field_name("name")))
+        return bool(calls) and all(
+            len(args := call_args(c)) > index and self(args[index], depth + 1) for c in calls
+        )
 
 
 def _parameter_index(func: ts.Node, name: str) -> int | None:
@@ -219,6 +240,7 @@ def _map_writes(facts: PackageFacts) -> Iterator[Finding]:
         return
     # Indexed once per package (a rule must stay linear in the package, see issue 9).
     bounded: set[MapKey] | None = None
+    is_configured = Configured(pkg)
     locals_of: dict[int, frozenset[str]] = {}
     for f, stmt in writes:
         left = stmt.child_by_field_name("left")
@@ -246,7 +268,7 @@ def _map_writes(facts: PackageFacts) -> Iterator[Finding]:
                 continue
             if not facts.request_paths.contains(stmt):
                 continue
-            if configured(pkg, target.child_by_field_name("index")):
+            if is_configured(target.child_by_field_name("index")):
                 continue  # one entry per configured value (a DSN, an upstream)
             if bounded is None:
                 bounded = _bounded_maps(pkg)

@@ -60,6 +60,7 @@ def _function(node: ts.Node) -> ts.Node | None:
 
 
 def _check(facts: PackageFacts) -> Iterator[Finding]:
+    kept: dict[tuple[int, str], bool] = {}  # (function, name): one walk per variable
     for f, call in facts.pkg.package_calls(CONTEXT, *_MAKERS):
         stmt, cancel = _cancel_target(call)
         if stmt is None:
@@ -76,8 +77,12 @@ def _check(facts: PackageFacts) -> Iterator[Finding]:
         func = _function(stmt)
         if func is None:
             continue
-        if stmt.type == "assignment_statement" and _kept_elsewhere(facts, stmt, cancel):
-            continue
+        if stmt.type == "assignment_statement":
+            key = ((outermost_function(stmt) or stmt).id, name)
+            if key not in kept:
+                kept[key] = _kept_elsewhere(facts, stmt, cancel)
+            if kept[key]:
+                continue
         problem = _path_without_use(func, stmt, name)
         if problem is not None:
             yield _finding(f, call, problem)

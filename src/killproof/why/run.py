@@ -29,6 +29,7 @@ from killproof.sources import (
     earlyoom,
     exits,
     k8s,
+    k8s_loose,
     k8s_text,
     kernel,
     logscan,
@@ -70,6 +71,7 @@ def line_parsers(path: str) -> list[LineParser]:
         k8s_text.EventTableParser(path),
         exits.ExitLineParser(path),
         oomd.OomdParser(path),
+        k8s_loose.LooseK8sParser(path),
     ]
 
 
@@ -125,7 +127,14 @@ def read_stream(stream: BinaryIO, path: str, bounded: bool = False) -> Iterator[
         head += sniff.strip_nuls(stream.read(MAX_DOCUMENT_BYTES + 1 - len(head)))
         text = head[:_PEEK_BYTES].decode("utf-8", errors="replace")
         if len(head) <= MAX_DOCUMENT_BYTES:
-            doc = k8s.detect_document(head.decode("utf-8", errors="replace"), path)
+            try:
+                doc = k8s.detect_document(head.decode("utf-8", errors="replace"), path)
+            except InputError:
+                # A truncated or hand-cut document (a paste from a watch, a bug report) is
+                # still evidence: its lines are read as text, then the damage is reported
+                # (a skipped entry beside what was found; exit 2 when nothing was).
+                yield from logscan.scan(io.BytesIO(head), path, line_parsers(path))
+                raise
             if doc is not None:
                 yield from k8s.parse_document(doc, path)
                 return
@@ -310,11 +319,26 @@ def _table(events: Sequence[KillEvent]) -> Table:
     )
 
 
+def _drop_fallback_repeats(events: Sequence[KillEvent]) -> list[KillEvent]:
+    """Observations of the fallback text reader (:mod:`killproof.sources.k8s_loose`) whose
+    every line another parser already read are the same observation said twice: dropped."""
+    cited = {
+        (e.path, e.line) for ev in events if ev.source != k8s_loose.SOURCE for e in ev.evidence
+    }
+    return [
+        ev
+        for ev in events
+        if ev.source != k8s_loose.SOURCE
+        or not ev.evidence
+        or not all((e.path, e.line) in cited for e in ev.evidence)
+    ]
+
+
 def build_report(
     events: Sequence[KillEvent], skipped: Sequence[Skipped], inputs: Sequence[str]
 ) -> Report:
     """The ``why`` report: merged events, one finding each, a table and a headline."""
-    merged = merge(events)
+    merged = merge(_drop_fallback_repeats(events))
     deaths = [e for e in merged if e.killed]
     if not merged:
         summary = "No kill found in the evidence."

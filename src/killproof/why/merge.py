@@ -22,19 +22,21 @@ from killproof.why.model import Cause, KillEvent
 _SPECIFICITY = {
     Cause.SIGKILL_UNKNOWN: 0,
     Cause.K8S_OOMKILLED: 1,
-    Cause.KERNEL_OOM_UNKNOWN_SCOPE: 2,
-    Cause.USERSPACE_OOM_OTHER: 3,
+    # A userspace killer's signal and the kernel's kill of the same pid: the kernel killed.
+    Cause.USERSPACE_OOM_OTHER: 2,
+    Cause.SYSTEMD_OOMD: 2,
+    Cause.EARLYOOM: 2,
+    Cause.KERNEL_OOM_UNKNOWN_SCOPE: 3,
     Cause.K8S_EVICTED: 3,
     Cause.K8S_LIVENESS_KILL: 3,
     Cause.SYSTEMD_STOP_TIMEOUT: 3,
-    Cause.SYSTEMD_OOMD: 3,
-    Cause.EARLYOOM: 3,
     Cause.KERNEL_OOM_MEMCG: 4,
     Cause.KERNEL_OOM_GLOBAL: 4,
 }
 
 _KERNEL = {Cause.KERNEL_OOM_MEMCG, Cause.KERNEL_OOM_GLOBAL, Cause.KERNEL_OOM_UNKNOWN_SCOPE}
 _WEAK = {Cause.SIGKILL_UNKNOWN, Cause.K8S_OOMKILLED}
+_USERSPACE = {Cause.EARLYOOM, Cause.SYSTEMD_OOMD, Cause.USERSPACE_OOM_OTHER}
 # Causes whose observation names no victim at all may join the one named observation of the
 # same cause in the same input (see :func:`merge`).
 _NAMELESS_JOINS = {Cause.K8S_EVICTED, Cause.K8S_LIVENESS_KILL}
@@ -62,6 +64,8 @@ def _causes_compatible(a: Cause, b: Cause) -> bool:
     if Cause.K8S_OOMKILLED in (a, b):
         other = b if a is Cause.K8S_OOMKILLED else a
         return other in _KERNEL
+    if (a in _USERSPACE and b in _KERNEL) or (b in _USERSPACE and a in _KERNEL):
+        return True  # earlyoom signalled it, the kernel's OOM killer got there (same pid)
     return a in _KERNEL and b in _KERNEL and Cause.KERNEL_OOM_UNKNOWN_SCOPE in (a, b)
 
 

@@ -36,6 +36,7 @@ from killproof.sources import (
     oomd,
     sniff,
     systemd,
+    userspace,
 )
 from killproof.sources.lines import LineParser
 from killproof.why.explain import explain, mib
@@ -71,6 +72,7 @@ def line_parsers(path: str) -> list[LineParser]:
         k8s_text.EventTableParser(path),
         exits.ExitLineParser(path),
         oomd.OomdParser(path),
+        userspace.UserspaceKillerParser(path),
         k8s_loose.LooseK8sParser(path),
     ]
 

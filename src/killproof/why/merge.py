@@ -69,6 +69,19 @@ def _causes_compatible(a: Cause, b: Cause) -> bool:
     return a in _KERNEL and b in _KERNEL and Cause.KERNEL_OOM_UNKNOWN_SCOPE in (a, b)
 
 
+_ONE_LINE_PER_DEATH = {"go", "shell"}
+
+
+def _told_twice(a: KillEvent, b: KillEvent) -> bool:
+    """Go and the shell print one line per death: two such lines of one input are two
+    deaths (two compile processes of one build), never one."""
+    if a.source != b.source or a.source not in _ONE_LINE_PER_DEATH:
+        return False
+    if not (a.evidence and b.evidence) or a.evidence[0].path != b.evidence[0].path:
+        return False
+    return a.evidence[0].line != b.evidence[0].line
+
+
 def contradicts(a: KillEvent, b: KillEvent) -> bool:
     """True when ``a`` and ``b`` cannot be the same death."""
     if not _causes_compatible(a.cause, b.cause):
@@ -82,6 +95,8 @@ def contradicts(a: KillEvent, b: KillEvent) -> bool:
         if va and vb and va != vb:
             return True
     if a.epoch_s is not None and b.epoch_s is not None and abs(a.epoch_s - b.epoch_s) > MAX_SKEW_S:
+        return True
+    if _told_twice(a, b):
         return True
     return (
         a.cause in _KERNEL

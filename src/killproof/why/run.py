@@ -16,7 +16,7 @@ import stat
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -301,7 +301,15 @@ def read_live(options: LiveOptions) -> tuple[list[KillEvent], list[Skipped]]:
 
 
 def _findings(events: Iterable[KillEvent]) -> list[Finding]:
-    return [f for e in events for rule in KILL_RULES for f in rule.check(e)]
+    """One finding per event and rule; a fix already given for an earlier finding of the
+    same rule (a burst of identical kills) is said once, not once per kill."""
+    out: list[Finding] = []
+    said: set[tuple[str, str]] = set()
+    for found in (f for e in events for rule in KILL_RULES for f in rule.check(e)):
+        key = (found.rule, found.remedy)
+        out.append(replace(found, remedy="") if found.remedy and key in said else found)
+        said.add(key)
+    return out
 
 
 def _event_json(e: KillEvent) -> dict[str, object]:

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test test-fast lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -25,6 +25,11 @@ unit: $(STAMP)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 test: lint typecheck unit
+
+# The quick loop while editing: everything but the tests that build and run Go services
+# or run hostile inputs under a budget (pytest -m slow lists those).
+test-fast: lint typecheck
+	$(BIN)/pytest -q -m "not slow" $(PYTEST_ARGS)
 
 # Every benchmark whose peer is installed here (wrk, jq and grep come from Debian's packages);
 # bench/check_vs_checkov.py needs Checkov and hadolint in a venv of their own (its docstring).

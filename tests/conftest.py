@@ -88,3 +88,19 @@ def load_server_port(go_build: Callable[[Path], Path]) -> Iterator[int]:
 def load_server(load_server_port: int) -> str:
     """Base URL of the running load server."""
     return f"http://127.0.0.1:{load_server_port}"
+
+
+# What makes a test slow here: building and running a Go service, or a child process
+# under a budget (the hostile-input suites); `make test-fast` leaves these out.
+SLOW_FIXTURES = frozenset({"go_build", "load_server", "load_server_port"})
+SLOW_MODULES = frozenset(
+    {"test_why_large", "test_why_hostile", "test_check_hostile", "test_check_linear"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the slow tests (``-m "not slow"`` is the fast loop; ``make test`` runs all)."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & SLOW_FIXTURES or item.module.__name__ in SLOW_MODULES:  # type: ignore[attr-defined]
+            item.add_marker(pytest.mark.slow)

@@ -14,6 +14,7 @@ import pytest
 from killproof.check.go import check_go
 from killproof.check.walk import walk
 from killproof.cli import main
+from rundir import from_root
 
 REPO = Path(__file__).resolve().parent.parent
 SHOP = REPO / "tests" / "fixtures" / "go_e2e"
@@ -23,7 +24,8 @@ ORDERS_FIXED = REPO / "examples" / "orders-fixed"
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
     """Run ``killproof check --format json ARGS`` and parse its report."""
-    code = main(["check", "--format", "json", *args])
+    with from_root(["check", "--format", "json", *args]) as argv:
+        code = main(argv)
     return code, json.loads(capsys.readouterr().out)
 
 
@@ -118,17 +120,21 @@ def test_orders_fixed_has_no_go_errors(
     assert errors == []
 
 
-def test_syntax_error_is_skipped_with_reason_and_counted(
+def test_syntax_error_is_a_kp001_error_that_fails_the_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A Go syntax error is a finding (KP001, error, at gofmt's line), not a quiet skip:
+    a broken file must not pass CI."""
     (tmp_path / "ok.go").write_text("package api\n\nfunc F() {}\n")
     (tmp_path / "broken.go").write_text("package api\n\nfunc G( {\n\treturn\n}\n")
     code, report = run_cli(capsys, str(tmp_path))
-    assert code == 0
+    assert code == 1
     assert report["metadata"]["go_syntax_errors"] == 1
     assert report["metadata"]["go_files_checked"] == 1
-    (skip,) = [s for s in report["skipped"] if s["what"] == "broken.go"]
-    assert skip["reason"].startswith("unreadable Go: this parser cannot read line 3")
+    (kp001,) = [f for f in report["findings"] if f["rule"] == "KP001"]
+    assert (kp001["path"], kp001["line"], kp001["severity"]) == ("broken.go", 3, "error")
+    assert "unreadable Go: syntax error at line 3" in kp001["message"]
+    assert not [s for s in report["skipped"] if s["what"] == "broken.go"]
 
 
 def test_missing_path_is_a_one_line_input_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -29,7 +29,9 @@ HANDLER = 'package api\n\nimport "net/http"\n\n'
 def check(root: Path, *, seconds: float = 20.0, mib: int = 768, code: int = 0) -> dict[str, Any]:
     """``killproof check --format json ROOT`` under a budget; its exit status must be
     ``code`` (1: findings at or above error), and its report is returned."""
-    out: Outcome = run_cli(["check", "--format", "json", root], seconds=seconds, mib=mib)
+    # Run from the root so paths print as the user there sees them (``api.go``).
+    cwd, arg = (root, ".") if root.is_dir() else (root.parent, root.name)
+    out: Outcome = run_cli(["check", "--format", "json", arg], seconds=seconds, mib=mib, cwd=cwd)
     assert "Traceback" not in out.stderr
     assert out.code == code, out.stderr
     report: dict[str, Any] = json.loads(out.stdout)
@@ -44,6 +46,16 @@ def findings(report: dict[str, Any]) -> set[tuple[str, str, int]]:
 def skipped(report: dict[str, Any], what: str) -> list[str]:
     """The reasons of the skipped entries whose ``what`` starts with ``what``."""
     return [s["reason"] for s in report["skipped"] if s["what"].startswith(what)]
+
+
+def not_read(report: dict[str, Any], path: str) -> list[tuple[int, str, str]]:
+    """(line, severity, reason) of the KP001 (file not read) findings at ``path``."""
+    prefix = "could not read this file, so no rule checked it: "
+    return [
+        (f["line"], f["severity"], f["message"].removeprefix(prefix))
+        for f in report["findings"]
+        if f["rule"] == "KP001" and f["path"] == path
+    ]
 
 
 def line_of(text: str, needle: str) -> int:
@@ -208,10 +220,13 @@ def test_a_bad_drop_in_is_skipped_at_its_own_line_and_the_unit_still_checked(
             "api.service.d/20-bad.conf": "[Service]\nTimeoutStopSec=5\nthis is not a directive\n",
         },
     )
-    report = check(root)
-    assert findings(report) == {("KP304", "api.service", line_of(UNIT, "[Service]"))}
-    assert skipped(report, "api.service.d/20-bad.conf:3") == [
-        "not a 'Key=Value' line: 'this is not a directive' (drop-in not applied)"
+    report = check(root, code=1)
+    assert findings(report) == {
+        ("KP304", "api.service", line_of(UNIT, "[Service]")),
+        ("KP001", "api.service.d/20-bad.conf", 3),
+    }
+    assert not_read(report, "api.service.d/20-bad.conf") == [
+        (3, "error", "not a 'Key=Value' line: 'this is not a directive' (drop-in not applied)")
     ]
     assert not skipped(report, "api.service:"), report["skipped"]
 
@@ -272,7 +287,8 @@ def test_an_alias_bomb_in_command_is_refused_with_its_line(tmp_path: Path) -> No
     assert len(bomb) < 1024
     root = tree(tmp_path, {"bomb.yaml": bomb, "pod.yaml": GOOD_POD})
     report = check(root, seconds=10, mib=512)
-    # The bomb's lines: the alias that pushes the expansion past the bound.
+    # The bomb's lines: the alias that pushes the expansion past the bound. A bound of
+    # ours (": not read") declines the file: skipped work, not a KP001 finding.
     [(what, reason)] = [(s["what"], s["reason"]) for s in report["skipped"]]
     assert what.startswith("bomb.yaml:") and 5 <= int(what.split(":")[1]) <= 10, what
     assert "YAML bomb" in reason
@@ -298,8 +314,10 @@ def test_an_alias_to_its_own_container_is_refused(tmp_path: Path) -> None:
     """`&a [*a]` is a cycle: anything walking it would never end."""
     cyclic = GOOD_POD.replace("metadata: {name: good}", "metadata: &m {name: good, self: *m}")
     root = tree(tmp_path, {"pod.yaml": cyclic})
-    report = check(root, seconds=10, mib=512)
-    assert skipped(report, "pod.yaml:3") == ["alias *m refers to a node that contains it"]
+    report = check(root, seconds=10, mib=512, code=1)
+    assert not_read(report, "pod.yaml") == [
+        (3, "error", "alias *m refers to a node that contains it")
+    ]
 
 
 def test_ordinary_anchors_still_work(tmp_path: Path) -> None:
@@ -333,9 +351,10 @@ def test_binary_garbage_named_go_and_yaml(tmp_path: Path) -> None:
     report = check(root, code=1)
     assert kp109() in findings(report)
     assert ("KP203", "pod.yaml", line_of(GOOD_POD, "limits:")) in findings(report)
-    [go_reason] = skipped(report, "junk.go")
-    assert go_reason.startswith("unreadable Go: this parser cannot read line 1, column 1")
-    [yaml_reason] = skipped(report, "junk.yaml")
+    # gofmt (the Go toolchain is installed here) confirms junk.go is not Go: an error.
+    [(_, go_severity, go_reason)] = not_read(report, "junk.go")
+    assert go_severity == "error" and go_reason.startswith("unreadable Go: syntax error at")
+    [(_, _, yaml_reason)] = not_read(report, "junk.yaml")
     assert yaml_reason.startswith("unreadable: not UTF-8 text (")
 
 
@@ -351,9 +370,9 @@ def test_bad_utf8(tmp_path: Path) -> None:
     )
     bad_at = (root / "pod.yaml").read_bytes().index(b"\xc3\x28")
     report = check(root, code=1)
-    assert findings(report) == {("KP109", "api.go", kp109()[2] + 1)}
-    assert skipped(report, "pod.yaml") == [
-        f"unreadable: not UTF-8 text (invalid continuation byte at byte {bad_at})"
+    assert findings(report) == {("KP109", "api.go", kp109()[2] + 1), ("KP001", "pod.yaml", 0)}
+    assert not_read(report, "pod.yaml") == [
+        (0, "error", f"unreadable: not UTF-8 text (invalid continuation byte at byte {bad_at})")
     ]
 
 
@@ -375,7 +394,8 @@ def test_symlink_loops_and_links_out_of_the_tree(tmp_path: Path) -> None:
     (root / "out.go").symlink_to(tmp_path / "elsewhere.go")
     (root / "out.yaml").symlink_to(tmp_path / "secret.yaml")
     report = check(root, code=1)
-    assert findings(report) == {kp109()}
+    # The missing resource is the kustomization's fault (KP001); links out are declined.
+    assert findings(report) == {kp109(), ("KP001", "k1/kustomization.yaml", 2)}
     assert "secret" not in json.dumps(report["findings"])
     outside = "outside the checked tree (through a link or '..'): not read"
     assert skipped(report, "out.go") == [
@@ -383,8 +403,8 @@ def test_symlink_loops_and_links_out_of_the_tree(tmp_path: Path) -> None:
     ]
     assert skipped(report, "out.yaml") == [f"unreadable: {outside}"]
     assert skipped(report, "../secret.yaml") == [f"kustomize: cannot read: {outside}"]
-    assert skipped(report, "k1/kustomization.yaml:2") == [
-        "kustomize: resource '../loop-a.yaml' not found"
+    assert not_read(report, "k1/kustomization.yaml") == [
+        (2, "error", "kustomize: resource '../loop-a.yaml' not found")
     ]
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from killproof.cli import main
+from rundir import from_root
 
 REPO = Path(__file__).parent / "fixtures" / "repo_multi"
 
@@ -52,7 +53,8 @@ EXPECTED = {
 
 def run_json(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
     """Run the CLI with ``--format json`` and parse what it printed."""
-    code = main([*argv, "--format", "json"])
+    with from_root([*argv, "--format", "json"]) as args:
+        code = main(args)
     return code, json.loads(capsys.readouterr().out)
 
 
@@ -90,9 +92,11 @@ def test_overlays_and_suppressions(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_fail_on_and_sarif(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """--fail-on decides the exit code; SARIF carries the same results."""
-    assert main(["check", str(REPO), "--fail-on", "error", "-o", str(tmp_path / "r.txt")]) == 1
+    with from_root(["check", REPO, "--fail-on", "error", "-o", tmp_path / "r.txt"]) as argv:
+        assert main(argv) == 1
     out = tmp_path / "r.sarif"
-    main(["check", str(REPO), "--format", "sarif", "-o", str(out)])
+    with from_root(["check", REPO, "--format", "sarif", "-o", out]) as argv:
+        main(argv)
     sarif = json.loads(out.read_text())
     results = {
         (
@@ -139,18 +143,21 @@ def test_stdin_bad_yaml_is_one_line_error(
 def test_broken_files_are_skipped_with_file_and_line(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """A broken manifest, Dockerfile and unit are Skipped entries; good files still checked."""
+    """A broken manifest, Dockerfile and unit are KP001 errors at their file and line;
+    good files are still checked."""
     (tmp_path / "bad.yaml").write_text("apiVersion: v1\nkind: Pod\nspec:\n  - a\n  b: c\n")
     (tmp_path / "Dockerfile").write_text("FROM alpine\nFROBNICATE x\n")
     (tmp_path / "x.service").write_text("[Service]\nthis is not an assignment\n")
     (tmp_path / "compose.yaml").write_text("services:\n  web:\n    build: .\n")
     code, report = run_json(["check", str(tmp_path)], capsys)
-    skipped = {s["what"] for s in report["skipped"]}
-    assert {"bad.yaml:5", "Dockerfile:2", "x.service:2"} <= skipped
+    assert code == 1
+    assert not report["skipped"]
     assert {(f["rule"], f["path"], f["line"]) for f in report["findings"]} == {
-        ("KP303", "compose.yaml", 2)
+        ("KP303", "compose.yaml", 2),
+        ("KP001", "bad.yaml", 5),
+        ("KP001", "Dockerfile", 2),
+        ("KP001", "x.service", 2),
     }
-    assert code == 0
 
 
 def test_junit_lists_each_finding_as_a_failing_case(tmp_path: Path) -> None:
@@ -158,7 +165,8 @@ def test_junit_lists_each_finding_as_a_failing_case(tmp_path: Path) -> None:
     import xml.etree.ElementTree as ET
 
     out = tmp_path / "r.xml"
-    main(["check", str(REPO), "--format", "junit", "-o", str(out)])
+    with from_root(["check", REPO, "--format", "junit", "-o", out]) as argv:
+        main(argv)
     suite = ET.parse(out).getroot().find("testsuite")
     assert suite is not None
     cases = {c.get("name", "").split(" (")[0] for c in suite.iter("testcase")}

@@ -11,6 +11,7 @@ import pytest
 
 from killproof.check.scope import PathKind, classify, header_says_tests
 from killproof.cli import main
+from rundir import from_root
 
 SHELL_FORM = "FROM alpine:3.20\nCOPY api /api\nCMD /api --port 8080\n"
 COMPOSE = "services:\n  api:\n    build: .\n"
@@ -68,7 +69,8 @@ def make_repo(root: Path) -> None:
 
 
 def check(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
-    main(["check", "--format", "json", *args])
+    with from_root(["check", "--format", "json", *args]) as argv:
+        main(argv)
     report: dict[str, Any] = json.loads(capsys.readouterr().out)
     return report
 
@@ -95,7 +97,8 @@ def test_tests_are_left_out_counted_and_examples_labelled(
         "compose file for tests": 1,
         "header says it is for tests": 1,
     }
-    main(["check", str(tmp_path)])
+    with from_root(["check", tmp_path]) as argv:
+        main(argv)
     summary = capsys.readouterr().out.splitlines()[0]
     assert "4 test/tooling files left out as not production" in summary
     assert "by rule: KP301 2, KP303 1" in summary

@@ -38,4 +38,4 @@ def test_explain_prints_one_rule_and_rejects_unknown_ids(
     assert out.startswith("# KP701 kernel-oom-memcg (error)")
     assert "## Why it gets you killed" in out
     assert main(["explain", "KP999"]) == 2
-    assert "unknown rule id 'KP999'" in capsys.readouterr().err
+    assert "unknown rule 'KP999'" in capsys.readouterr().err

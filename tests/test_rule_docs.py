@@ -48,11 +48,23 @@ def run_evidence_example(example: Example, tmp: Path) -> list[Finding]:
     return list(explain_kills([str(path)], None).findings)
 
 
+def run_check_example(example: Example, tmp: Path) -> list[Finding]:
+    """A whole ``check`` of a tree holding only the example (rules about reading files)."""
+    from killproof.check.run import run_check
+
+    (tmp / (example.filename or "main.go")).write_text(example.source, encoding="utf-8")
+    if example.language == "go":
+        (tmp / "go.mod").write_text(EXAMPLE_GOMOD, encoding="utf-8")
+    return list(run_check([str(tmp)]).findings)
+
+
 DEPLOY_LANGUAGES = frozenset({"yaml", "dockerfile", "compose", "systemd"})
 
 
-def runner(language: str) -> Callable[[Example, Path], list[Finding]] | None:
+def runner(language: str, family: str = "") -> Callable[[Example, Path], list[Finding]] | None:
     """The function that runs examples of ``language``, None when none is built."""
+    if family == "inputs":
+        return run_check_example
     if language == "go":
         return run_go_example
     if language == "text":
@@ -100,7 +112,7 @@ def test_rule_has_every_doc_section_and_examples(rule: Rule[Any]) -> None:
 @pytest.mark.parametrize("item", _examples("bad"), ids=_id)
 def test_bad_example_fires(item: tuple[Rule[Any], Example], tmp_path: Path) -> None:
     rule, example = item
-    run = runner(example.language)
+    run = runner(example.language, rule.family)
     if run is None:
         pytest.skip(f"no example runner for {example.language!r} examples yet")
     found = [f.rule for f in run(example, tmp_path)]
@@ -110,7 +122,7 @@ def test_bad_example_fires(item: tuple[Rule[Any], Example], tmp_path: Path) -> N
 @pytest.mark.parametrize("item", _examples("good"), ids=_id)
 def test_good_example_is_clean(item: tuple[Rule[Any], Example], tmp_path: Path) -> None:
     rule, example = item
-    run = runner(example.language)
+    run = runner(example.language, rule.family)
     if run is None:
         pytest.skip(f"no example runner for {example.language!r} examples yet")
     found = [f.rule for f in run(example, tmp_path)]

@@ -1,6 +1,6 @@
 """The command line: parse arguments, call one core function per command, write, exit.
 
-Exit codes (DESIGN.md): 0 nothing at or above the failing severity, 1 findings at or above
+Exit codes: 0 nothing at or above the failing severity, 1 findings at or above
 it, 2 usage or input error (one line naming the file, never a traceback) — and an internal
 error, which must never read as a verdict: one line, the traceback saved to a file.
 """

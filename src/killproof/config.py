@@ -53,10 +53,23 @@ KNOWN_THRESHOLDS = {
 
 @dataclass(frozen=True)
 class IgnoreEntry:
-    """Ignore ``rule`` (an id, or ``*``) in files matching any of ``paths`` (all when empty)."""
+    """Ignore ``rule`` (an id, or ``*``) in files matching any of ``paths`` (all when
+    empty), for the ``reason`` given (as an inline ``killproof:ignore`` gives one)."""
 
     rule: str
     paths: tuple[str, ...] = ()
+    reason: str = ""
+
+
+def excluded(path: str, glob: str) -> bool:
+    """True when ``path`` (POSIX) or one of its parent directories matches ``glob``
+    (``*`` also crosses ``/``; a trailing ``/`` or ``/**`` names a directory)."""
+    pattern = glob.strip().rstrip("/")
+    if pattern.endswith("/**"):
+        pattern = pattern[:-3]
+    pattern = pattern.removeprefix("./")
+    parts = path.split("/")
+    return any(fnmatch.fnmatchcase("/".join(parts[:i]), pattern) for i in range(1, len(parts) + 1))
 
 
 @dataclass(frozen=True)
@@ -74,6 +87,8 @@ class ProjectConfig:
     path: str = ""
     include_tests: bool = False
     """Judge test and tooling trees too (``include_tests: true``; see check/scope.py)."""
+    exclude: tuple[str, ...] = ()
+    """Globs of files (root-relative) not to read at all (``exclude:``, ``--exclude``)."""
 
     def ignores(self, rule: str, path: str) -> bool:
         """True when ``rule`` is ignored for the file at ``path`` (root-relative)."""
@@ -116,7 +131,7 @@ def parse_project_config(text: str, name: str) -> ProjectConfig:
     doc = docs[0]
     if not isinstance(doc, YMap):
         raise InputError("expected a mapping at the top level", name, 1)
-    known = {"ignore", "severity", "thresholds", "pairs", "include_tests"}
+    known = {"ignore", "severity", "thresholds", "pairs", "include_tests", "exclude"}
     for key in doc:
         if key not in known:
             raise InputError(
@@ -137,13 +152,30 @@ def parse_project_config(text: str, name: str) -> ProjectConfig:
             paths = item.get("paths", [item["path"]] if "path" in item else [])
             if not isinstance(rules, list) or not isinstance(paths, list):
                 raise InputError("'rules' and 'paths' must be lists", name, at.line)
+            unknown = set(item) - {"rule", "rules", "path", "paths", "reason"}
+            if unknown:
+                raise InputError(
+                    f"unknown key {sorted(unknown)[0]!r} in an ignore entry "
+                    "(expected rule/rules, path/paths, reason)",
+                    name,
+                    at.line,
+                )
+            reason = item.get("reason", "")
+            if not isinstance(reason, str):
+                raise InputError("'reason' must be text", name, at.line)
             for rule in rules:
                 ignore.append(
-                    IgnoreEntry(_rule_id(str(rule), name, at.line), tuple(str(p) for p in paths))
+                    IgnoreEntry(
+                        _rule_id(str(rule), name, at.line),
+                        tuple(str(p) for p in paths),
+                        reason.strip(),
+                    )
                 )
         else:
             raise InputError(
-                "an ignore entry is a rule id or {rule: ID, paths: [GLOB]}", name, at.line
+                "an ignore entry is a rule id or {rule: ID, paths: [GLOB], reason: TEXT}",
+                name,
+                at.line,
             )
 
     severity: dict[str, Severity] = {}
@@ -195,7 +227,12 @@ def parse_project_config(text: str, name: str) -> ProjectConfig:
         raise InputError(
             "'include_tests' must be true or false", name, doc.pos("include_tests").line
         )
-    return ProjectConfig(tuple(ignore), severity, thresholds, pairs, name, include_tests)
+    raw_exclude = doc.get("exclude") or []
+    if not isinstance(raw_exclude, list) or not all(isinstance(g, str) for g in raw_exclude):
+        raise InputError("'exclude' must be a list of globs", name, doc.pos("exclude").line)
+    return ProjectConfig(
+        tuple(ignore), severity, thresholds, pairs, name, include_tests, tuple(raw_exclude)
+    )
 
 
 def _rule_id(text: str, name: str, line: int) -> str:

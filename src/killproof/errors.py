@@ -20,3 +20,10 @@ class InputError(Exception):
         if where and self.line:
             where += f":{self.line}"
         return f"{where}: {self.message}" if where else self.message
+
+
+class ReadRefused(OSError):
+    """A file ``check`` declines to read on purpose: a link out of the checked tree or in
+    a loop, something that is not a regular file, a file over the size limit. It is
+    listed as skipped work, not reported as a file that could not be read (KP001). Its
+    message ends with ``: not read`` (kustomize's resolver passes it on as text)."""

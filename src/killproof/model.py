@@ -114,10 +114,19 @@ class Finding:
 
 @dataclass(frozen=True)
 class Skipped:
-    """Work that was not done, and why (an unparseable file, a missing cgroup)."""
+    """Work that was not done, and why (an unparseable file, a missing cgroup).
+
+    ``failure`` is set for a file that *could not be read* (a parse error, an I/O error),
+    as opposed to one left alone by design (a Helm template, a generated file; None):
+    ``check`` reports the former as a KP001 finding of that severity at ``path``:``line``
+    (root-relative, 1-based; 0 when unknown).
+    """
 
     what: str
     reason: str
+    path: str = ""
+    line: int = 0
+    failure: Severity | None = None
 
     def to_json(self) -> dict[str, JSONValue]:
         """JSON form."""
@@ -181,6 +190,12 @@ class Report:
         out["measurements"] = [m.to_json() for m in self.measurements]
         out["metadata"] = dict(self.metadata)
         return out
+
+
+def counted(n: int, singular: str, plural: str = "") -> str:
+    """``1 warning``, ``2 warnings``, ``1 Go file``, ``0 info`` (give ``plural`` when it
+    is not ``singular + "s"``)."""
+    return f"{n} {singular if n == 1 else (plural or singular + 's')}"
 
 
 def exit_code(report: Report, fail_on: Severity) -> int:

@@ -17,7 +17,8 @@ from typing import Any
 
 from killproof.check.graft import patch_line, place
 from killproof.check.scope import header_says_tests
-from killproof.model import Skipped
+from killproof.errors import ReadRefused
+from killproof.model import Severity, Skipped
 from killproof.sources.compose import ComposeFile, is_compose_name, merge_projects, parse_compose
 from killproof.sources.dockerfile import (
     Dockerfile,
@@ -81,7 +82,7 @@ def read_deploy_files(
         _place_binary_builds(reader, binary, [*k_objects, *parsed["objects"]], kinds["yaml"])
     composes, unmerged = merge_projects(parsed["composes"])
     for path, reason in unmerged:
-        reader.skip(path, 0, reason)
+        reader.skip(path, 0, reason, by_design=True)
     return DeployFiles(
         objects=k_objects + parsed["objects"],
         dockerfiles=parsed["dockerfiles"],
@@ -130,15 +131,15 @@ class _Reader:
     def _bytes(self, rel: str) -> bytes:
         path = self._inside(rel)
         if path is None:
-            raise OSError("outside the checked tree (through a link or '..'): not read")
+            raise ReadRefused("outside the checked tree (through a link or '..'): not read")
         # O_NONBLOCK: a FIFO named like a manifest must not block the run.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         with os.fdopen(fd, "rb") as f:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise OSError("not a regular file: not read")
+                raise ReadRefused("not a regular file: not read")
             data = f.read(DEPLOY_FILE_MAX_BYTES + 1)
         if len(data) > DEPLOY_FILE_MAX_BYTES:
-            raise OSError(f"larger than {DEPLOY_FILE_MAX_BYTES >> 20} MiB: not read")
+            raise ReadRefused(f"larger than {DEPLOY_FILE_MAX_BYTES >> 20} MiB: not read")
         return data
 
     def _inside(self, rel: str) -> Path | None:
@@ -160,8 +161,14 @@ class _Reader:
             return True
         return False
 
-    def skip(self, rel: str, line: int, reason: str) -> None:
-        self.skipped.append(Skipped(f"{rel}:{line}" if line else rel, reason))
+    def skip(self, rel: str, line: int, reason: str, by_design: bool = False) -> None:
+        """Note a file not read: a parse or I/O failure (a KP001 finding) unless
+        ``by_design`` (a Helm template, an override of nothing here)."""
+        what = f"{rel}:{line}" if line else rel
+        # A bound of ours (too large, nested too deep, a link out of the tree) says
+        # ": not read" (see ReadRefused): declined on purpose, not the file's fault.
+        failure = None if by_design or reason.endswith(": not read") else Severity.ERROR
+        self.skipped.append(Skipped(what, reason, rel, line, failure))
 
 
 def _classify(reader: _Reader, files: list[Path] | tuple[Path, ...]) -> dict[str, list[str]]:
@@ -269,6 +276,7 @@ def _kustomize_binary(reader: _Reader, d: str, why: KustomizeError) -> list[K8sO
             why.line,
             f"kustomize: {why.message}, and no kustomize/kubectl binary to build it; read "
             f"it with `kustomize build {d} | killproof check -`",
+            by_design=True,
         )
         return []
     # The directory name comes from the checked tree: always a path, never an option
@@ -344,6 +352,7 @@ def _parse_all(reader: _Reader, kinds: dict[str, list[str]], consumed: set[str])
                 0,
                 f"Helm template of chart {chart}: read the chart with "
                 f"`helm template {chart} | killproof check -`",
+                by_design=True,
             )
             continue
         try:

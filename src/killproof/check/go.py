@@ -18,14 +18,16 @@ from pathlib import Path
 import tree_sitter as ts
 
 from killproof.check.facts import GoProgram, GoResult
+from killproof.check.gofmt import GoSyntaxError, gofmt_syntax_error
 from killproof.check.programs import build_programs, run_program_rules
-from killproof.model import Finding, Location, Skipped
+from killproof.errors import ReadRefused
+from killproof.model import Finding, Location, Severity, Skipped
 from killproof.rules.engine import RULE_BUDGET_S, RuleBudget, RuleOverrun, run_rule
 from killproof.sources.golang.facts import PackageFacts, PackageSummary
 from killproof.sources.golang.gomod import GoMod, parse_gomod
 from killproof.sources.golang.imports import Import, file_imports
 from killproof.sources.golang.package import GoFile, GoPackage, build_file
-from killproof.sources.golang.parse import is_generated, parse, syntax_problem
+from killproof.sources.golang.parse import SyntaxProblem, is_generated, parse, syntax_problem
 from killproof.sources.golang.query import is_serving_import, needs_query
 from killproof.sources.golang.summary import summarize
 from killproof.sources.golang.suppress import Suppression, file_suppressions, suppressed_lines
@@ -239,6 +241,18 @@ def _chunks(tasks: list[PackageTask], n: int) -> list[list[PackageTask]]:
     return ordered
 
 
+def _unparsed(rel: str, source: bytes, problem: SyntaxProblem) -> Skipped:
+    """A file tree-sitter-go cannot read, as a KP001 failure: an error when gofmt agrees
+    the Go is broken (at gofmt's line), a warning when gofmt reads it (Go newer than the
+    parser: it may build) or when there is no gofmt to ask."""
+    verdict = gofmt_syntax_error(source)
+    if isinstance(verdict, GoSyntaxError):
+        reason = f"{SYNTAX_ERROR}: syntax error at line {verdict.line}: {verdict.message}"
+        return Skipped(rel, reason, rel, verdict.line, Severity.ERROR)
+    reason = f"{SYNTAX_ERROR}: {problem.reason()} ({verdict.value}; rules did not run on it)"
+    return Skipped(rel, reason, rel, problem.line, Severity.WARNING)
+
+
 def check_packages(tasks: Sequence[PackageTask]) -> list[PackageOutcome]:
     """Parse and check each directory (runs in a worker process)."""
     return [_check_dir(t) for t in tasks]
@@ -258,7 +272,9 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
         try:
             source = _read_go(root / rel, root)
         except OSError as exc:
-            skipped.append(Skipped(rel, f"cannot read: {exc.strerror or exc}"))
+            reason = f"cannot read: {exc.strerror or exc}"
+            failure = None if isinstance(exc, ReadRefused) else Severity.ERROR
+            skipped.append(Skipped(rel, reason, rel, 0, failure))
             continue
         if len(source) > GO_FILE_MAX_BYTES and not is_generated(source):
             skipped.append(Skipped(rel, f"larger than {GO_FILE_MAX_BYTES >> 20} MiB: not checked"))
@@ -275,7 +291,7 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
         problem = syntax_problem(tree)
         if problem is not None:
             errors += 1
-            skipped.append(Skipped(rel, f"{SYNTAX_ERROR}: {problem.reason()}"))
+            skipped.append(_unparsed(rel, source, problem))
             continue
         parsed.append((rel, source, tree, tuple(file_imports(tree.root_node))))
     # One file importing net/http (or os/signal, a framework) makes the whole directory
@@ -341,13 +357,13 @@ def _read_go(path: Path, root: Path) -> bytes:
     try:
         real = path.resolve()
     except RuntimeError as exc:  # a symlink loop (Python 3.11 raises this, not OSError)
-        raise OSError(f"{exc}: not read") from exc
+        raise ReadRefused(f"{exc}: not read") from exc
     if not real.is_relative_to(root):
-        raise OSError("outside the checked tree (through a link): not read")
+        raise ReadRefused("outside the checked tree (through a link): not read")
     fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     with os.fdopen(fd, "rb") as f:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError("not a regular file: not read")
+            raise ReadRefused("not a regular file: not read")
         return f.read(GO_FILE_MAX_BYTES + 1)
 
 

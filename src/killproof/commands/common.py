@@ -16,6 +16,8 @@ from killproof.report import OutputFormat, RenderOptions, format_names, render
 from killproof.rules import catalog
 
 FC = TypeVar("FC", bound=Callable[..., Any])
+FAIL_NEVER = "none"
+"""``--fail-on none``: report, never fail (exit 0 unless the input could not be read)."""
 
 
 def tool_version() -> str:
@@ -34,10 +36,11 @@ def output_options(default_fail_on: str = "error") -> Callable[[FC], FC]:
     def decorate(func: FC) -> FC:
         func = click.option(
             "--fail-on",
-            type=click.Choice([s.value for s in Severity]),
+            type=click.Choice([*(s.value for s in Severity), FAIL_NEVER]),
             default=default_fail_on,
             show_default=True,
-            help="Exit 1 when a finding is at or above this severity.",
+            help=f"Exit 1 when a finding is at or above this severity ({FAIL_NEVER}: exit 0 "
+            "whatever is found; 2 still means the input could not be read).",
         )(func)
         func = click.option(
             "-o",
@@ -61,9 +64,9 @@ def output_options(default_fail_on: str = "error") -> Callable[[FC], FC]:
 
 def emit(report: Report, fmt: str, output: Path | None, fail_on: str) -> int:
     """Render and write ``report``; return the exit code its findings earn."""
-    severity = Severity(fail_on)
+    severity = None if fail_on == FAIL_NEVER else Severity(fail_on)
     to_tty = output is None and sys.stdout.isatty()
-    settings = terminal_settings(to_tty, severity)
+    settings = terminal_settings(to_tty, severity or Severity.ERROR)
     output_format = OutputFormat(fmt)
     # Only SARIF and Markdown cite rule metadata; loading every family costs start-up time.
     wants_rules = output_format in (OutputFormat.SARIF, OutputFormat.MARKDOWN)
@@ -82,4 +85,4 @@ def emit(report: Report, fmt: str, output: Path | None, fail_on: str) -> int:
             output.write_text(text, encoding="utf-8")
         except OSError as exc:
             raise InputError(f"cannot write report: {exc.strerror}", str(output)) from exc
-    return exit_code(report, settings.fail_on)
+    return 0 if severity is None else exit_code(report, severity)

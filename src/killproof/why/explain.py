@@ -178,7 +178,7 @@ def _kernel_memcg(e: KillEvent) -> Verdict:
         _grows_step(e),
         *go,
         "If the memory is really needed, raise the limit and the request together "
-        "(`killproof plan` sizes them from a drill's measurements).",
+        "(`killproof drill --memory SIZE` measures what the service needs).",
         _drill_hint(e.limit_kb),
     )
     at = f"the {e.oom_memcg} memory limit" if e.oom_memcg else "a memory cgroup's limit"
@@ -276,7 +276,7 @@ def _evicted(e: KillEvent) -> Verdict:
         "their memory request are evicted first."
     )
     steps = (
-        "Set the memory request to the real working set (`killproof plan` from a drill), so "
+        "Set the memory request to the real working set (a `killproof drill` measures it), so "
         "the pod is not first in line when the node runs short.",
         "Handle SIGTERM and drain within the grace period so an eviction is clean "
         "(`killproof check`: KP101, KP102, KP501).",

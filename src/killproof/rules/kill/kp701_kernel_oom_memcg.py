@@ -15,7 +15,7 @@ RULE = verdict_rule(
         what="A kernel OOM report whose scope is a memory cgroup: the `Memory cgroup out of memory` prefix, `constraint=CONSTRAINT_MEMCG`, an `oom_memcg=` path, a `memory: usage …, limit …` block or `Task in … killed as a result of limit of …`. The victim is the pid of the `Killed process` line (or `oom-kill:…,pid=`), never the task that invoked the OOM killer.",
         why="A container (or a systemd unit, or any cgroup) has a hard memory limit. When its charged memory reaches the limit and the kernel cannot reclaim enough, it kills the process with the highest badness inside that cgroup: exit status 137, `signal: killed`, `OOMKilled`. Go's garbage collector does not know about the limit unless GOMEMLIMIT says so, so a heap that would shrink after the next GC cycle is killed first.",
         example="```\nMemory cgroup out of memory: Killed process 24649 (orders-leak) total-vm:1701604kB, anon-rss:64896kB, file-rss:6284kB, shmem-rss:0kB, UID:0 pgtables:284kB oom_score_adj:0\n```",
-        fix="Find what grows (`killproof check`: KP109, KP110), set GOMEMLIMIT to about 90 % of the limit, and size the limit from a drill (`killproof drill --memory …`, `killproof plan`).",
+        fix="Find what grows (`killproof check`: KP109, KP110), set GOMEMLIMIT to about 90 % of the limit, and size the limit from a drill (`killproof drill --memory …`).",
         references=(
             "Linux mm/oom_kill.c and mm/memcontrol.c: the OOM report format",
             "https://docs.kernel.org/admin-guide/cgroup-v2.html (memory.max, memory.events)",

@@ -96,10 +96,14 @@ def _scalar(value: str) -> Any:
 class LooseK8sParser:
     """Fragments of Kubernetes/Docker evidence in any text (see module doc)."""
 
+    # Specific enough that a journal's "… entered forwarding state" is not fed to it.
     anchors: tuple[str, ...] = (
-        "State",
-        "state",
-        "terminat",
+        'State"',
+        'state"',
+        "State:",
+        "state:",
+        "terminated",
+        "termination",
         "OOMKilled",
         "Evicted",
         _LOW_ON,

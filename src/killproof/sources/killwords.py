@@ -36,7 +36,11 @@ ANCHORS = (
     "Kill",
     "KILL",
     "Evicted",
-    "137",
+    "xit code",
+    "xit Code",
+    "xitCode",
+    "xit status",
+    "xited with",
     "signal 9",
     "signal: 9",
 )

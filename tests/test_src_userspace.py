@@ -43,3 +43,18 @@ def test_talos_oom_controller_kills_a_cgroup() -> None:
 
 def test_zygote_other_signals_are_not_kills() -> None:
     assert _why("I Zygote  : Process 5 exited due to signal 15 (Terminated)\n") == []
+
+
+def test_oom_kill_counter_rising_between_two_reads_is_a_kernel_kill() -> None:
+    text = (
+        "$ grep '^oom_kill ' /sys/fs/cgroup/memory/memory.oom_control\n"
+        "oom_kill 2\n"
+        "$ ./grow\n"
+        "Killed\n"
+        "$ cat memory.events\n"
+        "oom_kill 3\n"
+    )
+    [event] = _why(text)
+    assert (event["cause"], event["killed"]) == ("KERNEL_OOM_UNKNOWN_SCOPE", True)
+    assert [e["line"] for e in event["evidence"]] == [2, 4, 6]  # the shell's Killed joined it
+    assert _why("oom_kill 0\noom_kill 0\n") == [] and _why("oom_kill 5\n") == []

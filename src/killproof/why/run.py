@@ -34,6 +34,7 @@ from killproof.sources import (
     kernel,
     killwords,
     logscan,
+    oom_counter,
     oomd,
     sniff,
     systemd,
@@ -75,6 +76,7 @@ def line_parsers(path: str, sink: list[killwords.KillLikeLine] | None = None) ->
         exits.ExitLineParser(path),
         oomd.OomdParser(path),
         userspace.UserspaceKillerParser(path),
+        oom_counter.OomKillCounterParser(path),
         k8s_loose.LooseK8sParser(path),
     ]
     if sink is not None:

@@ -280,3 +280,16 @@ def test_oomd_marked_then_confirmed_by_the_unit() -> None:
 def test_oomd_killed_line_without_reason_or_hostname() -> None:
     [event] = _lines("avril 16 21:08:50 systemd-oomd[93]: Killed /user.slice/app.scope\n")
     assert (event.cause, event.unit, event.killed) == (Cause.SYSTEMD_OOMD, "app.scope", True)
+
+
+def test_sigkill_list_without_its_timed_out_line() -> None:
+    kills = (
+        "systemd[1]: t.service: Killing process 11 (t) with signal SIGKILL.\n"
+        "systemd[1]: t.service: Killing process 12 (t) with signal SIGKILL.\n"
+    )
+    timeout = _lines(kills + "systemd[1]: t.service: Failed with result 'timeout'.\n")
+    assert [(e.cause, e.pid) for e in timeout] == [
+        (Cause.SYSTEMD_STOP_TIMEOUT, 11),
+        (Cause.SYSTEMD_STOP_TIMEOUT, 12),
+    ]
+    assert _lines(kills) == []  # no result: reported as not understood, not guessed

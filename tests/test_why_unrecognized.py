@@ -94,3 +94,11 @@ def test_the_list_is_capped(tmp_path: Path) -> None:
 @given(st.text(alphabet="oOmMkKiIlLdD-_ 137:=/", max_size=200))
 def test_looks_like_kill_is_total(text: str) -> None:
     assert looks_like_kill(text) in (True, False)
+
+
+def test_call_trace_frames_and_oomd_candidates_are_not_verdicts() -> None:
+    assert not looks_like_kill("[ 9.1]  oom_kill_process.cold+0xb/0x10")
+    assert not looks_like_kill(
+        "systemd-oomd[9]: Considered 97 cgroups for killing, top candidates were:"
+    )
+    assert looks_like_kill("[ 9.1] Memory cgroup out of memory: Kill process 7 (x) score 1")

@@ -23,7 +23,7 @@ MAX_CANDIDATES = 1000
 """Kill-like lines kept per input (the report lists the first few and counts the rest)."""
 MAX_TEXT_CHARS = 300
 """A kept line is cut to this many characters."""
-NEIGHBOURHOOD = 3
+NEIGHBOURHOOD = 10
 """A kill-like line this many lines from an event's evidence belongs to that record (the
 ``oom_reaper`` line after a victim line, a unit's result line)."""
 
@@ -55,7 +55,11 @@ _KILL_LIKE = re.compile(
 _NOT_A_KILL = re.compile(
     r"SIGKILL when mem|sending SIGTERM when|dry.?run|would kill|no process to kill|"
     r"kill -9 .{0,40}(?:failed|No such process)|oom_score_adj|--oom-kill-disable|"
-    r"oom_kill_disable|memory\.oom\.group",
+    r"oom_kill_disable|memory\.oom\.group|"
+    # a call-trace frame (oom_kill_process+0x82/0x2a0) is part of a report, not a verdict
+    r"\+0x[0-9a-f]{1,16}/0x|"
+    # systemd-oomd weighing candidates
+    r"cgroups for killing",
     re.IGNORECASE,
 )
 

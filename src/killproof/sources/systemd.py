@@ -125,8 +125,19 @@ class _StopRecord:
     main_signal: str | None = None
     survived: bool = False
     """systemd said processes were still around after the SIGKILL: nothing died."""
+    tentative: bool = False
+    """Opened by a SIGKILL line, not by a "timed out" line: a stop timeout only when the
+    result is 'timeout' (else no event: the lines are reported as not understood)."""
+    result: str | None = None
 
     def close(self) -> list[KillEvent]:
+        """The finished events (see :meth:`_close_all`); none for a tentative record whose
+        result is not 'timeout' (systemd's SIGKILL for a reason the log does not give)."""
+        if self.tentative and self.result != "timeout":
+            return []  # said as not understood (killwords), not guessed
+        return self._close_all()
+
+    def _close_all(self) -> list[KillEvent]:
         """The finished events: one per SIGKILLed pid, or one without pid."""
         if not self.killed:
             event = self.first
@@ -250,6 +261,7 @@ class SystemdParser:
             held = self._open.get(unit)
             if held is not None and held.killed and s.re is _STOP_KILL:
                 held.tail.append(ev)  # final-sigterm after stop-sigterm: the same stop
+                held.tentative = False
                 return out
             out += self._close(unit)
             sig = "SIGKILL" if s.re is _STOP_KILL else "SIGTERM"
@@ -267,6 +279,19 @@ class SystemdParser:
         record = self._open.get(unit)
         if k := _KILLING.search(text):
             sig = f"SIG{k['sig']}"
+            if record is None and sig == "SIGKILL":
+                # A SIGKILL list whose "timed out" line is not in the excerpt: a stop timeout
+                # only if the unit's result says 'timeout' (see _StopRecord.tentative).
+                first = self._base(
+                    jl,
+                    lineno,
+                    line,
+                    cause=Cause.SYSTEMD_STOP_TIMEOUT,
+                    unit=unit,
+                    signal=sig,
+                    reason="stop timeout",
+                )
+                record = self._open[unit] = _StopRecord(first, sig, tentative=True)
             if record is not None and sig == "SIGKILL":
                 record.killed.append(
                     record.first.with_changes(
@@ -289,6 +314,7 @@ class SystemdParser:
             return out
         if r := _RESULT.search(text):
             if record is not None:
+                record.result = r["result"]
                 record.tail.append(ev)
                 return self._close(unit)
             if r["result"] == "oom-kill":

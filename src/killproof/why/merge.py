@@ -72,14 +72,12 @@ def _causes_compatible(a: Cause, b: Cause) -> bool:
 _ONE_LINE_PER_DEATH = {"go", "shell"}
 
 
-def _told_twice(a: KillEvent, b: KillEvent) -> bool:
-    """Go and the shell print one line per death: two such lines of one input are two
-    deaths (two compile processes of one build), never one."""
-    if a.source != b.source or a.source not in _ONE_LINE_PER_DEATH:
-        return False
-    if not (a.evidence and b.evidence) or a.evidence[0].path != b.evidence[0].path:
-        return False
-    return a.evidence[0].line != b.evidence[0].line
+def _death_line(e: KillEvent) -> tuple[str, str, str] | None:
+    """(path, source, process) of a Go or shell line that names the process it reports
+    dead: each such line is its own death (two compile processes of one build)."""
+    if e.source not in _ONE_LINE_PER_DEATH or not e.process or not e.evidence:
+        return None
+    return (e.evidence[0].path, e.source, e.process)
 
 
 def contradicts(a: KillEvent, b: KillEvent) -> bool:
@@ -95,8 +93,6 @@ def contradicts(a: KillEvent, b: KillEvent) -> bool:
         if va and vb and va != vb:
             return True
     if a.epoch_s is not None and b.epoch_s is not None and abs(a.epoch_s - b.epoch_s) > MAX_SKEW_S:
-        return True
-    if _told_twice(a, b):
         return True
     return (
         a.cause in _KERNEL
@@ -315,7 +311,14 @@ def merge(observations: Iterable[KillEvent]) -> list[KillEvent]:
             groups.add(obs)
             gids.append(len(groups.members) - 1)
 
+    told: set[tuple[str, str, str]] = set()
     for obs in weak:
+        line = _death_line(obs)
+        if line is not None:
+            if line in told:  # the same program reported dead again: another death
+                groups.add(obs)
+                continue
+            told.add(line)
         if len(groups.members) == 1:
             # The input holds one death: this observation joins it unless contradicted.
             groups.add(obs, 0 if groups.fits(obs, 0) else None)

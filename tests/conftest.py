@@ -8,10 +8,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from killproof import gotool
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Hypothesis' default 200 ms deadline per example measures the machine, not the code: on
+# two busy cores it fails examples at random. Time limits are explicit budgets in the tests
+# that care (the linear-time and hostile-input suites).
+settings.register_profile("killproof", deadline=None)
+settings.load_profile("killproof")
 # The kernel captures of ../shared/data, copied in so a fresh clone needs nothing beside it.
 SHARED_DATA = REPO / "tests" / "fixtures" / "shared-data"
 

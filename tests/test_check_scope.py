@@ -28,12 +28,15 @@ COMPOSE = "services:\n  api:\n    build: .\n"
         ("docker-compose.test.yaml", PathKind.TEST, "compose file for tests"),
         ("deploy/compose.e2e.yml", PathKind.TEST, "compose file for tests"),
         ("contrib/local-environment/docker-compose.yaml", PathKind.TEST, "local-environment/"),
+        ("pkg/watcher/integrationtest/pod.yml", PathKind.TEST, "integrationtest/"),
+        ("store/integrationtests/compose.yaml", PathKind.TEST, "integrationtests/"),
         ("examples/k8s/deployment.yaml", PathKind.EXAMPLE, "examples/"),
         ("docs/install/compose.yaml", PathKind.EXAMPLE, "docs/"),
         ("deploy/k8s/deployment.yaml", PathKind.PRODUCTION, ""),
         ("cmd/testify-server/main.go", PathKind.PRODUCTION, ""),
         ("docker-compose.prod.yaml", PathKind.PRODUCTION, ""),
         ("contest/app.yaml", PathKind.PRODUCTION, ""),
+        ("pkg/integrations/deployment.yaml", PathKind.PRODUCTION, ""),
     ],
 )
 def test_paths_are_classified_below_the_root(rel: str, kind: PathKind, reason: str) -> None:

@@ -101,7 +101,7 @@ def test_oom_in_a_real_cgroup_names_the_allocation_site_and_leak_comes_first(
     by_rule = {f.rule: f for f in report.findings}
     assert {"KP601", "KP602"} <= set(by_rule)
     kp601 = by_rule["KP601"]
-    assert Path(kp601.location.path) == src
+    assert Path(kp601.location.path).resolve() == src  # printed relative, as check does
     assert kp601.location.line == line_of(src, "the allocation site the drill must name")
     assert "main.remember" in kp601.message
     # The profile that explains the kill was taken before it, at 80 % of the limit.
@@ -246,6 +246,7 @@ def _start_cli_drill(binary: Path, tmp_path: Path) -> tuple[subprocess.Popen[byt
     child = subprocess.Popen(
         [sys.executable, "-c", DRILL_SCRIPT, "drill", "--memory", "64Mi", "--rate", "20",
          "--duration", "60s", "--port", str(port), "--ready", "/readyz",
+         "--request", "GET /orders?id={n}",
          "--work-dir", str(tmp_path / "w"), "--no-progress", "--", str(binary)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip

@@ -17,6 +17,7 @@ ORDERS_OOM = """\
 limit 64Mi
 slo p99<300ms
 startup 0.05s
+request "GET /orders?id={n}" "a route found in the code, examples/orders/main.go:28, reading ?id"
 idle
 memory 0s 3Mi
 step 200/s 5s p50=1.4ms p99=8ms
@@ -34,6 +35,7 @@ exit 8.3s SIGKILL
 ORDERS_FIXED = """\
 limit 128Mi
 startup 0.05s
+request "GET /orders?id={n}" --request
 step 200/s 5s p50=1.2ms p99=6ms
 memory 1s 26Mi 2s 27Mi 3s 26Mi 4s 27Mi 5s 26Mi
 shutdown SIGTERM exit-after=5.01s code=0 ready-failed=0.01s closed=5.0s ok=1802 refused=4

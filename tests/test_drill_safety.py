@@ -341,7 +341,8 @@ def test_kill_9_of_killproof_takes_the_service_its_port_and_its_cgroup_with_it(
     port = free_port()
     drill = subprocess.Popen(
         [sys.executable, "-c", DRILL_SCRIPT, "drill", "--memory", "64Mi", "--rate", "20",
-         "--duration", "60s", "--port", str(port), "--ready", "/readyz", "--sandbox", sandbox,
+         "--duration", "60s", "--port", str(port), "--ready", "/readyz",
+         "--request", "GET /orders?id={n}", "--sandbox", sandbox,
          "--work-dir", str(tmp_path / "w"), "--no-progress", "--",
          str(go_build(FIXTURES / "clean"))],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

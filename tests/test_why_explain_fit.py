@@ -24,7 +24,7 @@ def test_go_advice_only_for_go_or_unknown_victims() -> None:
 
 def test_no_doubled_or_dangling_words_when_fields_are_missing() -> None:
     text = explain(_memcg("orders")).explanation
-    assert "because a memory cgroup reached its limit" in text
+    assert "because its memory cgroup reached its limit" in text
     assert "memory cgroup a memory cgroup" not in text
     attempt = KillEvent(cause=Cause.EARLYOOM, source="earlyoom", killed=False, pid=5, host="h1")
     verdict = explain(attempt)

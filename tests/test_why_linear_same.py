@@ -92,7 +92,10 @@ def old_summary_task(text: str) -> tuple[str | None, str | None, str | None] | N
     at = text.find("oom-kill:")
     body = text[at + len("oom-kill:") :] if at >= 0 else text
     m = OLD_SUMMARY_TASK.search(body)
-    return (m.group(1), m.group(2), m.group(3)) if m else None
+    if m is None:
+        return None
+    # Numbers compare as numbers: a mutated "uid=01" is uid 1 to both readers.
+    return (m.group(1), str(int(m.group(2))), None if m.group(3) is None else str(int(m.group(3))))
 
 
 def new_summary_task(text: str) -> tuple[str | None, str | None, str | None] | None:

@@ -4,10 +4,14 @@ an overlay's base) is one problem: its findings are reported once, naming the co
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
+from typing import Any
 
 from killproof.check.scope import PathKind, classify
 from killproof.model import Evidence, Finding
+from killproof.sources.manifests import K8sObject, ManifestSet, Workload
+from killproof.sources.yamltree import iter_maps
 
 
 def _object_of(subject: str) -> str:
@@ -55,3 +59,60 @@ def merge_copies(findings: Sequence[Finding]) -> list[Finding]:
             dataclasses.replace(first, evidence=(*first.evidence, *extra)) if extra else first
         )
     return out
+
+
+def _signature(w: Workload) -> str:
+    """The workload's whole document with container names blanked (canonical JSON)."""
+
+    def blank(node: Any, container: bool = False) -> Any:
+        if isinstance(node, list):
+            return [blank(v) for v in node]
+        if not isinstance(node, dict):
+            return node
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if container and key == "name":
+                out[str(key)] = ""
+            elif key in _LISTS and isinstance(value, list):
+                out[str(key)] = [blank(v, container=True) for v in value]
+            else:
+                out[str(key)] = blank(value)
+        return out
+
+    return json.dumps(blank(w.obj.body), sort_keys=True, default=str)
+
+
+_LISTS = frozenset({"containers", "initContainers"})
+
+
+def renamed_copies(objects: Sequence[K8sObject]) -> set[int]:
+    """The ids of workload objects that repeat another file's workload with only its
+    containers renamed (a bundled all-in-one beside the split files): their findings
+    would be the same ones again under another container name. The copy kept is the one
+    in production over examples, at the shallowest path, in the file with fewest workloads
+    (the split file over the bundle), then the first path."""
+    groups: dict[str, list[Workload]] = {}
+    per_file: dict[str, int] = {}
+    for w in ManifestSet.of(o for o in objects if not o.origin).workloads:
+        groups.setdefault(_signature(w), []).append(w)
+        per_file[w.obj.at.path] = per_file.get(w.obj.at.path, 0) + 1
+    out: set[int] = set()
+    for group in groups.values():
+        if len({w.obj.at.path for w in group}) < 2:
+            continue
+        group.sort(
+            key=lambda w: (*_path_preference(w.obj.at.path), per_file[w.obj.at.path], w.obj.at.path)
+        )
+        kept = group[0]
+        names = {c.get("name") for c in iter_maps(kept.pod_spec.get("containers"))}
+        for w in group[1:]:
+            if w.obj.at.path != kept.obj.at.path and names != {
+                c.get("name") for c in iter_maps(w.pod_spec.get("containers"))
+            }:
+                out.add(id(w.obj))
+    return out
+
+
+def _path_preference(path: str) -> tuple[bool, int]:
+    """Production over examples, shallow paths first."""
+    return (classify(path).kind is PathKind.EXAMPLE, path.count("/"))

@@ -14,12 +14,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from killproof.check.copies import renamed_copies
 from killproof.check.deploy_facts import DeployFacts, Thresholds
 from killproof.check.deploy_isolate import run_isolated
 from killproof.check.deploy_read import read_deploy_files
 from killproof.check.facts import DeployResult, GoProgram
 from killproof.check.launch import compose_launches, k8s_launches, systemd_launch
 from killproof.check.link import link_dockerfiles, link_launches
+from killproof.check.scaffold import scaffolding
 from killproof.check.suppress import Suppression, apply_project_config, find_suppressions
 from killproof.config import ProjectConfig, load_project_config
 from killproof.errors import InputError
@@ -58,8 +60,9 @@ def build_facts(
     programs: Sequence[GoProgram],
     config: ProjectConfig,
 ) -> DeployFacts:
-    """Index, link and bundle everything the rules need."""
-    manifests = ManifestSet.of(objects)
+    """Index, link and bundle everything the rules need (tutorial scaffolding left out)."""
+    left_out = scaffolding(objects, programs) | renamed_copies(objects)
+    manifests = ManifestSet.of(o for o in objects if id(o) not in left_out)
     launches = list(k8s_launches(manifests))
     for compose in composes:
         launches += compose_launches(compose)

@@ -43,6 +43,8 @@ class GoProgram:
     """``debug.SetMemoryLimit`` or automemlimit is used."""
     sets_gomaxprocs: bool = False
     """automaxprocs or ``runtime.GOMAXPROCS`` is used."""
+    imports: frozenset[str] = frozenset()
+    """Every import path of the program's packages (its libraries included)."""
 
 
 @dataclass(frozen=True)

@@ -140,6 +140,7 @@ def _go_program(main: PackageSummary, packages: Sequence[PackageSummary]) -> GoP
         extra_drain_s=max((p.extra_drain_s for p in packages), default=0.0),
         sets_memory_limit=any(p.sets_memory_limit for p in packages),
         sets_gomaxprocs=any(p.sets_gomaxprocs for p in packages),
+        imports=frozenset(i for p in packages for i in p.imports),
     )
 
 

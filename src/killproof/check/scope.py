@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 TEST_DIRS = frozenset({
     "test", "tests", "e2e", "e2e-tests", "testutil", "testutils", "mock", "mocks", "hack",
-    "integration-test", "integration-tests", "local-environment", "_archived", "archived",
+    "integration-test", "integration-tests", "integrationtest", "integrationtests",
+    "local-environment", "_archived", "archived",
 })  # fmt: skip
 """Directory names whose contents are test, tooling or retired code (any depth)."""
 EXAMPLE_DIRS = frozenset({"examples", "example", "_examples", "docs", "doc", "samples", "sample"})

@@ -2,7 +2,8 @@
 
 ``killproof drill [options] -- CMD [ARGS…]`` drills a command; ``killproof drill PATH``
 builds the Go main under PATH and takes limit, env, probes and grace period from the
-workload that runs it. Exit status: 0 pass, 1 fail, 2 usage error.
+workload that runs it. Exit status: 0 pass, 1 fail, 2 usage error (or a first request not
+answered with a 2xx), 130 interrupted (after a partial report).
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ from killproof.drill.verdict import build_report
     "--max-startup", help="Startup longer than this is a finding (KP608). [probe budget, else 10s]"
 )
 @click.option("--request", help="Request template, e.g. 'GET /orders?id={n}'. "
-              "[PATH: a path the program serves; else GET /]")  # fmt: skip
+              "[PATH: a route found in the code answered with a 2xx, its query keys set "
+              "to {n}; else GET /]")  # fmt: skip
 @click.option("--requests", "requests_file", help="A YAML list or HAR file of requests.",
               type=click.Path(exists=True, dir_okay=False, path_type=Path))  # fmt: skip
 @click.option("--rate", help="Requests/s per step: 200, or 100,200,400, or max. [100]")
@@ -112,5 +114,9 @@ def command(
     finally:
         if not keep:
             shutil.rmtree(directory, ignore_errors=True)
+    if result.interrupted:
+        # What was measured is printed above; the exit status still says "interrupted".
+        click.echo("killproof: interrupted", err=True)
+        return 130
     # A crash under load fails the drill even though no KP6xx rule names it.
     return max(code, 1) if report.sections["verdict"] == "fail" else code

@@ -151,7 +151,7 @@ def estimate_leak(
     start, end = fit.at(pts[0][0]), fit.at(pts[-1][0])
     growth = fit.slope * window
     floor_fit = _floor_fit(pts, th)
-    reason = _why_not(pts, fit, floor_fit, th)
+    reason = _why_not(pts, fit, floor_fit, th, metric)
     leaking = reason == ""
     to_limit = None
     if leaking and limit is not None:
@@ -180,8 +180,17 @@ def _floor_fit(pts: list[Point], th: LeakThresholds) -> TrendFit | None:
     return theil_sen(floor) if len(floor) >= 3 else None
 
 
+def _amount(metric: LeakMetric, value: float) -> str:
+    """``1.1 MiB`` for memory, ``12`` for goroutines."""
+    return f"{value / MIB:.1f} MiB" if metric is LeakMetric.MEMORY else f"{value:.0f}"
+
+
 def _why_not(
-    pts: list[Point], fit: TrendFit, floor_fit: TrendFit | None, th: LeakThresholds
+    pts: list[Point],
+    fit: TrendFit,
+    floor_fit: TrendFit | None,
+    th: LeakThresholds,
+    metric: LeakMetric = LeakMetric.MEMORY,
 ) -> str:
     """'' when the window looks like a leak, else the first reason it does not."""
     window = pts[-1][0] - pts[0][0]
@@ -190,7 +199,10 @@ def _why_not(
         return f"no significant upward trend (confidence {fit.confidence_up:.2f})"
     needed = max(th.min_growth, th.min_growth_fraction * abs(start))
     if growth < needed:
-        return f"growth {growth:.4g} over {window:.0f}s is below {needed:.4g}"
+        return (
+            f"growth {_amount(metric, growth)} over {window:.1f} s is below "
+            f"{_amount(metric, needed)}"
+        )
     half = pts[0][0] + window / 2
     late = theil_sen([p for p in pts if p[0] >= half])
     if late is None or late.slope < th.late_slope_ratio * fit.slope:
@@ -209,7 +221,7 @@ def _leak_reason(metric: LeakMetric, fit: TrendFit, to_limit: float | None) -> s
     rate = f"{fit.slope / MIB:.2f} MiB/s" if metric is LeakMetric.MEMORY else f"{fit.slope:.2f}/s"
     text = f"{metric.value} grows {rate} at constant load (confidence {fit.confidence_up:.3f})"
     if to_limit is not None:
-        text += f"; reaches the limit in {to_limit:.0f}s"
+        text += f"; reaches the limit in {to_limit:.1f} s"
     return text
 
 
@@ -233,7 +245,7 @@ def _no_estimate(
         limit=limit,
         seconds_to_limit=None,
         reason=(
-            f"not enough data ({len(pts)} samples over {window:.1f}s; "
-            f"need {th.min_samples} over {th.min_window_s:.0f}s)"
+            f"not enough data ({len(pts)} samples over {window:.1f} s; "
+            f"need {th.min_samples} over {th.min_window_s:.0f} s)"
         ),
     )

@@ -13,6 +13,7 @@ Units: bytes, CPUs, seconds.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,15 +161,16 @@ def plan_path(root: Path) -> tuple[PathPlan, ProgramHints]:
             raise InputError(f"several Go main packages ({listed}); drill one directory", str(root))
         program = next(iter(with_launch.values()))
     mine = [x for x in linked if x.program is not None and x.program.dir == program.dir]
+    shown = os.path.normpath(root / program.dir)  # `examples/orders`, never `.`
     # Kubernetes first: it carries probes and ports, which compose and systemd do not.
     mine.sort(key=lambda x: x.launch.kind is not LaunchKind.KUBERNETES)
     workload = to_workload(mine[0]) if mine else None
     if workload is not None and mine[0].how:
-        notes.append(f"{workload.name} runs {program.dir} (linked by {mine[0].how})")
+        notes.append(f"{workload.name} runs {shown} (linked by {mine[0].how})")
     if len(mine) > 1:
-        notes.append(f"{len(mine)} launches run {program.dir}; using {mine[0].launch.subject}")
+        notes.append(f"{len(mine)} launches run {shown}; using {mine[0].launch.subject}")
     if workload is None:
-        notes.append(f"no launch of {program.dir} found: default limits and probes")
+        notes.append(f"no launch of {shown} found: default limits and probes")
     main_dir = (root / program.dir).resolve()
     plan = PathPlan(main_dir, workload, dockerfile_stop_signal(main_dir), tuple(notes))
     return plan, hints(program)

@@ -34,13 +34,17 @@ _FACTORS = {
 }
 MIN_MEMORY = 4 << 20
 """Below 4 MiB no Go binary starts; a smaller limit is a typo."""
+UNITS = "Ki, Mi, Gi, Ti (×1024) or k, M, G, T (×1000)"
+"""The size suffixes a user may give, for error messages."""
+_BARE_FLOOR = 1 << 20
+"""A size without a unit below this many bytes was meant in some unit (``--memory 64``)."""
 
 
 def parse_bytes(text: str, what: str = "--memory") -> int:
     """``64Mi`` → 67108864. Kubernetes quantity suffixes; ``m`` (milli) is refused."""
     m = _SIZE.match(text)
     if m is None or m.group(3) == "m":
-        raise InputError(f"{what} {text!r}: expected a size such as 64Mi, 128M or 1Gi")
+        raise InputError(f"{what} {text!r}: expected a size such as 64Mi, 128M or 1Gi ({UNITS})")
     exponent = int(m.group(2) or 0)
     if exponent > 30:
         raise InputError(f"{what} {text!r}: too large")
@@ -49,6 +53,18 @@ def parse_bytes(text: str, what: str = "--memory") -> int:
     if not math.isfinite(total) or total >= 1 << 62:
         raise InputError(f"{what} {text!r}: too large")
     return int(total)
+
+
+def parse_memory_limit(text: str, what: str = "--memory") -> int:
+    """A memory limit as typed by a person: :func:`parse_bytes`, except that a number
+    without a unit below 1 MiB is refused (``--memory 64`` means 64Mi, not 64 bytes)."""
+    total = parse_bytes(text, what)
+    if total < _BARE_FLOOR and _SIZE.match(text) and not text.strip()[-1:].isalpha():
+        raise InputError(
+            f"{what} {text!r} has no unit, so it would mean {total} bytes: give a unit, "
+            f"e.g. {text.strip()}Mi ({UNITS})"
+        )
+    return total
 
 
 def format_bytes(n: int) -> str:

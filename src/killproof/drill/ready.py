@@ -114,10 +114,10 @@ class ReadyOutcome:
     def describe(self) -> str:
         """One line for the report."""
         if self.ready:
-            return f"ready after {self.after_s:.2f}s ({self.attempts} attempts)"
+            return f"ready after {self.after_s:.2f} s ({self.attempts} attempts)"
         if self.exited is not None:
             return f"process ended before it was ready ({self.exited.describe()})"
-        return f"not ready after {self.after_s:.1f}s (last: {self.last_seen})"
+        return f"not ready after {self.after_s:.1f} s (last: {self.last_seen})"
 
 
 def wait_ready(

@@ -220,3 +220,10 @@ class DrillResult:
     """What the drill could not do or emulated (said out loud, never silent)."""
     kernel_events: tuple[str, ...] = field(default=())
     """Kernel log lines about the kill, when available."""
+    request: str = ""
+    """The request template the load sent (``GET /orders?id={n}``)."""
+    request_origin: str = ""
+    """Where it came from: ``--request``, a requests file, a route found in the code, a
+    probe path."""
+    interrupted: bool = False
+    """The drill was stopped (Ctrl-C, SIGTERM) before it finished: a partial result."""

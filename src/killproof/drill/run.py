@@ -87,6 +87,9 @@ class DrillConfig:
     thrash_after_s: float = 10.0
     """Seconds pinned at the limit (failcnt climbing, no kill) before the drill calls it."""
     read_kernel_log: bool = True
+    request_alternates: tuple[RequestSource, ...] = ()
+    """Tried in turn when ``requests`` is not answered with a 2xx (zero-config ``drill
+    PATH``: other routes found in the code, then probe paths); empty for ``--request``."""
 
     def limits(self) -> DrillLimits:
         """The numbers the verdict judges against."""
@@ -173,11 +176,26 @@ def run_drill(config: DrillConfig, progress: ProgressSink | None = None) -> Dril
                 "and OOM killer were not exercised"
             )
         notify(DrillProgress("starting", limit_bytes=config.memory_bytes))
-        outcome = wait_ready(
-            lambda: check_once(config.ready),
-            box.poll,
-            timeout_s=config.startup_timeout_s,
-        )
+        try:
+            outcome = wait_ready(
+                lambda: check_once(config.ready),
+                box.poll,
+                timeout_s=config.startup_timeout_s,
+            )
+        except KeyboardInterrupt:
+            waited = box.elapsed()
+            notes.append(f"interrupted after {waited:.1f} s, before the service became ready")
+            return DrillResult(
+                command=config.command,
+                sandbox=box.kind,
+                limits=config.limits(),
+                ready=False,
+                startup_error=f"interrupted after {waited:.1f} s waiting for readiness",
+                notes=tuple(notes),
+                request=_describe(config.requests),
+                request_origin=config.requests.origin,
+                interrupted=True,
+            )
         base = DrillResult(
             command=config.command,
             sandbox=box.kind,
@@ -185,6 +203,8 @@ def run_drill(config: DrillConfig, progress: ProgressSink | None = None) -> Dril
             ready=outcome.ready,
             startup_s=outcome.after_s if outcome.ready else None,
             startup_error="" if outcome.ready else _with_stderr(outcome.describe(), box),
+            request=_describe(config.requests),
+            request_origin=config.requests.origin,
         )
         if not outcome.ready:
             state = box.memory_state()
@@ -192,9 +212,11 @@ def run_drill(config: DrillConfig, progress: ProgressSink | None = None) -> Dril
             oom = _oom_of(box, ended, (), state.oom_kill if state else None, config)
             kernel = _kernel_lines(uptime0, box.pid) if oom and config.read_kernel_log else ()
             return replace(base, exit=ended, oom=oom, notes=tuple(notes), kernel_events=kernel)
-        first = _preflight(config)
-        if first:
-            notes.append(first)
+        chosen, tried = _choose_request(config)
+        config = replace(config, requests=chosen)
+        base = replace(base, request=_describe(chosen), request_origin=chosen.origin)
+        if len(tried) > 1:
+            notes.append("not answered with a 2xx, so not loaded: " + "; ".join(tried[:-1]))
         sampler = Sampler(
             SamplerConfig(
                 limit_bytes=config.memory_bytes,
@@ -209,11 +231,13 @@ def run_drill(config: DrillConfig, progress: ProgressSink | None = None) -> Dril
             t0=box.started_at,
         )
         sampler.start()
+        steps: list[StepResult] = []
+        stop_reason, thrash_at, interrupted = "", None, False
+        timeline: ShutdownTimeline | None = None
         try:
-            steps, stop_reason, thrash_at, engine_notes = _load_phase(config, box, sampler, notify)
+            stop_reason, thrash_at, engine_notes = _load_phase(config, box, sampler, notify, steps)
             notes += engine_notes
             ended = box.poll()
-            timeline: ShutdownTimeline | None = None
             if ended is None and thrash_at is not None:
                 notes.append("shutdown test skipped: the service was thrashing at its limit")
             elif ended is None and config.shutdown_test:
@@ -221,6 +245,17 @@ def run_drill(config: DrillConfig, progress: ProgressSink | None = None) -> Dril
                 timeline = _shutdown_phase(config, box, steps)
             elif ended is None:
                 notes.append("shutdown test skipped (--no-shutdown-test)")
+        except KeyboardInterrupt:
+            # Ctrl-C (or SIGTERM/SIGHUP): report what was measured so far, then exit 130.
+            interrupted, ended = True, box.poll()
+            at = (
+                f"during step {sampler.step + 1} of {len(config.steps)}"
+                if sampler.step >= 0
+                else ("during the shutdown test" if steps else "before the load")
+            )
+            notes.append(
+                f"interrupted {at}: a partial result ({_plural(len(steps), 'step')} completed)"
+            )
         finally:
             sampler.stop()
         state = box.memory_state()
@@ -253,14 +288,23 @@ def run_drill(config: DrillConfig, progress: ProgressSink | None = None) -> Dril
         thrash_detected_at_s=thrash_at,
         notes=tuple(notes),
         kernel_events=kernel,
+        interrupted=interrupted,
     )
 
 
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _load_phase(
-    config: DrillConfig, box: Sandbox, sampler: Sampler, notify: ProgressSink
-) -> tuple[list[StepResult], str, float | None, list[str]]:
-    """Run each step on its own (so each ends with a heap profile); stop on death/thrash."""
-    results: list[StepResult] = []
+    config: DrillConfig,
+    box: Sandbox,
+    sampler: Sampler,
+    notify: ProgressSink,
+    results: list[StepResult],
+) -> tuple[str, float | None, list[str]]:
+    """Run each step on its own (so each ends with a heap profile); stop on death/thrash.
+    Completed steps are appended to ``results`` as they end, so an interrupt keeps them."""
     reason = ""
     next_thrash_check = 0.0
     engine_notes: list[str] = []
@@ -338,7 +382,7 @@ def _load_phase(
         if reason:
             break
         sampler.capture_profile(f"step{index}-end")
-    return results, reason, thrash_at, engine_notes
+    return reason, thrash_at, engine_notes
 
 
 def _shutdown_phase(config: DrillConfig, box: Sandbox, steps: list[StepResult]) -> ShutdownTimeline:
@@ -366,23 +410,57 @@ def _aimed(probe: ReadyProbe, config: DrillConfig) -> ReadyProbe:
     return replace(probe, address=config.address)
 
 
-def _preflight(config: DrillConfig) -> str:
-    """One request before the load: a note when it fails (a wrong --request is the usual
-    reason a whole drill shows 100 % errors)."""
-    req = config.requests.render(0)
+def _describe(source: RequestSource) -> str:
+    """``GET /orders?id={n}`` (or the first of a list and how many there are)."""
+    first = source.templates[0]
+    more = len(source.templates) - 1
+    return f"{first}" + (f" (and {_plural(more, 'other')})" if more else "")
+
+
+def _first_status(config: DrillConfig, source: RequestSource) -> str | int:
+    """The HTTP status of ``source``'s first request, or why there was none."""
+    req = source.render(0)
     address = config.address or config.host
     conn = http.client.HTTPConnection(address, config.port, timeout=config.request_timeout_s)
     headers = {"Host": authority(config.host, config.port), **dict(req.headers)}
     try:
         conn.request(req.method, req.path, body=req.body or None, headers=headers)
-        status = conn.getresponse().status
+        return conn.getresponse().status
     except (OSError, http.client.HTTPException) as exc:
-        return f"the first request {req} failed before any load ({type(exc).__name__})"
+        return f"no answer ({type(exc).__name__})"
     finally:
         conn.close()
-    if status >= 400:
-        return f"the first request {req} answered HTTP {status} before any load: check --request"
-    return ""
+
+
+def _choose_request(config: DrillConfig) -> tuple[RequestSource, list[str]]:
+    """The first request source whose first request is answered with a 2xx, and what was
+    tried (``GET /orders?id=0 from --request: HTTP 400``). A drill whose every request
+    fails measures the set-up, not the service: InputError (exit 2) names the request, where
+    it came from and the status."""
+    tried: list[str] = []
+    for source in (config.requests, *config.request_alternates):
+        status = _first_status(config, source)
+        shown = f"HTTP {status}" if isinstance(status, int) else status
+        tried.append(f"{source.render(0)} (from {source.origin}): {shown}")
+        if isinstance(status, int) and 200 <= status < 300:
+            return source, tried
+    if len(tried) == 1:
+        origin = config.requests.origin
+        fix = (
+            "fix --request"
+            if origin == "--request"
+            else (
+                "give --request" if origin == "the default" else f"fix {origin}, or give --request"
+            )
+        )
+        raise InputError(
+            f"the first request, {tried[0]}, is not a 2xx, so the drill would measure "
+            f"errors, not the service: {fix} ('GET /path?key={{n}}')"
+        )
+    raise InputError(
+        f"no request was answered with a 2xx before the load ({'; '.join(tried)}): give "
+        "one with --request 'GET /path?key={n}'"
+    )
 
 
 def last_words(stderr: str) -> str:

@@ -18,6 +18,8 @@ the examples in ``killproof explain KP601`` are executable. One directive per li
     shutdown SIGTERM exit-after=0.3s code=0 ready-failed=0.01s closed=0.3s failed=0 refused=3
                                 # (also ok=N, clients=N; exit-after=none: still running)
     dump main.flushQueue main.go:22   # a frame of the SIGQUIT dump
+    request "GET /orders?id={n}" --request   # what was sent, and where it came from
+    interrupted                 # stopped by Ctrl-C before the end (a partial result)
 
 Times are seconds since the service started. Parse errors name the line.
 """
@@ -64,6 +66,8 @@ class _State:
     thrash: float | None = None
     shutdown: ShutdownTimeline | None = None
     dump: list[str] = field(default_factory=list)
+    request: tuple[str, str] = ("", "")
+    interrupted: bool = False
 
 
 def _seconds(text: str) -> float:
@@ -190,7 +194,7 @@ def _directive(st: _State, key: str, words: list[str]) -> None:
             file, _, line = pos.rpartition(":")
             site = AllocationSite(fn, file, int(line), parse_bytes(size, "size"))
             st.profiles.append(
-                HeapProfile(f"heap-{reason}.pb.gz", _seconds(t), reason, top=(site,))
+                HeapProfile(f"profiles/heap-{reason}.pb.gz", _seconds(t), reason, top=(site,))
             )
         case "oom":
             st.oom = OomRecord(_seconds(words[0]), words[1], lim.memory_bytes)
@@ -207,6 +211,10 @@ def _directive(st: _State, key: str, words: list[str]) -> None:
             _shutdown(st, words)
         case "dump":
             st.dump.append(" ".join(words))
+        case "request":
+            st.request = (words[0], " ".join(words[1:]))
+        case "interrupted":
+            st.interrupted = True
         case _:
             raise ValueError(f"unknown directive {key!r}")
 
@@ -261,4 +269,7 @@ def parse_scenario(text: str, origin: str = "<scenario>") -> DrillResult:
         exit=st.exit,
         shutdown=shutdown,
         thrash_detected_at_s=st.thrash,
+        request=st.request[0],
+        request_origin=st.request[1],
+        interrupted=st.interrupted,
     )

@@ -23,9 +23,15 @@ from killproof.drill.load_plan import (
     parse_rate_spec,
     resolve_target,
 )
-from killproof.drill.quantity import parse_bytes, parse_cpus, parse_signal
+from killproof.drill.quantity import parse_bytes, parse_cpus, parse_memory_limit, parse_signal
 from killproof.drill.ready import ProbeKind, ReadyProbe, parse_probe
-from killproof.drill.request_source import RequestSource, load_request_source, single_request
+from killproof.drill.request_source import (
+    RequestSource,
+    RequestTemplate,
+    load_request_source,
+    single_request,
+)
+from killproof.drill.route_requests import route_candidates
 from killproof.drill.run import DrillConfig
 from killproof.drill.sandbox import SandboxChoice
 from killproof.errors import InputError
@@ -79,10 +85,16 @@ def _env_pairs(items: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def _requests(opts: DrillOptions, default_path: str) -> RequestSource:
+def _requests(opts: DrillOptions, main_dir: Path | None) -> tuple[RequestSource, ...]:
+    """The request source to load, then (zero-config only) alternates to try in turn when
+    the first is not answered with a 2xx."""
     if opts.requests_file is not None:
-        return load_request_source(opts.requests_file)
-    return single_request(opts.request or f"GET {default_path}")
+        return (load_request_source(opts.requests_file),)
+    if opts.request:
+        return (single_request(opts.request),)
+    if main_dir is not None:
+        return tuple(c.source() for c in route_candidates(main_dir))
+    return (RequestSource((RequestTemplate("GET", "/"),), "the default"),)
 
 
 @dataclass(frozen=True)
@@ -136,7 +148,7 @@ def prepare(opts: DrillOptions, base_env: Mapping[str, str] | None = None) -> Dr
     # The service listens on the address that was checked, not on a second lookup.
     listen = checked.address
     memory = (
-        parse_bytes(opts.memory)
+        parse_memory_limit(opts.memory)
         if opts.memory
         else (workload.memory_bytes if workload and workload.memory_bytes else None)
     )
@@ -177,12 +189,14 @@ def prepare(opts: DrillOptions, base_env: Mapping[str, str] | None = None) -> Dr
         engine = Engine(opts.engine)
     except ValueError as exc:
         raise InputError(str(exc)) from exc
+    requests = _requests(opts, main_dir)
     config = DrillConfig(
         command=command,
         memory_bytes=memory,
         port=port,
         ready=ready,
-        requests=_requests(opts, hints.request_path if hints and hints.request_path else "/"),
+        requests=requests[0],
+        request_alternates=requests[1:],
         steps=steps,
         work_dir=Path(),
         cpus=cpus,

@@ -211,7 +211,7 @@ def summarize(records: Sequence[RequestRecord], w: DrainWindow) -> TrafficSummar
         else:
             failed += 1
             if len(examples) < 5:
-                examples.append(f"+{r.done_s - w.signal_at:.3f}s {r.outcome.value} ({r.detail})")
+                examples.append(f"+{r.done_s - w.signal_at:.3f} s {r.outcome.value} ({r.detail})")
     return TrafficSummary(ok + failed + refused, ok, failed, refused, tuple(examples))
 
 

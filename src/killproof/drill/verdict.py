@@ -13,9 +13,10 @@ from typing import Any
 from killproof.drill import judge
 from killproof.drill.analysis import LeakMetric
 from killproof.drill.quantity import format_bytes
-from killproof.drill.result import DrillResult
+from killproof.drill.result import DrillResult, HeapProfile
 from killproof.model import Finding, Measurement, Report, Severity, Skipped, Table
 from killproof.rules.drill import RULES
+from killproof.rules.drill.common import secs
 
 
 def crashed_during_load(result: DrillResult) -> bool:
@@ -98,6 +99,24 @@ def _summary_table(result: DrillResult) -> Table:
     )
 
 
+def cited_profile(result: DrillResult) -> HeapProfile | None:
+    """The heap profile to open first: the last one before the OOM kill, else the last one
+    taken (a leak shows best at the end)."""
+    readable = [p for p in result.profiles if not p.error]
+    if result.oom is not None:
+        before = [p for p in readable if p.t_s <= result.oom.t_s and p.top]
+        if before:
+            return before[-1]
+    return readable[-1] if readable else None
+
+
+def _request_text(result: DrillResult) -> str:
+    if not result.request:
+        return ""
+    origin = result.request_origin
+    return f"{result.request} (from {origin})" if origin else result.request
+
+
 def _drill_table(result: DrillResult, metadata: dict[str, Any]) -> Table:
     rows: list[tuple[str, str]] = [
         ("command", " ".join(result.command)),
@@ -105,10 +124,20 @@ def _drill_table(result: DrillResult, metadata: dict[str, Any]) -> Table:
         ("memory limit", format_bytes(result.limits.memory_bytes)),
         (
             "startup",
-            f"{result.startup_s:.2f}s" if result.startup_s is not None else result.startup_error,
+            secs(result.startup_s) if result.startup_s is not None else result.startup_error,
         ),
     ]
+    if result.request:
+        rows.append(("request", _request_text(result)))
     rows += [(k, str(metadata[k])) for k in ("env", "work_dir") if metadata.get(k)]
+    profile = cited_profile(result)
+    if profile is not None:
+        folder = PurePath(profile.path).parent
+        count = len(result.profiles)
+        rows.append(
+            ("heap profiles", f"{count} heap profile{'s' if count != 1 else ''} in {folder}")
+        )
+        rows.append(("read one", f"go tool pprof -top {profile.path}"))
     rows += [("note", n) for n in result.notes]
     return Table("Drill", ("", ""), tuple(rows))
 
@@ -119,14 +148,14 @@ def _shutdown_table(result: DrillResult) -> Table | None:
         return None
 
     def at(v: float | None) -> str:
-        return "-" if v is None else f"+{v:.2f}s"
+        return "-" if v is None else f"+{v:.2f} s"
 
     rows = (
         ("signal", t.signal),
         ("readiness failed", at(t.readiness_failed_after_s)),
         ("listener closed", at(t.listener_closed_after_s)),
         ("exited", f"{at(t.exit_after_s)} ({t.exit.describe() if t.exit else 'no'})"),
-        ("within grace", f"{'yes' if t.within_grace else 'no'} (grace {t.grace_s:g}s)"),
+        ("within grace", f"{'yes' if t.within_grace else 'no'} (grace {t.grace_s:g} s)"),
         (
             "requests after signal",
             f"{t.ok_after_signal} ok, {t.failed_after_signal} failed, "
@@ -148,18 +177,24 @@ def build_report(result: DrillResult, metadata: dict[str, Any] | None = None) ->
     leak = judge.memory_leak(result)
     goroutines = judge.goroutine_leak(result)
     name = PurePath(result.command[0]).name if result.command else "service"
-    names = {f.name for f in found if f.severity is Severity.ERROR}
+    # Rule order is cause before symptom: oom-killed (KP601) before memory-leak (KP602).
+    names = list(dict.fromkeys(f.name for f in found if f.severity is Severity.ERROR))
     if crashed and result.exit is not None:
-        names.add(f"exited during the load ({result.exit.describe()})")
-    headline = ", ".join(sorted(names))
+        names.insert(0, f"exited during the load ({result.exit.describe()})")
+    headline = ", ".join(names)
+    verdict_word = "FAIL" if failed else "PASS"
+    if result.interrupted:
+        verdict_word = f"INTERRUPTED (partial result, so far {verdict_word.lower()})"
     summary = (
-        f"drill {'FAIL' if failed else 'PASS'}: {name} at "
+        f"drill {verdict_word}: {name} at "
         f"{format_bytes(result.limits.memory_bytes)} ({result.sandbox.value})"
         + (f": {headline}" if headline else "")
     )
     skipped: list[Skipped] = []
     if result.shutdown is None:
-        if not result.ready:
+        if result.interrupted:
+            why = "the drill was interrupted"
+        elif not result.ready:
             why = "the service never became ready"
         elif result.exit is not None:
             why = "the service did not survive the load"
@@ -187,6 +222,7 @@ def build_report(result: DrillResult, metadata: dict[str, Any] | None = None) ->
         measurements.append(
             Measurement("time to exit", round(result.shutdown.exit_after_s, 3), "seconds")
         )
+    cited = cited_profile(result)
     tables = [_drill_table(result, metadata or {})]
     if result.steps:
         tables.append(_summary_table(result))
@@ -195,6 +231,8 @@ def build_report(result: DrillResult, metadata: dict[str, Any] | None = None) ->
         tables.append(shutdown_table)
     sections: dict[str, Any] = {
         "verdict": "fail" if failed else "pass",
+        "interrupted": result.interrupted,
+        "request": {"sent": result.request, "origin": result.request_origin},
         "sandbox": result.sandbox.value,
         "notes": list(result.notes),
         "limits": {
@@ -222,6 +260,7 @@ def build_report(result: DrillResult, metadata: dict[str, Any] | None = None) ->
         "shutdown": None if result.shutdown is None else result.shutdown.to_json(),
         "samples": [s.to_json() for s in result.samples],
         "profiles": [p.to_json() for p in result.profiles],
+        "pprof": None if cited is None else f"go tool pprof -top {cited.path}",
     }
     return Report(
         command="drill",

@@ -14,13 +14,15 @@ sacrifice child`` (only the candidate, reported as ``selected_pid``).
 
 from __future__ import annotations
 
+import re
+from collections import deque
 from collections.abc import Iterable
 
 from killproof.model import Evidence
 from killproof.sources import kernel_lines as kl
 from killproof.sources.kernel_report import OpenReport, Victim
-from killproof.sources.logwrap import unwrap
-from killproof.why.model import KillEvent
+from killproof.sources.logwrap import Unwrapped, unwrap
+from killproof.why.model import Cause, KillEvent
 
 REAPER_WAIT_S = 30.0
 """Seconds (log time) a finished event waits for its ``oom_reaper:`` line."""
@@ -28,6 +30,13 @@ REAPER_WAIT_LINES = 20000
 """Lines a finished event waits for its ``oom_reaper:`` line when the log has no time."""
 MAX_WAITING = 16
 """Finished events held back for their reaper line at most (memory stays bounded)."""
+_ENTRY_STAMP = re.compile(r"(?<=\s)(?=\[\s{0,12}\d{1,10}\.\d{6}\]\s)")
+"""Where an entry of a log flattened onto one line starts: a ``[ 51.066596] `` print stamp."""
+MIN_FLATTENED_ENTRIES = 3
+"""Print stamps inside one line (not at its start) from which it is read as a flattened log
+(one stamp inside a line is a console prefix: ``host # [ 16.48] …``)."""
+RECENT_VICTIMS = 1024
+"""Victim pids remembered after their event left, so a late reaper line makes no new kill."""
 
 
 class KernelOomParser:
@@ -40,13 +49,27 @@ class KernelOomParser:
 
     # Few and long: each extra or short anchor slows the multi-pattern search of the scan.
     # Every other line of a report is read as context after its header.
-    anchors: tuple[str, ...] = ("invoked oom-killer: ", "Killed process", "oom_reaper: ")
+    anchors: tuple[str, ...] = (
+        "invoked oom-killer: ",
+        "Killed process",
+        "oom_reaper: ",
+        # a report whose header was lost (a partial paste, a grep, a rate-limited dump):
+        # "[Oo]ut of memory" selection, no-killable and panic_on_oom lines; the summary; the
+        # memcg block; the out_of_memory frame of a stack whose first lines are missing
+        "ut of memory",
+        "oom-kill:",
+        "killed as a result of limit",
+        ", failcnt ",
+        "Memory cgroup stats for",
+        "out_of_memory",
+    )
 
     def __init__(self, path: str = "") -> None:
         self.path = path
         self._report: OpenReport | None = None
         self._waiting: list[tuple[KillEvent, int]] = []
         self._now: float | None = None  # uptime of the latest line that had one (seconds)
+        self._recent: deque[int] = deque(maxlen=RECENT_VICTIMS)
 
     @property
     def wants_context(self) -> bool:
@@ -56,7 +79,8 @@ class KernelOomParser:
     def feed(self, lineno: int, line: str) -> Iterable[KillEvent]:
         """Read one line; return the events that are now complete."""
         out: list[KillEvent] = []
-        self._feed(lineno, line, out)
+        for entry in _entries(line):
+            self._feed(lineno, entry, out)
         self._release_stale(lineno, out)
         return out
 
@@ -85,7 +109,11 @@ class KernelOomParser:
         text = wrapped.text
         evidence = Evidence(line.rstrip("\r\n"), self.path, lineno)
 
+        if report is not None and report.no_killable:
+            report.note_next(text)
         if (head := kl.header(text)) is not None:
+            if report is not None and report.repeats_header(text):
+                return  # the same header twice (a log forwarded to two files, a paste)
             self._close(out)
             self._report = OpenReport.start(head, wrapped, evidence)
             return
@@ -102,16 +130,40 @@ class KernelOomParser:
         if (reaped := kl.reaped(text)) is not None:
             if report is not None and (report.victims or not report.wants_more):
                 self._close(out)
-            self._attach_reaper(reaped, evidence, out)
+            if not self._attach_reaper(reaped, evidence, out) and reaped.pid not in self._recent:
+                # the reaper line alone (the report was cut or grepped away): the kernel's
+                # OOM killer killed this pid, in a scope the excerpt does not show
+                self._recent.append(reaped.pid)
+                self._waiting.append((_reaped_event(reaped, wrapped, evidence), lineno))
+            return
+        if (
+            report is not None
+            and (report.settled if report.victims else report.selected is not None)
+            and (sel := kl.selected(text)) is not None
+        ):
+            # the next report's selection line (a burst whose other lines were rate-limited,
+            # a grep that kept only the selection lines): one report each
+            self._close(out)
+            report = self._report = OpenReport.headerless(wrapped)
+            report.take_selected(sel, evidence)
             return
         if report is None:
-            if (summ := kl.summary(text)) is not None and summ.pid is not None:
+            if (summ := kl.summary(text)) is not None and (
+                summ.pid is not None or "oom-kill:constraint=" in text
+            ):
                 # a report whose header was lost (rate limit, truncated paste)
                 report = self._report = OpenReport.headerless(wrapped)
                 report.take_summary(summ, evidence)
             elif (sel := kl.selected(text)) is not None:
                 report = self._report = OpenReport.headerless(wrapped)
                 report.take_selected(sel, evidence)
+            elif _starts_report(text):
+                # the middle of a report (its stack, memcg block or panic) is read from here;
+                # a stack that never reaches the OOM killer is dropped (OpenReport.is_oom)
+                report = self._report = OpenReport.headerless(wrapped)
+                report.take_line(text, wrapped, evidence)
+                if evidence not in report.evidence:
+                    report.evidence.append(evidence)  # where the excerpt starts
             return
         if report.victims and report.try_continuation(text, wrapped):
             return
@@ -124,9 +176,12 @@ class KernelOomParser:
         if report is None:
             return
         for event, lineno in report.events():
+            if event.pid is not None:
+                self._recent.append(event.pid)
             self._waiting.append((event, lineno))
 
-    def _attach_reaper(self, reaped: kl.Reaped, evidence: Evidence, out: list[KillEvent]) -> None:
+    def _attach_reaper(self, reaped: kl.Reaped, evidence: Evidence, out: list[KillEvent]) -> bool:
+        """Add the reaper line to the waiting event of its pid; False when none waits."""
         for index in range(len(self._waiting) - 1, -1, -1):
             event, _ = self._waiting[index]
             if event.pid == reaped.pid and event.killed:
@@ -137,7 +192,8 @@ class KernelOomParser:
                 # events leave in kill order: everything up to this one is settled
                 out.extend(e for e, _ in self._waiting[: index + 1])
                 del self._waiting[: index + 1]
-                return
+                return True
+        return False
 
     def _release_stale(self, lineno: int, out: list[KillEvent]) -> None:
         if not self._waiting:
@@ -158,6 +214,47 @@ class KernelOomParser:
             else:
                 break
         del self._waiting[:keep_from]
+
+
+def _entries(line: str) -> list[str]:
+    """The log entries of one line: itself, or for a log whose newlines were lost (a web
+    page, a flattened paste) the pieces that start at each kernel print stamp."""
+    if line.count("] ") < MIN_FLATTENED_ENTRIES or len(line) < 100:
+        return [line]
+    pieces = _ENTRY_STAMP.split(line)
+    if len(pieces) <= MIN_FLATTENED_ENTRIES:
+        return [line]
+    return [piece.rstrip() for piece in pieces if piece.strip()]
+
+
+def _reaped_event(reaped: kl.Reaped, wrapped: Unwrapped, evidence: Evidence) -> KillEvent:
+    """The kill an ``oom_reaper:`` line proves when the rest of its report is not there
+    (its ``now anon-rss`` is what is left after reaping, not the victim's size)."""
+    return KillEvent(
+        cause=Cause.KERNEL_OOM_UNKNOWN_SCOPE,
+        source="kernel",
+        pid=reaped.pid,
+        process=reaped.comm or None,
+        time=wrapped.time,
+        uptime_s=wrapped.uptime_s,
+        epoch_s=wrapped.epoch_s,
+        host=wrapped.host,
+        evidence=(evidence,),
+    )
+
+
+def _starts_report(text: str) -> bool:
+    """True for a line from the middle of an OOM report that a partial copy may start with."""
+    frames = kl.frames(text)
+    return (
+        (frames is not None and frames.oom)
+        or kl.invoker(text) is not None
+        or text.startswith(("Hardware name: ", "Memory cgroup stats for", "Task in "))
+        or " mems_allowed=" in text
+        or kl.usage(text) is not None
+        or "no killable processes" in text
+        or "panic_on_oom" in text
+    )
 
 
 def parse_kernel_log(lines: Iterable[str], path: str = "") -> list[KillEvent]:

@@ -104,6 +104,20 @@ class Reaped:
 
 
 @dataclass(frozen=True)
+class Frames:
+    """What one call-trace line says about the OOM's scope (any unwinder's format: x86
+    ``func+0x1/0x2``, ``[<addr>] ? func``, ARM ``(func) from (caller)``)."""
+
+    memcg: bool
+    """A memory cgroup charge or OOM frame (``mem_cgroup_out_of_memory``, ``try_charge``…)."""
+    oom: bool
+    """The OOM killer's own frames (``out_of_memory``, ``oom_kill_process``, the memcg OOM
+    entry points): a charge frame alone may be any memcg warning's stack."""
+    page_alloc: bool
+    """The page allocator (``__alloc_pages*``): a global OOM when no memcg frame is seen."""
+
+
+@dataclass(frozen=True)
 class RawRow:
     """One task-table row, still in pages (``pgtables_bytes`` is ignored)."""
 
@@ -125,18 +139,25 @@ _INVOKER = re.compile(
     r"(?:CPU: \d{1,10} (?:UID: \d{1,10} )?PID: (\d{1,10}) Comm: |Pid: (\d{1,10}), comm: )(.*?)"
     r"(?: (?:Not tainted|Tainted:).*)?$"
 )
-_KILLED = re.compile(r"Killed process (\d{1,10})(?:,\s*UID (\d{1,10}),)?\s*\((.*)\)(.*)$")
-_KILLED_LAZY = re.compile(r"Killed process (\d{1,10})(?:,\s*UID (\d{1,10}),)?\s*\((.*?)\)(.*)$")
-_KILLED_NO_COMM = re.compile(r"Killed process (\d{1,10})(?!\d)(.*)$")
+_KILLED = re.compile(r"Killed process\s{1,8}(\d{1,10})(?:,\s*UID (\d{1,10}),)?\s*\((.*)\)(.*)$")
+_KILLED_LAZY = re.compile(
+    r"Killed process\s{1,8}(\d{1,10})(?:,\s*UID (\d{1,10}),)?\s*\((.*?)\)(.*)$"
+)
+_KILLED_NO_COMM = re.compile(r"Killed process\s{1,8}(\d{1,10})(?!\d)(.*)$")
 _TAIL_UID = re.compile(r",?\s*UID \d{1,10},")
 # A key starts a word (the lookbehind), so a long word is tried once, not from every letter;
 # the key is then the word from its first ASCII letter or "_" on.
-_KV = re.compile(r"(?<![\w-])([\w-]+):\s?(-?\d{1,19})(?:kB|KB)?\b")
+# A size may come with thousands separators a collector or a paste added ("153,700,88kB"):
+# digits and commas right up to "kB" are one number; "0, UID" is 0 then the next pair.
+_KV = re.compile(
+    r"(?<![\w-])([\w-]+):\s?(-?\d{1,19}(?!\d|,\d)|\d{1,19}(?:,\d{1,3}){1,6}(?=kB|KB))"
+    r"(?:kB|KB)?\b"
+)
 _KEY_START = re.compile(r"[A-Za-z_]")
 _RHEL7_UID = re.compile(r"^,?\s*UID (\d{1,10}),")
 _SCORE_ADJ_TAIL = re.compile(r"oom_score_adj:-?\d+$")
 _SELECTED = re.compile(
-    r"[Kk]ill process (\d{1,10}) \((.{0,64})\) score -?\d{1,10} (?:or sacrifice child|and children)"
+    r"[Kk]ill process\s{1,8}(\d{1,10}) \((.{0,64})\) score -?\d{1,10} (?:or sacrifice child|and children)"
 )
 _SUMMARY_KEYS = {
     "constraint": re.compile(r"constraint=([^,]*)"),
@@ -151,6 +172,29 @@ _TASK_IN = re.compile(r"Task in (.*) killed as a result of limit of (.*)$")
 _STATS_FOR = re.compile(r"Memory cgroup stats for (.*?):")
 _GROUP = re.compile(r"Tasks in (.*) are going to be killed due to memory\.oom\.group set")
 _REAPED = re.compile(r"oom_reaper: (?:reaped process |unable to reap pid:)(\d{1,10}) \((.{0,64})\)")
+# Whole function names only, as an unwinder prints a frame: "name+0x…" (x86, arm64, old ARM
+# "(name+0x…)"), "(name)" or "name from caller" (ARM); a compiler suffix (".cold.33") may
+# follow the name. "\b" keeps "mem_cgroup_charge_statistics" or "unlock_page_memcg"
+# (bookkeeping helpers) out; the frame shape keeps a program's "x.out_of_memory()" out.
+_FRAME_END = r"(?:\.[\w.]{1,24})?(?:\+0x|\)| from )"
+_MEMCG_FRAME = re.compile(
+    r"\b(?:mem_cgroup_out_of_memory|try_charge(?:_memcg)?|mem_cgroup_try_charge(?:_delay)?"
+    r"|mem_cgroup_oom_synchronize|memory_max_write|mem_cgroup_oom)" + _FRAME_END
+)
+_OOM_FRAME = re.compile(
+    r"\b(?:out_of_memory|oom_kill_process|mem_cgroup_out_of_memory|mem_cgroup_oom_synchronize)"
+    + _FRAME_END
+)
+_ALLOC_FRAME = re.compile(r"\b__alloc_pages(?:_slowpath|_nodemask)?" + _FRAME_END)
+_FRAME_WORDS = (
+    "out_of_memory",
+    "oom_kill_process",
+    "charge",
+    "mem_cgroup_oom",
+    "memory_max",
+    "__alloc_pages",
+)
+"""Substrings one of which every scope frame contains (a cheap test before the regexes)."""
 _ROW = re.compile(r"\[\s*(\d{1,10})\]\s+(.*)$")
 MAX_DIGITS = 19
 """Longest number read from a line (a 64-bit value); longer digit runs are not numbers here."""
@@ -197,7 +241,7 @@ def _pairs(tail: str) -> tuple[tuple[str, int], ...]:
     for word, number in _KV.findall(tail):
         start = _KEY_START.search(word)
         if start is not None:
-            out.append((word[start.start() :], int(number)))
+            out.append((word[start.start() :], int(number.replace(",", ""))))
     return tuple(out)
 
 
@@ -312,6 +356,18 @@ def reaped(text: str) -> Reaped | None:
         return None
     m = _REAPED.search(text)
     return Reaped(int(m.group(1)), m.group(2)) if m else None
+
+
+def frames(text: str) -> Frames | None:
+    """The scope-deciding frames named on a call-trace line, or None when it names none."""
+    if not any(word in text for word in _FRAME_WORDS):
+        return None
+    memcg = _MEMCG_FRAME.search(text) is not None
+    oom = _OOM_FRAME.search(text) is not None
+    alloc = _ALLOC_FRAME.search(text) is not None
+    if not (memcg or oom or alloc):
+        return None
+    return Frames(memcg=memcg, oom=oom, page_alloc=alloc)
 
 
 def table_columns(text: str) -> tuple[str, ...] | None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from killproof.model import Evidence
 from killproof.sources import kernel_lines as kl
-from killproof.sources.logwrap import Unwrapped
+from killproof.sources.logwrap import Unwrapped, unwrap
 from killproof.why.model import Cause, KillEvent, LimitScope, TaskRow
 
 AFTER_KILL_LINES = 3
@@ -25,6 +25,9 @@ MAX_VICTIMS = 1000
 the next one starts a report of its own."""
 MAX_ROWS = 100_000
 """Task-table rows kept per report (a host with more processes keeps the first ones)."""
+TENTATIVE_LINES = 200
+"""Lines a report opened at a ``CPU:``/``Hardware name:`` line waits for a sign of the OOM
+killer (an ``out_of_memory`` frame, a memcg block) before it is dropped as another stack."""
 TOP_TASKS = 10
 _GLOBAL_CONSTRAINTS = {"CONSTRAINT_NONE", "CONSTRAINT_CPUSET", "CONSTRAINT_MEMORY_POLICY"}
 _PAGE_SIZES_KB = (4, 8, 16, 64)
@@ -54,8 +57,17 @@ class OpenReport:
         self.memsw: kl.Usage | None = None
         self.task_in: kl.TaskIn | None = None
         self.stats_memcg: str | None = None
-        self.memcg_stack = False
+        self.header = False
+        self.sysrq = False
+        self.memcg_frame = False
+        self.oom_frame = False
+        self.alloc_frame = False
         self.mem_info = False
+        self.panic = False
+        """The kernel panicked (``System is deadlocked on memory``, ``panic_on_oom``): global."""
+        self.after_no_killable: bool | None = None
+        """After "no killable processes": None until the next kernel line is read, then
+        whether it was something other than the panic that follows a global OOM."""
         self.columns: tuple[str, ...] | None = None
         self.rows: list[kl.RawRow] = []
         self.victims: list[Victim] = []
@@ -72,6 +84,9 @@ class OpenReport:
         """A report opened by its ``invoked oom-killer`` header."""
         report = cls(wrapped)
         report.invoker_process = head.comm or None
+        report.header = True
+        # a SysRq-f (manual) OOM is machine-wide: the kernel prints order=-1 for it
+        report.sysrq = "order=-1" in wrapped.text
         report.evidence.append(evidence)
         return report
 
@@ -83,7 +98,9 @@ class OpenReport:
     @property
     def wants_more(self) -> bool:
         """True until the kill lines (and the few lines after them) are read."""
-        if self.exiting or self.no_killable:
+        if self.no_killable:
+            return self.after_no_killable is None and not self.panic
+        if self.exiting:
             return False
         return not self.victims or self.after_kill > 0
 
@@ -97,9 +114,37 @@ class OpenReport:
         return bool(self.victims) and not (self.group_path and self.after_kill > 0)
 
     @property
+    def is_oom(self) -> bool:
+        """True when a line read so far is the OOM killer's own (a report opened at a
+        ``CPU:`` or ``Hardware name:`` line may be any other kernel warning's stack)."""
+        return bool(
+            self.header
+            or self.victims
+            or self.selected
+            or self.summary
+            or self.task_in
+            or self.usage
+            or self.stats_memcg
+            or self.oom_frame
+            or self.no_killable
+        )
+
+    @property
     def exhausted(self) -> bool:
         """True when so many lines went by unrecognised that the report must have been cut."""
+        if not self.is_oom and self.stale >= TENTATIVE_LINES:
+            return True
         return self.stale >= STALE_LINES or self.foreign >= STALE_LINES
+
+    def note_next(self, text: str) -> None:
+        """See the kernel line after "no killable processes": the panic of a global OOM, or
+        anything else (a memcg OOM returns and the log goes on)."""
+        if not self.no_killable or self.after_no_killable is not None or self.panic:
+            return
+        if "deadlocked on memory" in text or "Kernel panic" in text:
+            self.panic = True
+        else:
+            self.after_no_killable = True
 
     def note_foreign(self) -> None:
         """Count a line of another writer that came in the middle of the report."""
@@ -108,6 +153,16 @@ class OpenReport:
     def repeats(self, line: kl.Killed) -> bool:
         """True when ``line`` is the last ``Killed process`` line again, word for word."""
         return bool(self.victims) and self.victims[-1].line == line
+
+    def repeats_header(self, text: str) -> bool:
+        """True when ``text`` is this report's header line again and nothing else was read."""
+        return (
+            self.header
+            and len(self.evidence) == 1
+            and self.stale == 0
+            and self.invoker_pid is None
+            and unwrapped_text(self.evidence[0].text) == text
+        )
 
     def add_victim(self, victim: Victim) -> None:
         """A ``Killed process`` line of this report."""
@@ -159,6 +214,9 @@ class OpenReport:
 
     def take_line(self, text: str, wrapped: Unwrapped, evidence: Evidence) -> None:
         """Any other kernel line of the report."""
+        if self.no_killable:
+            self.note_next(text)
+            return
         if self.victims:
             if self.after_kill <= 0:
                 return
@@ -184,6 +242,11 @@ class OpenReport:
         if self.invoker_pid is None and (inv := kl.invoker(text)) is not None:
             self.invoker_pid = inv.pid
             self.invoker_process = self.invoker_process or inv.comm
+            return True
+        if (fr := kl.frames(text)) is not None:
+            self.memcg_frame = self.memcg_frame or fr.memcg
+            self.oom_frame = self.oom_frame or fr.oom
+            self.alloc_frame = self.alloc_frame or fr.page_alloc
             return True
         if (summ := kl.summary(text)) is not None and ("oom-kill:" in text or self.summary_open):
             self.take_summary(summ, evidence)
@@ -214,14 +277,13 @@ class OpenReport:
             self.exiting = True
             self.evidence.append(evidence)
             return True
-        if "no killable processes" in text:
+        if "no killable processes" in text or "panic_on_oom" in text:
             self.no_killable = True
+            self.panic = self.panic or "panic" in text
             self.evidence.append(evidence)
             return True
         if text.startswith("Mem-Info"):
             self.mem_info = True
-        elif "mem_cgroup_out_of_memory" in text:
-            self.memcg_stack = True
         elif self.columns is None and not self.rows and (row := kl.table_row(text, None)):
             # a table whose header line was lost
             self.rows.append(row)
@@ -245,10 +307,18 @@ class OpenReport:
             return Cause.KERNEL_OOM_MEMCG
         if summ is not None and (summ.global_oom or summ.constraint in _GLOBAL_CONSTRAINTS):
             return Cause.KERNEL_OOM_GLOBAL
-        if self.task_in is not None or self.usage is not None or self.memcg_stack:
+        if self.task_in is not None or self.usage is not None or self.memcg_frame:
             return Cause.KERNEL_OOM_MEMCG
-        if self.mem_info:
+        if self.stats_memcg is not None:
+            return Cause.KERNEL_OOM_MEMCG
+        if self.mem_info or self.panic or self.sysrq or (self.alloc_frame and self.oom_frame):
+            # show_mem() ("Mem-Info:") is only printed for a global OOM; the page allocator
+            # calls out_of_memory() itself only for the whole host
             return Cause.KERNEL_OOM_GLOBAL
+        if self.no_killable and self.after_no_killable:
+            # "no killable processes" not followed by the panic: only a memcg (or sysrq)
+            # OOM goes on after it
+            return Cause.KERNEL_OOM_MEMCG
         return Cause.KERNEL_OOM_UNKNOWN_SCOPE
 
     def _page_kb(self) -> int:
@@ -326,6 +396,10 @@ class OpenReport:
                 ]
             if self.no_killable:
                 return [(base.with_changes(killed=False, evidence=tuple(shared)), 0)]
+            if self.is_oom and not self.exiting:
+                # a report cut before its victim line: an OOM of known scope, victim unknown
+                selected = self.selected.pid if self.selected else None
+                return [(base.with_changes(evidence=tuple(shared), selected_pid=selected), 0)]
             return []
         out: list[tuple[KillEvent, int]] = []
         for index, victim in enumerate(self.victims):
@@ -384,6 +458,11 @@ class OpenReport:
                 host=w.host or base.host,
             )
         return base.with_changes(**changes)
+
+
+def unwrapped_text(line: str) -> str:
+    """The message of a raw log line (its wrappers removed)."""
+    return unwrap(line).text
 
 
 def _unique(rows: list[kl.RawRow]) -> list[kl.RawRow]:

@@ -61,6 +61,11 @@ _FULL = re.compile(
 _UNIX = re.compile(r"(\d{9,11}(?:\.\d{1,9})?)[ \t]+")
 # "host ident[pid]: " after a syslog/journal/ISO time.
 _HOST_IDENT = re.compile(r"([\w.:-]{1,253})[ \t]+([\w.@/-]{1,64})(?:\[\d{1,10}\])?:[ \t]?")
+# talosctl dmesg: "<node>: <facility>: <level>: [<RFC 3339 time>]: ".
+_TALOS = re.compile(
+    r"([\w.:-]{1,253}): ([a-z]{3,8}) {0,8}: {0,8}(?:emerg|alert|crit|err|warning|warn|notice|info"
+    r"|debug) {0,8}: \[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d))\]: "
+)
 _KERNEL_TAG = re.compile(r"kernel(?:\[\d{1,10}\])?:[ \t]?")
 _UPTIME = re.compile(r"\[[ \t]*(\d{1,10}\.\d{1,9})\][ \t]?")
 # dmesg -T (ctime, day space-padded); tolerate localized day/month names.
@@ -163,7 +168,12 @@ def unwrap(line: str) -> Unwrapped:
     elif m := _PRIORITY.match(text):
         text = text[m.end() :]
 
-    if m := _ISO.match(text):
+    if m := _TALOS.match(text):
+        host, time = m.group(1), m.group(3)
+        epoch = _epoch(time)
+        ident = "kernel" if m.group(2) == "kern" else m.group(2)
+        text = text[m.end() :]
+    elif m := _ISO.match(text):
         time = m.group(1)
         epoch = _epoch(time)
         text = text[m.end() :]
@@ -171,10 +181,19 @@ def unwrap(line: str) -> Unwrapped:
         if "," not in time and (h := _HOST_IDENT.match(text)):
             host, ident = h.group(1), h.group(2)
             text = text[h.end() :]
+        elif "," not in time and (k := _KERNEL_TAG.match(text)):
+            ident = "kernel"  # a journal or syslog that writes no host name
+            text = text[k.end() :]
     elif (m := _SYSLOG.match(text)) and (h := _HOST_IDENT.match(text, m.end())):
         time = m.group(1)
         host, ident = h.group(1), h.group(2)
         text = text[h.end() :]
+    elif (m := _SYSLOG.match(text)) and (k := _KERNEL_TAG.match(text, m.end())):
+        # a journal or syslog that writes no host name (other writers' tags are left in the
+        # text for their own parsers)
+        time = m.group(1)
+        ident = "kernel"
+        text = text[k.end() :]
     elif (m := _FULL.match(text)) and (h := _HOST_IDENT.match(text, m.end())):
         time = m.group(1)
         if m.group(2) == "UTC":  # other zone names are ambiguous (CST, IST)

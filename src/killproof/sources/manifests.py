@@ -11,7 +11,9 @@ and never walk the object tree themselves.
 from __future__ import annotations
 
 import enum
+import itertools
 import posixpath
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -253,8 +255,14 @@ class ManifestSet:
 
     def serving(self, c: Container) -> bool:
         """A long-running app container that takes traffic: it declares a port, or it is the
-        only app container of a pod a Service selects."""
+        only app container of a pod a Service selects. A bare Pod takes traffic only through
+        a Service; a load generator (``loadgen``, ``load-generator``, locust, k6 …) sends
+        traffic and serves none, whatever ports and Services it has for its metrics."""
         if c.role is not ContainerRole.APP or not c.workload.long_running:
+            return False
+        if load_generator(c):
+            return False
+        if c.workload.kind == "Pod" and not self.services_for(c.workload):
             return False
         if c.ports:
             return True
@@ -277,9 +285,14 @@ class ManifestSet:
 
     def hpa_for(self, w: Workload) -> K8sObject | None:
         """The HPA whose scaleTargetRef names this workload (the nearest, from its own tree)."""
-        found = self._hpas.get((w.obj.namespace, w.obj.origin, w.kind, w.obj.name), [])
-        near = nearest(w.obj, found, lambda hpa: hpa)
+        near = self.hpas_for(w)
         return near[0] if near else None
+
+    def hpas_for(self, w: Workload) -> list[K8sObject]:
+        """Every HPA whose scaleTargetRef names this workload, from its own tree (the
+        nearest directory of plain files, or its kustomize build)."""
+        found = self._hpas.get((w.obj.namespace, w.obj.origin, w.kind, w.obj.name), [])
+        return nearest(w.obj, found, lambda hpa: hpa)
 
     @cached_property
     def _hpas(self) -> dict[tuple[str, str, Any, Any], list[K8sObject]]:
@@ -345,6 +358,24 @@ class ManifestSet:
                     if isinstance(values, dict):
                         out.update(f"{section}.{r}" for r in values)
         return {k: frozenset(v) for k, v in found.items()}
+
+
+_LOAD_WORDS = frozenset({"loadgen", "loadgenerator", "locust", "k6", "vegeta", "loadtest"})
+
+
+def load_generator(c: Container) -> bool:
+    """True when the workload, the container or the image's last path element is named as
+    a load generator (``loadgen``, ``load-generator``, ``locust`` …)."""
+    image = c.spec.get("image")
+    last = (
+        image.split("@", 1)[0].rsplit("/", 1)[-1].split(":", 1)[0] if isinstance(image, str) else ""
+    )
+    for name in (c.workload.obj.name, c.name, last):
+        words = [w for w in re.split(r"[-_.]", name.lower()) if w]
+        joined = {a + b for a, b in itertools.pairwise(words)}
+        if _LOAD_WORDS & (set(words) | joined) or any(w.startswith("loadgen") for w in words):
+            return True
+    return False
 
 
 def tree_distance(a: str, b: str) -> int | None:

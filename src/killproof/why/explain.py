@@ -144,8 +144,23 @@ def _drill_hint(limit_kb: int | None) -> str:
     )
 
 
+def _no_victim_line(e: KillEvent) -> str:
+    """What a kernel report cut before its ``Killed process`` line cannot say."""
+    if e.pid is not None or not e.killed:
+        return ""
+    return (
+        "The excerpt ends before the kernel's 'Killed process' line, so it does not name "
+        "the victim; the rest of the report (`journalctl -k`, `dmesg -T`) does."
+    )
+
+
+def _held(e: KillEvent) -> str:
+    """The victim's memory, or why the excerpt cannot say who the victim was."""
+    return " ".join(part for part in (_memory(e), _no_victim_line(e)) if part)
+
+
 def _kernel_memcg(e: KillEvent) -> Verdict:
-    cgroup = f"memory cgroup {e.oom_memcg}" if e.oom_memcg else "a memory cgroup"
+    cgroup = f"memory cgroup {e.oom_memcg}" if e.oom_memcg else "its memory cgroup"
     limit = f"its limit of {mib(e.limit_kb)}" if e.limit_kb else "its limit"
     usage = f" (usage {mib(e.usage_kb)}" if e.usage_kb is not None else ""
     if usage:
@@ -153,7 +168,7 @@ def _kernel_memcg(e: KillEvent) -> Verdict:
     workload = f" ({where(e)})" if where(e) else ""
     text = (
         f"The kernel's OOM killer killed {victim(e)}{workload} because {cgroup} "
-        f"reached {limit}{usage}. {_memory(e)}"
+        f"reached {limit}{usage}. {_held(e)}"
     )
     if e.limit_scope is LimitScope.ANCESTOR:
         text += (
@@ -189,7 +204,7 @@ def _kernel_global(e: KillEvent) -> Verdict:
     text = (
         f"The whole machine ran out of memory and the kernel's OOM killer chose {victim(e)}"
         f"{f' (oom_score_adj {e.oom_score_adj})' if e.oom_score_adj is not None else ''}. "
-        f"No cgroup limit was hit. {_memory(e)}"
+        f"No cgroup limit was hit. {_held(e)}"
     )
     if e.task_memcg and e.task_memcg != "/":
         text += (
@@ -216,7 +231,7 @@ def _kernel_global(e: KillEvent) -> Verdict:
 def _kernel_unknown(e: KillEvent) -> Verdict:
     text = (
         f"The kernel's OOM killer killed {victim(e)}, but the evidence does not show whether a "
-        f"cgroup limit or the whole machine ran out. {_memory(e)}"
+        f"cgroup limit or the whole machine ran out. {_held(e)}"
     )
     given = e.invoker_pid is not None or bool(e.top_tasks) or e.constraint is not None
     first = (

@@ -40,19 +40,44 @@ def served(path: str, patterns: Iterable[str]) -> bool:
     return any(_pattern_matches(p, clean) for p in patterns)
 
 
+_CR = "sigs.k8s.io/controller-runtime"
+FRAMEWORK_PATHS: tuple[tuple[tuple[str, ...], frozenset[str]], ...] = (
+    # k8s.io/apiserver's generic API server installs its health checks itself
+    (
+        ("k8s.io/apiserver/pkg/server", "k8s.io/apiserver/pkg/server/options"),
+        frozenset({"/healthz/", "/livez/", "/readyz/"}),
+    ),
+    # controller-runtime's manager serves its health probes (AddHealthzCheck/AddReadyzCheck)
+    ((_CR, f"{_CR}/pkg/manager", f"{_CR}/pkg/healthz"), frozenset({"/healthz/", "/readyz/"})),
+)
+"""(import paths, path patterns the library serves without the program registering
+them). A ``/x/`` pattern also serves ``/x`` here: both libraries answer either."""
+
+
+def framework_paths(imports: frozenset[str]) -> frozenset[str]:
+    """The patterns the program's libraries serve, with each subtree's bare path too."""
+    out: set[str] = set()
+    for packages, patterns in FRAMEWORK_PATHS:
+        if any(i in imports for i in packages):
+            out |= patterns | {p.rstrip("/") for p in patterns}
+    return frozenset(out)
+
+
 def check(facts: DeployFacts) -> Iterator[Finding]:
-    """httpGet probes of linked containers against the program's handler paths."""
+    """httpGet probes of linked containers against the program's handler paths and the
+    health endpoints its libraries install."""
     for linked in facts.launches:
         c, program = linked.launch.container, linked.program
         if c is None or program is None or not program.handler_paths:
             continue
+        library = framework_paths(program.imports)
         for kind in ("liveness", "readiness", "startup"):
             probe = c.probe(kind)
             http = probe.get("httpGet") if probe is not None else None
             if not isinstance(http, YMap):
                 continue
             path = str(http.get("path", "/"))
-            if served(path, program.handler_paths):
+            if served(path, program.handler_paths | library):
                 continue
             paths = ", ".join(sorted(program.handler_paths))
             yield RULE.finding(
@@ -109,7 +134,10 @@ RULE: Rule[DeployFacts] = Rule(
             "liveness/readiness/startup `httpGet.path` of a container linked to a Go program, "
             "matched against the paths the program registers (ServeMux semantics: exact "
             "paths, `/prefix/` subtrees, Go 1.22 `{wildcards}` and `{$}`; router `:params`). "
-            "Silent when the Go side found no handler paths."
+            "Silent when the Go side found no handler paths. Health endpoints a library "
+            "installs count as served: `/healthz`, `/livez`, `/readyz` (and their "
+            "sub-checks) of `k8s.io/apiserver`'s generic server, `/healthz` and `/readyz` "
+            "of a controller-runtime manager."
         ),
         why=(
             "A probe on an unserved path gets 404, which counts as failure: a liveness or "

@@ -32,6 +32,21 @@ def mib(n: float | None) -> str:
     return "?" if n is None else f"{n / (1 << 20):.1f} MiB"
 
 
+def secs(t: float | None) -> str:
+    """Seconds as a person reads them: ``0.3 s``, ``8.3 s``, ``95 s``, ``12.5 min``, ``2.1 h``."""
+    if t is None:
+        return "?"
+    if t < 0.095:
+        return f"{t:.2f} s"
+    if t < 99.5:
+        return f"{t:.1f} s"
+    if t < 120:
+        return f"{t:.0f} s"
+    if t < 7200:
+        return f"{t / 60:.1f} min"
+    return f"{t / 3600:.1f} h"
+
+
 def drill_rule(
     rule_id: str,
     *,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from killproof.drill.result import DrillResult, HeapProfile
 from killproof.model import Evidence, Finding, Location, Severity
 from killproof.rules.base import RuleDocs
-from killproof.rules.drill.common import drill_rule, mib, subject
+from killproof.rules.drill.common import drill_rule, mib, secs, subject
 
 
 def last_profile_before(result: DrillResult, t_s: float) -> HeapProfile | None:
@@ -30,7 +30,7 @@ def check(result: DrillResult) -> Iterator[Finding]:
         "go-runtime": "the Go runtime itself (fatal error: runtime: out of memory)",
     }.get(oom.source, oom.source)
     message = (
-        f"killed for memory {oom.t_s:.1f}s after start by {by}: "
+        f"killed for memory {secs(oom.t_s)} after start by {by}: "
         f"{mib(oom.memory_bytes)} in use of a {mib(oom.limit_bytes)} limit"
     )
     evidence = [Evidence(e) for e in oom.evidence] + [Evidence(k) for k in result.kernel_events]
@@ -39,7 +39,7 @@ def check(result: DrillResult) -> Iterator[Finding]:
     if profile is not None:
         site = profile.top[0]
         message += (
-            f"; the heap profile taken at {profile.t_s:.1f}s ({profile.reason}) puts "
+            f"; the heap profile taken at {secs(profile.t_s)} ({profile.reason}) puts "
             f"{mib(site.inuse_bytes)} at {site.function}"
         )
         location = Location(path=site.file, line=site.line, subject=subject(result))

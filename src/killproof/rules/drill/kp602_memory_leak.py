@@ -8,7 +8,7 @@ from killproof.drill import judge
 from killproof.drill.result import DrillResult
 from killproof.model import Evidence, Finding, Severity
 from killproof.rules.base import RuleDocs
-from killproof.rules.drill.common import drill_rule, mib, where
+from killproof.rules.drill.common import drill_rule, mib, secs, where
 
 
 def check(result: DrillResult) -> Iterator[Finding]:
@@ -21,21 +21,21 @@ def check(result: DrillResult) -> Iterator[Finding]:
     ttl = est.seconds_to_limit
     message = (
         f"memory grew {mib(est.slope_per_s)}/s at a constant {rate:g} req/s "
-        f"(step {trend.step + 1}, {trend.start_s:.1f}–{trend.end_s:.1f}s, {est.samples} samples, "
+        f"(step {trend.step + 1}, {trend.start_s:.1f}–{secs(trend.end_s)}, {est.samples} samples, "
         f"confidence {est.confidence:.3f})"
     )
     if ttl is not None:
         message += f"; at this rate it reaches the {mib(result.limits.memory_bytes)} limit "
-        message += f"{ttl:.0f}s after the step"
+        message += f"{secs(ttl)} after the step" if ttl >= 0.05 else "as the step ends"
     evidence = [
         Evidence(
-            f"fitted {mib(est.start_value)} at {trend.start_s:.1f}s → "
-            f"{mib(est.end_value)} at {trend.end_s:.1f}s"
+            f"fitted {mib(est.start_value)} at {secs(trend.start_s)} → "
+            f"{mib(est.end_value)} at {secs(trend.end_s)}"
         ),
     ]
     if result.oom is not None and trend.end_s <= result.oom.t_s:
         evidence.append(
-            Evidence(f"detected {result.oom.t_s - trend.end_s:.1f}s before the OOM kill")
+            Evidence(f"detected {secs(result.oom.t_s - trend.end_s)} before the OOM kill")
         )
     slow = ttl is not None and ttl > judge.LEAK_HORIZON_S and result.oom is None
     yield RULE.finding(

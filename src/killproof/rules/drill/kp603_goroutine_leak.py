@@ -8,7 +8,7 @@ from killproof.drill import judge
 from killproof.drill.result import DrillResult
 from killproof.model import Evidence, Finding, Severity
 from killproof.rules.base import RuleDocs
-from killproof.rules.drill.common import drill_rule, where
+from killproof.rules.drill.common import drill_rule, secs, where
 
 
 def check(result: DrillResult) -> Iterator[Finding]:
@@ -24,8 +24,8 @@ def check(result: DrillResult) -> Iterator[Finding]:
         where(result),
         [
             Evidence(
-                f"go_goroutines fitted {est.start_value:.0f} at {trend.start_s:.1f}s, "
-                f"{est.end_value:.0f} at {trend.end_s:.1f}s ({est.samples} samples)"
+                f"go_goroutines fitted {est.start_value:.0f} at {secs(trend.start_s)}, "
+                f"{est.end_value:.0f} at {secs(trend.end_s)} ({est.samples} samples)"
             )
         ],
     )

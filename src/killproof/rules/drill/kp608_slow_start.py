@@ -7,12 +7,14 @@ from collections.abc import Iterator
 from killproof.drill.result import DrillResult
 from killproof.model import Evidence, Finding, Severity
 from killproof.rules.base import RuleDocs
-from killproof.rules.drill.common import drill_rule, where
+from killproof.rules.drill.common import drill_rule, secs, where
 
 
 def check(result: DrillResult) -> Iterator[Finding]:
     """One finding when startup exceeded its budget or never finished."""
     lim = result.limits
+    if not result.ready and result.interrupted:
+        return  # the drill was stopped while waiting: nothing says the service was slow
     if not result.ready:
         yield RULE.finding(
             f"never became ready: {result.startup_error}",
@@ -23,7 +25,7 @@ def check(result: DrillResult) -> Iterator[Finding]:
         return
     if result.startup_s is not None and result.startup_s > lim.max_startup_s:
         yield RULE.finding(
-            f"ready after {result.startup_s:.1f}s, more than the {lim.max_startup_s:g}s the "
+            f"ready after {secs(result.startup_s)}, more than the {lim.max_startup_s:g}s the "
             "probes allow",
             where(result),
         )

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from killproof.drill.result import DrillResult
 from killproof.model import Evidence, Finding, Severity
 from killproof.rules.base import RuleDocs
-from killproof.rules.drill.common import drill_rule, mib, where
+from killproof.rules.drill.common import drill_rule, mib, secs, where
 
 
 def check(result: DrillResult) -> Iterator[Finding]:
@@ -22,7 +22,7 @@ def check(result: DrillResult) -> Iterator[Finding]:
         evidence.append(
             Evidence(
                 f"usage {mib(last.cgroup_usage_bytes)} of {mib(result.limits.memory_bytes)}, "
-                f"failcnt {last.failcnt} at {last.t_s:.1f}s"
+                f"failcnt {last.failcnt} at {secs(last.t_s)}"
             )
         )
     p99 = [s.p99_ms for s in result.steps]
@@ -30,7 +30,7 @@ def check(result: DrillResult) -> Iterator[Finding]:
         evidence.append(Evidence("p99 by step: " + ", ".join(f"{v:.0f}ms" for v in p99)))
     yield RULE.finding(
         f"pinned at the {mib(result.limits.memory_bytes)} limit with the kernel reclaiming "
-        f"(failcnt climbing, no OOM kill) until the drill stopped the load at {at:.1f}s",
+        f"(failcnt climbing, no OOM kill) until the drill stopped the load at {secs(at)}",
         where(result),
         evidence,
     )

@@ -9,7 +9,7 @@ from killproof.model import Evidence
 
 
 def _at(value: float | None) -> str:
-    return "never" if value is None else f"+{value:.2f}s"
+    return "never" if value is None else f"+{value:.2f} s"
 
 
 def timeline_evidence(t: ShutdownTimeline) -> list[Evidence]:
@@ -19,7 +19,7 @@ def timeline_evidence(t: ShutdownTimeline) -> list[Evidence]:
         Evidence(
             f"{t.signal} at +0s; readiness failed {_at(t.readiness_failed_after_s)}; "
             f"listener closed {_at(t.listener_closed_after_s)}; exited "
-            f"{_at(t.exit_after_s)} ({exit_text}); grace {t.grace_s:g}s"
+            f"{_at(t.exit_after_s)} ({exit_text}); grace {t.grace_s:g} s"
         )
     ]
 

@@ -10,6 +10,7 @@ from killproof.rules.k8s import (
     gogc_off_without_limit,
     gomemlimit_at_or_above_limit,
     gomemlimit_missing,
+    hpa_conflict,
     liveness_kills_slow_start,
     liveness_probe_missing,
     liveness_same_as_readiness,
@@ -39,4 +40,5 @@ RULES: list[Rule[Any]] = [
     gogc_off_without_limit.RULE,
     single_replica.RULE,
     pdb_blocks_eviction.RULE,
+    hpa_conflict.RULE,
 ]

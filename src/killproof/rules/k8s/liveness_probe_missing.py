@@ -51,7 +51,10 @@ RULE: Rule[DeployFacts] = Rule(
             "App containers of long-running workloads (not Jobs, CronJobs or run-once Pods) "
             "that serve traffic (declare a port, or are the only container behind a Service) "
             "and have no `livenessProbe`. Init containers, sidecars and batch work are never "
-            "flagged."
+            "flagged. "
+            "Load generators (`loadgen`, `load-generator`, locust, k6 … by workload, "
+            "container or image name) send traffic and serve none; a bare Pod serves only "
+            "when a Service selects it."
         ),
         why=(
             "Without liveness, a wedged process (deadlock, exhausted pool) is never restarted. "

@@ -12,9 +12,11 @@ from killproof.rules.locate import ev, loc, program_ev
 
 
 def check(facts: DeployFacts) -> Iterator[Finding]:
-    """Serving containers behind a Service with no preStop hook and no drain sleep in code."""
+    """Serving containers behind a Service with no preStop hook and no drain sleep in code.
+    A bare Pod is skipped: no controller starts a replacement, so there is no endpoint
+    for the traffic to move to and a delay only postpones the same failures."""
     for c in facts.manifests.containers():
-        if not facts.manifests.serving(c) or has_prestop(c):
+        if c.workload.kind == "Pod" or not facts.manifests.serving(c) or has_prestop(c):
             continue
         services = facts.manifests.services_for(c.workload)
         if not services:
@@ -79,7 +81,9 @@ RULE: Rule[DeployFacts] = Rule(
             "linked Go program itself sleeps on the signal path before calling Shutdown. A "
             "Service selects workloads of its own kustomize build, or, for plain files, of "
             "the nearest directory of its own top-level tree: an example under `examples/` "
-            "with the same labels is not selected by a Service under `deploy/`."
+            "with the same labels is not selected by a Service under `deploy/`. Bare Pods "
+            "(no controller starts a replacement to take the traffic) and load generators "
+            "are not flagged."
         ),
         why=(
             "On deletion the kubelet sends SIGTERM while, in parallel, the endpoint controller "

@@ -50,7 +50,10 @@ RULE: Rule[DeployFacts] = Rule(
         what=(
             "App containers of long-running workloads that serve traffic (declare a port, or "
             "are the only container behind a Service) with no `readinessProbe`. Jobs, "
-            "CronJobs, init containers and sidecars are never flagged."
+            "CronJobs, init containers and sidecars are never flagged. "
+            "Load generators (`loadgen`, `load-generator`, locust, k6 … by workload, "
+            "container or image name) send traffic and serve none; a bare Pod serves only "
+            "when a Service selects it."
         ),
         why=(
             "Without readiness the pod is an endpoint the moment the container starts, before "

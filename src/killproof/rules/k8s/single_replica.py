@@ -8,9 +8,26 @@ from killproof.check.deploy_facts import DeployFacts
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.rules.locate import loc
-from killproof.sources.yamltree import dig_pos
+from killproof.sources.manifests import ManifestSet, Workload
+from killproof.sources.yamltree import dig, dig_pos
 
 _DEPLOYMENT_LIKE = ("Deployment", "Rollout", "DeploymentConfig")
+
+
+_LEADER_FLAGS = ("--leader-elect", "--enable-leader-election", "--leader-election")
+
+
+def _single_by_design(ms: ManifestSet, w: Workload) -> bool:
+    """One pod by design: ``strategy: Recreate`` (two pods must never run at once), or a
+    leader-elected controller (only the leader works; more replicas are only standbys)."""
+    if dig(w.obj.body, "spec", "strategy", "type") == "Recreate":
+        return True
+    for c in ms.containers_of(w):
+        for word in c.argv():
+            flag = word.split("=", 1)
+            if flag[0] in _LEADER_FLAGS and (len(flag) == 1 or flag[1].lower() != "false"):
+                return True
+    return False
 
 
 def check(facts: DeployFacts) -> Iterator[Finding]:
@@ -19,7 +36,7 @@ def check(facts: DeployFacts) -> Iterator[Finding]:
     for w in ms.workloads:
         if w.kind not in _DEPLOYMENT_LIKE or w.replicas != 1 or ms.hpa_for(w) is not None:
             continue
-        if not any(ms.serving(c) for c in ms.containers_of(w)):
+        if not any(ms.serving(c) for c in ms.containers_of(w)) or _single_by_design(ms, w):
             continue
         how = (
             "replicas: 1"
@@ -58,7 +75,12 @@ RULE: Rule[DeployFacts] = Rule(
         what=(
             "Deployments (and Argo Rollouts, OpenShift DeploymentConfigs) with a serving "
             "container whose `spec.replicas` is 1 or absent "
-            "(the default is 1) and that no HorizontalPodAutoscaler targets."
+            "(the default is 1) and that no HorizontalPodAutoscaler targets. "
+            "Single by design is not flagged: `strategy: Recreate` (two pods must never run "
+            "at once) or a leader-elected controller (`--leader-elect`). "
+            "Load generators (`loadgen`, `load-generator`, locust, k6 … by workload, "
+            "container or image name) send traffic and serve none; a bare Pod serves only "
+            "when a Service selects it."
         ),
         why=(
             "With one pod, a kill is an outage: the OOM-killed container restarts with "

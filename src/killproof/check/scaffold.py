@@ -1,0 +1,81 @@
+"""Tutorial scaffolding: third-party workloads in ``examples/`` and ``docs/``.
+
+Docs and examples deploy the project itself (judged, and labelled as examples) but also
+throwaway third-party workloads that only make the tutorial work: an nginx to point DNS
+records at, an etcd or a bind9 to try a provider, an echo server. Nobody runs those as
+they are written, so the Kubernetes rules do not judge them. A workload is scaffolding
+when it sits in an example tree, the repo has Go programs, and none of its containers
+runs one of them by image or command name (``ghcr.io/acme/api:1`` runs program ``api``;
+so does ``command: [/usr/bin/api]``). Workloads outside example trees, and every
+workload of a repo without Go programs, are always judged.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterable, Sequence
+
+from killproof.check.facts import GoProgram
+from killproof.check.scope import PathKind, classify
+from killproof.sources.manifests import K8sObject, ManifestSet
+from killproof.sources.yamltree import iter_maps
+
+_WORD = re.compile(r"[-_.]")
+
+
+def project_names(programs: Iterable[GoProgram]) -> frozenset[str]:
+    """Lower-case names this repo's code is known by: binaries, main package directories
+    and the module path's last two elements (``github.com/acme/api-server`` gives
+    ``acme`` and ``api-server``)."""
+    names: set[str] = set()
+    for p in programs:
+        names.add(p.binary_name.lower())
+        if p.dir not in (".", ""):
+            names.add(posixpath.basename(p.dir).lower())
+        parts = [x for x in p.module_path.lower().split("/") if x and not re.fullmatch(r"v\d+", x)]
+        names.update(parts[-2:] if len(parts) > 1 else parts)
+    return frozenset(n for n in names if len(n) >= 2)
+
+
+def _tokens(image: str) -> set[str]:
+    """The path elements of an image reference (registry host, tag and digest dropped)."""
+    ref = image.split("@", 1)[0]
+    parts = ref.lower().split("/")
+    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0]):
+        parts = parts[1:]
+    parts[-1] = parts[-1].split(":", 1)[0]
+    return {p for p in parts if p}
+
+
+def _runs_project(spec: object, names: frozenset[str]) -> bool:
+    """True when a container spec's image or command names one of ``names`` — or when
+    it cannot be told (no image, a template expression)."""
+    if not isinstance(spec, dict):
+        return True
+    image = spec.get("image")
+    if not isinstance(image, str) or not image or "{{" in image or "$" in image:
+        return True
+    words = set(_tokens(image))
+    command = spec.get("command")
+    if isinstance(command, list) and command and isinstance(command[0], str):
+        words.add(posixpath.basename(command[0]).lower())
+    return any(word in names or names & set(_WORD.split(word)) for word in words)
+
+
+def scaffolding(objects: Sequence[K8sObject], programs: Sequence[GoProgram]) -> set[int]:
+    """The ids of the workload objects in ``objects`` that are tutorial scaffolding."""
+    names = project_names(programs)
+    if not names:
+        return set()
+    out: set[int] = set()
+    for w in ManifestSet.of(objects).workloads:
+        if classify(w.obj.at.path).kind is not PathKind.EXAMPLE:
+            continue
+        specs = [
+            *iter_maps(w.pod_spec.get("initContainers")),
+            *iter_maps(w.pod_spec.get("containers")),
+        ]
+        if specs and not any(_runs_project(s, names) for s in specs):
+            out.add(id(w.obj))
+    return out

@@ -82,3 +82,9 @@ def test_a_hostile_line_of_up_to_a_mebibyte_is_read_in_budget(name: str, text: s
 @pytest.mark.parametrize("token", ["'", '"', "\\", "$(", "`", "trap ", " ", "0", "<<EOF\n"])
 def test_one_token_repeated_to_a_mebibyte(name: str, token: str) -> None:
     _budget(PARSERS[name], (token * (MIB // len(token)))[:MIB])
+
+
+@pytest.mark.parametrize("name", ["duration", "systemd timespan", "quantity", "systemd bytes"])
+def test_a_mebibyte_of_digits_that_is_no_number_is_refused_in_budget(name: str) -> None:
+    """Searching for `NUMBER UNIT` from every position of a digit run is quadratic."""
+    _budget(PARSERS[name], "0" * MIB + "..", seconds=2.0)

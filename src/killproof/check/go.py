@@ -31,6 +31,12 @@ from killproof.sources.golang.parse import SyntaxProblem, is_generated, parse, s
 from killproof.sources.golang.query import is_serving_import, needs_query
 from killproof.sources.golang.summary import summarize
 from killproof.sources.golang.suppress import Suppression, file_suppressions, suppressed_lines
+from killproof.sources.golang.testsupport import (
+    file_import_paths,
+    framework_imported,
+    helper_packages,
+    unused_library_packages,
+)
 
 # Below this many files, process start-up costs more than it saves.
 PARALLEL_MIN_FILES = 64
@@ -76,6 +82,8 @@ class PackageOutcome:
     summaries: tuple[PackageSummary, ...]
     files_checked: int
     syntax_errors: int
+    test_support: tuple[str, ...] = ()
+    """Files left out because they import a test framework."""
 
 
 def check_go(root: Path, go_files: Sequence[Path], jobs: int) -> GoResult:
@@ -96,16 +104,47 @@ def check_go(root: Path, go_files: Sequence[Path], jobs: int) -> GoResult:
     skipped: list[Skipped] = []
     summaries: list[PackageSummary] = []
     checked = errors = 0
+    support = 0
     for o in outcomes:
         findings.extend(o.findings)
         skipped.extend(o.skipped)
         summaries.extend(o.summaries)
         checked += o.files_checked
         errors += o.syntax_errors
+        support += len(o.test_support)
     skipped.sort(key=lambda s: (s.what, s.reason))  # same order however the work was split
     if tests:
         skipped.append(
             Skipped(f"{len(tests)} _test.go files", "test code does not run in production")
+        )
+    if support:
+        skipped.append(
+            Skipped(
+                f"{support} Go files of test support",
+                "they import a test framework (testing, testify, ginkgo…): test helpers",
+            )
+        )
+    unused = unused_library_packages(
+        (s.dir, s.import_path, s.module_path, s.name, s.imports) for s in summaries
+    )
+    if unused:
+        findings = [f for f in findings if _dir_of(f.location.path) not in unused]
+        summaries = [s for s in summaries if s.dir not in unused]
+        skipped.append(
+            Skipped(
+                f"{len(unused)} Go packages of library modules nothing imports",
+                "no program built from this tree contains them",
+            )
+        )
+    helpers = _test_only(root, summaries, tests)
+    if helpers:
+        findings = [f for f in findings if _dir_of(f.location.path) not in helpers]
+        summaries = [s for s in summaries if s.dir not in helpers]
+        skipped.append(
+            Skipped(
+                f"{len(helpers)} Go packages only tests import",
+                "only _test.go files of other directories import them: test helpers",
+            )
         )
     programs = build_programs(summaries)
     findings.extend(run_program_rules(programs, summaries))
@@ -142,6 +181,47 @@ def _go_program(main: PackageSummary, packages: Sequence[PackageSummary]) -> GoP
         sets_gomaxprocs=any(p.sets_gomaxprocs for p in packages),
         imports=frozenset(i for p in packages for i in p.imports),
     )
+
+
+def _test_only(root: Path, summaries: Sequence[PackageSummary], tests: Sequence[Path]) -> set[str]:
+    """Directories of packages that only other directories' ``_test.go`` files import."""
+    if not tests:
+        return set()
+    test_imports: dict[str, set[str]] = {}
+    for path in tests:
+        try:
+            real = path.resolve()
+            source = _read_head(real, root)
+        except (OSError, RuntimeError):
+            continue
+        d = _rel(real.parent, root)
+        test_imports.setdefault(d, set()).update(file_import_paths(source))
+    packages = {s.import_path: s.dir for s in summaries if s.name != "main" and s.import_path}
+    used = {i for s in summaries for i in s.imports}
+    return helper_packages(packages, used, test_imports)
+
+
+TEST_HEAD_BYTES = 64 << 10
+"""How much of a ``_test.go`` file is read for its imports (they come first)."""
+
+
+def _read_head(path: Path, root: Path) -> bytes:
+    """The first TEST_HEAD_BYTES of a resolved file under ``root`` (not through a link
+    out)."""
+    real = path
+    if not real.is_relative_to(root):
+        raise OSError("outside the checked tree (through a link): not read")
+    fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise OSError("not a regular file: not read")
+        return f.read(TEST_HEAD_BYTES)
+
+
+def _dir_of(path: str) -> str:
+    """The directory of a root-relative POSIX path, ``.`` for the root."""
+    head, _, _ = path.rpartition("/")
+    return head or "."
 
 
 def _module_binary(module_path: str) -> str:
@@ -269,6 +349,7 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
     errors = 0
     supp: dict[str, list[Suppression]] = {}
     parsed: list[tuple[str, bytes, ts.Tree, tuple[Import, ...]]] = []
+    test_support: list[str] = []
     for rel in task.files:
         try:
             source = _read_go(root / rel, root)
@@ -294,7 +375,11 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
             errors += 1
             skipped.append(_unparsed(rel, source, problem))
             continue
-        parsed.append((rel, source, tree, tuple(file_imports(tree.root_node))))
+        imports = tuple(file_imports(tree.root_node))
+        if framework_imported(i.path for i in imports) is not None:
+            test_support.append(rel)
+            continue
+        parsed.append((rel, source, tree, imports))
     # One file importing net/http (or os/signal, a framework) makes the whole directory
     # worth querying: its server or handlers may be used from the other files.
     serving = any(is_serving_import(i.path) for *_, imps in parsed for i in imps)
@@ -334,7 +419,9 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
         mains = [f for f, _ in pkg.functions.get("main", [])]
         home = mains[0] if mains else files[0]
         summaries.append(summarize(facts, Location(home.path, 1, 1)))
-    return PackageOutcome(tuple(findings), tuple(skipped), tuple(summaries), checked, errors)
+    return PackageOutcome(
+        tuple(findings), tuple(skipped), tuple(summaries), checked, errors, tuple(test_support)
+    )
 
 
 def _nested_deeper(source: bytes, limit: int) -> bool:

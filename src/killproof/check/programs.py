@@ -3,6 +3,7 @@ judge a whole program (a SIGTERM handler or a pool limit may live in any of them
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator, Sequence
 
 from killproof.model import Finding
@@ -20,14 +21,16 @@ def build_programs(summaries: Sequence[PackageSummary]) -> list[ProgramFacts]:
     for main in summaries:
         if main.name != "main":
             continue
+        # Breadth first, imports in name order: the packages nearest the main come
+        # first, the same way on every run (rules point at the first server found).
         seen: dict[str, PackageSummary] = {}
-        todo = list(main.imports)
+        todo = deque(sorted(main.imports))
         while todo:
-            path = todo.pop()
+            path = todo.popleft()
             if path in seen or path not in by_path:
                 continue
             seen[path] = by_path[path]
-            todo.extend(by_path[path].imports)
+            todo.extend(sorted(by_path[path].imports))
         out.append(ProgramFacts(main, (main, *seen.values())))
     return out
 

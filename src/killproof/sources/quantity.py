@@ -103,11 +103,32 @@ def parse_duration_s(text: str | int | float) -> float:
     value = text.strip()
     if re.fullmatch(r"\d+(\.\d+)?", value):
         return float(value)
-    parts = re.findall(r"(\d+(?:\.\d+)?)(us|µs|ms|s|m|h)", value)
-    if not parts or "".join(n + u for n, u in parts) != value:
+    parts = _terms(_DURATION_TERM, value)
+    if not parts:
         raise QuantityError(f"not a duration: {text!r} (expected e.g. 30s, 1m30s, 500ms)")
     scale = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
     return sum(float(n) * scale[u] for n, u in parts)
+
+
+_DURATION_TERM = re.compile(r"(\d+(?:\.\d+)?)(us|µs|ms|s|m|h)")
+_TIMESPAN_TERM = re.compile(r"(\d+(?:\.\d+)?)([a-z]+)")
+
+
+def _terms(term: re.Pattern[str], value: str) -> list[tuple[str, str]] | None:
+    """``value`` read as consecutive ``term`` matches (number, unit), or None.
+
+    Each match is anchored where the last one ended: searching instead (``findall``)
+    retries from every position of a long digit run, quadratic in the run's length.
+    """
+    parts: list[tuple[str, str]] = []
+    pos = 0
+    while pos < len(value):
+        match = term.match(value, pos)
+        if match is None:
+            return None
+        parts.append((match[1], match[2]))
+        pos = match.end()
+    return parts
 
 
 def parse_systemd_timespan_s(text: str) -> float | None:
@@ -126,17 +147,10 @@ def parse_systemd_timespan_s(text: str) -> float | None:
         "m": 60.0, "min": 60.0, "minute": 60.0, "minutes": 60.0,
         "h": 3600.0, "hr": 3600.0, "hour": 3600.0, "hours": 3600.0,
     }  # fmt: skip
-    total = 0.0
-    pos = 0
-    compact = value.replace(" ", "")
-    for match in re.finditer(r"(\d+(?:\.\d+)?)([a-z]+)", compact):
-        if match.start() != pos or match[2] not in units:
-            raise QuantityError(f"not a systemd time span: {text!r} (expected e.g. 90s, 1min 30s)")
-        total += float(match[1]) * units[match[2]]
-        pos = match.end()
-    if pos != len(compact):
+    parts = _terms(_TIMESPAN_TERM, value.replace(" ", ""))
+    if not parts or any(unit not in units for _, unit in parts):
         raise QuantityError(f"not a systemd time span: {text!r} (expected e.g. 90s, 1min 30s)")
-    return total
+    return sum(float(n) * units[unit] for n, unit in parts)
 
 
 def parse_systemd_bytes(text: str) -> int | None:

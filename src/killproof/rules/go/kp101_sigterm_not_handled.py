@@ -10,11 +10,13 @@ from killproof.sources.golang.facts import ProgramFacts
 
 
 def _check(program: ProgramFacts) -> Iterator[Finding]:
-    sites = list(program.sites("serve_sites"))
+    # A program whose servers only answer scrapes, profiles and health checks loses
+    # nothing when SIGTERM's default action ends it.
+    sites = [s for s in program.sites("serve_sites") if not program.is_side(s)]
     if not sites or program.handles_sigterm:
         return
     own = [s for s in sites if s.location.path.startswith(_prefix(program.main.dir))]
-    site = (own or sites)[0]
+    site = (own or sites)[0]  # packages come nearest the main first
     yield RULE.finding(
         "this program serves but never subscribes to SIGTERM: Kubernetes, systemd and "
         "docker stop it with SIGTERM, so in-flight requests are cut off",
@@ -41,7 +43,11 @@ RULE: Rule[ProgramFacts] = Rule(
             "`signal.NotifyContext` with SIGTERM (or with no signal list, which means "
             "every signal) in any of its packages, and no well-known helper that does it "
             "for the program (oklog/run `SignalHandler`, controller-runtime, apiserver and "
-            "knative `SetupSignalHandler`/`NewContext`, the `Run` of an fx or kratos app)."
+            "knative `SetupSignalHandler`/`NewContext`, caddy's `TrapSignals`, go-svc's "
+            "`svc.Run(prg, …)`, ory/graceful's `Graceful(start, shutdown)`, the `Run` of an "
+            "fx or kratos app). A program whose servers only answer scrapes, profiles and "
+            "health checks (see KP102) is left alone: nothing is lost when SIGTERM's "
+            "default action ends it."
         ),
         why=(
             "Every orchestrator stops a process with SIGTERM first: Kubernetes at pod "

@@ -13,6 +13,8 @@ from killproof.sources.golang.servers import StartKind
 def _check(program: ProgramFacts) -> Iterator[Finding]:
     shutdowns = sum(p.shutdown_calls for p in program.packages)
     for site in program.sites("serve_sites"):
+        if program.drains_nothing(site):
+            continue  # scrapes, profiles, health checks; hijacked WebSocket connections
         if site.detail in (StartKind.PACKAGE_LEVEL.value, StartKind.GIN_RUN.value):
             yield RULE.finding(
                 "this server has no value to call Shutdown on: on SIGTERM the process "
@@ -38,7 +40,21 @@ RULE: Rule[ProgramFacts] = Rule(
         what=(
             "Servers started with the package-level `http.ListenAndServe`/`http.Serve` or "
             "gin's `Run` (nothing to shut down), and `http.Server`, gRPC and echo servers "
-            "in a program that never calls `Shutdown` or `GracefulStop`."
+            "in a program that never calls `Shutdown` or `GracefulStop` (or hands "
+            "`srv.Shutdown` to a helper that calls it, as ory/graceful's "
+            "`Graceful(start, srv.Shutdown)` does). A `Serve` method "
+            "of a value whose type is not known here is a server only when it is given a "
+            "listener (`srv.Serve(lis)`, or `m.Serve()` on a value built from one): "
+            "supervised service loops `Serve(ctx)`, relay sessions and configuration "
+            'providers\' `Serve("public")` start no server. Servers that carry only '
+            "scrapes, profiles and health checks are left alone: a mux whose every route is "
+            "`/metrics`, `/debug/…`, `/healthz`, `/readyz`, `/status`… (or `promhttp`'s "
+            "handler itself), the DefaultServeMux when the program puts only such routes on "
+            "it or serves it on an address named for profiling (`ProfilerAddr`), and an "
+            "exporter-toolkit server in a program that serves promhttp metrics. Nor is a "
+            "server whose every route upgrades to a WebSocket (x/net/websocket's "
+            "`Handler`, a handler calling `upgrader.Upgrade` or `websocket.Accept`): "
+            "`Shutdown` does not track hijacked connections, so it drains nothing there."
         ),
         why=(
             "Without a graceful shutdown, stopping the process (a deploy, a scale-down, a "

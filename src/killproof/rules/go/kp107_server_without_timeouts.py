@@ -11,8 +11,14 @@ from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.sources.golang.facts import PackageFacts
 from killproof.sources.golang.package import GoPackage
-from killproof.sources.golang.servers import HTTP, StartKind, literal_field
-from killproof.sources.golang.syntax import text
+from killproof.sources.golang.servers import (
+    HTTP,
+    StartKind,
+    listener_address,
+    literal_field,
+    resolve_address,
+)
+from killproof.sources.golang.syntax import call_args, call_parts, text
 from killproof.sources.golang.values import assignments_in
 
 _TIMEOUTS = ("ReadHeaderTimeout", "ReadTimeout")
@@ -40,6 +46,21 @@ def _assignments(root: ts.Node) -> Iterator[ts.Node]:
             yield n
 
 
+def _served_on_loopback(facts: PackageFacts, literal: ts.Node) -> bool:
+    """The server is started only with ``Serve(lis)`` on listeners bound to loopback."""
+    serves = [
+        s
+        for s in facts.starts
+        if s.server is not None
+        and s.server.id == literal.id
+        and (call_parts(s.call) or ("", ""))[1] in ("Serve", "ServeTLS")
+    ]
+    return bool(serves) and all(
+        bool(args := call_args(s.call)) and listener_address(facts.pkg, args[0]).loopback
+        for s in serves
+    )
+
+
 def _check(facts: PackageFacts) -> Iterator[Finding]:
     pkg = facts.pkg
     for f, lit in pkg.captured("lit"):
@@ -49,6 +70,10 @@ def _check(facts: PackageFacts) -> Iterator[Finding]:
             continue
         if _set_later(pkg, lit):
             continue
+        if resolve_address(pkg, literal_field(lit, "Addr")).loopback or _served_on_loopback(
+            facts, lit
+        ):
+            continue  # only this host's processes can be slow clients
         yield RULE.finding(
             "http.Server without ReadHeaderTimeout or ReadTimeout: slow or idle clients "
             "hold a goroutine and its buffers for as long as they like",
@@ -57,6 +82,8 @@ def _check(facts: PackageFacts) -> Iterator[Finding]:
         )
     for start in facts.starts:
         if start.kind is StartKind.PACKAGE_LEVEL:
+            if resolve_address(pkg, start.addr).loopback:
+                continue
             f = start.file
             yield RULE.finding(
                 "the package-level http server functions have no timeouts at all: "
@@ -75,7 +102,9 @@ RULE: Rule[PackageFacts] = Rule(
         what=(
             "`http.Server{…}` literals that set neither `ReadHeaderTimeout` nor "
             "`ReadTimeout` (and no `x.ReadHeaderTimeout = …` anywhere in the package), and the "
-            "package-level `http.ListenAndServe`, `ListenAndServeTLS`, `Serve`, `ServeTLS`."
+            "package-level `http.ListenAndServe`, `ListenAndServeTLS`, `Serve`, `ServeTLS`. "
+            "A server whose address is loopback (`127.0.0.1:6060`, `localhost:…`, also as a "
+            "flag's default) is left alone: only processes of the same host can reach it."
         ),
         why=(
             "Without a read timeout a client that sends its headers slowly, or never, "

@@ -11,6 +11,7 @@ from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.sources.golang.facts import PackageFacts
 from killproof.sources.golang.package import GoFile, GoPackage
 from killproof.sources.golang.requests import routes
+from killproof.sources.golang.roles import uses_default_mux
 from killproof.sources.golang.servers import (
     HTTP,
     ServerStart,
@@ -30,20 +31,6 @@ _PPROF_REGISTRARS = (
     "github.com/labstack/echo-contrib/pprof",
 )
 _CHI_MIDDLEWARE = ("github.com/go-chi/chi/v5/middleware", "github.com/go-chi/chi/middleware")
-
-
-def _uses_default_mux(pkg: GoPackage, start: ServerStart) -> bool:
-    """The server's handler is the DefaultServeMux: ``nil``, ``http.DefaultServeMux``,
-    or a variable or field that holds it."""
-    if not start.handler_known:
-        return False
-    handler = unparen(start.handler)
-    if handler is None or handler.type == "nil":
-        return True
-    return any(
-        pkg.file_of(v).qualified(v) == (HTTP, "DefaultServeMux")
-        for v in values_of(pkg, handler) or [handler]
-    )
 
 
 def _pprof_routers(pkg: GoPackage) -> list[tuple[GoFile, ts.Node, str]]:
@@ -129,7 +116,7 @@ def _check(facts: PackageFacts) -> Iterator[Finding]:
     pkg = facts.pkg
     imports = [(f, i) for f in pkg.files for i in f.imports if i.path in _DEBUG_PACKAGES]
     for start in facts.starts if imports else []:
-        if not _uses_default_mux(pkg, start):
+        if not uses_default_mux(pkg, start):
             continue
         addr = resolve_address(pkg, start.addr)
         if not addr.public:
@@ -173,7 +160,9 @@ RULE: Rule[PackageFacts] = Rule(
             "A package that imports `net/http/pprof` or `expvar` (they register on "
             "`http.DefaultServeMux`) and serves the DefaultServeMux (`nil` handler, "
             "`http.DefaultServeMux`, or a variable or field holding it) on an address that "
-            'is not loopback (`:8080`, `0.0.0.0:6060`, `":" + port`); and a router with '
+            'is not loopback (`:8080`, `0.0.0.0:6060`, `":" + port`, a flag whose default '
+            'is such an address — `flag.StringVar(&addr, "listen", ":6060", …)`, '
+            "`flag.String`, a kingpin `Default(…)` — or a package constant); and a router with "
             "pprof mounted on it (a `/debug/pprof` route, a route to a net/http/pprof "
             "handler, chi's `middleware.Profiler()`, gin-contrib's or echo-contrib's "
             "`pprof.Register`) that a server of the same package serves on such an "

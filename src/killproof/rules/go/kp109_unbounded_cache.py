@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import tree_sitter as ts
@@ -11,8 +12,15 @@ from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.sources.golang.caches import sync_map_writes
 from killproof.sources.golang.facts import PackageFacts
 from killproof.sources.golang.package import GoPackage
-from killproof.sources.golang.syntax import call_args, outermost_function, text, unparen, walk
-from killproof.sources.golang.values import assignments_in
+from killproof.sources.golang.syntax import (
+    call_args,
+    enclosing_function,
+    outermost_function,
+    text,
+    unparen,
+    walk,
+)
+from killproof.sources.golang.values import Assigned, assignments_in, field_assignments
 
 _COMPARE = frozenset({"<", "<=", ">", ">=", "==", "!="})
 
@@ -128,6 +136,77 @@ def _removed_sync_maps(pkg: GoPackage) -> set[MapKey]:
     return out
 
 
+_CONFIG_NAME = re.compile(r"(?i)^(params|cfg|conf|config|opts|options|settings|flags|args)$")
+
+
+class Configured:
+    """Answers "does this expression hold a configured value?" for one package, each
+    name's lookups (field assignments, calls) done once: a package with thousands of
+    map writes stays linear."""
+
+    def __init__(self, pkg: GoPackage) -> None:
+        self.pkg = pkg
+        self._sets: dict[str, list[Assigned]] = {}
+        self._calls: dict[str, list[ts.Node]] = {}
+
+    def field_sets(self, field: str) -> list[Assigned]:
+        """Every assignment to a struct field called ``field``."""
+        if field not in self._sets:
+            self._sets[field] = field_assignments(self.pkg, field)
+        return self._sets[field]
+
+    def calls(self, name: str) -> list[ts.Node]:
+        """Every call of a function or method called ``name``."""
+        if name not in self._calls:
+            self._calls[name] = [c for _, c in self.pkg.calls_named(name)]
+        return self._calls[name]
+
+    def __call__(self, expr: ts.Node | None, depth: int = 0) -> bool:
+        """``expr`` holds a configured value: a field of something named for
+        configuration (``params.DSN``, ``cfg.Upstream``), a struct field only ever set
+        from one, or a parameter every call in the package passes one for."""
+        expr = unparen(expr)
+        if expr is None or depth > 3:
+            return False
+        if expr.type == "selector_expression":
+            operand = unparen(expr.child_by_field_name("operand"))
+            while operand is not None and operand.type == "selector_expression":
+                if _CONFIG_NAME.match(text(operand.child_by_field_name("field"))):
+                    return True
+                operand = unparen(operand.child_by_field_name("operand"))
+            if operand is not None and _CONFIG_NAME.match(text(operand)):
+                return True
+            sets = self.field_sets(text(expr.child_by_field_name("field")))
+            return bool(sets) and all(self(a.value, depth + 1) for a in sets)
+        if expr.type != "identifier":
+            return False
+        # A closure's free variable is its enclosing function's parameter.
+        func = enclosing_function(expr)
+        index = _parameter_index(func, text(expr)) if func is not None else None
+        while func is not None and index is None and func.type == "func_literal":
+            func = enclosing_function(func)
+            index = _parameter_index(func, text(expr)) if func is not None else None
+        if func is None or index is None or func.type == "func_literal":
+            return False
+        calls = self.calls(text(func.child_by_field_name("name")))
+        return bool(calls) and all(
+            len(args := call_args(c)) > index and self(args[index], depth + 1) for c in calls
+        )
+
+
+def _parameter_index(func: ts.Node, name: str) -> int | None:
+    """The position of parameter ``name`` of ``func`` (``a, b string`` count as two)."""
+    params = func.child_by_field_name("parameters")
+    i = 0
+    for decl in params.named_children if params is not None else ():
+        names = decl.children_by_field_name("name") or [decl]
+        for n in names:
+            if n is not decl and text(n) == name:
+                return i
+            i += 1
+    return None
+
+
 def _check(facts: PackageFacts) -> Iterator[Finding]:
     if not facts.request_paths.any:
         return
@@ -161,6 +240,7 @@ def _map_writes(facts: PackageFacts) -> Iterator[Finding]:
         return
     # Indexed once per package (a rule must stay linear in the package, see issue 9).
     bounded: set[MapKey] | None = None
+    is_configured = Configured(pkg)
     locals_of: dict[int, frozenset[str]] = {}
     for f, stmt in writes:
         left = stmt.child_by_field_name("left")
@@ -188,6 +268,8 @@ def _map_writes(facts: PackageFacts) -> Iterator[Finding]:
                 continue
             if not facts.request_paths.contains(stmt):
                 continue
+            if is_configured(target.child_by_field_name("index")):
+                continue  # one entry per configured value (a DSN, an upstream)
             if bounded is None:
                 bounded = _bounded_maps(pkg)
             if (name, is_field) in bounded:
@@ -213,7 +295,11 @@ RULE: Rule[PackageFacts] = Rule(
             "package-level map or a map field of a struct, and the package never calls "
             "`delete`/`clear` on it, never compares its `len` to a bound, and never "
             "replaces it; and `Store`/`LoadOrStore` on a package-level or field "
-            "`sync.Map` that nothing in the package ever deletes from."
+            "`sync.Map` that nothing in the package ever deletes from. A map keyed by a "
+            "configured value grows by one entry per configured value and is not "
+            "reported: a field of something named for configuration (`params.DSN`, "
+            "`cfg.Upstream`, `opts.Region`), a struct field only ever set from one, or a "
+            "parameter every call in the package passes one for."
         ),
         why=(
             "A map keyed by something the client controls (a URL, a query string, a user "

@@ -9,12 +9,16 @@ import tree_sitter as ts
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.sources.golang.facts import PackageFacts
+from killproof.sources.golang.package import GoPackage
 from killproof.sources.golang.spawns import (
     Repeats,
     Spawn,
     ends_with_context,
     joined_after,
+    leaves_loop_after,
+    per_connection,
     spawn_of,
+    waits_in_loop,
 )
 from killproof.sources.golang.syntax import FUNC_TYPES, call_parts, walk
 
@@ -40,15 +44,29 @@ def _function(node: ts.Node) -> ts.Node | None:
     return cur
 
 
-def _unbounded_why(spawn: Spawn) -> str | None:
+def _unbounded_why(spawn: Spawn, spawn_pkg: GoPackage) -> str | None:
     """Why the goroutine count follows the traffic, or None when it does not: once at
     start-up, per element of a configured collection, per accepted connection (a
     server's normal shape), or a fan-out the request waits for."""
+    why = _traffic_why(spawn, spawn_pkg)
+    if why is None:
+        return None
+    if spawn.loop is not None and (
+        leaves_loop_after(spawn.go) or waits_in_loop(spawn.go, spawn.loop)
+    ):
+        return None  # at most one per pass that runs to completion
+    if per_connection(spawn.go, spawn.loop):
+        return None
+    return why
+
+
+def _traffic_why(spawn: Spawn, spawn_pkg: GoPackage) -> str | None:
+    """What the count follows, judged by what drives the loop and the request path."""
     if spawn.repeats is Repeats.PER_MESSAGE:
         return "once per message received"
     if not spawn.per_request or spawn.repeats in (Repeats.FIXED, Repeats.PER_CONNECTION):
         return None
-    if joined_after(spawn.go) or ends_with_context(spawn.go):
+    if joined_after(spawn.go) or ends_with_context(spawn.go, spawn_pkg):
         return None
     if spawn.repeats is Repeats.PER_ITEM:
         return "per element, in every request, and nothing waits for them"
@@ -59,7 +77,7 @@ def _check(facts: PackageFacts) -> Iterator[Finding]:
     pkg = facts.pkg
     for f, go in pkg.captured("go"):
         spawn = spawn_of(pkg, facts.request_paths, f, go)
-        why = _unbounded_why(spawn)
+        why = _unbounded_why(spawn, pkg)
         if why is None:
             continue
         func = _function(go)
@@ -91,7 +109,8 @@ def _bounded_before(func: ts.Node, loop: ts.Node) -> bool:
 RULE: Rule[PackageFacts] = Rule(
     id="KP110",
     name="unbounded-goroutines",
-    severity=Severity.WARNING,
+    # info: on 18 public projects (docs/precision.md) no finding was judged a defect.
+    severity=Severity.INFO,
     summary="A go statement per message, or per request and not waited for, with no bound.",
     docs=RuleDocs(
         what=(
@@ -105,8 +124,19 @@ RULE: Rule[PackageFacts] = Rule(
             "with a context's `Done()`. Not reported: goroutines started once at "
             "start-up, one per element of a configured collection (peers, listeners, "
             "collectors, rules) or per count, fan-outs the function waits for, one per "
-            "timer or ticker tick, and one per accepted connection (a server's normal "
-            "shape)."
+            "timer or ticker tick, one per pass of a loop that leaves (`break`, "
+            "`return`) or waits (`<-done`, `wg.Wait()`) right after starting it, and the "
+            "shapes that follow open connections (a server's normal shape): one per "
+            "accepted connection, per connection, stream or SSH channel a loop ranges "
+            "over, per hijacked connection, per new peer (`if !ok` after a map lookup), "
+            "and one that watches a connection until it closes (`<-c.Closed()`), and "
+            "goroutines that end by themselves (they wait on `ctx.Done()` or run under a "
+            "deadline they set).\n\n"
+            "Severity **info**: measured on 18 public Go projects (docs/precision.md), "
+            "none of its findings was a defect a reviewer would fix; the ones left are "
+            "goroutines per authenticated API call or per message of a trusted peer, "
+            "where whether the count can run away depends on who may send. A rule that "
+            "cannot show 80 % of its findings true is reported as info (issue 11)."
         ),
         why=(
             "Every goroutine costs at least a few KiB of stack plus whatever it holds "

@@ -11,7 +11,14 @@ from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.sources.golang.contexts import CONTEXT
 from killproof.sources.golang.facts import PackageFacts
 from killproof.sources.golang.package import GoFile
-from killproof.sources.golang.syntax import FUNC_TYPES, line_col, text, walk
+from killproof.sources.golang.syntax import (
+    FUNC_TYPES,
+    contains,
+    line_col,
+    outermost_function,
+    text,
+    walk,
+)
 
 _MAKERS = (
     "WithCancel",
@@ -53,6 +60,7 @@ def _function(node: ts.Node) -> ts.Node | None:
 
 
 def _check(facts: PackageFacts) -> Iterator[Finding]:
+    kept: dict[tuple[int, str], bool] = {}  # (function, name): one walk per variable
     for f, call in facts.pkg.package_calls(CONTEXT, *_MAKERS):
         stmt, cancel = _cancel_target(call)
         if stmt is None:
@@ -69,9 +77,47 @@ def _check(facts: PackageFacts) -> Iterator[Finding]:
         func = _function(stmt)
         if func is None:
             continue
+        if stmt.type == "assignment_statement":
+            key = ((outermost_function(stmt) or stmt).id, name)
+            if key not in kept:
+                kept[key] = _kept_elsewhere(facts, stmt, cancel)
+            if kept[key]:
+                continue
         problem = _path_without_use(func, stmt, name)
         if problem is not None:
             yield _finding(f, call, problem)
+
+
+def _kept_elsewhere(facts: PackageFacts, stmt: ts.Node, cancel: ts.Node) -> bool:
+    """``ctx, cancel = context.WithCancel(…)`` (``=``, not ``:=``) stores the cancel func
+    in a variable declared elsewhere — an outer variable a reload loop calls before it
+    makes the next context, a closure's, a package variable — and something else reads
+    it: it is not lost here."""
+    name = text(cancel)
+    outer = outermost_function(stmt) or stmt
+    if any(
+        n.type == "identifier" and text(n) == name and _is_read(n)
+        for n in walk(outer, into_funcs=True)
+    ):
+        return True
+    return any(
+        ref.type == "identifier" and _is_read(ref) and not contains(outer, ref)
+        for _, ref in facts.pkg.named_references(name)
+    )
+
+
+def _is_read(ident: ts.Node) -> bool:
+    """The identifier is read (called, passed, compared), not declared or assigned to."""
+    parent = ident.parent
+    if parent is None:
+        return True
+    if parent.type == "var_spec":
+        return False
+    if parent.type == "expression_list" and parent.parent is not None:
+        stmt = parent.parent
+        if stmt.type in ("assignment_statement", "short_var_declaration"):
+            return stmt.child_by_field_name("left") != parent
+    return True
 
 
 def _path_without_use(func: ts.Node, stmt: ts.Node, name: str) -> str | None:
@@ -115,7 +161,10 @@ RULE: Rule[PackageFacts] = Rule(
             "`context.WithCancel`, `WithTimeout`, `WithDeadline` (and their `Cause` "
             "variants) whose cancel func is discarded, assigned to `_`, never used, or not "
             "yet used when a `return` is reached (the straight-line part of vet's "
-            "lostcancel)."
+            "lostcancel). A cancel func assigned with `=` to a variable declared "
+            "elsewhere (an outer variable a reload loop calls before it makes the next "
+            "context, a closure's, a package variable) that something reads is kept, "
+            "not lost."
         ),
         why=(
             "Until cancel is called, the child context stays registered with its parent "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import tree_sitter as ts
@@ -13,17 +14,27 @@ from killproof.sources.golang.facts import PackageFacts
 from killproof.sources.golang.package import GoPackage
 from killproof.sources.golang.servers import HTTP, literal_field, receiver_key, receiver_of
 from killproof.sources.golang.syntax import (
+    FUNC_TYPES,
     call_args,
     call_parts,
+    enclosing_function,
     outermost_function,
     text,
     unary_operand,
     unparen,
     walk,
 )
-from killproof.sources.golang.values import assignments_in, definitions, values_of
+from killproof.sources.golang.values import (
+    assignments_in,
+    definitions,
+    reaching_definitions,
+    values_of,
+)
 
 _DEFAULT_CALLS = ("Get", "Post", "Head", "PostForm")
+_TIMED = re.compile(r"Timeout|Deadline")
+"""A Transport built by a call that names a timeout or a deadline is given one."""
+_CLI_NAMES = frozenset({"cli"})
 
 
 def _holder_key(lit: ts.Node) -> str | None:
@@ -43,6 +54,12 @@ def _holder_key(lit: ts.Node) -> str | None:
     if cur.type != "expression_list" or cur.parent is None:
         return None
     stmt = cur.parent
+    if stmt.type == "return_statement":
+        # `func (n *N) client() *http.Client { return &http.Client{…} }`: the client
+        # is what `n.client()` gives, wherever it is called.
+        func = enclosing_function(stmt)
+        name = func.child_by_field_name("name") if func is not None else None
+        return f"{text(name)}()" if name is not None else None
     if stmt.type in ("short_var_declaration", "assignment_statement", "var_spec"):
         for target, assigned in assignments_in(stmt):
             value = unparen(assigned.value)
@@ -88,6 +105,8 @@ def _transport_bounds_headers(pkg: GoPackage, lit: ts.Node) -> bool:
         return False
     for value in values_of(pkg, transport) or []:
         inner = unary_operand(value)
+        if inner is not None and inner.type == "call_expression" and _TIMED.search(text(inner)):
+            return True  # NewDeadlineTransport(connectTimeout, requestTimeout)
         if inner is None or inner.type != "composite_literal":
             continue
         if literal_field(inner, "ResponseHeaderTimeout") is not None:
@@ -124,8 +143,10 @@ def _request_bounded(pkg: GoPackage, req: ts.Node | None, depth: int = 0) -> boo
     if req is None or depth > 4:
         return False
     if req.type == "identifier":
-        defs = definitions(pkg, req)
-        return bool(defs) and all(_request_bounded(pkg, d.value, depth + 1) for d in defs)
+        defs = reaching_definitions(pkg, req)
+        if not defs:
+            return _built_by_caller(pkg, req)
+        return all(_request_bounded(pkg, d.value, depth + 1) for d in defs)
     if req.type != "call_expression":
         return False
     f = pkg.file_of(req)
@@ -138,17 +159,47 @@ def _request_bounded(pkg: GoPackage, req: ts.Node | None, depth: int = 0) -> boo
     return False
 
 
+def _built_by_caller(pkg: GoPackage, req: ts.Node) -> bool:
+    """A request handed in as a parameter was built by the caller, whose business its
+    context is (as for a context parameter) — unless the function is a handler and the
+    request is the incoming one, whose context has no deadline."""
+    func = enclosing_function(req)
+    while func is not None:
+        params = func.child_by_field_name("parameters")
+        decls = params.named_children if params is not None else []
+        names = {text(n) for d in decls for n in d.children_by_field_name("name")}
+        if text(req) in names:
+            f = pkg.file_of(func)
+            return not any(
+                f.qualified(d.child_by_field_name("type")) == (HTTP, "ResponseWriter")
+                for d in decls
+            )
+        func = enclosing_function(func)
+    return False
+
+
+def _client_key(expr: ts.Node | None) -> str:
+    """:func:`receiver_key`, and ``name()`` for a client a call without arguments gives
+    (``n.client().Do(req)``)."""
+    expr = unparen(expr)
+    if expr is not None and expr.type == "call_expression" and not call_args(expr):
+        parts = call_parts(expr)
+        if parts is not None:
+            return f"{parts[1]}()"
+    return receiver_key(expr)
+
+
 def _requests_all_bounded(pkg: GoPackage, key: str | None) -> bool:
     """The client (by its key) only sends requests whose context ends by itself: every
     ``client.Do(req)`` has such a request, and the context-less Get/Post/Head/PostForm
     are never called on it."""
     if key is None:
         return False
-    dos = [c for _, c in pkg.calls_named("Do") if receiver_key(receiver_of(c)) == key]
+    dos = [c for _, c in pkg.calls_named("Do") if _client_key(receiver_of(c)) == key]
     if not dos:
         return False
     for _, call in pkg.selector_calls(*_DEFAULT_CALLS):
-        if receiver_key(receiver_of(call)) == key:
+        if _client_key(receiver_of(call)) == key:
             return False
     return all(_request_bounded(pkg, _first_arg(c)) for c in dos)
 
@@ -174,8 +225,42 @@ def _first_arg(call: ts.Node) -> ts.Node | None:
     return args[0] if args else None
 
 
+def _nil_fallback(sel: ts.Node) -> bool:
+    """``if c == nil { c = http.DefaultClient }``: the default for a caller that gave no
+    client; the callers that pass one decide its timeout."""
+    stmt = sel.parent.parent if sel.parent is not None else None
+    if stmt is None or stmt.type != "assignment_statement":
+        return False
+    targets = [t for t, a in assignments_in(stmt) if a.value is not None and a.value.id == sel.id]
+    cur = stmt.parent
+    while cur is not None and cur.type not in ("if_statement", *FUNC_TYPES):
+        cur = cur.parent
+    cond = cur.child_by_field_name("condition") if cur is not None else None
+    if cond is None or cond.type != "binary_expression" or not targets:
+        return False
+    sides = {text(cond.child_by_field_name("left")), text(cond.child_by_field_name("right"))}
+    op = text(cond.child_by_field_name("operator"))
+    return op == "==" and sides == {"nil", text(targets[0])}
+
+
+def _command_line(facts: PackageFacts) -> bool:
+    """A ``cli`` package that neither starts a server nor writes responses (it may take
+    an ``*http.Request``: its client's ``Do(req)``): its clients run one command a
+    person waits for, not a server's goroutines."""
+    pkg = facts.pkg
+    if not {pkg.name, *pkg.dir.split("/")} & _CLI_NAMES or facts.starts:
+        return False
+    for f, param in pkg.captured("param"):
+        typ = param.child_by_field_name("type")
+        if f.qualified(typ) == (HTTP, "ResponseWriter"):
+            return False
+    return True
+
+
 def _check(facts: PackageFacts) -> Iterator[Finding]:
     pkg = facts.pkg
+    if _command_line(facts):
+        return
     for f, lit in pkg.captured("lit"):
         if f.qualified(lit.child_by_field_name("type")) != (HTTP, "Client"):
             continue
@@ -207,7 +292,7 @@ def _check(facts: PackageFacts) -> Iterator[Finding]:
     for f, sel in pkg.captured("dsm"):
         if f.qualified(sel) != (HTTP, "DefaultClient"):
             continue
-        if _do_with_bounded_request(pkg, sel):
+        if _do_with_bounded_request(pkg, sel) or _nil_fallback(sel):
             continue
         yield RULE.finding(
             "http.DefaultClient has no timeout: in server code a stuck upstream piles "
@@ -232,8 +317,15 @@ RULE: Rule[PackageFacts] = Rule(
             "`http.Transport` with `ResponseHeaderTimeout`, or when every request it sends "
             "(`client.Do(req)`, `http.DefaultClient.Do(req)`) is built with "
             "`http.NewRequestWithContext` (or `req.WithContext`) on a context with a "
-            "deadline or one the caller passed in. A handler's own `r.Context()` has no "
-            "deadline."
+            "deadline or one the caller passed in (a request rebound with "
+            "`req = req.WithContext(ctx)` before it is sent counts; a client a method "
+            "returns is judged by the requests sent through `x.client().Do(req)`). A "
+            "Transport built by a helper given its timeouts "
+            "(`NewDeadlineTransport(connectTimeout, requestTimeout)`) bounds the client too. "
+            "A handler's own `r.Context()` has no deadline. Not reported: "
+            "`http.DefaultClient` as the fallback for a nil client a caller passed "
+            "(`if c == nil { c = http.DefaultClient }`), and clients of a `cli` package "
+            "that neither serves nor handles requests (one command a person waits for)."
         ),
         why=(
             "Go's default client waits forever for a response. When an upstream hangs, "

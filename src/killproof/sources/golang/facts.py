@@ -10,6 +10,7 @@ from functools import cached_property
 from killproof.model import Evidence, Location
 from killproof.sources.golang.package import GoPackage
 from killproof.sources.golang.requests import RequestPaths
+from killproof.sources.golang.roles import Role, all_side
 from killproof.sources.golang.servers import ServerStart, server_starts
 from killproof.sources.golang.signals import Subscription, subscriptions
 from killproof.sources.golang.suppress import Suppression
@@ -51,6 +52,8 @@ class Site:
     location: Location
     evidence: Evidence
     detail: str = ""
+    role: str = ""
+    """For a server start, the :class:`~killproof.sources.golang.roles.Role` value."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,10 @@ class PackageSummary:
     and other modules in the tree: a go.work workspace or a ``replace`` to a local path)."""
     serve_sites: tuple[Site, ...] = ()
     """Every server start; ``detail`` is the :class:`StartKind` value."""
+    default_mux_paths: frozenset[str] = frozenset()
+    """Paths put on the DefaultServeMux (``?`` for one that is not a literal)."""
+    serves_prometheus: bool = False
+    """True when the package imports promhttp (it exposes Prometheus metrics)."""
     shutdown_calls: int = 0
     signals: frozenset[str] = frozenset()
     """Signal names subscribed to by name (``Notify(c)`` with no names adds none)."""
@@ -99,6 +106,25 @@ class ProgramFacts:
         """All sites of one kind (``serve_sites``, ``sql_open_sites``…) across packages."""
         for p in self.packages:
             yield from getattr(p, attr)
+
+    def is_side(self, site: Site) -> bool:
+        """True when a server start carries side traffic only (scrapes, profiles,
+        health checks): its own handler says so; it serves the DefaultServeMux and every
+        path the program puts there is a side path; or it is an exporter-toolkit server
+        of a program that serves promhttp metrics."""
+        if site.role == Role.SIDE.value:
+            return True
+        if site.role == Role.EXPORTER.value:
+            return any(p.serves_prometheus for p in self.packages)
+        if site.role != Role.DEFAULT_MUX.value:
+            return False
+        paths = frozenset(x for p in self.packages for x in p.default_mux_paths)
+        return bool(paths) and all_side(paths)
+
+    def drains_nothing(self, site: Site) -> bool:
+        """True when ``Shutdown`` would not drain this server: side traffic only, or
+        every route upgrades to a WebSocket (hijacked connections are not tracked)."""
+        return site.role == Role.HIJACKED.value or self.is_side(site)
 
     @property
     def handles_sigterm(self) -> bool:

@@ -17,6 +17,7 @@ SELECTOR_CALLS = (  # noqa: SIM905 (one word per name reads better as prose)
     "Shutdown ShutdownWithTimeout ShutdownWithContext GracefulStop "
     # signals (os/signal and helpers that call it) and exits
     "Notify NotifyContext SignalHandler SetupSignalHandler SetupSignalContext NewContext "
+    "TrapSignals Graceful "
     "Exit Fatal Fatalf Fatalln Panic Panicf Panicln "
     # routing
     "HandleFunc Handle Get Post Put Delete Patch Head Options Method Route Mount "
@@ -90,9 +91,21 @@ RULE_IMPORTS = frozenset(
         "io/ioutil",
         "encoding/json",
         "expvar",
+        # helpers that subscribe to SIGTERM for the program (signals.SIGNAL_HELPERS)
+        "github.com/oklog/run",
+        "sigs.k8s.io/controller-runtime",
+        "sigs.k8s.io/controller-runtime/pkg/manager/signals",
+        "k8s.io/apiserver/pkg/server",
+        "knative.dev/pkg/signals",
+        "github.com/coredns/caddy",
+        "github.com/caddyserver/caddy",
+        "github.com/judwhite/go-svc",
+        "github.com/judwhite/go-svc/svc",
+        "github.com/ory/graceful",
     }
 )
-"""Imports one of the file-local rules (KP112, KP113, KP115, KP116, KP117) looks for."""
+"""Imports one of the file-local rules (KP112, KP113, KP115, KP116, KP117) or the signal
+helpers look for."""
 
 # Only a cheap filter for files that may hold a `go` statement; the statements themselves
 # are found by the query. Matches in comments just cost a query.

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import tree_sitter as ts
 
+from killproof.sources.golang.flags import startup_value
 from killproof.sources.golang.package import GoFile, GoPackage
 from killproof.sources.golang.syntax import (
     FUNC_TYPES,
@@ -19,7 +20,7 @@ from killproof.sources.golang.syntax import (
     unparen,
     walk,
 )
-from killproof.sources.golang.values import values_of
+from killproof.sources.golang.values import definitions, values_of
 
 HTTP = "net/http"
 GRPC = "google.golang.org/grpc"
@@ -284,7 +285,9 @@ def server_starts(pkg: GoPackage) -> list[ServerStart]:
             continue
         if name == "Listen" and not has_fiber:
             continue
-        if name not in ("Run", "RunTLS", "Start", "StartTLS", "Listen") and not serves_http:
+        if name not in ("Run", "RunTLS", "Start", "StartTLS", "Listen") and not (
+            serves_http or (name in ("Serve", "ServeTLS") and "net" in imported)
+        ):
             continue
         fn = call.child_by_field_name("function")
         receiver = fn.child_by_field_name("operand") if fn is not None else None
@@ -301,6 +304,15 @@ def server_starts(pkg: GoPackage) -> list[ServerStart]:
             continue
         if name.startswith("ListenAndServe") and kind not in ("", "http"):
             continue
+        if (
+            kind == ""
+            and name in ("Serve", "ServeTLS")
+            and not _serves_listener(pkg, receiver, args)
+        ):
+            # suture-style service loops `Serve(ctx)`, sessions' `Serve()`, config
+            # providers' `Serve("public")`: a method called Serve that is given no
+            # listener starts no network server.
+            continue
         addr = literal_field(literal, "Addr") if literal is not None else None
         handler = literal_field(literal, "Handler") if literal is not None else None
         known = literal is not None
@@ -310,6 +322,73 @@ def server_starts(pkg: GoPackage) -> list[ServerStart]:
     return out
 
 
+_LISTENER_NAME = re.compile(r"(?i)^(l|ln|lis|lsn)$|listener|^lis[A-Z_]|Lis$")
+_LISTENER_MAKERS = {
+    "net": ("Listen", "ListenTCP", "ListenUnix", "FileListener"),
+    "crypto/tls": ("Listen", "NewListener"),
+}
+
+
+def _serves_listener(pkg: GoPackage, receiver: ts.Node, args: list[ts.Node]) -> bool:
+    """``Serve(l)``/``ServeTLS(l, cert, key)`` of an unknown receiver is a server start
+    when ``l`` is a listener; ``Serve()`` when the receiver was built from one
+    (``m := cmux.New(ln); m.Serve()``)."""
+    if len(args) in (1, 3):
+        return _is_listener(pkg, args[0])
+    if args:
+        return False
+    for value in values_of(pkg, receiver) or []:
+        v = unparen(value)
+        if v is not None and v.type == "unary_expression":
+            v = unparen(v.child_by_field_name("operand"))
+        if (
+            v is not None
+            and v.type == "call_expression"
+            and any(_is_listener(pkg, a) for a in call_args(v))
+        ):
+            return True
+    return False
+
+
+def _is_listener(pkg: GoPackage, expr: ts.Node | None) -> bool:
+    """``expr`` is a listener: made by ``net.Listen``/``tls.Listen``/a function named
+    ``…Listen…``, declared as a ``…Listener``, or named like one (``l``, ``lis``,
+    ``listener``, ``metricsLis``)."""
+    arg = unparen(expr)
+    if arg is None:
+        return False
+    if arg.type == "call_expression":
+        return _makes_listener(pkg, arg)
+    if arg.type not in ("identifier", "selector_expression"):
+        return False
+    name = text(arg.child_by_field_name("field") if arg.type == "selector_expression" else arg)
+    if _LISTENER_NAME.search(name):
+        return True
+    if any("Listener" in text(t) for t in declared_types(pkg, arg)):
+        return True
+    if arg.type == "identifier":
+        for d in definitions(pkg, arg):
+            value = unparen(d.value)
+            if (
+                value is not None
+                and value.type == "call_expression"
+                and _makes_listener(pkg, value)
+            ):
+                return True
+    return False
+
+
+def _makes_listener(pkg: GoPackage, call: ts.Node) -> bool:
+    """``net.Listen(…)``, ``tls.NewListener(…)``, ``netutil.LimitListener(…)``,
+    ``reuseport.Listen(…)``: a call whose function is named for a listener."""
+    target = pkg.file_of(call).call_target(call)
+    if target is not None and target[1] in _LISTENER_MAKERS.get(target[0], ()):
+        return True
+    parts = call_parts(call)
+    fn = parts[1] if parts is not None else text(call.child_by_field_name("function"))
+    return "Listen" in fn
+
+
 def _package_level_start(
     pkg: GoPackage, f: GoFile, call: ts.Node, target: tuple[str, str], args: list[ts.Node]
 ) -> ServerStart | None:
@@ -317,7 +396,8 @@ def _package_level_start(
     ``web.ListenAndServe(srv, …)``/``web.Serve(l, srv, …)`` (a server value: METHOD)."""
     path, name = target
     if path == HTTP and name in ("ListenAndServe", "ListenAndServeTLS"):
-        handler = args[1] if len(args) > 1 else None
+        at = 3 if name == "ListenAndServeTLS" else 1  # (addr, certFile, keyFile, handler)
+        handler = args[at] if len(args) > at else None
         addr = args[0] if args else None
         return ServerStart(f, call, StartKind.PACKAGE_LEVEL, None, addr, handler, True)
     if path == HTTP and name in ("Serve", "ServeTLS"):
@@ -355,13 +435,35 @@ class Address:
 
 def resolve_address(pkg: GoPackage, expr: ts.Node | None) -> Address:
     """Read ``":8080"``, ``"127.0.0.1:6060"``, ``":" + port`` with ``port`` from
-    ``os.Getenv("PORT")`` (and its fallback literal)…; unknown parts stay None."""
+    ``os.Getenv("PORT")`` (and its fallback literal), a flag's default or a constant
+    (:func:`~killproof.sources.golang.flags.startup_value`); unknown parts stay None."""
     if expr is None:
         return Address()
     vals = values_of(pkg, expr)
-    if vals is None or len(vals) != 1:
+    if vals is not None and len(vals) == 1:
+        found = _address(pkg, vals[0])
+        if found != Address():
+            return found
+    # a flag's default or a constant: what a deploy that sets nothing listens on
+    for candidate in (expr, *(vals or [])[:1]):
+        default = startup_value(pkg, candidate)
+        if isinstance(default, str):
+            return _literal_address(default)
+        if default is not None:
+            return _address(pkg, default)
+    return Address()
+
+
+def _literal_address(value: str) -> Address:
+    """``":8081"``, ``"127.0.0.1:6060"`` given as text (a struct tag's default)."""
+    if ":" not in value:
         return Address()
-    return _address(pkg, vals[0])
+    host, _, port = value.rpartition(":")
+    return Address(
+        port=int(port) if port.isdigit() else None,
+        loopback=host.startswith(_LOOPBACK),
+        public=host in ("", "0.0.0.0", "[::]"),
+    )
 
 
 def _flatten(node: ts.Node) -> list[ts.Node]:
@@ -376,6 +478,18 @@ def _flatten(node: ts.Node) -> list[ts.Node]:
 
 
 def _address(pkg: GoPackage, node: ts.Node) -> Address:
+    formatted = _sprintf_format(pkg, node)
+    if formatted is not None:
+        # fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf(":%v", cfg.Port): the host is
+        # in the format; a verb in the host leaves it unknown.
+        host, colon, rest = formatted.rpartition(":")
+        if not colon or "%" in host:
+            return Address()
+        return Address(
+            port=int(rest) if rest.isdigit() else None,
+            loopback=host.startswith(_LOOPBACK),
+            public=host in ("", "0.0.0.0", "[::]"),
+        )
     parts = _flatten(node)
     host_lits: list[str] = []
     host_other: list[ts.Node] = []
@@ -419,6 +533,39 @@ def _address(pkg: GoPackage, node: ts.Node) -> Address:
     )
 
 
+def _sprintf_format(pkg: GoPackage, node: ts.Node) -> str | None:
+    """The literal format of ``fmt.Sprintf(format, …)``, None for anything else."""
+    node_u = unparen(node)
+    if node_u is None or node_u.type != "call_expression":
+        return None
+    if pkg.file_of(node_u).call_target(node_u) != ("fmt", "Sprintf"):
+        return None
+    args = call_args(node_u)
+    return string_value(args[0]) if args else None
+
+
+def listener_address(pkg: GoPackage, listener: ts.Node | None) -> Address:
+    """Where a listener listens: the address given to the ``net.Listen``/``tls.Listen``
+    call it was made by (``lis, err := net.Listen("tcp", "127.0.0.1:0")``)."""
+    node = unparen(listener)
+    calls: list[ts.Node] = []
+    if node is not None and node.type == "call_expression":
+        calls = [node]
+    elif node is not None and node.type == "identifier":
+        calls = [
+            v
+            for d in definitions(pkg, node)
+            if (v := unparen(d.value)) is not None and v.type == "call_expression"
+        ]
+    found = [
+        resolve_address(pkg, args[1])
+        for call in calls
+        if pkg.file_of(call).call_target(call) in (("net", "Listen"), ("crypto/tls", "Listen"))
+        and len(args := call_args(call)) > 1
+    ]
+    return found[0] if len(found) == 1 else Address()
+
+
 def _is_env_lookup(pkg: GoPackage, node: ts.Node) -> bool:
     if node.type != "call_expression":
         return False
@@ -433,8 +580,6 @@ def _env_names(pkg: GoPackage, expr: ts.Node) -> tuple[list[str], list[str]]:
     candidates: list[ts.Node] = [expr]
     u = unparen(expr)
     if u is not None and u.type == "identifier":
-        from killproof.sources.golang.values import definitions
-
         candidates = [d.value for d in definitions(pkg, u) if d.value is not None]
     for c in candidates:
         lit = string_value(c)

@@ -57,23 +57,42 @@ SIGNAL_HELPERS: dict[str, tuple[str, ...]] = {
     "sigs.k8s.io/controller-runtime/pkg/manager/signals": ("SetupSignalHandler",),
     "k8s.io/apiserver/pkg/server": ("SetupSignalHandler", "SetupSignalContext"),
     "knative.dev/pkg/signals": ("NewContext", "SetupSignalHandler"),
+    # caddy v1 (and CoreDNS's fork): TrapSignals stops every server on SIGINT/SIGTERM.
+    "github.com/coredns/caddy": ("TrapSignals",),
+    "github.com/caddyserver/caddy": ("TrapSignals",),
+    # go-svc: Run(service, signals…) calls the service's Stop on them.
+    "github.com/judwhite/go-svc": ("Run",),
+    "github.com/judwhite/go-svc/svc": ("Run",),
+    # ory/graceful: Graceful(start, shutdown) calls shutdown on SIGINT/SIGTERM.
+    "github.com/ory/graceful": ("Graceful",),
 }
+_SIGNAL_ARGS_FROM: dict[str, int] = {
+    "github.com/oklog/run": 1,
+    "github.com/judwhite/go-svc": 1,
+    "github.com/judwhite/go-svc/svc": 1,
+}
+"""Helpers that take the signals as arguments, from this index on (the others always
+subscribe to SIGINT and SIGTERM)."""
 # Application lifecycles whose Run blocks until SIGINT/SIGTERM and then stops the app.
 LIFECYCLE_APPS = {
     "go.uber.org/fx": "fx",
     "github.com/go-kratos/kratos/v2": "kratos",
 }
 _HELPER_SIGNALS = frozenset({"SIGINT", "SIGTERM"})
+_HELPER_NAMES = frozenset(n for names in SIGNAL_HELPERS.values() for n in names)
 
 
 def helper_subscriptions(pkg: GoPackage) -> list[Subscription]:
     """Subscriptions made for the program by a well-known helper or lifecycle."""
     out: list[Subscription] = []
-    for path, names in SIGNAL_HELPERS.items():
-        for f, call in pkg.package_calls(path, *names):
-            signals = _helper_signals(f, call)
-            label = f"{path.rsplit('/', 1)[-1]}.{(call_parts(call) or ('', ''))[1]}"
-            out.append(Subscription(f, call, True, None, signals, label))
+    for f, call in pkg.selector_calls(*_HELPER_NAMES):
+        target = f.call_target(call)
+        if target is None or target[1] not in SIGNAL_HELPERS.get(target[0], ()):
+            continue
+        path, name = target
+        first = _SIGNAL_ARGS_FROM.get(path)
+        signals = _HELPER_SIGNALS if first is None else _helper_signals(f, call, first)
+        out.append(Subscription(f, call, True, None, signals, f"{path.rsplit('/', 1)[-1]}.{name}"))
     apps = {path: label for path, label in LIFECYCLE_APPS.items() if pkg.imports_path(path)}
     if not apps:
         return out
@@ -92,10 +111,10 @@ def helper_subscriptions(pkg: GoPackage) -> list[Subscription]:
     return out
 
 
-def _helper_signals(f: GoFile, call: ts.Node) -> frozenset[str] | None:
-    """The signals a helper is given (oklog's SignalHandler takes them), else its
-    default SIGINT and SIGTERM."""
-    names = [signal_name(f, a) for a in call_args(call)[1:]]
+def _helper_signals(f: GoFile, call: ts.Node, first: int) -> frozenset[str] | None:
+    """The signals a helper is given from argument ``first`` on (oklog's SignalHandler
+    and go-svc's Run take them), else its default SIGINT and SIGTERM."""
+    names = [signal_name(f, a) for a in call_args(call)[first:]]
     if not names:
         return _HELPER_SIGNALS
     if any(n is None for n in names):

@@ -10,6 +10,7 @@ traffic.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 import tree_sitter as ts
@@ -296,9 +297,130 @@ def joined_after(go: ts.Node) -> bool:
     return False
 
 
-def ends_with_context(go: ts.Node) -> bool:
-    """The goroutine is a func literal that waits on some ``ctx.Done()``: it ends when
-    the request (or whatever owns the context) does."""
+def ends_with_context(go: ts.Node, pkg: GoPackage | None = None) -> bool:
+    """The goroutine ends by itself: its function waits on some ``ctx.Done()`` (it ends
+    when the request, or whatever owns the context, does) or runs its work under a
+    deadline it sets (``context.WithTimeout``/``WithDeadline``). Its function is the
+    func literal started, or (given ``pkg``) a func literal held in a local variable or
+    a package function of that name."""
+    call = unparen(first_named(go))
+    fn = unparen(call.child_by_field_name("function")) if call is not None else None
+    bodies: list[ts.Node] = []
+    if fn is not None and fn.type == "func_literal":
+        bodies = [fn]
+    elif fn is not None and fn.type == "identifier" and pkg is not None:
+        held = [unparen(d.value) for d in definitions(pkg, fn) if d.value is not None]
+        bodies = [v for v in held if v is not None and v.type == "func_literal"]
+        bodies += [d for _, d in pkg.functions.get(text(fn), []) if d.type != "method_declaration"]
+    for body in bodies:
+        for n in walk(body):
+            if n.type == "call_expression":
+                parts = call_parts(n)
+                if parts is not None and parts[0] and parts[1] == "Done":
+                    return True
+                if parts is not None and parts[1].startswith(("WithTimeout", "WithDeadline")):
+                    return True
+    return False
+
+
+def _later_in_loop(go: ts.Node, loop: ts.Node) -> list[ts.Node]:
+    """Statements after the ``go`` statement in its own block and in each enclosing
+    block up to the loop body (what the same pass runs next)."""
+    out: list[ts.Node] = []
+    cur = go
+    while cur.parent is not None and cur.id != loop.id:
+        parent = cur.parent
+        if parent.type in ("block", "statement_list"):
+            out.extend(c for c in parent.named_children if c.start_byte >= cur.end_byte)
+        if parent.type in FUNC_TYPES:
+            break
+        cur = parent
+    return out
+
+
+def leaves_loop_after(go: ts.Node) -> bool:
+    """``go f(); break`` (or ``return``) in the same block: the loop starts it once."""
+    parent = go.parent
+    siblings = parent.named_children if parent is not None else []
+    return any(
+        c.type in ("break_statement", "return_statement")
+        for c in siblings
+        if c.start_byte >= go.end_byte
+    )
+
+
+def waits_in_loop(go: ts.Node, loop: ts.Node) -> bool:
+    """The same pass blocks after starting it (``<-done``, ``wg.Wait()``) before taking
+    the next message: one (set of) goroutine(s) at a time."""
+    for stmt in _later_in_loop(go, loop):
+        for n in walk(stmt):  # not into func literals: their receives are not the loop's
+            if n.type == "unary_expression" and text(n.child_by_field_name("operator")) == "<-":
+                return True
+            if n.type == "call_expression":
+                parts = call_parts(n)
+                if parts is not None and parts[0] and parts[1] == "Wait":
+                    return True
+    return False
+
+
+_CONNECTION_NAME = re.compile(r"(?i)(conn|connection|stream|session|newchannel)s?$")
+
+
+def per_connection(go: ts.Node, loop: ts.Node | None) -> bool:
+    """The goroutine's count follows open connections, a server's normal shape: it is
+    started after the handler hijacks its connection, only for a peer not seen before
+    (``if !ok`` after a map lookup), to watch a connection close (``<-c.Closed()``),
+    or once per connection, stream or SSH channel a loop ranges over."""
+    func = go.parent
+    while func is not None and func.type not in FUNC_TYPES:
+        func = func.parent
+    if func is not None:
+        for n in walk(func):
+            if n.start_byte >= go.start_byte:
+                break
+            if n.type == "call_expression" and (call_parts(n) or ("", ""))[1] == "Hijack":
+                return True
+    if _guarded_by_missing_key(go) or _watches_close(go):
+        return True
+    if loop is None:
+        return False
+    for child in loop.named_children:
+        if child.type == "range_clause":
+            left = child.child_by_field_name("left")
+            names = [text(n) for n in left.named_children] if left is not None else []
+            return any(_CONNECTION_NAME.search(n) for n in names[-1:])
+    return False
+
+
+def _guarded_by_missing_key(go: ts.Node) -> bool:
+    """``if !ok { go … }`` where ``ok`` comes from ``v, ok := m[k]``: one per new key."""
+    cur = go.parent
+    while cur is not None and cur.type not in ("if_statement", *FUNC_TYPES):
+        cur = cur.parent
+    if cur is None or cur.type != "if_statement":
+        return False
+    cond = unparen(cur.child_by_field_name("condition"))
+    if (
+        cond is None
+        or cond.type != "unary_expression"
+        or text(cond.child_by_field_name("operator")) != "!"
+    ):
+        return False
+    name = text(cond.child_by_field_name("operand"))
+    func = outermost_function(go)
+    for n in walk(func, into_funcs=True) if func is not None else ():
+        if n.type not in ("short_var_declaration", "assignment_statement"):
+            continue
+        left, right = n.child_by_field_name("left"), n.child_by_field_name("right")
+        targets = [text(t) for t in left.named_children] if left is not None else []
+        values = right.named_children if right is not None else []
+        if targets[-1:] == [name] and len(values) == 1 and values[0].type == "index_expression":
+            return True
+    return False
+
+
+def _watches_close(go: ts.Node) -> bool:
+    """``go func() { <-conn.Closed(); … }()``: it lives as long as the connection."""
     call = unparen(first_named(go))
     fn = unparen(call.child_by_field_name("function")) if call is not None else None
     if fn is None or fn.type != "func_literal":
@@ -306,6 +428,6 @@ def ends_with_context(go: ts.Node) -> bool:
     for n in walk(fn):
         if n.type == "call_expression":
             parts = call_parts(n)
-            if parts is not None and parts[0] and parts[1] == "Done":
+            if parts is not None and parts[0] and parts[1] == "Closed":
                 return True
     return False

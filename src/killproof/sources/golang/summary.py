@@ -8,8 +8,11 @@ import tree_sitter as ts
 from killproof.model import Location
 from killproof.sources.golang.contexts import duration_seconds, timeout_seconds
 from killproof.sources.golang.facts import PackageFacts, PackageSummary, Site
+from killproof.sources.golang.package import GoPackage
 from killproof.sources.golang.requests import routes
-from killproof.sources.golang.servers import resolve_address
+from killproof.sources.golang.roles import PROMHTTP, default_mux_paths, start_role
+from killproof.sources.golang.servers import resolve_address, server_kind
+from killproof.sources.golang.signals import SIGNAL_HELPERS
 from killproof.sources.golang.suppress import suppressed_lines
 from killproof.sources.golang.syntax import call_args, call_parts
 
@@ -44,6 +47,27 @@ def gc_off_sites(facts: PackageFacts) -> list[Site]:
         if args and args[0].text is not None and args[0].text.replace(b" ", b"") == b"-1":
             out.append(Site(f.location(call), f.evidence(call)))
     return out
+
+
+def shutdown_values(pkg: GoPackage) -> int:
+    """``srv.Shutdown`` / ``gs.GracefulStop`` of a server handed to a function as a value
+    (``graceful.Graceful(start, srv.Shutdown)``, ``onStop(ctx, gs.GracefulStop)``): the
+    callee calls it. The value must be a server's, or be given to a signal helper
+    (``connectivity.Shutdown`` is a constant, an OpenTelemetry provider's is no server)."""
+    count = 0
+    for name in ("Shutdown", "GracefulStop"):
+        for f, ref in pkg.named_references(name):
+            args = ref.parent
+            call = args.parent if args is not None else None
+            if ref.type != "selector_expression" or call is None or args is None:
+                continue
+            if args.type != "argument_list" or f.qualified(ref) is not None:
+                continue
+            target = f.call_target(call)
+            helper = target is not None and target[1] in SIGNAL_HELPERS.get(target[0], ())
+            if helper or server_kind(pkg, ref.child_by_field_name("operand")):
+                count += 1
+    return count
 
 
 def _sets_limit(call: ts.Node) -> bool:
@@ -107,10 +131,17 @@ def summarize(facts: PackageFacts, location: Location) -> PackageSummary:
         location=location,
         imports=frozenset(i.path for f in pkg.files for i in f.imports),
         serve_sites=tuple(
-            Site(s.file.location(s.call), s.file.evidence(s.call), s.kind.value)
-            for s in facts.starts
+            Site(
+                s.file.location(s.call),
+                s.file.evidence(s.call),
+                s.kind.value,
+                start_role(pkg, s).value,
+            )
+            for s in sorted(facts.starts, key=lambda s: (s.file.path, s.call.start_byte))
         ),
-        shutdown_calls=len(shutdowns),
+        default_mux_paths=default_mux_paths(pkg),
+        serves_prometheus=pkg.imports_path(PROMHTTP),
+        shutdown_calls=len(shutdowns) + shutdown_values(pkg),
         signals=signals,
         may_handle_sigterm=any(s.may_handle_sigterm for s in subs),
         subscribes=bool(subs),

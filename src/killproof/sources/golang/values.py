@@ -104,6 +104,34 @@ def definitions(pkg: GoPackage, ident: ts.Node) -> list[Assigned]:
     return package_assignments(pkg, name)
 
 
+def reaching_definitions(pkg: GoPackage, ident: ts.Node) -> list[Assigned]:
+    """The definitions of ``ident`` that may reach it: the last assignment before it
+    when that assignment's block holds ``ident`` too, no loop or closure lies between,
+    and none comes after it (``req = req.WithContext(ctx)`` overrides ``req, _ :=
+    http.NewRequest(…)``); else all of them."""
+    defs = definitions(pkg, ident)
+    before = [d for d in defs if d.statement.end_byte <= ident.start_byte]
+    if not before or len(before) < len(defs):  # one after it may come round in a loop
+        return defs
+    last = max(before, key=lambda d: d.statement.start_byte)
+    block = last.statement.parent
+    if block is not None and block.type == "expression_list":  # `var x = …` specs
+        block = block.parent
+    inside = block is not None and block.start_byte <= ident.start_byte < block.end_byte
+    loop = any(a.type in ("for_statement", "func_literal") for a in _between(block, ident))
+    return [last] if inside and not loop else defs
+
+
+def _between(outer: ts.Node | None, inner: ts.Node) -> list[ts.Node]:
+    """The ancestors of ``inner`` below ``outer``."""
+    out: list[ts.Node] = []
+    cur = inner.parent
+    while cur is not None and outer is not None and cur.id != outer.id:
+        out.append(cur)
+        cur = cur.parent
+    return out
+
+
 def _is_parameter(func: ts.Node, name: str) -> bool:
     for field in ("receiver", "parameters"):
         params = func.child_by_field_name(field)

@@ -91,10 +91,43 @@ def test_oldest_victim_line_names_pid_and_process_only() -> None:
         "earlyoom[700]: Killing process 5874 (bash)\nearlyoom[700]: Killing process 6001 firefox\n"
     )
     events = feed(EarlyoomParser(), text)
+    # Before 1.0 earlyoom sent SIGKILL at once and logged only a failure: each is a death.
     assert [(e.pid, e.process, e.signal, e.killed) for e in events] == [
-        (5874, "bash", None, False),
-        (6001, "firefox", None, False),
+        (5874, "bash", "SIGKILL", True),
+        (6001, "firefox", "SIGKILL", True),
     ]
+
+
+def test_v0_kill_that_failed_is_an_attempt() -> None:
+    text = "Killing process 5874 bash\nkill failed: Operation not permitted\n"
+    [event] = feed(EarlyoomParser(), text)
+    assert (event.pid, event.killed) == (5874, False)
+
+
+def test_v0_out_of_memory_with_its_victim_is_one_event_and_alone_is_an_attempt() -> None:
+    text = "Out of memory! avail: 0 MiB < min: 587 MiB\nKilling process 8230 sudo\n"
+    [event] = feed(EarlyoomParser(), text)
+    assert (event.pid, event.killed, [e.line for e in event.evidence]) == (8230, True, [1, 2])
+    [cut] = feed(
+        EarlyoomParser(), "mem avail: 0 MiB (0 %)\nOut of memory! avail: 0 MiB < min: 5 MiB\n"
+    )
+    assert (cut.cause, cut.pid, cut.killed) == (Cause.EARLYOOM, None, False)
+
+
+def test_v0_found_nothing_to_kill_is_an_attempt_without_victim() -> None:
+    [event] = feed(EarlyoomParser(), "earlyoom[9]: Error: Could not find a process to kill\n")
+    assert (event.cause, event.pid, event.killed) == (Cause.EARLYOOM, None, False)
+
+
+def test_1_3_lines_without_uid_and_exit_confirmation_without_pid() -> None:
+    text = (
+        'sending SIGTERM to process 42 "py": badness 9, VmRSS 3 MiB\n'
+        "escalating to SIGKILL after 2.4 seconds\n"
+        "process exited after 2.8 seconds\n"
+    )
+    [event] = feed(EarlyoomParser(), text)
+    assert (event.pid, event.process, event.signal, event.killed) == (42, "py", "SIGKILL", True)
+    assert event.anon_rss_kb == 3 * 1024
 
 
 def test_systemd_killing_line_is_not_earlyoom() -> None:

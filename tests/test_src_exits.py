@@ -146,3 +146,45 @@ def test_exit_code_event_raises_only_input_error(code: int) -> None:
         return
     assert code in (137, 143, -9, -15)
     assert event.killed
+
+
+def _report(text: str) -> list[dict[str, object]]:
+    import io
+
+    from killproof.why.run import build_report, read_stream
+
+    events = list(read_stream(io.BytesIO(text.encode()), "out.txt"))
+    return list(build_report(events, (), ("out.txt",)).sections["events"])
+
+
+def test_any_tools_exit_code_137_is_a_sigkill_death() -> None:
+    for line in (
+        "Process finished with exit code 137 (interrupted by signal 9: SIGKILL)",
+        "command terminated with non-zero exit code: Error executing in Container: 137",
+    ):
+        [event] = _report(line + "\n")
+        assert (event["cause"], event["signal"], event["exit_code"]) == (
+            "SIGKILL_UNKNOWN",
+            "SIGKILL",
+            137,
+        ), line
+    assert _report("Process finished with exit code 1370\nexit code 0\n") == []
+
+
+def test_markdown_bold_killed_is_the_shells_killed() -> None:
+    [event] = _report("epoch 3 loss 0.2\n**Killed**\n")
+    assert (event["signal"], event["evidence"][0]["line"]) == ("SIGKILL", 2)  # type: ignore[index]
+
+
+def test_two_go_signal_lines_are_two_deaths() -> None:
+    text = (
+        "pkg/a: /go/pkg/tool/compile: signal: killed\npkg/b: /go/pkg/tool/compile: signal: killed\n"
+    )
+    assert [e["process"] for e in _report(text)] == ["compile", "compile"]
+
+
+def test_environment_assignments_are_not_the_command() -> None:
+    [event] = _report(
+        "./run.sh: line 3: 4242 Killed   CUDA_VISIBLE_DEVICES=$g A=1 python train.py\n"
+    )
+    assert (event["pid"], event["process"]) == (4242, "python")

@@ -203,7 +203,7 @@ def test_core_events() -> None:
     assert oomkilling.pod is None
     [system] = by_reason["SystemOOM"]
     assert (system.cause, system.pid, system.process) == (
-        Cause.KERNEL_OOM_UNKNOWN_SCOPE,
+        Cause.KERNEL_OOM_GLOBAL,  # the victim's cgroup was the root one (kubelet oom_watcher)
         4187,
         "orders",
     )

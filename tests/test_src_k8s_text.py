@@ -98,7 +98,8 @@ def test_describe_node_events() -> None:
     name = "describe-node.txt"
     events = describe(name)
     assert [(e.cause, e.pid, e.process, e.killed) for e in events] == [
-        (Cause.KERNEL_OOM_UNKNOWN_SCOPE, 4187, "orders", True),
+        # SystemOOM: the kubelet saw the victim in the root cgroup, a machine-wide OOM.
+        (Cause.KERNEL_OOM_GLOBAL, 4187, "orders", True),
         (Cause.KERNEL_OOM_MEMCG, 4187, "orders", True),
         (Cause.KERNEL_OOM_GLOBAL, 3103923, "stress-ng-vm", True),
         (Cause.K8S_EVICTED, None, None, False),
@@ -126,7 +127,7 @@ def test_get_events_all_namespaces() -> None:
     assert [(e.cause, e.namespace, e.pod, e.host, e.pid) for e in events] == [
         (Cause.K8S_LIVENESS_KILL, "prod", "api-0", None, None),
         (Cause.K8S_LIVENESS_KILL, "prod", "api-0", None, None),
-        (Cause.KERNEL_OOM_UNKNOWN_SCOPE, None, None, "worker-2", 9295),
+        (Cause.KERNEL_OOM_GLOBAL, None, None, "worker-2", 9295),  # SystemOOM: machine-wide
     ]
     assert [e.killed for e in events] == [False, True, True]
 

@@ -23,9 +23,11 @@ from hypothesis import strategies as st
 from budget import run_cli
 from killproof.sources import journal, k8s, k8s_messages, logwrap
 from killproof.sources import kernel_lines as kl
+from killproof.sources.k8s_loose import LooseK8sParser
 from killproof.sources.k8s_messages import EventRecord
 from killproof.sources.k8s_text import DescribeParser, EventTableParser
 from killproof.sources.kernel import KernelOomParser
+from killproof.sources.killwords import looks_like_kill
 from killproof.why.model import MAX_EVIDENCE_CHARS, KillEvent
 from killproof.why.run import line_parsers
 
@@ -73,7 +75,15 @@ COLUMNS = ("uid", "tgid", "total_vm", "rss", "pgtables_bytes", "swapents", "oom_
 
 
 def _event_reasons() -> list[str]:
-    return ["Killing", "Unhealthy", "Evicted", "EvictionThresholdMet", "OOMKilling", "SystemOOM"]
+    return [
+        "Killing",
+        "Unhealthy",
+        "Evicted",
+        "EvictionThresholdMet",
+        "OOMKilling",
+        "SystemOOM",
+        "CgroupOOM",
+    ]
 
 
 def _event_reader(reason: str) -> Callable[[str], object]:
@@ -117,6 +127,14 @@ def _readers() -> dict[str, Callable[[str], object]]:
     readers["describe-events"] = _fed(lambda: DescribeParser("x"), events)
     table = ["LAST SEEN   TYPE      REASON      OBJECT      MESSAGE"]
     readers["event-table-row"] = _fed(lambda: EventTableParser("x"), table)
+    for name, opening in (
+        ("brace", ['"State": {']),
+        ("yaml", ["  terminated:"]),
+        ("describe", ["State:  Terminated"]),
+        ("eviction", ["The node was low on resource: memory."]),
+    ):
+        readers[f"loose-in-{name}"] = _fed(lambda: LooseK8sParser("x"), opening)
+    readers["looks_like_kill"] = looks_like_kill
     readers["unwrap"] = logwrap.unwrap
     readers["split_journal_line"] = journal.split_journal_line
     for name in ("header", "invoker", "killed", "selected", "summary", "usage", "task_in"):

@@ -12,22 +12,51 @@ from collections.abc import Iterable
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from killproof.why.merge import _WEAK, combine, contradicts, merge, ties
+from killproof.why.merge import _NAMELESS_JOINS, _WEAK, combine, contradicts, merge, ties
 from killproof.why.model import Cause, KillEvent
+
+
+def _named(e: KillEvent) -> bool:
+    return bool(
+        e.pid is not None
+        or e.selected_pid is not None
+        or e.process
+        or e.pod
+        or e.unit
+        or e.oom_memcg
+        or e.task_memcg
+    )
+
+
+def _path(e: KillEvent) -> str:
+    return e.evidence[0].path if e.evidence else ""
 
 
 def pairwise_merge(observations: Iterable[KillEvent]) -> list[KillEvent]:
     """The previous merge, verbatim."""
     groups: list[list[KillEvent]] = []
     weak: list[KillEvent] = []
+    nameless: list[KillEvent] = []
     for obs in observations:
         if obs.cause in _WEAK:
             weak.append(obs)
+            continue
+        if obs.cause in _NAMELESS_JOINS and not _named(obs):
+            nameless.append(obs)
             continue
         for group in groups:
             if all(not contradicts(obs, g) for g in group) and any(ties(obs, g) for g in group):
                 group.append(obs)
                 break
+        else:
+            groups.append([obs])
+    # Added with the nameless rule: a victimless eviction/liveness observation joins the
+    # one other group of its cause in its input.
+    for obs in nameless:
+        path = _path(obs)
+        same = [g for g in groups if g[0].cause is obs.cause and _path(g[0]) == path]
+        if len(same) == 1 and all(not contradicts(obs, e) for e in same[0]):
+            same[0].append(obs)
         else:
             groups.append([obs])
     for obs in weak:

@@ -6,8 +6,12 @@ process died. So a victim line opens an attempt, and:
 * ``process N exited after …`` closes it as ``killed=True`` (cause EARLYOOM);
 * ``process N did not exit`` / ``kill failed: …`` close it as ``killed=False``;
 * ``escalating to SIGKILL`` turns the open attempt's signal into SIGKILL;
-* an attempt with no confirmation by the end of the input stays ``killed=False`` (old
-  earlyoom versions never log a confirmation; we would rather under-claim).
+* ``process exited after …`` with no pid (1.3–1.6) confirms the newest attempt;
+* an attempt with no confirmation by the end of the input stays ``killed=False``, except
+  before 1.0: ``Killing process N name`` was a SIGKILL sent at once (only a failure was
+  logged), so it is a death unless ``kill failed`` follows;
+* v0.x ``Out of memory! avail: …`` with no victim line after it (a cut log) and ``Could not
+  find a process to kill`` are earlyoom events with no victim, ``killed=False``.
 
 ``anon_rss_kb`` is earlyoom's ``VmRSS`` converted from MiB (it counts file and shmem pages
 too, so it is an upper bound of the anonymous RSS).
@@ -39,14 +43,19 @@ _V2 = re.compile(
     r"(?:: badness (?P<badness>-?\d{1,10})(?!\d))?(?:, VmRSS (?P<rss>\d{1,15}) MiB)?"
 )
 # ≈1.3–1.9: sending SIGTERM to process 29410 uid 1000 "cluster": badness 1264, VmRSS 23964 MiB
+#           (1.3–1.5 print no uid: sending SIGTERM to process 12006 "python3": badness 209, …)
 #           sending SIGKILL to process N uid U "x": oom_score S, oom_score_adj A, VmRSS M MiB, …
 _V3 = re.compile(
-    r"sending (?P<sig>SIG[A-Z]{1,8}) to process (?P<pid>\d{1,10}) uid (?P<uid>\d{1,10}) "
+    r"sending (?P<sig>SIG[A-Z]{1,8}) to process (?P<pid>\d{1,10}) (?:uid (?P<uid>\d{1,10}) )?"
     r"\"(?P<name>.{0,64}?)\":(?: badness (?P<badness>-?\d{1,10}),)?"
     r"(?: oom_score (?P<score>-?\d{1,10}),)?(?: oom_score_adj (?P<adj>-?\d{1,10}),)?"
     r" VmRSS (?P<rss>\d{1,15}) MiB"
 )
-_EXITED = re.compile(r"process (?P<pid>\d{1,10}) exited after (?P<secs>[\d.]{1,20}) seconds")
+_EXITED = re.compile(r"process (?:(?P<pid>\d{1,10}) )?exited after (?P<secs>[\d.]{1,20}) seconds")
+# v0.x found nothing to kill (it then exits with status 9, an exit code, not a signal).
+_NOTHING = "Could not find a process to kill"
+# v0.x: "Out of memory! avail: 0 MiB < min: 587 MiB" precedes its "Killing process" line.
+_TRIGGER = "Out of memory! avail: "
 _NOT_EXITED = re.compile(r"process (?P<pid>\d{1,10}) did not exit")
 _FAILED = re.compile(r"kill failed: (?P<why>.*)")
 _ESCALATE = "escalating to SIGKILL"
@@ -62,6 +71,8 @@ ANCHORS = (
     "did not exit",
     "kill failed",
     _ESCALATE,
+    _NOTHING,
+    _TRIGGER,
 )
 
 
@@ -76,6 +87,7 @@ class EarlyoomParser:
         self._last: int | None = (
             None  # pid of the newest attempt (escalation/failure lines name none)
         )
+        self._trigger: Evidence | None = None  # a v0.x "Out of memory!" not yet followed
 
     @property
     def wants_context(self) -> bool:
@@ -112,9 +124,15 @@ class EarlyoomParser:
         jl = split_journal_line(line)
         text = jl.text
         ev = Evidence(line.strip(), self.path, lineno)
-        m = _V3.search(text) or _V2.search(text) or _V1.search(text) or _V0.match(text.rstrip())
+        out: list[KillEvent] = []
+        if _TRIGGER in text and jl.ident not in ("systemd", "kernel"):
+            out += self._untriggered()
+            self._trigger = ev
+            return out
+        v0 = _V0.match(text.rstrip())
+        m = _V3.search(text) or _V2.search(text) or _V1.search(text) or v0
         if m and jl.ident not in ("systemd", "kernel"):
-            out: list[KillEvent] = []
+            trigger, self._trigger = self._trigger, None
             pid = int(m["pid"])
             if pid in self._open:  # a second signal to the same pid: the first did not work
                 out += self._close(pid, False, ev, "earlyoom signalled it again")
@@ -138,12 +156,36 @@ class EarlyoomParser:
                 epoch_s=jl.epoch_s,
                 uptime_s=jl.uptime_s,
                 host=jl.host,
-                evidence=(ev,),
+                evidence=(ev,) if trigger is None else (trigger, ev),
             )
+            if m is v0:
+                # v0.x sent SIGKILL straight away (kill(pid, SIGKILL)) and logged only a failure:
+                # a kill it did not report failing is a death.
+                self._open[pid] = self._open[pid].with_changes(
+                    killed=True, signal="SIGKILL", message="earlyoom (before 1.0) sent SIGKILL"
+                )
             self._last = pid
             return out
+        if _NOTHING in text:
+            out += self._untriggered(required=False)
+            return [
+                *out,
+                KillEvent(
+                    cause=Cause.EARLYOOM,
+                    source="earlyoom",
+                    killed=False,
+                    message="earlyoom found no process to kill",
+                    time=jl.time,
+                    epoch_s=jl.epoch_s,
+                    host=jl.host,
+                    evidence=(ev,),
+                ),
+            ]
         if e := _EXITED.search(text):
-            return self._close(int(e["pid"]), True, ev, f"exited {e['secs']} s after the signal")
+            confirmed = int(e["pid"]) if e["pid"] else self._last  # 1.3–1.6 name no pid
+            if confirmed is None:
+                return ()
+            return self._close(confirmed, True, ev, f"exited {e['secs']} s after the signal")
         if n := _NOT_EXITED.search(text):
             return self._close(int(n["pid"]), False, ev, "earlyoom reports it did not exit")
         if (f := _FAILED.search(text)) and self._last is not None:
@@ -155,9 +197,25 @@ class EarlyoomParser:
             )
         return ()
 
+    def _untriggered(self, required: bool = True) -> list[KillEvent]:
+        """A v0.x "Out of memory!" that no victim line followed (the log was cut): an
+        earlyoom event whose victim is unknown; dropped when ``required`` is False."""
+        trigger, self._trigger = self._trigger, None
+        if trigger is None or not required:
+            return []
+        return [
+            KillEvent(
+                cause=Cause.EARLYOOM,
+                source="earlyoom",
+                killed=False,
+                message="earlyoom found memory low; its victim line is not in the log",
+                evidence=(trigger,),
+            )
+        ]
+
     def finish(self) -> Iterable[KillEvent]:
         """Attempts never confirmed stay attempts."""
-        out = list(self._open.values())
+        out = self._untriggered() + list(self._open.values())
         self._open.clear()
         self._last = None
         return out

@@ -7,6 +7,7 @@ has cause SIGKILL_UNKNOWN with ``signal`` saying which signal it was:
   (SIGTERM) — from ``go run``, ``go test``, ``os/exec`` errors and ``go build``'s
   ``…/compile: signal: killed``; ``exit status 137``/``143`` (a child that itself reported
   128+9 / 128+15, conventionally for a signalled grandchild).
+* Any tool's ``exit code 137`` (PyCharm, ``kubectl exec``): SIGKILL.
 * Shells: bash ``./run.sh: line 1:  123 Killed  ./orders``, its job line ``[1]+  Killed
   ./orders``, a bare ``Killed``, ``Terminated``; zsh ``zsh: killed  ./orders``.
 
@@ -49,7 +50,12 @@ _ZSH_JOB = re.compile(
     r"^\[\d{1,10}\]\s+(?:[+-]\s*)?(?P<pid>\d{1,10}) (?P<name>killed|terminated)\s+(?P<cmd>.*\S)"
 )
 _BARE = re.compile(r"^(?P<name>Killed|Terminated)\s*$")
+# Any tool's "exit code 137": PyCharm's "Process finished with exit code 137 (interrupted by
+# signal 9: SIGKILL)", kubectl exec's "command terminated with non-zero exit code: Error
+# executing in Docker Container: 137". The gap is bounded, so the search stays linear.
+_EXIT_CODE = re.compile(r"[Ee]xit code\b[^\n]{0,80}?[:\s](?P<code>137)\b")
 
+_ENV_WORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,64}=")
 _BY_NAME = {"killed": "SIGKILL", "terminated": "SIGTERM"}
 _BY_CODE = {137: "SIGKILL", 143: "SIGTERM", -9: "SIGKILL", -15: "SIGTERM"}
 
@@ -60,6 +66,7 @@ ANCHORS = (
     "signal: terminated",
     "exit status 137",
     "exit status 143",
+    "xit code",
     "Killed",
     "Terminated",
     "zsh: killed",
@@ -81,8 +88,11 @@ def _who(text: str, at: int) -> str | None:
 
 
 def _command_name(cmd: str) -> str | None:
-    """``./bin/orders --port 8080`` → ``orders`` (the base name of the first word)."""
-    first = cmd.split(maxsplit=1)[0] if cmd.split() else ""
+    """``./bin/orders --port 8080`` → ``orders`` (the base name of the first word that is not
+    an environment assignment)."""
+    # Leading environment assignments (CUDA_VISIBLE_DEVICES=0 python x.py) are not the command.
+    words = [w for w in cmd.split(maxsplit=8)[:8] if not _ENV_WORD.match(w)]
+    first = words[0] if words else ""
     name = first.rstrip(":").strip("\"'").rsplit("/", 1)[-1]
     return name or None
 
@@ -119,8 +129,11 @@ class ExitLineParser:
             process, signal = _command_name(m["cmd"]), _BY_NAME[m["name"].lower()]
         elif m := _ZSH.match(text):
             process, signal = _command_name(m["cmd"]), _BY_NAME[m["name"]]
-        elif m := _BARE.match(text):
+        elif m := _BARE.match(text.strip("*_`'\" ")):  # also **Killed** in a Markdown paste
             signal = _BY_NAME[m["name"].lower()]
+        elif (m := _EXIT_CODE.search(text)) and not _GO_STATUS.search(text):
+            code = int(m["code"])
+            signal = _BY_CODE[code]
         elif m := _GO_SIGNAL.search(text) or _GO_STATUS.search(text):
             source = "go"
             if m.re is _GO_SIGNAL:

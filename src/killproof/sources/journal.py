@@ -14,6 +14,11 @@ from dataclasses import dataclass
 from killproof.sources.logwrap import unwrap
 
 _IDENT_ONLY = re.compile(r"^(?P<ident>[A-Za-z][\w.-]*)\[\d+\]:\s")
+# A syslog time the transport unwrapper did not know (a localized month, no hostname:
+# "avril 16 21:08:50 systemd-oomd[93234]: …"): at most three words before the tag.
+_IDENT_LATE = re.compile(
+    r"^(?P<time>\S{1,32}(?: {1,2}\S{1,32}){1,2}) (?P<ident>[A-Za-z][\w.-]{0,63})\[\d{1,10}\]:\s"
+)
 
 
 @dataclass(frozen=True)
@@ -41,4 +46,6 @@ def split_journal_line(line: str) -> JournalLine:
     if m and (ident is None or ident == "kernel"):
         ident = m["ident"]
         text = text[m.end() :]
+    elif m is None and ident is None and u.time is None and (late := _IDENT_LATE.match(text)):
+        return JournalLine(text[late.end() :], late["time"], None, None, late["ident"])
     return JournalLine(text, u.time, u.epoch_s, u.host, ident, u.uptime_s)

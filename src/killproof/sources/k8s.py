@@ -336,41 +336,49 @@ def _event_record(item: dict[str, Any], path: str, pos: Positions) -> EventRecor
     )
 
 
-def _docker_events(c: dict[str, Any], path: str, pos: Positions) -> list[KillEvent]:
-    state = _map(c.get("State"))
-    labels = _map(_map(c.get("Config")).get("Labels"))
+def docker_state_event(
+    state: dict[str, Any], quote: list[Evidence], base: KillEvent | None = None
+) -> KillEvent | None:
+    """What a ``docker inspect`` ``State`` (``OOMKilled``, ``ExitCode``, ``FinishedAt``)
+    proves; None when it is not a kill. ``base`` carries the container's identity."""
     oom, code = state.get("OOMKilled") is True, _int(state.get("ExitCode"))
     if not oom and code not in (137, 143):
-        return []
-    finished = _text(state.get("FinishedAt"))
-    name = (_text(c.get("Name")) or "").lstrip("/") or None
-    quote = tuple(pos.quote(path, state, k) for k in ("OOMKilled", "ExitCode") if k in state)
-    event = KillEvent(
+        return None
+    finished = _text(state.get("FinishedAt")) or _text(state.get("finishedAt"))
+    event = (base or KillEvent(cause=Cause.SIGKILL_UNKNOWN, source="docker")).with_changes(
         cause=Cause.SIGKILL_UNKNOWN,
-        source="docker",
         exit_code=code,
         time=finished,
         epoch_s=epoch_of(finished),
+        evidence=tuple(quote),
+    )
+    if oom:
+        return event.with_changes(
+            cause=Cause.KERNEL_OOM_UNKNOWN_SCOPE,
+            reason="OOMKilled",
+            signal="SIGKILL" if code == 137 else None,
+            message="Docker saw the kernel's OOM event in the container's cgroup (raised for "
+            "the container's own limit and for machine-wide OOMs alike)",
+        )
+    sig = "SIGKILL" if code == 137 else "SIGTERM"
+    return event.with_changes(
+        signal=sig,
+        reason=f"ExitCode {code}, OOMKilled false",
+        message=f"died from {sig}; Docker did not see an OOM event; the sender is not stated",
+    )
+
+
+def _docker_events(c: dict[str, Any], path: str, pos: Positions) -> list[KillEvent]:
+    state = _map(c.get("State"))
+    labels = _map(_map(c.get("Config")).get("Labels"))
+    name = (_text(c.get("Name")) or "").lstrip("/") or None
+    quote = [pos.quote(path, state, k) for k in ("OOMKilled", "ExitCode") if k in state]
+    base = KillEvent(
+        cause=Cause.SIGKILL_UNKNOWN,
+        source="docker",
         container=_text(labels.get("io.kubernetes.container.name")) or name,
         pod=_text(labels.get("io.kubernetes.pod.name")),
         namespace=_text(labels.get("io.kubernetes.pod.namespace")),
-        evidence=quote,
     )
-    if oom:
-        return [
-            event.with_changes(
-                cause=Cause.KERNEL_OOM_UNKNOWN_SCOPE,
-                reason="OOMKilled",
-                signal="SIGKILL" if code == 137 else None,
-                message="Docker saw the kernel's OOM event in the container's cgroup (raised for "
-                "the container's own limit and for machine-wide OOMs alike)",
-            )
-        ]
-    sig = "SIGKILL" if code == 137 else "SIGTERM"
-    return [
-        event.with_changes(
-            signal=sig,
-            reason=f"ExitCode {code}, OOMKilled false",
-            message=f"died from {sig}; Docker did not see an OOM event; the sender is not stated",
-        )
-    ]
+    event = docker_state_event(state, quote, base)
+    return [event] if event is not None else []

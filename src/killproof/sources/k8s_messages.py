@@ -45,6 +45,11 @@ _VICTIM = re.compile(
     r"(?:.*?oom_score_adj:(?P<adj>-?\d{1,10})(?!\d))?"
 )
 _SYSTEM_OOM = "System OOM encountered, victim process: "
+_CGROUP_OOM = "Cgroup OOM encountered, victim process: "
+_SELECTED = re.compile(
+    r"(?P<prefix>Memory cgroup out of memory|Out of memory): Kill process (?P<pid>\d{1,10}) "
+    r"\((?P<comm>[^()]{0,64})\)"
+)
 _SYSTEM_OOM_PID = re.compile(r" pid: (?P<pid>\d{1,10})")
 _FIELD_CONTAINER = re.compile(
     r"spec\.(?:initContainers|containers|ephemeralContainers)\{(?P<c>[^}]{1,253})\}"
@@ -163,17 +168,47 @@ def victim_event(base: KillEvent, text: str) -> KillEvent | None:
     )
 
 
-def system_oom_victim(message: str) -> tuple[str, int | None] | None:
+def selection_event(base: KillEvent, text: str) -> KillEvent | None:
+    """A pre-4.19 kernel selection line quoted in a message (``OOMKilling: Memory cgroup out
+    of memory: Kill process N (x) score S or sacrifice child``): the scope is the prefix's;
+    the victim is not named (the kernel may have killed a child instead), so ``pid`` stays
+    unknown and ``selected_pid`` holds N."""
+    m = _SELECTED.search(text)
+    if not m:
+        return None
+    memcg = m["prefix"].startswith("Memory cgroup")
+    return base.with_changes(
+        cause=Cause.KERNEL_OOM_MEMCG if memcg else Cause.KERNEL_OOM_GLOBAL,
+        selected_pid=int(m["pid"]),
+    )
+
+
+def system_oom_victim(message: str, lead: str = _SYSTEM_OOM) -> tuple[str, int | None] | None:
     """(process name, pid or None) of the kubelet's ``System OOM encountered, victim process:
-    x, pid: N``; None when the message is not that (only its last occurrence can be)."""
-    at = message.rfind(_SYSTEM_OOM)
+    x, pid: N`` (or ``Cgroup OOM encountered, …`` with ``lead=CGROUP_OOM``); None when the
+    message is not that (only its last occurrence can be)."""
+    at = message.rfind(lead)
     if at < 0:
         return None
-    comm, comma, tail = message[at + len(_SYSTEM_OOM) :].rstrip().partition(",")
+    comm, comma, tail = message[at + len(lead) :].rstrip().partition(",")
     pid = _SYSTEM_OOM_PID.fullmatch(tail) if comma else None
     if comma and pid is None:
         return None
     return comm.strip(), int(pid["pid"]) if pid else None
+
+
+def oom_watcher_events(base: KillEvent, reason: str, message: str) -> list[KillEvent]:
+    """The kubelet's OOM watcher: ``SystemOOM`` is an OOM kill whose cgroup is the root one
+    (the machine ran out: a global OOM), ``CgroupOOM`` one in a container's cgroup (kubelet
+    1.21+). Old kubelets print no victim ("System OOM encountered")."""
+    memcg = reason == "CgroupOOM"
+    lead = _CGROUP_OOM if memcg else _SYSTEM_OOM
+    if lead.split(",")[0] not in message:
+        return []
+    victim = system_oom_victim(message, lead)
+    process, pid = victim if victim is not None else ("", None)
+    cause = Cause.KERNEL_OOM_MEMCG if memcg else Cause.KERNEL_OOM_GLOBAL
+    return [base.with_changes(cause=cause, process=process or None, pid=pid)]
 
 
 def events_from_record(rec: EventRecord) -> list[KillEvent]:
@@ -231,18 +266,10 @@ def events_from_record(rec: EventRecord) -> list[KillEvent]:
         # The kubelet starts reclaiming; nothing is evicted yet.
         return [base.with_changes(cause=Cause.K8S_EVICTED, killed=False)]
     if reason == "OOMKilling":
-        event = victim_event(base, message)
+        event = victim_event(base, message) or selection_event(base, message)
         return [event] if event else []
-    if reason == "SystemOOM":
-        victim = system_oom_victim(message)
-        if victim is None:
-            return []
-        # The kubelet's oom watcher emits this for memcg and machine OOMs alike.
-        return [
-            base.with_changes(
-                cause=Cause.KERNEL_OOM_UNKNOWN_SCOPE, process=victim[0] or None, pid=victim[1]
-            )
-        ]
+    if reason in ("SystemOOM", "CgroupOOM"):
+        return oom_watcher_events(base, reason, message)
     if reason == "PreviousContainerWasOOMKilled":
         return [base.with_changes(cause=Cause.K8S_OOMKILLED, reason="OOMKilled")]
     return []

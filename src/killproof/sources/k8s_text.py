@@ -138,7 +138,7 @@ class EventTableParser:
 class DescribeParser:
     """``kubectl describe pod`` / ``kubectl describe node`` text → events (see module doc)."""
 
-    anchors: tuple[str, ...] = ("Name:",)
+    anchors: tuple[str, ...] = ("Name:", "Events:")
 
     def __init__(self, path: str = "") -> None:
         self.path = path
@@ -260,6 +260,9 @@ class DescribeParser:
         if text.startswith("Name:") and (_TOP.match(text)):
             out += self._finish_doc()
             self._active = True
+        elif text == "Events:" and not self._active:
+            # A pasted Events table without the rest of the describe output.
+            self._active, self._confirmed = True, True
         if not self._active:
             return out
         self._seen += 1

@@ -30,7 +30,9 @@ from killproof.sources.journal import JournalLine, split_journal_line
 from killproof.why.model import Cause, KillEvent
 
 _UNIT_SUFFIX = r"(?:service|scope|socket|mount|swap|slice|timer|path|target|device|automount)"
-_UNIT_PREFIX = re.compile(rf"^(?:Unit )?(?P<unit>[^\s:]+\.{_UNIT_SUFFIX}):?\s+(?P<msg>.*)$")
+_UNIT_PREFIX = re.compile(
+    rf"^(?:Unit )?[`'\"]?(?P<unit>[^\s:`'\"]+\.{_UNIT_SUFFIX}):?\s+(?P<msg>.*)$"
+)
 _STOP_KILL = re.compile(
     r"(?:State '(?P<state>[\w-]+)' timed out|[Ss]topping timed out)\. Killing\."
 )
@@ -47,10 +49,15 @@ _MAIN_EXIT = re.compile(
 )
 _RESULT = re.compile(r"[Ff]ailed with result '(?P<result>[\w-]+)'")
 _OOM_UNIT = "has been killed by the OOM killer"
-_OOMD_KILLED = re.compile(r"^Killed (?P<cg>/\S*) due to (?P<why>.+?)\.?$")
+_OOMD_KILLED = re.compile(r"^Killed (?P<cg>/\S*)(?: due to (?P<why>.+?))?\.?$")
 _OOMD_MARKED = re.compile(r"^Marked (?P<cg>/\S*) for killing due to (?P<why>.+?)\.?$")
 _OOMD_PRESSURE = re.compile(r"memory pressure for (?P<mon>/\S*) being")
 _OOMD_PID = re.compile(r"oomd attempting to kill (?P<pid>\d{1,10}) with (?P<sig>[A-Z0-9]{1,8})")
+_CHILD = re.compile(
+    r"Child (?P<pid>\d{1,10}) \((?P<comm>.{0,64}?)\) died \(code=killed, status=9/KILL\)"
+)
+_BELONGS = re.compile(r"Child (?P<pid>\d{1,10}) belongs to (?P<unit>\S{1,256}?)\.?$")
+_SURVIVED = ("Processes still around after", "remains running after unit stopped")
 _OOMD_UNIT = re.compile(r"systemd-oomd killed (?P<n>\d{1,10}) process\(es\) in this unit")
 
 # How specific a unit-side line is about the killer (see SystemdParser._death).
@@ -70,7 +77,34 @@ ANCHORS = (
     "for killing",
     "oomd attempting to kill",
     "systemd-oomd killed",
+    "died (code=killed, status=9/KILL)",
+    " belongs to ",
+    *_SURVIVED,
 )
+
+
+def _contains(slice_unit: str, unit: str) -> bool:
+    """True when slice ``slice_unit`` is an ancestor of ``unit`` by systemd's naming: ``-.slice``
+    holds everything, ``a.slice`` holds ``a-b.slice`` (and what that holds), and
+    ``user-N.slice`` holds ``user@N.service`` and the user's session scopes."""
+    if not slice_unit.endswith(".slice") or slice_unit == unit:
+        return False
+    stem = slice_unit.removesuffix(".slice")
+    if stem == "-":
+        return True
+    if unit.endswith(".slice") and unit.startswith(stem + "-"):
+        return True
+    uid = stem.removeprefix("user-")
+    return stem.startswith("user-") and unit in (
+        f"user@{uid}.service",
+        f"user-runtime-dir@{uid}.service",
+    )
+
+
+def _second(time: str | None) -> str | None:
+    """The timestamp cut to the second (systemd repeats an OOM notice on every parent slice
+    within the same second)."""
+    return time.split(".", 1)[0] if time else None
 
 
 def _unit_of_cgroup(path: str) -> str | None:
@@ -89,8 +123,21 @@ class _StopRecord:
     tail: list[Evidence] = field(default_factory=list)
     main_code: str | None = None
     main_signal: str | None = None
+    survived: bool = False
+    """systemd said processes were still around after the SIGKILL: nothing died."""
+    tentative: bool = False
+    """Opened by a SIGKILL line, not by a "timed out" line: a stop timeout only when the
+    result is 'timeout' (else no event: the lines are reported as not understood)."""
+    result: str | None = None
 
     def close(self) -> list[KillEvent]:
+        """The finished events (see :meth:`_close_all`); none for a tentative record whose
+        result is not 'timeout' (systemd's SIGKILL for a reason the log does not give)."""
+        if self.tentative and self.result != "timeout":
+            return []  # said as not understood (killwords), not guessed
+        return self._close_all()
+
+    def _close_all(self) -> list[KillEvent]:
         """The finished events: one per SIGKILLed pid, or one without pid."""
         if not self.killed:
             event = self.first
@@ -110,8 +157,21 @@ class _StopRecord:
                     ),
                 )
             return [event.with_changes(evidence=event.evidence + tuple(self.tail))]
-        out = [self.killed[0].with_changes(evidence=self.killed[0].evidence + tuple(self.tail))]
-        return out + self.killed[1:]
+        # The same pid SIGKILLed again (stop-sigterm, then final-sigterm) is one victim.
+        victims: dict[int | None, KillEvent] = {}
+        for ev in self.killed:
+            held = victims.get(ev.pid)
+            victims[ev.pid] = (
+                ev
+                if held is None
+                else held.with_changes(evidence=(*held.evidence, *ev.evidence[1:]))
+            )
+        out = list(victims.values())
+        out[0] = out[0].with_changes(evidence=out[0].evidence + tuple(self.tail))
+        if self.survived:
+            note = "systemd's SIGKILL did not kill it: processes were still around after it"
+            out = [ev.with_changes(killed=False, message=note) for ev in out]
+        return out
 
 
 class SystemdParser:
@@ -123,6 +183,10 @@ class SystemdParser:
         self.path = path
         self._open: dict[str, _StopRecord] = {}
         self._deaths: dict[str, KillEvent] = {}
+        self._children: dict[int, KillEvent] = {}  # "Child N died" not yet given a unit
+        self._attempts: dict[int, KillEvent] = {}  # "oomd attempting to kill N", unconfirmed
+        self._marked: dict[str, list[int]] = {}  # unit → attempted pids oomd marked it for
+        self._oom_units: dict[str, str | None] = {}  # units with an OOM notice → its second
 
     @property
     def wants_context(self) -> bool:
@@ -149,6 +213,11 @@ class SystemdParser:
             out += self._close(next(iter(self._open)))
         while len(self._deaths) > MAX_OPEN_UNITS:
             out.append(self._deaths.pop(next(iter(self._deaths))))
+        for held in (self._children, self._attempts):
+            while len(held) > MAX_OPEN_UNITS:
+                out.append(held.pop(next(iter(held))))
+        while len(self._marked) > MAX_OPEN_UNITS:
+            self._marked.pop(next(iter(self._marked)))
         return out
 
     def _feed(self, lineno: int, line: str) -> Iterable[KillEvent]:
@@ -161,10 +230,39 @@ class SystemdParser:
         ev = Evidence(line.strip(), self.path, lineno)
         if jl.ident == "systemd-oomd" or text.startswith(("Killed /", "Marked /", "oomd ")):
             return self._oomd(jl, text, lineno, line)
+        if c := _CHILD.search(text):
+            # systemd's debug log: a child of PID 1 reaped after SIGKILL (sender unknown).
+            self._children[int(c["pid"])] = self._base(
+                jl,
+                lineno,
+                line,
+                cause=Cause.SIGKILL_UNKNOWN,
+                pid=int(c["pid"]),
+                process=c["comm"],
+                signal="SIGKILL",
+                reason="code=killed, status=9/KILL",
+                message="the process died from SIGKILL; the log does not say who sent it",
+            )
+            return ()
+        if (b := _BELONGS.search(text)) and int(b["pid"]) in self._children:
+            child = self._children.pop(int(b["pid"]))
+            child = child.with_changes(unit=b["unit"], evidence=(*child.evidence, ev))
+            self._death(b["unit"], ev, None, child)
+            return ()
         if unit is None:
+            return ()
+        if text.startswith(_SURVIVED):
+            if (held := self._open.get(unit)) is not None:
+                held.survived = True
+                held.tail.append(ev)
             return ()
         out: list[KillEvent] = []
         if s := _STOP_KILL.search(text) or _STOP_TERM.search(text):
+            held = self._open.get(unit)
+            if held is not None and held.killed and s.re is _STOP_KILL:
+                held.tail.append(ev)  # final-sigterm after stop-sigterm: the same stop
+                held.tentative = False
+                return out
             out += self._close(unit)
             sig = "SIGKILL" if s.re is _STOP_KILL else "SIGTERM"
             first = self._base(
@@ -181,6 +279,19 @@ class SystemdParser:
         record = self._open.get(unit)
         if k := _KILLING.search(text):
             sig = f"SIG{k['sig']}"
+            if record is None and sig == "SIGKILL":
+                # A SIGKILL list whose "timed out" line is not in the excerpt: a stop timeout
+                # only if the unit's result says 'timeout' (see _StopRecord.tentative).
+                first = self._base(
+                    jl,
+                    lineno,
+                    line,
+                    cause=Cause.SYSTEMD_STOP_TIMEOUT,
+                    unit=unit,
+                    signal=sig,
+                    reason="stop timeout",
+                )
+                record = self._open[unit] = _StopRecord(first, sig, tentative=True)
             if record is not None and sig == "SIGKILL":
                 record.killed.append(
                     record.first.with_changes(
@@ -196,11 +307,14 @@ class SystemdParser:
             if record is not None:
                 record.tail.append(ev)
                 record.main_code, record.main_signal = me["code"], main_sig
-            elif me["code"] == "killed" and main_sig in ("SIGKILL", "SIGTERM"):
+            elif me["code"] == "killed" and main_sig == "SIGKILL":
+                if self._oomd_confirms(unit, jl.time, ev):
+                    return out
                 self._death(unit, ev, main_sig, self._signal_death(jl, lineno, line, unit, me))
             return out
         if r := _RESULT.search(text):
             if record is not None:
+                record.result = r["result"]
                 record.tail.append(ev)
                 return self._close(unit)
             if r["result"] == "oom-kill":
@@ -211,8 +325,24 @@ class SystemdParser:
             if unit in self._deaths and self._deaths[unit].cause is not Cause.SIGKILL_UNKNOWN:
                 out.append(self._deaths.pop(unit))  # a second OOM kill in the same unit
             oom = self._oom_death(jl, lineno, line, unit, "killed by the OOM killer")
+            self._oom_units[unit] = _second(jl.time)
+            while len(self._oom_units) > MAX_OPEN_UNITS:
+                self._oom_units.pop(next(iter(self._oom_units)))
             self._death(unit, ev, None, oom)
         elif o := _OOMD_UNIT.search(text):
+            marked = [p for p in self._marked.pop(unit, []) if p in self._attempts]
+            if marked:
+                # systemd confirms the kills systemd-oomd announced for this unit.
+                for pid in marked:
+                    done = self._attempts.pop(pid)
+                    out.append(
+                        done.with_changes(
+                            killed=True,
+                            message=f"systemd-oomd killed {o['n']} process(es) in this unit",
+                            evidence=(*done.evidence, ev),
+                        )
+                    )
+                return out
             oomd = self._base(
                 jl,
                 lineno,
@@ -279,24 +409,43 @@ class SystemdParser:
 
     def _oomd(self, jl: JournalLine, text: str, lineno: int, raw: str) -> list[KillEvent]:
         if p := _OOMD_PID.search(text):
-            return [
-                self._base(
-                    jl,
-                    lineno,
-                    raw,
-                    cause=Cause.SYSTEMD_OOMD,
-                    killed=False,
-                    pid=int(p["pid"]),
-                    signal=f"SIG{p['sig']}",
-                    reason="systemd-oomd",
-                    message="systemd-oomd is about to send the signal (an attempt, not proof)",
-                )
-            ]
+            # Held until a line says whether it died: "Killed <cgroup>", the unit's
+            # "systemd-oomd killed N process(es)", or its main process exiting 9/KILL.
+            self._attempts[int(p["pid"])] = self._base(
+                jl,
+                lineno,
+                raw,
+                cause=Cause.SYSTEMD_OOMD,
+                killed=False,
+                pid=int(p["pid"]),
+                signal=f"SIG{p['sig']}",
+                reason="systemd-oomd",
+                message="systemd-oomd is about to send the signal (an attempt, not proof)",
+            )
+            return []
         m = _OOMD_KILLED.match(text) or _OOMD_MARKED.match(text)
         if m is None:
             return []
-        mon = _OOMD_PRESSURE.search(m["why"])
+        why = m["why"] or ""
+        mon = _OOMD_PRESSURE.search(why)
         marked = m.re is _OOMD_MARKED
+        unit = _unit_of_cgroup(m["cg"])
+        ev = Evidence(raw.strip(), self.path, lineno)
+        pending = [a for a in self._attempts.values() if a.unit is None]
+        if pending:
+            tagged = [
+                a.with_changes(unit=unit, task_memcg=m["cg"], evidence=(*a.evidence, ev))
+                for a in pending
+            ]
+            if marked:
+                for a in tagged:
+                    self._attempts[a.pid or 0] = a
+                self._marked.setdefault(unit or m["cg"], []).extend(a.pid or 0 for a in tagged)
+                return []
+            for a in tagged:
+                self._attempts.pop(a.pid or 0, None)
+            note = "systemd-oomd killed the cgroup" + (f" due to {why}" if why else "")
+            return [a.with_changes(killed=True, message=note) for a in tagged]
         return [
             self._base(
                 jl,
@@ -304,13 +453,13 @@ class SystemdParser:
                 raw,
                 cause=Cause.SYSTEMD_OOMD,
                 killed=not marked,
-                unit=_unit_of_cgroup(m["cg"]),
+                unit=unit,
                 task_memcg=m["cg"],
                 oom_memcg=mon["mon"] if mon else None,
                 signal="SIGKILL",
                 reason="systemd-oomd",
                 message=("marked the cgroup for killing" if marked else "killed the cgroup")
-                + f" due to {m['why']}"
+                + (f" due to {why}" if why else "")
                 + (
                     " (current systemd logs only this decision; the unit's own "
                     "'systemd-oomd killed N process(es)' line confirms the kill)"
@@ -319,6 +468,21 @@ class SystemdParser:
                 ),
             )
         ]
+
+    def _oomd_confirms(self, unit: str, time: str | None, ev: Evidence) -> bool:
+        """A unit's main process exiting 9/KILL in the same second as a systemd-oomd
+        attempt is that attempt's death: the attempt becomes a kill (True) instead of a
+        separate SIGKILL of unknown sender."""
+        for pid, attempt in reversed(self._attempts.items()):
+            if attempt.unit in (None, unit) and attempt.time == time and time is not None:
+                self._attempts[pid] = attempt.with_changes(
+                    killed=True,
+                    unit=unit,
+                    message="systemd-oomd sent SIGKILL; the unit's main process died of it",
+                    evidence=(*attempt.evidence, ev),
+                )
+                return True
+        return False
 
     def _close(self, unit: str) -> list[KillEvent]:
         record = self._open.pop(unit, None)
@@ -329,6 +493,22 @@ class SystemdParser:
         out: list[KillEvent] = []
         for unit in list(self._open):
             out += self._close(unit)
-        out += self._deaths.values()
+        # The kernel's kill reported on the unit and again on each parent slice: one death.
+        out += [
+            death
+            for unit, death in self._deaths.items()
+            if not (
+                death.cause is Cause.KERNEL_OOM_UNKNOWN_SCOPE
+                and any(
+                    _contains(unit, other) and second == _second(death.time)
+                    for other, second in self._oom_units.items()
+                )
+            )
+        ]
+        out += self._children.values()
+        out += self._attempts.values()
         self._deaths.clear()
+        self._children.clear()
+        self._attempts.clear()
+        self._marked.clear()
         return out

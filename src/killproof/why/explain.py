@@ -17,6 +17,79 @@ class Verdict:
     next_steps: tuple[str, ...]
 
 
+# Programs that are certainly not Go (by comm, the kernel's 15-character name): Go-specific
+# advice (GOMEMLIMIT, goroutines, signal.NotifyContext) is given only to the rest.
+_NOT_GO = (
+    "java",
+    "python",
+    "qemu",
+    "postgres",
+    "postmaster",
+    "mysqld",
+    "mariadbd",
+    "mongod",
+    "redis-server",
+    "node",
+    "ruby",
+    "php",
+    "perl",
+    "dotnet",
+    "chrome",
+    "chromium",
+    "firefox",
+    "electron",
+    "code",
+    "bash",
+    "sh",
+    "zsh",
+    "beam.smp",
+    "Xorg",
+    "gnome-shell",
+    "cc1",
+    "cc1plus",
+    "rustc",
+    "gcc",
+    "ld",
+    "stress",
+    "stress-ng",
+    "nginx",
+    "httpd",
+    "apache2",
+    "memcached",
+    "clickhouse",
+    "elasticsearch",
+    "systemd",
+)
+
+
+def maybe_go(e: KillEvent) -> bool:
+    """True unless the victim is known to be something other than a Go program."""
+    if not e.process:
+        return True
+    name = e.process.split()[0].rsplit("/", 1)[-1].lower()
+    return not any(
+        name == n or name.startswith((n + "-", n + ".", n + "3", n + "2")) for n in _NOT_GO
+    )
+
+
+def _cap(text: str) -> str:
+    """A sentence starts with a capital (``a process …`` → ``A process …``); a process or
+    unit name is never changed (``orders-leak`` stays as the kernel printed it)."""
+    return text[:1].upper() + text[1:] if text.startswith(("a ", "an ")) else text
+
+
+def _grows_step(e: KillEvent) -> str:
+    if maybe_go(e):
+        return (
+            "Find what grows: `killproof check` flags unbounded caches (KP109), unbounded "
+            "goroutines (KP110) and a missing GOMEMLIMIT (KP211)."
+        )
+    return (
+        f"Find what grows in {e.process}: its own heap or cache settings (a JVM's -Xmx, a "
+        "database's buffers, a VM's guest memory) against the limit, or a leak."
+    )
+
+
 def mib(kb: int | None) -> str:
     """``65536`` kB → ``64.0 MiB`` (``?`` when unknown)."""
     if kb is None:
@@ -108,17 +181,23 @@ def _kernel_memcg(e: KillEvent) -> Verdict:
             f" (The allocation that triggered it came from task {e.invoker_pid}"
             f"{' ' + e.invoker_process if e.invoker_process else ''}; that is not the victim.)"
         )
+    go = (
+        (
+            f"For a Go service, {_gomemlimit_hint(e.limit_kb)} so the garbage collector works "
+            "harder before the wall instead of the kernel killing the process.",
+        )
+        if maybe_go(e)
+        else ()
+    )
     steps = (
-        "Find what grows: `killproof check` flags unbounded caches (KP109), unbounded "
-        "goroutines (KP110) and a missing GOMEMLIMIT (KP211).",
-        f"For a Go service, {_gomemlimit_hint(e.limit_kb)} so the garbage collector works "
-        "harder before the wall instead of the kernel killing the process.",
+        _grows_step(e),
+        *go,
         "If the memory is really needed, raise the limit and the request together "
         "(`killproof drill --memory SIZE` measures what the service needs).",
         _drill_hint(e.limit_kb),
     )
     at = f"the {e.oom_memcg} memory limit" if e.oom_memcg else "a memory cgroup's limit"
-    return Verdict(f"{victim(e)} OOM-killed at {at}", text.strip(), steps)
+    return Verdict(_cap(f"{victim(e)} OOM-killed at {at}"), text.strip(), steps)
 
 
 def _kernel_global(e: KillEvent) -> Verdict:
@@ -135,15 +214,18 @@ def _kernel_global(e: KillEvent) -> Verdict:
     if e.top_tasks:
         top = ", ".join(f"{t.name} ({t.pid}) {mib(t.rss_kb)}" for t in e.top_tasks[:3])
         text += f" Largest resident processes in the report: {top}."
-    steps = (
+    steps: tuple[str, ...] = (
         "Set memory requests to what each workload really uses so the scheduler cannot "
         "overcommit the node (`killproof check`: KP201, KP202, KP203).",
         "Give every container a memory limit so a runaway process dies alone, at its own "
         "limit, instead of taking a neighbour with it.",
-        "Check the largest processes in the task table above: the victim is not always the "
-        "one that grew.",
     )
-    return Verdict(f"{victim(e)} killed by a machine-wide OOM", text.strip(), steps)
+    if e.top_tasks:
+        steps += (
+            "Check the largest processes in the task table above: the victim is not always "
+            "the one that grew.",
+        )
+    return Verdict(_cap(f"{victim(e)} killed by a machine-wide OOM"), text.strip(), steps)
 
 
 def _kernel_unknown(e: KillEvent) -> Verdict:
@@ -151,13 +233,22 @@ def _kernel_unknown(e: KillEvent) -> Verdict:
         f"The kernel's OOM killer killed {victim(e)}, but the evidence does not show whether a "
         f"cgroup limit or the whole machine ran out. {_held(e)}"
     )
+    given = e.invoker_pid is not None or bool(e.top_tasks) or e.constraint is not None
+    first = (
+        "This kernel's report prints no scope line (no 'oom-kill:constraint=', no 'Memory "
+        "cgroup out of memory'): the lines just before the task table (a 'Task in … killed "
+        "as a result of limit of …' line or a 'memory: usage … limit …' block) tell a cgroup "
+        "limit from a machine-wide OOM."
+        if given
+        else "Collect the full kernel report, from 'invoked oom-killer' to 'Killed process': "
+        "`journalctl -k --since … ` or `dmesg -T`, and run `killproof why` on it."
+    )
     steps = (
-        "Collect the full kernel report, from 'invoked oom-killer' to 'Killed process': "
-        "`journalctl -k --since … ` or `dmesg -T`, and run `killproof why` on it.",
+        first,
         "On the host, the cgroup's counters say whether its own limit was hit: "
         "`killproof why --cgroup PATH` (memory.events / memory.oom_control).",
     )
-    return Verdict(f"{victim(e)} killed by the kernel OOM killer", text.strip(), steps)
+    return Verdict(_cap(f"{victim(e)} killed by the kernel OOM killer"), text.strip(), steps)
 
 
 def _k8s_oomkilled(e: KillEvent) -> Verdict:
@@ -175,11 +266,18 @@ def _k8s_oomkilled(e: KillEvent) -> Verdict:
         " This does not prove which process died, nor whether the container's, the pod's or "
         "the node's limit was hit."
     )
+    go = (
+        (
+            f"For a Go service, {_gomemlimit_hint(e.limit_kb)}; "
+            "`killproof check` finds unbounded caches and goroutines.",
+        )
+        if maybe_go(e)
+        else ()
+    )
     steps = (
         "Collect the node's kernel log around the finish time (`journalctl -k` or `dmesg -T` "
         "on the node) and run `killproof why` on it together with the pod status.",
-        f"For a Go service, {_gomemlimit_hint(e.limit_kb)}; "
-        "`killproof check` finds unbounded caches and goroutines.",
+        *go,
         _drill_hint(e.limit_kb),
     )
     return Verdict(f"{where(e) or victim(e)} OOMKilled", text, steps)
@@ -222,21 +320,30 @@ def _stop_timeout(e: KillEvent) -> Verdict:
         f"systemd stopped {where(e) or victim(e)}; the service did not exit within "
         "TimeoutStopSec after SIGTERM, so systemd sent SIGKILL. Memory was not the reason."
     )
-    steps = (
+    handle = (
         "Handle SIGTERM: `signal.NotifyContext`, then `srv.Shutdown(ctx)` with a deadline "
-        "shorter than TimeoutStopSec (`killproof check`: KP101, KP103, KP501).",
+        "shorter than TimeoutStopSec (`killproof check`: KP101, KP103, KP501)."
+        if maybe_go(e)
+        else f"Make {e.process} exit on SIGTERM within TimeoutStopSec (its own shutdown "
+        "setting), or raise TimeoutStopSec if a clean stop really takes longer."
+    )
+    steps = (
+        handle,
         "`killproof drill` sends SIGTERM under load and shows where shutdown hangs "
         "(a SIGQUIT goroutine dump).",
     )
-    return Verdict(f"{where(e) or victim(e)} SIGKILLed after a stop timeout", text, steps)
+    verb = "SIGKILLed" if e.killed else "survived systemd's SIGKILL"
+    return Verdict(_cap(f"{where(e) or victim(e)} {verb} after a stop timeout"), text, steps)
 
 
 def _userspace(e: KillEvent, daemon: str) -> Verdict:
     did = "killed" if e.killed else "tried to kill"
     rss = f" (VmRSS {mib(e.anon_rss_kb)})" if e.anon_rss_kb is not None else ""
+    place = where(e)
+    place = f" {place}" if place.startswith("on ") else f" in {place}" if place else ""
     text = (
         f"{daemon}, a userspace out-of-memory daemon, {did} {victim(e)}{rss}"
-        f"{f' in {where(e)}' if where(e) else ''}: it acts on memory pressure or free "
+        f"{place}: it acts on memory pressure or free "
         "memory before the kernel's OOM killer would, and it picks by its own policy."
     )
     if not e.killed:
@@ -249,7 +356,10 @@ def _userspace(e: KillEvent, daemon: str) -> Verdict:
         "of its own (`killproof check`: KP304).",
         "Size the service from a drill so it does not push the machine into pressure.",
     )
-    return Verdict(f"{victim(e)} {did} by {daemon}", text, steps)
+    headline = (
+        f"{victim(e)} killed by {daemon}" if e.killed else f"{daemon} tried to kill {victim(e)}"
+    )
+    return Verdict(_cap(headline), _cap(text), steps)
 
 
 def _sigkill_unknown(e: KillEvent) -> Verdict:
@@ -269,7 +379,8 @@ def _sigkill_unknown(e: KillEvent) -> Verdict:
         "The cgroup's counters: memory.events (v2) or memory.oom_control (v1) — "
         "`killproof why --cgroup PATH`. Then run `killproof why` on all of it together.",
     )
-    return Verdict(f"{victim(e)} got {e.signal or 'SIGKILL'} from an unknown sender", text, steps)
+    who = victim(e) if e.pid or e.process else where(e) or victim(e)
+    return Verdict(_cap(f"{who} got {e.signal or 'SIGKILL'} from an unknown sender"), text, steps)
 
 
 def _kernel_nothing_killed(e: KillEvent) -> Verdict:
@@ -284,6 +395,9 @@ def _kernel_nothing_killed(e: KillEvent) -> Verdict:
         "for a limit far below what the cgroup's processes need.",
     )
     return Verdict(f"OOM in {scope} with nothing killable", text, steps)
+
+
+_DAEMONS = {"lmkd": "Android's lmkd", "talos": "Talos' OOM controller", "oomd": "oomd"}
 
 
 def explain(e: KillEvent) -> Verdict:
@@ -311,6 +425,6 @@ def explain(e: KillEvent) -> Verdict:
         case Cause.EARLYOOM:
             return _userspace(e, "earlyoom")
         case Cause.USERSPACE_OOM_OTHER:
-            return _userspace(e, "A userspace OOM killer")
+            return _userspace(e, _DAEMONS.get(e.source.split("+")[0], "a userspace OOM killer"))
         case Cause.SIGKILL_UNKNOWN:
             return _sigkill_unknown(e)

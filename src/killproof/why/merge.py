@@ -22,19 +22,24 @@ from killproof.why.model import Cause, KillEvent
 _SPECIFICITY = {
     Cause.SIGKILL_UNKNOWN: 0,
     Cause.K8S_OOMKILLED: 1,
-    Cause.KERNEL_OOM_UNKNOWN_SCOPE: 2,
-    Cause.USERSPACE_OOM_OTHER: 3,
+    # A userspace killer's signal and the kernel's kill of the same pid: the kernel killed.
+    Cause.USERSPACE_OOM_OTHER: 2,
+    Cause.SYSTEMD_OOMD: 2,
+    Cause.EARLYOOM: 2,
+    Cause.KERNEL_OOM_UNKNOWN_SCOPE: 3,
     Cause.K8S_EVICTED: 3,
     Cause.K8S_LIVENESS_KILL: 3,
     Cause.SYSTEMD_STOP_TIMEOUT: 3,
-    Cause.SYSTEMD_OOMD: 3,
-    Cause.EARLYOOM: 3,
     Cause.KERNEL_OOM_MEMCG: 4,
     Cause.KERNEL_OOM_GLOBAL: 4,
 }
 
 _KERNEL = {Cause.KERNEL_OOM_MEMCG, Cause.KERNEL_OOM_GLOBAL, Cause.KERNEL_OOM_UNKNOWN_SCOPE}
 _WEAK = {Cause.SIGKILL_UNKNOWN, Cause.K8S_OOMKILLED}
+_USERSPACE = {Cause.EARLYOOM, Cause.SYSTEMD_OOMD, Cause.USERSPACE_OOM_OTHER}
+# Causes whose observation names no victim at all may join the one named observation of the
+# same cause in the same input (see :func:`merge`).
+_NAMELESS_JOINS = {Cause.K8S_EVICTED, Cause.K8S_LIVENESS_KILL}
 
 # Wall-clock times further apart than this are different deaths (seconds).
 MAX_SKEW_S = 300.0
@@ -59,7 +64,20 @@ def _causes_compatible(a: Cause, b: Cause) -> bool:
     if Cause.K8S_OOMKILLED in (a, b):
         other = b if a is Cause.K8S_OOMKILLED else a
         return other in _KERNEL
+    if (a in _USERSPACE and b in _KERNEL) or (b in _USERSPACE and a in _KERNEL):
+        return True  # earlyoom signalled it, the kernel's OOM killer got there (same pid)
     return a in _KERNEL and b in _KERNEL and Cause.KERNEL_OOM_UNKNOWN_SCOPE in (a, b)
+
+
+_ONE_LINE_PER_DEATH = {"go", "shell"}
+
+
+def _death_line(e: KillEvent) -> tuple[str, str, str] | None:
+    """(path, source, process) of a Go or shell line that names the process it reports
+    dead: each such line is its own death (two compile processes of one build)."""
+    if e.source not in _ONE_LINE_PER_DEATH or not e.process or not e.evidence:
+        return None
+    return (e.evidence[0].path, e.source, e.process)
 
 
 def contradicts(a: KillEvent, b: KillEvent) -> bool:
@@ -99,6 +117,10 @@ def ties(a: KillEvent, b: KillEvent) -> bool:
         return True
     if a.unit and a.unit == b.unit:
         return True
+    # A pre-4.19 selection ("Kill process N … or sacrifice child") and the kill of N.
+    for sel, other in ((a, b), (b, a)):
+        if sel.pid is None and sel.selected_pid is not None and sel.selected_pid == other.pid:
+            return True
     cgroups_a = {c for c in (a.oom_memcg, a.task_memcg) if c}
     cgroups_b = {c for c in (b.oom_memcg, b.task_memcg) if c}
     if cgroups_a & cgroups_b:
@@ -202,10 +224,17 @@ class _Groups:
                 self._paths.setdefault(path, set()).add(gid)
 
     @staticmethod
+    def keys_of(e: KillEvent) -> list[tuple[str, object]]:
+        """What can tie ``e`` to another observation (pid, name, pod, unit, cgroups)."""
+        return _Groups._keys(e)
+
+    @staticmethod
     def _keys(e: KillEvent) -> list[tuple[str, object]]:
         keys: list[tuple[str, object]] = []
         if e.pid is not None:
             keys.append(("pid", e.pid))
+        elif e.selected_pid is not None:
+            keys.append(("pid", e.selected_pid))
         if e.process:
             keys.append(("name", _name_key(e.process)))
         if e.pod:
@@ -253,14 +282,43 @@ def merge(observations: Iterable[KillEvent]) -> list[KillEvent]:
     """
     groups = _Groups()
     weak: list[KillEvent] = []
+    nameless: list[KillEvent] = []
     for obs in observations:
         if obs.cause in _WEAK:
             weak.append(obs)
             continue
+        if obs.cause in _NAMELESS_JOINS and not _Groups.keys_of(obs):
+            nameless.append(obs)
+            continue
         tied = groups.tied(obs)
         groups.add(obs, tied[0] if tied else None)
 
+    # An observation that names no victim (an eviction message in a describe fragment, a
+    # liveness failure in a pasted Events table) beside the one other observation of the
+    # same cause in the same input: one death, said twice.
+    same: dict[tuple[Cause, str], list[int]] = {}
+    for gid, members in enumerate(groups.members):
+        head = members[0]
+        if head.cause in _NAMELESS_JOINS:
+            path = head.evidence[0].path if head.evidence else ""
+            same.setdefault((head.cause, path), []).append(gid)
+    for obs in nameless:
+        key = (obs.cause, obs.evidence[0].path if obs.evidence else "")
+        gids = same.setdefault(key, [])
+        if len(gids) == 1 and groups.fits(obs, gids[0]):
+            groups.add(obs, gids[0])
+        else:
+            groups.add(obs)
+            gids.append(len(groups.members) - 1)
+
+    told: set[tuple[str, str, str]] = set()
     for obs in weak:
+        line = _death_line(obs)
+        if line is not None:
+            if line in told:  # the same program reported dead again: another death
+                groups.add(obs)
+                continue
+            told.add(line)
         if len(groups.members) == 1:
             # The input holds one death: this observation joins it unless contradicted.
             groups.add(obs, 0 if groups.fits(obs, 0) else None)

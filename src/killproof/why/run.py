@@ -16,7 +16,7 @@ import stat
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -29,12 +29,16 @@ from killproof.sources import (
     earlyoom,
     exits,
     k8s,
+    k8s_loose,
     k8s_text,
     kernel,
+    killwords,
     logscan,
+    oom_counter,
     oomd,
     sniff,
     systemd,
+    userspace,
 )
 from killproof.sources.lines import LineParser
 from killproof.why.explain import explain, mib
@@ -60,9 +64,10 @@ class LiveOptions:
     cgroup: str | None = None
 
 
-def line_parsers(path: str) -> list[LineParser]:
-    """A fresh set of every line-based parser, for one input."""
-    return [
+def line_parsers(path: str, sink: list[killwords.KillLikeLine] | None = None) -> list[LineParser]:
+    """A fresh set of every line-based parser, for one input; with a ``sink``, kill-like
+    lines are collected into it too (see :mod:`killproof.sources.killwords`)."""
+    parsers: list[LineParser] = [
         kernel.KernelOomParser(path),
         systemd.SystemdParser(path),
         earlyoom.EarlyoomParser(path),
@@ -70,7 +75,13 @@ def line_parsers(path: str) -> list[LineParser]:
         k8s_text.EventTableParser(path),
         exits.ExitLineParser(path),
         oomd.OomdParser(path),
+        userspace.UserspaceKillerParser(path),
+        oom_counter.OomKillCounterParser(path),
+        k8s_loose.LooseK8sParser(path),
     ]
+    if sink is not None:
+        parsers.append(killwords.KillLikeCollector(path, sink))
+    return parsers
 
 
 def _looks_like_document(head: bytes) -> bool:
@@ -114,9 +125,15 @@ def _replayed(first: bytes, rest: BinaryIO) -> BinaryIO:
     return cast(BinaryIO, io.BufferedReader(_Replay(first, rest), _SPOOL_BYTES))
 
 
-def read_stream(stream: BinaryIO, path: str, bounded: bool = False) -> Iterator[KillEvent]:
+def read_stream(
+    stream: BinaryIO,
+    path: str,
+    bounded: bool = False,
+    sink: list[killwords.KillLikeLine] | None = None,
+) -> Iterator[KillEvent]:
     """Every observation in one input, documents and logs alike.
 
+    ``sink``: where kill-like lines of a log are collected (see ``line_parsers``).
     ``bounded``: the stream is a plain file's (a long run of NULs at its start is read
     through; on a pipe or a decompressor it is refused, see :mod:`killproof.sources.sniff`).
     """
@@ -125,7 +142,14 @@ def read_stream(stream: BinaryIO, path: str, bounded: bool = False) -> Iterator[
         head += sniff.strip_nuls(stream.read(MAX_DOCUMENT_BYTES + 1 - len(head)))
         text = head[:_PEEK_BYTES].decode("utf-8", errors="replace")
         if len(head) <= MAX_DOCUMENT_BYTES:
-            doc = k8s.detect_document(head.decode("utf-8", errors="replace"), path)
+            try:
+                doc = k8s.detect_document(head.decode("utf-8", errors="replace"), path)
+            except InputError:
+                # A truncated or hand-cut document (a paste from a watch, a bug report) is
+                # still evidence: its lines are read as text, then the damage is reported
+                # (a skipped entry beside what was found; exit 2 when nothing was).
+                yield from logscan.scan(io.BytesIO(head), path, line_parsers(path, sink))
+                raise
             if doc is not None:
                 yield from k8s.parse_document(doc, path)
                 return
@@ -140,7 +164,7 @@ def read_stream(stream: BinaryIO, path: str, bounded: bool = False) -> Iterator[
             )
     if isinstance(stream, io.BufferedReader | io.BytesIO) and stream.seekable():
         stream.seek(0)  # a plain file (the scanner may hand it to ripgrep/grep) or bytes
-        yield from logscan.scan(stream, path, line_parsers(path))
+        yield from logscan.scan(stream, path, line_parsers(path, sink))
         return
     # A pipe or a decompressing reader: spooled to a temporary file in 1 MiB pieces, NULs
     # dropped, so a large one gets the fast prefilter too (the pure-Python scan is ~20x
@@ -155,7 +179,7 @@ def read_stream(stream: BinaryIO, path: str, bounded: bool = False) -> Iterator[
             damage = exc  # a truncated .gz, EIO: what came before it is still read
         spool.flush()
         with open(spool.name, "rb") as spooled:
-            yield from logscan.scan(spooled, path, line_parsers(path))
+            yield from logscan.scan(spooled, path, line_parsers(path, sink))
         if damage is not None:
             raise damage
 
@@ -175,7 +199,9 @@ def _reason(exc: BaseException) -> str:
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
-def _read_file(handle: BinaryIO, path: str, regular: bool) -> Iterator[KillEvent]:
+def _read_file(
+    handle: BinaryIO, path: str, regular: bool, sink: list[killwords.KillLikeLine] | None
+) -> Iterator[KillEvent]:
     """Observations from an open file: plain, or gzip/xz/bzip2 read through."""
     magic = handle.read(6)
     if regular:
@@ -184,16 +210,18 @@ def _read_file(handle: BinaryIO, path: str, regular: bool) -> Iterator[KillEvent
         handle = _replayed(magic, handle)  # a FIFO, `why <(cat log)`: no seeking back
     opener = next((o for m, o in _COMPRESSED if magic.startswith(m)), None)
     if opener is None:
-        yield from read_stream(handle, path, bounded=regular)
+        yield from read_stream(handle, path, bounded=regular, sink=sink)
         return
     try:
         with opener(handle) as unpacked:
-            yield from read_stream(unpacked, path)
+            yield from read_stream(unpacked, path, sink=sink)
     except _CORRUPT as exc:
         raise InputError(f"corrupt compressed file: {_reason(exc)}", path) from exc
 
 
-def read_path(path: str, stdin: BinaryIO | None) -> Iterator[KillEvent]:
+def read_path(
+    path: str, stdin: BinaryIO | None, sink: list[killwords.KillLikeLine] | None = None
+) -> Iterator[KillEvent]:
     """Observations from a file path or from ``stdin`` for ``-`` (plain, gzip, xz or bzip2; a
     regular file or a pipe). Raises :class:`InputError` naming the file for anything that
     keeps it from being read: missing, a directory or a device, binary, corrupt, a read
@@ -203,7 +231,7 @@ def read_path(path: str, stdin: BinaryIO | None) -> Iterator[KillEvent]:
         if stdin is None:
             raise InputError("no standard input to read", "-")
         try:
-            yield from _read_file(stdin, "<stdin>", logscan.regular_file(stdin))
+            yield from _read_file(stdin, "<stdin>", logscan.regular_file(stdin), sink)
         except OSError as exc:
             raise InputError(f"cannot read: {_reason(exc)}", "<stdin>") from exc
         return
@@ -225,7 +253,7 @@ def read_path(path: str, stdin: BinaryIO | None) -> Iterator[KillEvent]:
                 "a device, not a log file (give a log's text, e.g. on standard input)", path
             )
         try:
-            yield from _read_file(handle, path, stat.S_ISREG(mode))
+            yield from _read_file(handle, path, stat.S_ISREG(mode), sink)
         except OSError as exc:
             raise InputError(f"cannot read: {_reason(exc)}", path) from exc
 
@@ -275,7 +303,15 @@ def read_live(options: LiveOptions) -> tuple[list[KillEvent], list[Skipped]]:
 
 
 def _findings(events: Iterable[KillEvent]) -> list[Finding]:
-    return [f for e in events for rule in KILL_RULES for f in rule.check(e)]
+    """One finding per event and rule; a fix already given for an earlier finding of the
+    same rule (a burst of identical kills) is said once, not once per kill."""
+    out: list[Finding] = []
+    said: set[tuple[str, str]] = set()
+    for found in (f for e in events for rule in KILL_RULES for f in rule.check(e)):
+        key = (found.rule, found.remedy)
+        out.append(replace(found, remedy="") if found.remedy and key in said else found)
+        said.add(key)
+    return out
 
 
 def _event_json(e: KillEvent) -> dict[str, object]:
@@ -310,27 +346,71 @@ def _table(events: Sequence[KillEvent]) -> Table:
     )
 
 
+def _drop_fallback_repeats(events: Sequence[KillEvent]) -> list[KillEvent]:
+    """Observations of the fallback text reader (:mod:`killproof.sources.k8s_loose`) whose
+    every line another parser already read are the same observation said twice: dropped."""
+    cited = {
+        (e.path, e.line) for ev in events if ev.source != k8s_loose.SOURCE for e in ev.evidence
+    }
+    return [
+        ev
+        for ev in events
+        if ev.source != k8s_loose.SOURCE
+        or not ev.evidence
+        or not all((e.path, e.line) in cited for e in ev.evidence)
+    ]
+
+
+SHOWN_UNRECOGNIZED = 5
+"""Lines not understood that the text report quotes (JSON lists them all, up to the cap)."""
+
+
 def build_report(
-    events: Sequence[KillEvent], skipped: Sequence[Skipped], inputs: Sequence[str]
+    events: Sequence[KillEvent],
+    skipped: Sequence[Skipped],
+    inputs: Sequence[str],
+    kill_like: Sequence[killwords.KillLikeLine] = (),
 ) -> Report:
-    """The ``why`` report: merged events, one finding each, a table and a headline."""
-    merged = merge(events)
+    """The ``why`` report: merged events, one finding each, a table and a headline; and the
+    lines that look like kill evidence but no parser understood (never silently dropped)."""
+    merged = merge(_drop_fallback_repeats(events))
+    unknown = killwords.not_understood(kill_like, events)
     deaths = [e for e in merged if e.killed]
     if not merged:
-        summary = "No kill found in the evidence."
+        summary = (
+            f"No kill understood, but {len(unknown)} line(s) look like kill evidence "
+            "(listed below): read them yourself."
+            if unknown
+            else "No kill found in the evidence."
+        )
     else:
         first = explain(merged[0]).headline
         summary = f"{len(deaths)} kill(s), {len(merged) - len(deaths)} attempt(s): {first}" + (
             " …" if len(merged) > 1 else ""
         )
+    tables = [_table(merged)] if merged else []
+    if unknown:
+        shown = unknown[:SHOWN_UNRECOGNIZED]
+        more = f", the first {len(shown)}" if len(unknown) > len(shown) else ""
+        tables.append(
+            Table(
+                title=f"{len(unknown)} line(s) look like kill evidence but were not "
+                f"understood{more}",
+                columns=("file", "line", "text"),
+                rows=tuple((u.path, str(u.line), u.text) for u in shown),
+            )
+        )
     return Report(
         command="why",
         findings=tuple(_findings(merged)),
         skipped=tuple(skipped),
-        sections={"events": [_event_json(e) for e in merged]},
+        sections={
+            "events": [_event_json(e) for e in merged],
+            "unrecognized": [u.to_json() for u in unknown],
+        },
         metadata={"inputs": list(inputs)},
         summary=summary,
-        tables=(_table(merged),) if merged else (),
+        tables=tuple(tables),
     )
 
 
@@ -351,6 +431,7 @@ def explain_kills(
     events: list[KillEvent] = []
     skipped: list[Skipped] = []
     failures: list[InputError] = []
+    kill_like: list[killwords.KillLikeLine] = []
     for path in paths:
         if len(events) >= MAX_OBSERVATIONS:
             skipped.append(Skipped(path, f"not read: {_LIMIT}"))
@@ -359,7 +440,7 @@ def explain_kills(
         # skipped entry: the other inputs' kills, and its own read before the damage, stand.
         found = len(events)
         try:
-            for event in read_path(path, stdin):
+            for event in read_path(path, stdin, kill_like):
                 events.append(event)
                 if len(events) >= MAX_OBSERVATIONS:
                     skipped.append(Skipped(path, f"read in part: {_LIMIT}"))
@@ -384,7 +465,7 @@ def explain_kills(
     inputs = list(paths) + [f"exit code {c}" for c in exit_codes]
     if live is not None:
         inputs.append("live machine")
-    return build_report(events, skipped, inputs)
+    return build_report(events, skipped, inputs, kill_like)
 
 
 def check_example(example: Example) -> list[Finding]:

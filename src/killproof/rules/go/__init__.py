@@ -1,4 +1,4 @@
-"""Rules of the go family (see DESIGN.md), listed explicitly and sorted by id.
+"""Rules of the go family, listed explicitly and sorted by id.
 
 ``PACKAGE_RULES`` run on one package's facts inside the worker that parsed it;
 ``PROGRAM_RULES`` run on a main package together with the local packages it imports.

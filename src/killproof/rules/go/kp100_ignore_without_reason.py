@@ -42,7 +42,7 @@ RULE: Rule[PackageFacts] = Rule(
             "Name the rule and say why it does not apply: "
             "`//killproof:ignore KP109 keys are the 12 ISO currencies`."
         ),
-        references=("DESIGN.md: Suppression",),
+        references=("README.md: Suppress a finding where it is",),
     ),
     check=_check,
     bad=(

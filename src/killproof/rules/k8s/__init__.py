@@ -1,4 +1,4 @@
-"""Rules of the k8s family (see DESIGN.md), listed explicitly and sorted by id."""
+"""Rules of the k8s family, listed explicitly and sorted by id."""
 
 from __future__ import annotations
 

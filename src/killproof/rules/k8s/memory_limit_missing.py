@@ -48,8 +48,8 @@ RULE: Rule[DeployFacts] = Rule(
         ),
         example="A Deployment whose container sets only requests.",
         fix=(
-            "Set `resources.limits.memory` from measured peak usage plus headroom (see "
-            "`killproof plan`)."
+            "Set `resources.limits.memory` from measured peak usage plus headroom (measure "
+            "it with `killproof drill`)."
         ),
         references=(
             "https://kubernetes.io/docs/concepts/configuration/manage-resources-containers/",

@@ -24,9 +24,12 @@ _DECIMAL = {
     "P": Decimal(10**15),
     "E": Decimal(10**18),
 }
+# `\d+(?:\.\d*)?`, not `\d+\.?\d*`: the latter splits a digit run between its two repeats
+# in every way before it fails (quadratic on a long run). The exponent is bounded so that
+# 10**exp stays a number.
 _QUANTITY = re.compile(
-    r"^(?P<num>[+-]?(?:\d+\.?\d*|\.\d+))(?:(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])|"
-    r"(?P<exp>[eE][+-]?\d+))?$"
+    r"^(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+))(?:(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])|"
+    r"(?P<exp>[eE][+-]?\d{1,3}))?$"
 )
 # The Go runtime's parseByteCount (runtime/proc.go): B, KiB, MiB, GiB, TiB, no decimal units.
 _GO_UNITS = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
@@ -162,7 +165,7 @@ def parse_systemd_bytes(text: str) -> int | None:
     value = text.strip()
     if value in ("infinity", "") or value.endswith("%"):
         return None
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([KMGTPE]?)", value)
+    match = re.fullmatch(r"(\d{1,20}(?:\.\d{1,20})?)([KMGTPE]?)", value)  # int(inf) raises
     if not match:
         raise QuantityError(f"not a systemd size: {text!r} (expected e.g. 512M, 1G)")
     power = " KMGTPE".index(match[2] or " ")

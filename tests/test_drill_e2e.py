@@ -352,6 +352,11 @@ def test_sandbox_writes_the_limits_and_removes_the_cgroup(tmp_path: Path) -> Non
         assert box.pid in box.cgroup.pids()
         state = box.memory_state()
         assert state is not None and state.limit_bytes == 48 << 20
+        # The launcher joins the cgroup, then execs: read the environment of the service.
+        cmdline = Path(f"/proc/{box.pid}/cmdline")
+        deadline = time.monotonic() + 5
+        while not cmdline.read_bytes().startswith(b"/bin/sleep") and time.monotonic() < deadline:
+            time.sleep(0.01)
         environ = Path(f"/proc/{box.pid}/environ").read_bytes().split(b"\0")
         assert b"GOMEMLIMIT=43MiB" in environ
         if box.cgroup.version is cgroup.CgroupVersion.V1:

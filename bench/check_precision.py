@@ -1,6 +1,6 @@
 """Precision of ``killproof check`` on public Go projects, against hand judgments.
 
-    .venv/bin/python bench/check_precision.py [--set dev|heldout|all] [--project NAME]
+    .venv/bin/python bench/check_precision.py [--set dev|heldout|heldout2|all] [--project NAME]
         [--src DIR] [--markdown FILE] [--dump DIR] [--keep DIR] [--unjudged]
 
 For each project in ``bench/precision/projects.json`` (name, repo, commit, set) the tree
@@ -8,7 +8,8 @@ at that commit is exported from its fetched mirror (``/work/.mirror/owner+name``
 temporary directory, ``killproof check --format json`` runs on it with ``PYTHONPATH``
 set to ``--src`` (this worktree's ``src`` by default, so the same judgments re-measure
 newer code), and every finding is matched to a hand judgment in
-``bench/precision/judgments*.json`` (verdict true/false/debatable and a reason).
+``bench/precision/judgments*.json`` (``judgments.json`` for dev, ``judgments-heldout.json``
+and ``judgments-heldout2.json`` for the held-out sets; verdict true/false/debatable and a reason).
 
 Matching survives small edits: a judgment matches a finding of the same rule and path
 whose message fingerprint (digits, quotes and spacing normalised) is equal; failing
@@ -49,7 +50,7 @@ SUBJECT_SLACK = 60  # lines, when the subject (not the message) identifies it
 
 @dataclass(frozen=True)
 class Project:
-    """One public repository at one commit; ``set`` is ``dev`` or ``heldout``."""
+    """One public repository at one commit; ``set`` is ``dev``, ``heldout`` or ``heldout2``."""
 
     name: str
     repo: str
@@ -533,7 +534,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="append",
         help="judgment files (default: bench/precision/judgments*.json)",
     )
-    ap.add_argument("--set", choices=("dev", "heldout", "all"), default="all")
+    ap.add_argument("--set", choices=("dev", "heldout", "heldout2", "all"), default="all")
     ap.add_argument("--project", action="append", help="only these project names")
     ap.add_argument("--src", type=Path, default=HERE.parent / "src", help="killproof src dir")
     ap.add_argument("--mirrors", type=Path, default=MIRRORS)

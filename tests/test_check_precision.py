@@ -175,3 +175,38 @@ def test_false_findings_are_counted_by_kind_and_set() -> None:
     rows = cp.kind_table(outcomes)
     assert rows[0] == "| kind | rules | dev | heldout | all |"
     assert rows[2:] == ["| client-deadline | KP114 | 1 | 1 | 2 |"]
+
+
+def test_set_heldout2_measures_only_the_projects_of_that_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    projects = tmp_path / "projects.json"
+    projects.write_text(
+        '[{"name": "d", "repo": "o/d", "commit": "' + "0" * 40 + '", "set": "dev"},'
+        ' {"name": "h2", "repo": "o/h2", "commit": "' + "1" * 40 + '", "set": "heldout2"}]'
+    )
+    measured: list[str] = []
+
+    def fake_measure(project: Any, *_args: Any) -> Any:
+        measured.append(project.name)
+        return cp.Outcome(project, [finding()], {0}, {}, 0.1)
+
+    monkeypatch.setattr(cp, "measure", fake_measure)
+    assert cp.main(["--projects", str(projects), "--set", "heldout2", "--judgments", "none"]) == 0
+    assert measured == ["h2"]
+    assert "| heldout2 | 1 | 0 |" in capsys.readouterr().out
+
+
+def test_every_committed_judgment_has_a_verdict_a_reason_and_a_pinned_project() -> None:
+    data = BENCH.parent / "precision"
+    projects = {p.name: p for p in cp.load_projects(data / "projects.json")}
+    judged = cp.load_judgments(sorted(data.glob("judgments*.json")))
+    assert {p.set for p in projects.values()} >= {"dev", "heldout", "heldout2"}
+    for p in projects.values():
+        assert len(p.commit) == 40 and int(p.commit, 16) >= 0, p.name
+    for name, items in judged.items():
+        assert name in projects, name
+        for j in items:
+            assert j.reason.strip(), (name, j.path, j.line)
+            if j.verdict == "false" and projects[name].set == "heldout2":
+                assert j.kind, (name, j.path, j.line)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import bisect
 import dataclasses
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from killproof.check.copies import renamed_copies
 from killproof.check.deploy_facts import DeployFacts, Thresholds
 from killproof.check.deploy_isolate import run_isolated
-from killproof.check.deploy_read import read_deploy_files
+from killproof.check.deploy_read import DeployFiles, read_deploy_files
 from killproof.check.facts import DeployResult, GoProgram
 from killproof.check.launch import compose_launches, k8s_launches, systemd_launch
 from killproof.check.link import link_dockerfiles, link_launches
@@ -226,20 +227,32 @@ def _with_template(finding: Finding, sources: list[tuple[int, str]]) -> Finding:
     )  # fmt: skip
 
 
-def check_deploy(
+@dataclass(frozen=True)
+class DeployRead:
+    """The deploy files of one root read into facts, before any rule runs: what
+    :func:`~killproof.check.repo.read_repo` hands to ``check`` and ``drill PATH`` alike."""
+
+    files: DeployFiles
+    objects: tuple[K8sObject, ...]
+    """Every Kubernetes object read (kustomize overlays built; stdin's included)."""
+    facts: DeployFacts
+    """Objects indexed, launches linked to the Go programs (what the rules judge)."""
+    stdin_text: str | None = None
+
+
+def read_deploy(
     root: Path,
     files: Sequence[Path],
     programs: Sequence[GoProgram],
     stdin_text: str | None,
-    config: ProjectConfig | None = None,
-) -> DeployResult:
-    """Check deploy files under ``root`` (``files`` are the walked, non-Go files).
+    config: ProjectConfig,
+) -> DeployRead:
+    """Read deploy files under ``root`` (``files`` are the walked, non-Go files) and link
+    their launches to ``programs``.
 
     ``stdin_text`` holds manifests piped in (``killproof check -``); bad YAML there raises
-    :class:`InputError` naming ``<stdin>`` and the line. ``config`` defaults to the root's
-    ``.killproof.yaml``.
+    :class:`InputError` naming ``<stdin>`` and the line.
     """
-    config = config if config is not None else load_project_config(root)
     read = read_deploy_files(root, tuple(files), skip_test_headers=not config.include_tests)
     objects = list(read.objects)
     if stdin_text is not None:
@@ -251,15 +264,34 @@ def check_deploy(
     facts = build_facts(
         objects, read.dockerfiles, read.composes, read.units, read.scripts, programs, config
     )
-    findings, rule_skips = run_rules(facts)
-    final = finalize(findings, read.texts, objects, config)
+    return DeployRead(read, tuple(objects), facts, stdin_text)
+
+
+def judge_deploy(read: DeployRead, config: ProjectConfig) -> DeployResult:
+    """Run the deploy rules on what :func:`read_deploy` read, then apply suppressions."""
+    findings, rule_skips = run_rules(read.facts)
+    final = finalize(findings, read.files.texts, read.objects, config)
+    stdin_text = read.stdin_text
     if stdin_text is not None and "# Source: " in stdin_text:
         sources = _helm_sources(stdin_text)
         final = [_with_template(f, sources) for f in final]
-    checked = read.checked + (stdin_text is not None)
+    checked = read.files.checked + (stdin_text is not None)
     return DeployResult(
-        tuple(final), tuple(read.skipped + rule_skips), checked, tuple(read.left_out)
+        tuple(final), tuple(read.files.skipped + rule_skips), checked, tuple(read.files.left_out)
     )
+
+
+def check_deploy(
+    root: Path,
+    files: Sequence[Path],
+    programs: Sequence[GoProgram],
+    stdin_text: str | None,
+    config: ProjectConfig | None = None,
+) -> DeployResult:
+    """Read and judge deploy files under ``root`` (:func:`read_deploy`, then
+    :func:`judge_deploy`). ``config`` defaults to the root's ``.killproof.yaml``."""
+    config = config if config is not None else load_project_config(root)
+    return judge_deploy(read_deploy(root, files, programs, stdin_text, config), config)
 
 
 _DEFAULT_NAMES = {

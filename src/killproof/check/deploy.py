@@ -17,7 +17,7 @@ from typing import Any
 
 from killproof.check.copies import renamed_copies
 from killproof.check.deploy_facts import DeployFacts, Thresholds
-from killproof.check.deploy_isolate import run_isolated
+from killproof.check.deploy_isolate import isolate_objects
 from killproof.check.deploy_read import DeployFiles, read_deploy_files
 from killproof.check.facts import DeployResult, GoProgram
 from killproof.check.launch import compose_launches, k8s_launches, systemd_launch
@@ -27,6 +27,7 @@ from killproof.check.suppress import Suppression, apply_project_config, find_sup
 from killproof.config import ProjectConfig, load_project_config
 from killproof.errors import InputError
 from killproof.model import Evidence, Finding, Location, Severity, Skipped
+from killproof.rules import engine
 from killproof.rules.base import Example, Rule
 from killproof.rules.engine import RuleBudget
 from killproof.sources.compose import ComposeFile
@@ -92,14 +93,8 @@ def run_rules(
     """Every deploy rule (or ``rules``) on ``facts``. A rule that fails on an object skips
     that object (with the rule and the object's file:line); one over its time budget is
     skipped; neither is fatal, nor hides another rule's findings."""
-    findings: list[Finding] = []
-    skipped: list[Skipped] = []
-    budget = RuleBudget()
-    for rule in deploy_rules() if rules is None else rules:
-        found, missed = run_isolated(rule, facts, budget)
-        findings += found
-        skipped += missed
-    return findings, skipped
+    chosen = deploy_rules() if rules is None else rules
+    return engine.run(chosen, facts, RuleBudget(), isolate=isolate_objects)
 
 
 def _annotation_lines(objects: Iterable[K8sObject]) -> dict[tuple[str, int], frozenset[str]]:

@@ -22,7 +22,8 @@ from killproof.check.gofmt import GoSyntaxError, gofmt_syntax_error
 from killproof.check.programs import build_programs, run_program_rules
 from killproof.errors import ReadRefused
 from killproof.model import Finding, Location, Severity, Skipped
-from killproof.rules.engine import RULE_BUDGET_S, RuleBudget, RuleOverrun, run_rule
+from killproof.rules import engine
+from killproof.rules.engine import RULE_BUDGET_S, RuleBudget
 from killproof.sources.golang.facts import PackageFacts, PackageSummary
 from killproof.sources.golang.gomod import GoMod, parse_gomod
 from killproof.sources.golang.imports import Import, file_imports
@@ -41,7 +42,6 @@ from killproof.sources.golang.testsupport import (
 # Below this many files, process start-up costs more than it saves.
 PARALLEL_MIN_FILES = 64
 SYNTAX_ERROR = "unreadable Go"
-INTERNAL_ERROR = "internal error in rule"
 GO_FILE_MAX_BYTES = 2 << 20
 """Go files larger than this (bytes) are skipped with a reason. In the Go distribution
 every file over 0.6 MiB is generated (tables, the SSA rewrite rules); the largest
@@ -147,7 +147,9 @@ def check_go(root: Path, go_files: Sequence[Path], jobs: int) -> GoResult:
             )
         )
     programs = build_programs(summaries)
-    findings.extend(run_program_rules(programs, summaries))
+    program_findings, program_skips = run_program_rules(programs, summaries)
+    findings += program_findings
+    skipped += program_skips
     return GoResult(
         findings=tuple(sorted(set(findings), key=Finding.sort_key)),
         skipped=tuple(skipped),
@@ -406,14 +408,8 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
             import_path=import_base,
         )
         facts = PackageFacts(pkg, {f.path: supp.get(f.path, []) for f in files})
-        raw: list[Finding] = []
-        for rule in PACKAGE_RULES:
-            try:
-                raw.extend(run_rule(rule, facts, budget))
-            except RuleOverrun as exc:
-                skipped.append(Skipped(f"{task.dir} ({rule.id})", f"not checked: {exc}"))
-            except Exception as exc:  # a rule bug must cost one package, not the run
-                skipped.append(Skipped(f"{task.dir} ({rule.id})", f"{INTERNAL_ERROR}: {exc!r}"))
+        raw, missed = engine.run(PACKAGE_RULES, facts, budget, subject=task.dir)
+        skipped += missed
         silenced = {f.path: suppressed_lines(facts.suppressions.get(f.path, [])) for f in files}
         findings.extend(x for x in raw if x.rule == "KP100" or not _is_silenced(x, silenced))
         mains = [f for f, _ in pkg.functions.get("main", [])]

@@ -23,13 +23,13 @@ from killproof.check.facts import DeployResult, GoProgram
 from killproof.check.launch import compose_launches, k8s_launches, systemd_launch
 from killproof.check.link import link_dockerfiles, link_launches
 from killproof.check.scaffold import scaffolding
-from killproof.check.suppress import Suppression, apply_project_config, find_suppressions
 from killproof.config import ProjectConfig, load_project_config
 from killproof.errors import InputError
-from killproof.model import Evidence, Finding, Location, Severity, Skipped
+from killproof.model import Evidence, Finding, Location, Skipped
 from killproof.rules import engine
 from killproof.rules.base import Example, Rule
 from killproof.rules.engine import RuleBudget
+from killproof.rules.suppress import decide
 from killproof.sources.compose import ComposeFile
 from killproof.sources.dockerfile import (
     Dockerfile,
@@ -40,6 +40,7 @@ from killproof.sources.manifests import (
     ManifestSet,
     parse_manifests,
 )
+from killproof.sources.suppress import find_suppressions, silenced_lines
 from killproof.sources.systemd_unit import SystemdUnit
 from killproof.sources.yamltree import YamlError, YList, YMap
 
@@ -119,43 +120,23 @@ def _annotation_lines(objects: Iterable[K8sObject]) -> dict[tuple[str, int], fro
     return out
 
 
-def _kp100(s: Suppression) -> Finding:
-    from killproof.rules import catalog
-
-    rule = catalog().get("KP100")
-    what = "names no rule id" if not s.rules else "gives no reason"
-    message = f"killproof:ignore {what}: say which rule and why it does not apply here"
-    loc = Location(s.path, s.line)
-    proof = (Evidence(s.text, s.path, s.line),)
-    if rule is not None:
-        return rule.finding(message, loc, proof)
-    return Finding("KP100", "ignore-without-reason", Severity.WARNING, message, loc, proof)
-
-
 def finalize(
     findings: Iterable[Finding],
     texts: dict[str, str],
     objects: Iterable[K8sObject],
     config: ProjectConfig,
-) -> list[Finding]:
-    """Apply suppressions and overrides, report reasonless suppressions, merge duplicates."""
+) -> tuple[list[Finding], list[Skipped]]:
+    """Apply suppressions and overrides (:func:`killproof.rules.suppress.decide`), report
+    reasonless suppressions (KP100), merge duplicates; and what KP100 could not judge."""
+    from killproof.rules.go import SUPPRESSION_RULES
+
     suppressions = [s for path, text in texts.items() for s in find_suppressions(text, path)]
-    covered: dict[tuple[str, int], frozenset[str]] = {}
-    for s in suppressions:
-        for line in {s.line, s.covers}:
-            covered[(s.path, line)] = covered.get((s.path, line), frozenset()) | s.rules
-    annotated = _annotation_lines(objects)
+    silenced = silenced_lines(suppressions)
+    for where, ids in _annotation_lines(objects).items():
+        silenced[where] = silenced.get(where, frozenset()) | ids
+    unexplained, unjudged = engine.run(SUPPRESSION_RULES, suppressions)
     kept: dict[tuple[str, str, int], Finding] = {}
-    for found in [*findings, *(_kp100(s) for s in suppressions if not s.rules or not s.reason)]:
-        f = found
-        where = (f.location.path, f.location.line)
-        silenced = covered.get(where, frozenset()) | annotated.get(where, frozenset())
-        if f.rule != "KP100" and (f.rule in silenced or "*" in silenced):
-            continue
-        configured = apply_project_config([f], config)
-        if not configured:
-            continue
-        f = configured[0]
+    for f in decide([*findings, *unexplained], silenced, config):
         key = (f.rule, f.location.path, f.location.line)
         if key in kept:  # the same line judged again through another overlay or launch
             prior = kept[key]
@@ -175,7 +156,8 @@ def finalize(
         else:
             kept[key] = f
     lines: dict[str, list[str]] = {}
-    return sorted((_quote(f, texts, lines) for f in kept.values()), key=Finding.sort_key)
+    quoted = sorted((_quote(f, texts, lines) for f in kept.values()), key=Finding.sort_key)
+    return quoted, unjudged
 
 
 def _quote(finding: Finding, texts: dict[str, str], split: dict[str, list[str]]) -> Finding:
@@ -265,14 +247,17 @@ def read_deploy(
 def judge_deploy(read: DeployRead, config: ProjectConfig) -> DeployResult:
     """Run the deploy rules on what :func:`read_deploy` read, then apply suppressions."""
     findings, rule_skips = run_rules(read.facts)
-    final = finalize(findings, read.files.texts, read.objects, config)
+    final, unjudged = finalize(findings, read.files.texts, read.objects, config)
     stdin_text = read.stdin_text
     if stdin_text is not None and "# Source: " in stdin_text:
         sources = _helm_sources(stdin_text)
         final = [_with_template(f, sources) for f in final]
     checked = read.files.checked + (stdin_text is not None)
     return DeployResult(
-        tuple(final), tuple(read.files.skipped + rule_skips), checked, tuple(read.files.left_out)
+        tuple(final),
+        tuple(read.files.skipped + rule_skips + unjudged),
+        checked,
+        tuple(read.files.left_out),
     )
 
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from killproof.model import Finding, Skipped
 from killproof.rules import engine
 from killproof.rules.engine import RuleBudget
+from killproof.rules.suppress import decide
 from killproof.sources.golang.facts import PackageSummary, ProgramFacts
 
 
@@ -54,8 +55,5 @@ def run_program_rules(
     for program in programs:
         found, missed = engine.run(PROGRAM_RULES, program, budget, subject=program.main.dir)
         skipped += missed
-        for finding in found:
-            loc = finding.location
-            if finding.rule not in silenced.get((loc.path, loc.line), frozenset()):
-                findings.append(finding)
+        findings += decide(found, silenced)
     return findings, skipped

@@ -13,9 +13,9 @@ from killproof.check.copies import merge_copies
 from killproof.check.deploy import check_deploy, judge_deploy
 from killproof.check.repo import RepoOptions, joined, read_repo
 from killproof.check.scope import PathKind, classify
-from killproof.check.suppress import apply_project_config
 from killproof.errors import InputError
 from killproof.model import Finding, Report, Severity, Skipped, counted, merge_skipped
+from killproof.rules.suppress import decide
 
 STDIN = "-"
 
@@ -65,7 +65,7 @@ def run_check(
         left_out += repo.left_out
         not_read, by_design = _split([*repo.unreadable, *go.skipped, *deploy.skipped])
         found = [
-            *apply_project_config([*go.findings, *not_read], config),
+            *decide([*go.findings, *not_read], config=config),
             *merge_copies(deploy.findings),
         ]
         found = [_label_example(f) for f in found] if path.is_dir() else found

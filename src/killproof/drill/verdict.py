@@ -12,12 +12,12 @@ from typing import Any
 
 from killproof.drill import judge
 from killproof.drill.analysis import LeakMetric
-from killproof.drill.quantity import format_bytes
 from killproof.drill.result import DrillResult, HeapProfile
 from killproof.model import Finding, Measurement, Report, Severity, Skipped, Table
 from killproof.rules import engine
 from killproof.rules.drill import RULES
 from killproof.rules.drill.common import secs
+from killproof.sources.quantity import format_bytes, mib
 
 
 def crashed_during_load(result: DrillResult) -> bool:
@@ -29,10 +29,6 @@ def crashed_during_load(result: DrillResult) -> bool:
 def findings(result: DrillResult) -> tuple[list[Finding], list[Skipped]]:
     """Every KP6xx finding for this drill, and a skipped entry for each rule that failed."""
     return engine.run(RULES, result, subject="drill verdict")
-
-
-def _mib(n: float | None) -> str:
-    return "-" if n is None else f"{n / (1 << 20):.1f} MiB"
 
 
 def _oom_section(result: DrillResult) -> dict[str, Any] | None:
@@ -79,7 +75,7 @@ def _summary_table(result: DrillResult) -> Table:
             f"{s.p50_ms:.1f}",
             f"{s.p99_ms:.1f}",
             str(s.error_count),
-            _mib(judge.peak_memory(result, s.index)),
+            mib(judge.peak_memory(result, s.index), "-"),
             held.get(s.index, "no: the service died or thrashed in this step"),
         )
         for s in result.steps

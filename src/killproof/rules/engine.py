@@ -15,12 +15,12 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import TypeVar
 
+from killproof.clock import REAL_CLOCK, Clock
 from killproof.model import Finding, Skipped
 from killproof.rules.base import Rule
 
@@ -45,7 +45,7 @@ class RuleBudget:
     """Seconds each rule may still spend in this run; ``clock`` is in seconds."""
 
     seconds: float = RULE_BUDGET_S
-    clock: Callable[[], float] = time.monotonic
+    clock: Clock = REAL_CLOCK
     spent: dict[str, float] = field(default_factory=dict)
 
     def remaining(self, rule_id: str) -> float:
@@ -66,12 +66,12 @@ def run_rule(rule: Rule[F], facts: F, budget: RuleBudget) -> list[Finding]:
     left = budget.remaining(rule.id)
     if left <= 0.0:
         raise RuleOverrun(rule.id, budget.seconds)
-    start = budget.clock()
+    start = budget.clock.monotonic()
     try:
         with _deadline(left, rule.id, budget.seconds):
             return list(rule.check(facts))
     finally:
-        budget.spent[rule.id] = budget.spent.get(rule.id, 0.0) + (budget.clock() - start)
+        budget.spent[rule.id] = budget.spent.get(rule.id, 0.0) + (budget.clock.monotonic() - start)
 
 
 INTERNAL_ERROR = "internal error in rule"

@@ -12,7 +12,8 @@ import pytest
 
 from killproof.check.repo import RepoOptions, read_repo
 from killproof.check.run import CheckOptions, run_check
-from killproof.drill.setup import DrillOptions, prepare
+from killproof.drill.settings import DrillOptions
+from killproof.drill.setup import prepare
 
 MAIN_GO = """\
 package main

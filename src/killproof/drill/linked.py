@@ -24,7 +24,8 @@ from typing import Any
 from killproof.check.deploy_facts import LaunchKind, LinkedLaunch
 from killproof.check.facts import GoProgram
 from killproof.check.repo import RepoOptions, read_repo
-from killproof.drill.workload import DEFAULT_GRACE_S, PathPlan, Workload, dockerfile_stop_signal
+from killproof.drill.settings import DEFAULT_GRACE_S
+from killproof.drill.workload import PathPlan, Workload, dockerfile_stop_signal
 from killproof.errors import InputError
 
 _PROBE_PATHS = {"/healthz", "/readyz", "/livez", "/health", "/ready", "/metrics"}

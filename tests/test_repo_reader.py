@@ -6,14 +6,19 @@ that patches it to 512Mi. ``check`` must judge 512Mi and ``drill PATH`` must run
 
 from __future__ import annotations
 
+import json
+import socket
 from pathlib import Path
 
 import pytest
 
+from killproof import gotool
 from killproof.check.repo import RepoOptions, read_repo
 from killproof.check.run import CheckOptions, run_check
+from killproof.cli import main
 from killproof.drill.settings import DrillOptions
 from killproof.drill.setup import prepare
+from killproof.errors import InputError
 
 MAIN_GO = """\
 package main
@@ -65,6 +70,15 @@ spec:
               memory: 512Mi
 """
 PATCH_LINE = 12  # `memory: 512Mi` in the overlay's patch
+
+
+def has_go() -> bool:
+    """True when killproof finds a Go toolchain (beside this Python, or on PATH)."""
+    try:
+        gotool.go_binary()
+    except InputError:
+        return False
+    return True
 
 
 def overlay_repo(root: Path) -> Path:
@@ -129,7 +143,21 @@ def test_drill_path_leaves_test_trees_out_as_check_does(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("missing", ["nowhere"])
 def test_reader_refuses_a_missing_path(tmp_path: Path, missing: str) -> None:
-    from killproof.errors import InputError
-
     with pytest.raises(InputError, match="no such file"):
         read_repo(tmp_path / missing)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not has_go(), reason="needs a Go toolchain to build the main")
+def test_a_real_drill_of_the_repo_runs_under_the_overlay_limit(tmp_path: Path) -> None:
+    root = overlay_repo(tmp_path / "shop")
+    out = tmp_path / "report.json"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    main(["drill", str(root), "--rate", "20", "--duration", "1s", "--no-shutdown-test",
+          "--port", str(port), "--work-dir", str(tmp_path / "w"),
+          "-f", "json", "-o", str(out)])  # fmt: skip
+    report = json.loads(out.read_text())
+    assert report["limits"]["memory_bytes"] == 512 << 20
+    assert "GOMEMLIMIT=500MiB" in report["metadata"]["env"].split()

@@ -23,9 +23,10 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from killproof import gotool
-from killproof.check.go import INTERNAL_ERROR, SYNTAX_ERROR
+from killproof.check.go import SYNTAX_ERROR
 from killproof.check.run import CheckOptions, run_check
 from killproof.check.walk import walk
+from killproof.rules.engine import INTERNAL_ERROR
 from killproof.sources.golang.parse import is_generated
 
 

@@ -12,7 +12,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from killproof.check.deploy import check_deploy
-from killproof.check.suppress import find_suppressions
 from killproof.config import ProjectConfig, parse_project_config
 from killproof.errors import InputError
 from killproof.sources.compose import merge_projects, parse_compose
@@ -36,6 +35,7 @@ from killproof.sources.quantity import (
     parse_systemd_timespan_s,
 )
 from killproof.sources.shell import parse_shell
+from killproof.sources.suppress import find_suppressions
 from killproof.sources.systemd_unit import UnitError, parse_unit
 from killproof.sources.yamltree import YamlError, YList, YMap, load_documents
 

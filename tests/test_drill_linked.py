@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from killproof.drill.linked import plan_path
-from killproof.drill.setup import DrillOptions, build_config
+from killproof.drill.settings import DrillOptions
+from killproof.drill.setup import build_config
 from killproof.drill.workload import dockerfile_stop_signal
 from killproof.errors import InputError
 

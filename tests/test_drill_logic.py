@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from killproof.clock import FakeClock
 from killproof.drill import judge, ledger
 from killproof.drill.cgroup import MemoryState
 from killproof.drill.pprof_adapter import decode
@@ -35,45 +36,32 @@ from killproof.model import SCHEMA_VERSION
 MIB = 1 << 20
 
 
-class FakeClock:
-    """Seconds that move only when something sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
 # -- readiness --------------------------------------------------------------------------
 
 
 def test_wait_ready_reports_time_and_attempts() -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     answers = iter([(False, "ConnectionRefusedError")] * 4 + [(True, "HTTP 200")])
     out = wait_ready(lambda: next(answers), lambda: None, timeout_s=5, clock=clock,
-                     sleep=clock.sleep, interval_s=0.25)  # fmt: skip
+                     interval_s=0.25)  # fmt: skip
     assert (out.ready, out.attempts) == (True, 5)
     assert out.after_s == pytest.approx(1.0)
 
 
 def test_wait_ready_stops_when_the_process_dies() -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     died = Exit(t_s=0.3, code=1)
     states = iter([None, None, died])
     out = wait_ready(lambda: (False, "refused"), lambda: next(states), timeout_s=5,
-                     clock=clock, sleep=clock.sleep, interval_s=0.1)  # fmt: skip
+                     clock=clock, interval_s=0.1)  # fmt: skip
     assert not out.ready and out.exited == died
     assert "exit status 1" in out.describe()
 
 
 def test_wait_ready_times_out() -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     out = wait_ready(lambda: (False, "HTTP 503"), lambda: None, timeout_s=2, clock=clock,
-                     sleep=clock.sleep, interval_s=0.5)  # fmt: skip
+                     interval_s=0.5)  # fmt: skip
     assert not out.ready and out.after_s == pytest.approx(2.0)
     assert "HTTP 503" in out.describe()
 
@@ -91,9 +79,9 @@ class FakeService:
         self.t0 = 0.0
 
     def send(self, sig: signal.Signals) -> None:
-        self.signals.append((self.clock(), sig.name))
+        self.signals.append((self.clock.monotonic(), sig.name))
         if sig is signal.SIGTERM:
-            self.t0 = self.clock()
+            self.t0 = self.clock.monotonic()
         if sig is signal.SIGQUIT:
             self.stderr += (
                 "SIGQUIT: quit\nPC=0x4 m=0\n\ngoroutine 1 [sleep]:\ntime.Sleep(0x3b9aca00)\n"
@@ -101,15 +89,15 @@ class FakeService:
                 "\t/src/main.go:22\nmain.main()\n\t/src/main.go:50 +0x2a\n"
             )
             if self.quit_exits:
-                self.exit_after = self.clock() - self.t0
+                self.exit_after = self.clock.monotonic() - self.t0
 
     def poll(self) -> Exit | None:
-        if self.exit_after is not None and self.clock() - self.t0 >= self.exit_after:
+        if self.exit_after is not None and self.clock.monotonic() - self.t0 >= self.exit_after:
             if any(s == "SIGQUIT" for _, s in self.signals):
-                return Exit(self.clock(), code=2)
-            return Exit(self.clock(), code=0)
+                return Exit(self.clock.monotonic(), code=2)
+            return Exit(self.clock.monotonic(), code=0)
         if any(s == "SIGKILL" for _, s in self.signals):
-            return Exit(self.clock(), signal="SIGKILL")
+            return Exit(self.clock.monotonic(), signal="SIGKILL")
         return None
 
     def stderr_text(self) -> str:
@@ -117,13 +105,13 @@ class FakeService:
 
 
 def test_shutdown_within_grace_records_the_timeline() -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     svc = FakeService(clock, exit_after=0.5)
     t = run_shutdown(
         svc, ShutdownPlan(grace_s=30, poll_s=0.05),
-        ready_check=lambda: clock() - svc.t0 < 0.1,
-        listener_open=lambda: clock() - svc.t0 < 0.3,
-        traffic=None, clock=clock, sleep=clock.sleep,
+        ready_check=lambda: clock.monotonic() - svc.t0 < 0.1,
+        listener_open=lambda: clock.monotonic() - svc.t0 < 0.3,
+        traffic=None, clock=clock,
     )  # fmt: skip
     assert t.within_grace and t.exit is not None and t.exit.ok
     assert t.exit_after_s == pytest.approx(0.5, abs=0.051)  # one poll interval
@@ -134,12 +122,12 @@ def test_shutdown_within_grace_records_the_timeline() -> None:
 
 
 def test_overrun_sends_sigquit_then_keeps_the_dump() -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     svc = FakeService(clock, exit_after=None)
     t = run_shutdown(
         svc, ShutdownPlan(grace_s=2, poll_s=0.05),
         ready_check=lambda: False, listener_open=lambda: False,
-        traffic=None, clock=clock, sleep=clock.sleep,
+        traffic=None, clock=clock,
     )  # fmt: skip
     names = [s for _, s in svc.signals]
     assert names == ["SIGTERM", "SIGQUIT"]
@@ -150,12 +138,12 @@ def test_overrun_sends_sigquit_then_keeps_the_dump() -> None:
 
 
 def test_sigkill_when_sigquit_does_not_end_it() -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     svc = FakeService(clock, exit_after=None, quit_exits=False)
     t = run_shutdown(
         svc, ShutdownPlan(grace_s=1, quit_wait_s=1, poll_s=0.05),
         ready_check=lambda: True, listener_open=lambda: True,
-        traffic=None, clock=clock, sleep=clock.sleep,
+        traffic=None, clock=clock,
     )  # fmt: skip
     assert [s for _, s in svc.signals] == ["SIGTERM", "SIGQUIT", "SIGKILL"]
     assert t.sigkill_sent and t.exit is not None and t.exit.signal == "SIGKILL"
@@ -228,17 +216,17 @@ def test_pinned_at_the_limit_with_failcnt_climbing_is_thrash() -> None:
 
 
 def test_crossing_80_percent_asks_for_one_heap_profile(tmp_path: Path) -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     usage = iter([10, 40, 52, 60, 63, 40, 55])  # MiB; 80 % of 64 MiB is 51.2 MiB
     sampler = Sampler(
         SamplerConfig(limit_bytes=64 * MIB, profile_dir=tmp_path),
         pid=2**22 + 7,  # no such process: RSS stays None
         read_cgroup=lambda: MemoryState(next(usage) * MIB, 64 * MIB, 0, None, 0),
-        t0=clock(), clock=clock,
+        t0=clock.monotonic(), clock=clock,
     )  # fmt: skip
     asked: list[tuple[int, str]] = []
     for tick in range(7):
-        clock.sleep(0.1)
+        clock.pause(0.1)
         sampler.sample_once(tick)
         if sampler._pending_reason:
             asked.append((tick, sampler._pending_reason))

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from killproof.drill.cgroup import CgroupVersion, parse_flat_keyed, read_memory, swap_enabled
-from killproof.drill.quantity import format_bytes, parse_bytes, parse_cpus, parse_signal
+from killproof.drill.quantity import parse_bytes, parse_cpus, parse_signal
 from killproof.drill.ready import ProbeKind, parse_probe
 from killproof.drill.result import SandboxKind
 from killproof.drill.run import last_words
@@ -22,6 +22,7 @@ from killproof.drill.scenario import parse_scenario
 from killproof.drill.setup import _env_pairs
 from killproof.drill.shutdown import extract_goroutine_dump
 from killproof.errors import InputError
+from killproof.sources.quantity import format_bytes
 
 # -- sizes, cpus, signals --------------------------------------------------------------
 

@@ -41,7 +41,8 @@ from killproof.drill.result import DrillResult
 from killproof.drill.run import DrillConfig, run_drill
 from killproof.drill.sampler import HttpScraper
 from killproof.drill.sandbox import Sandbox, SandboxChoice, SandboxSpec
-from killproof.drill.setup import DrillOptions, build_config
+from killproof.drill.settings import DrillOptions
+from killproof.drill.setup import build_config
 from killproof.drill.shutdown import ClientTraffic, tcp_open
 from killproof.errors import InputError
 

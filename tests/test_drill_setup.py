@@ -12,7 +12,8 @@ from killproof.drill.progress import progress_line
 from killproof.drill.ready import ProbeKind
 from killproof.drill.run import DrillProgress
 from killproof.drill.sandbox import SandboxChoice
-from killproof.drill.setup import DrillOptions, build_config
+from killproof.drill.settings import DrillOptions
+from killproof.drill.setup import build_config
 from killproof.errors import InputError
 
 

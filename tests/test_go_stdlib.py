@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from killproof import gotool
-from killproof.check.go import INTERNAL_ERROR, SYNTAX_ERROR, check_go
+from killproof.check.go import SYNTAX_ERROR, check_go
 from killproof.check.walk import walk
+from killproof.rules.engine import INTERNAL_ERROR
 
 
 def std_src() -> Path:

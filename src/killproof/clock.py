@@ -1,13 +1,15 @@
-"""The one clock every timed analysis and the load engine take, so tests never sleep.
+"""The one clock every timed analysis, the load engine, readiness, shutdown and the
+sampler take, so tests never sleep.
 
-``monotonic()`` is in seconds from an arbitrary origin; ``sleep()`` waits that many
-seconds. :class:`RealClock` is the machine's; :class:`FakeClock` moves only when told to
-(or when something sleeps on it), so a ramp or a cooldown runs in microseconds.
+``monotonic()`` is in seconds from an arbitrary origin; ``await sleep()`` (async code) and
+``pause()`` (threads and plain loops) wait that many seconds. :class:`RealClock` is the
+machine's (:data:`REAL_CLOCK` is one to share); :class:`FakeClock` moves only when told to
+(or when something sleeps on it), so a ramp, a grace period or a cooldown runs in
+microseconds.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Protocol
 
@@ -23,6 +25,10 @@ class Clock(Protocol):
         """Wait ``seconds`` (non-positive values just yield to the event loop)."""
         ...
 
+    def pause(self, seconds: float) -> None:
+        """Block this thread for ``seconds`` (non-positive values return at once)."""
+        ...
+
 
 class RealClock:
     """The machine's monotonic clock and asyncio's sleep."""
@@ -33,7 +39,17 @@ class RealClock:
 
     async def sleep(self, seconds: float) -> None:
         """``asyncio.sleep(max(0, seconds))``."""
+        import asyncio  # here: check and why read this clock and never await
+
         await asyncio.sleep(max(0.0, seconds))
+
+    def pause(self, seconds: float) -> None:
+        """``time.sleep(max(0, seconds))``."""
+        time.sleep(max(0.0, seconds))
+
+
+REAL_CLOCK = RealClock()
+"""The machine's clock: the default wherever a clock is injected."""
 
 
 class FakeClock:
@@ -57,4 +73,10 @@ class FakeClock:
     async def sleep(self, seconds: float) -> None:
         """Advance by ``seconds`` and yield once to the event loop."""
         self.advance(seconds)
+        import asyncio
+
         await asyncio.sleep(0)
+
+    def pause(self, seconds: float) -> None:
+        """Advance by ``seconds`` (nothing blocks)."""
+        self.advance(seconds)

@@ -11,23 +11,25 @@ from __future__ import annotations
 import bisect
 import dataclasses
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from killproof.check.copies import renamed_copies
 from killproof.check.deploy_facts import DeployFacts, Thresholds
-from killproof.check.deploy_isolate import run_isolated
-from killproof.check.deploy_read import read_deploy_files
+from killproof.check.deploy_isolate import isolate_objects
+from killproof.check.deploy_read import DeployFiles, read_deploy_files
 from killproof.check.facts import DeployResult, GoProgram
 from killproof.check.launch import compose_launches, k8s_launches, systemd_launch
 from killproof.check.link import link_dockerfiles, link_launches
 from killproof.check.scaffold import scaffolding
-from killproof.check.suppress import Suppression, apply_project_config, find_suppressions
 from killproof.config import ProjectConfig, load_project_config
 from killproof.errors import InputError
-from killproof.model import Evidence, Finding, Location, Severity, Skipped
+from killproof.model import Evidence, Finding, Location, Skipped
+from killproof.rules import engine
 from killproof.rules.base import Example, Rule
 from killproof.rules.engine import RuleBudget
+from killproof.rules.suppress import decide
 from killproof.sources.compose import ComposeFile
 from killproof.sources.dockerfile import (
     Dockerfile,
@@ -38,6 +40,7 @@ from killproof.sources.manifests import (
     ManifestSet,
     parse_manifests,
 )
+from killproof.sources.suppress import find_suppressions, silenced_lines
 from killproof.sources.systemd_unit import SystemdUnit
 from killproof.sources.yamltree import YamlError, YList, YMap
 
@@ -91,14 +94,8 @@ def run_rules(
     """Every deploy rule (or ``rules``) on ``facts``. A rule that fails on an object skips
     that object (with the rule and the object's file:line); one over its time budget is
     skipped; neither is fatal, nor hides another rule's findings."""
-    findings: list[Finding] = []
-    skipped: list[Skipped] = []
-    budget = RuleBudget()
-    for rule in deploy_rules() if rules is None else rules:
-        found, missed = run_isolated(rule, facts, budget)
-        findings += found
-        skipped += missed
-    return findings, skipped
+    chosen = deploy_rules() if rules is None else rules
+    return engine.run(chosen, facts, RuleBudget(), isolate=isolate_objects)
 
 
 def _annotation_lines(objects: Iterable[K8sObject]) -> dict[tuple[str, int], frozenset[str]]:
@@ -123,43 +120,23 @@ def _annotation_lines(objects: Iterable[K8sObject]) -> dict[tuple[str, int], fro
     return out
 
 
-def _kp100(s: Suppression) -> Finding:
-    from killproof.rules import catalog
-
-    rule = catalog().get("KP100")
-    what = "names no rule id" if not s.rules else "gives no reason"
-    message = f"killproof:ignore {what}: say which rule and why it does not apply here"
-    loc = Location(s.path, s.line)
-    proof = (Evidence(s.text, s.path, s.line),)
-    if rule is not None:
-        return rule.finding(message, loc, proof)
-    return Finding("KP100", "ignore-without-reason", Severity.WARNING, message, loc, proof)
-
-
 def finalize(
     findings: Iterable[Finding],
     texts: dict[str, str],
     objects: Iterable[K8sObject],
     config: ProjectConfig,
-) -> list[Finding]:
-    """Apply suppressions and overrides, report reasonless suppressions, merge duplicates."""
+) -> tuple[list[Finding], list[Skipped]]:
+    """Apply suppressions and overrides (:func:`killproof.rules.suppress.decide`), report
+    reasonless suppressions (KP100), merge duplicates; and what KP100 could not judge."""
+    from killproof.rules.go import SUPPRESSION_RULES
+
     suppressions = [s for path, text in texts.items() for s in find_suppressions(text, path)]
-    covered: dict[tuple[str, int], frozenset[str]] = {}
-    for s in suppressions:
-        for line in {s.line, s.covers}:
-            covered[(s.path, line)] = covered.get((s.path, line), frozenset()) | s.rules
-    annotated = _annotation_lines(objects)
+    silenced = silenced_lines(suppressions)
+    for where, ids in _annotation_lines(objects).items():
+        silenced[where] = silenced.get(where, frozenset()) | ids
+    unexplained, unjudged = engine.run(SUPPRESSION_RULES, suppressions)
     kept: dict[tuple[str, str, int], Finding] = {}
-    for found in [*findings, *(_kp100(s) for s in suppressions if not s.rules or not s.reason)]:
-        f = found
-        where = (f.location.path, f.location.line)
-        silenced = covered.get(where, frozenset()) | annotated.get(where, frozenset())
-        if f.rule != "KP100" and (f.rule in silenced or "*" in silenced):
-            continue
-        configured = apply_project_config([f], config)
-        if not configured:
-            continue
-        f = configured[0]
+    for f in decide([*findings, *unexplained], silenced, config):
         key = (f.rule, f.location.path, f.location.line)
         if key in kept:  # the same line judged again through another overlay or launch
             prior = kept[key]
@@ -179,7 +156,8 @@ def finalize(
         else:
             kept[key] = f
     lines: dict[str, list[str]] = {}
-    return sorted((_quote(f, texts, lines) for f in kept.values()), key=Finding.sort_key)
+    quoted = sorted((_quote(f, texts, lines) for f in kept.values()), key=Finding.sort_key)
+    return quoted, unjudged
 
 
 def _quote(finding: Finding, texts: dict[str, str], split: dict[str, list[str]]) -> Finding:
@@ -226,20 +204,32 @@ def _with_template(finding: Finding, sources: list[tuple[int, str]]) -> Finding:
     )  # fmt: skip
 
 
-def check_deploy(
+@dataclass(frozen=True)
+class DeployRead:
+    """The deploy files of one root read into facts, before any rule runs: what
+    :func:`~killproof.check.repo.read_repo` hands to ``check`` and ``drill PATH`` alike."""
+
+    files: DeployFiles
+    objects: tuple[K8sObject, ...]
+    """Every Kubernetes object read (kustomize overlays built; stdin's included)."""
+    facts: DeployFacts
+    """Objects indexed, launches linked to the Go programs (what the rules judge)."""
+    stdin_text: str | None = None
+
+
+def read_deploy(
     root: Path,
     files: Sequence[Path],
     programs: Sequence[GoProgram],
     stdin_text: str | None,
-    config: ProjectConfig | None = None,
-) -> DeployResult:
-    """Check deploy files under ``root`` (``files`` are the walked, non-Go files).
+    config: ProjectConfig,
+) -> DeployRead:
+    """Read deploy files under ``root`` (``files`` are the walked, non-Go files) and link
+    their launches to ``programs``.
 
     ``stdin_text`` holds manifests piped in (``killproof check -``); bad YAML there raises
-    :class:`InputError` naming ``<stdin>`` and the line. ``config`` defaults to the root's
-    ``.killproof.yaml``.
+    :class:`InputError` naming ``<stdin>`` and the line.
     """
-    config = config if config is not None else load_project_config(root)
     read = read_deploy_files(root, tuple(files), skip_test_headers=not config.include_tests)
     objects = list(read.objects)
     if stdin_text is not None:
@@ -251,15 +241,37 @@ def check_deploy(
     facts = build_facts(
         objects, read.dockerfiles, read.composes, read.units, read.scripts, programs, config
     )
-    findings, rule_skips = run_rules(facts)
-    final = finalize(findings, read.texts, objects, config)
+    return DeployRead(read, tuple(objects), facts, stdin_text)
+
+
+def judge_deploy(read: DeployRead, config: ProjectConfig) -> DeployResult:
+    """Run the deploy rules on what :func:`read_deploy` read, then apply suppressions."""
+    findings, rule_skips = run_rules(read.facts)
+    final, unjudged = finalize(findings, read.files.texts, read.objects, config)
+    stdin_text = read.stdin_text
     if stdin_text is not None and "# Source: " in stdin_text:
         sources = _helm_sources(stdin_text)
         final = [_with_template(f, sources) for f in final]
-    checked = read.checked + (stdin_text is not None)
+    checked = read.files.checked + (stdin_text is not None)
     return DeployResult(
-        tuple(final), tuple(read.skipped + rule_skips), checked, tuple(read.left_out)
+        tuple(final),
+        tuple(read.files.skipped + rule_skips + unjudged),
+        checked,
+        tuple(read.files.left_out),
     )
+
+
+def check_deploy(
+    root: Path,
+    files: Sequence[Path],
+    programs: Sequence[GoProgram],
+    stdin_text: str | None,
+    config: ProjectConfig | None = None,
+) -> DeployResult:
+    """Read and judge deploy files under ``root`` (:func:`read_deploy`, then
+    :func:`judge_deploy`). ``config`` defaults to the root's ``.killproof.yaml``."""
+    config = config if config is not None else load_project_config(root)
+    return judge_deploy(read_deploy(root, files, programs, stdin_text, config), config)
 
 
 _DEFAULT_NAMES = {

@@ -4,7 +4,7 @@ A deploy rule judges all the facts at once (cross-object rules need them all). W
 raises, each source object (a Kubernetes object, a Dockerfile, a compose file, a systemd
 unit) is tried alone to find the ones it fails on; the rule then runs once more without
 them, and each of them is reported skipped, naming the rule and its file:line. The extra
-work happens only for a rule that failed.
+work happens only for a rule that failed; :func:`killproof.rules.engine.run` calls it.
 """
 
 from __future__ import annotations
@@ -21,38 +21,33 @@ from killproof.sources.manifests import ManifestSet
 from killproof.sources.yamltree import Pos
 
 
-def run_isolated(
-    rule: Rule[DeployFacts], facts: DeployFacts, budget: RuleBudget
+def isolate_objects(
+    rule: Rule[DeployFacts], facts: DeployFacts, budget: RuleBudget | None, first: Exception
 ) -> tuple[list[Finding], list[Skipped]]:
-    """The rule's findings, and what it could not judge (see the module docstring)."""
-    try:
-        return run_rule(rule, facts, budget), []
-    except RuleOverrun as exc:
-        return [], [Skipped(rule.id, f"not checked: {exc}")]
-    except Exception as exc:  # a rule bug on odd input: find the objects it chokes on
-        first = exc
-    sources = _sources(facts)
+    """The second try of :func:`killproof.rules.engine.run` for a deploy rule that raised
+    ``first`` on all the facts: the findings on the objects it does not fail on, and a
+    skipped entry (the rule, the object's file:line) for each one it fails on. Raises
+    ``first`` when it fails only on a combination of objects (the whole rule is skipped)."""
     bad: list[tuple[int, str, Exception]] = []
-    try:
-        for key, where in sources.items():
-            try:
-                run_rule(rule, _subset(facts, _only(key)), budget)
-            except RuleOverrun:
-                raise
-            except Exception as exc:
-                bad.append((key, where, exc))
-        if bad:
-            dropped = {key for key, _, _ in bad}
-            found = run_rule(rule, _subset(facts, lambda k: k not in dropped), budget)
-            return found, [
-                Skipped(f"{where} ({rule.id})", f"rule {rule.id} failed on this object: {_say(e)}")
-                for _, where, e in bad
-            ]
-    except RuleOverrun as exc:
-        return [], [Skipped(rule.id, f"not checked: {exc}")]
-    except Exception:  # it fails only on a combination of objects: the whole rule goes
-        pass
-    return [], [Skipped(rule.id, f"rule failed: {_say(first)}")]
+    for key, where in _sources(facts).items():
+        try:
+            _run(rule, _subset(facts, _only(key)), budget)
+        except RuleOverrun:
+            raise
+        except Exception as exc:
+            bad.append((key, where, exc))
+    if not bad:
+        raise first
+    dropped = {key for key, _, _ in bad}
+    found = _run(rule, _subset(facts, lambda k: k not in dropped), budget)
+    return found, [
+        Skipped(f"{where} ({rule.id})", f"rule {rule.id} failed on this object: {_say(e)}")
+        for _, where, e in bad
+    ]
+
+
+def _run(rule: Rule[DeployFacts], facts: DeployFacts, budget: RuleBudget | None) -> list[Finding]:
+    return run_rule(rule, facts, budget) if budget is not None else list(rule.check(facts))
 
 
 def _only(key: int) -> Callable[[int | None], bool]:

@@ -22,7 +22,9 @@ from killproof.check.gofmt import GoSyntaxError, gofmt_syntax_error
 from killproof.check.programs import build_programs, run_program_rules
 from killproof.errors import ReadRefused
 from killproof.model import Finding, Location, Severity, Skipped
-from killproof.rules.engine import RULE_BUDGET_S, RuleBudget, RuleOverrun, run_rule
+from killproof.rules import engine
+from killproof.rules.engine import RULE_BUDGET_S, RuleBudget
+from killproof.rules.suppress import decide
 from killproof.sources.golang.facts import PackageFacts, PackageSummary
 from killproof.sources.golang.gomod import GoMod, parse_gomod
 from killproof.sources.golang.imports import Import, file_imports
@@ -30,18 +32,18 @@ from killproof.sources.golang.package import GoFile, GoPackage, build_file
 from killproof.sources.golang.parse import SyntaxProblem, is_generated, parse, syntax_problem
 from killproof.sources.golang.query import is_serving_import, needs_query
 from killproof.sources.golang.summary import summarize
-from killproof.sources.golang.suppress import Suppression, file_suppressions, suppressed_lines
+from killproof.sources.golang.suppress import file_suppressions
 from killproof.sources.golang.testsupport import (
     file_import_paths,
     framework_imported,
     helper_packages,
     unused_library_packages,
 )
+from killproof.sources.suppress import Suppression, silenced_lines
 
 # Below this many files, process start-up costs more than it saves.
 PARALLEL_MIN_FILES = 64
 SYNTAX_ERROR = "unreadable Go"
-INTERNAL_ERROR = "internal error in rule"
 GO_FILE_MAX_BYTES = 2 << 20
 """Go files larger than this (bytes) are skipped with a reason. In the Go distribution
 every file over 0.6 MiB is generated (tables, the SSA rewrite rules); the largest
@@ -147,7 +149,9 @@ def check_go(root: Path, go_files: Sequence[Path], jobs: int) -> GoResult:
             )
         )
     programs = build_programs(summaries)
-    findings.extend(run_program_rules(programs, summaries))
+    program_findings, program_skips = run_program_rules(programs, summaries)
+    findings += program_findings
+    skipped += program_skips
     return GoResult(
         findings=tuple(sorted(set(findings), key=Finding.sort_key)),
         skipped=tuple(skipped),
@@ -340,7 +344,7 @@ def check_packages(tasks: Sequence[PackageTask]) -> list[PackageOutcome]:
 
 
 def _check_dir(task: PackageTask) -> PackageOutcome:
-    from killproof.rules.go import PACKAGE_RULES
+    from killproof.rules.go import PACKAGE_RULES, SUPPRESSION_RULES
 
     root = Path(task.root)
     budget = _RUN_BUDGETS.setdefault(task.run, RuleBudget(task.rule_budget_s))
@@ -386,7 +390,7 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
     for rel, source, tree, imps in parsed:
         wanted = needs_query(source, (i.path for i in imps), serving)
         gofile = build_file(rel, source, tree, imps, run_query=wanted)
-        supp[rel] = list(file_suppressions(source, tree.root_node))
+        supp[rel] = file_suppressions(source, tree.root_node, rel)
         by_pkg.setdefault(gofile.package_name, []).append(gofile)
     findings: list[Finding] = []
     summaries: list[PackageSummary] = []
@@ -406,16 +410,11 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
             import_path=import_base,
         )
         facts = PackageFacts(pkg, {f.path: supp.get(f.path, []) for f in files})
-        raw: list[Finding] = []
-        for rule in PACKAGE_RULES:
-            try:
-                raw.extend(run_rule(rule, facts, budget))
-            except RuleOverrun as exc:
-                skipped.append(Skipped(f"{task.dir} ({rule.id})", f"not checked: {exc}"))
-            except Exception as exc:  # a rule bug must cost one package, not the run
-                skipped.append(Skipped(f"{task.dir} ({rule.id})", f"{INTERNAL_ERROR}: {exc!r}"))
-        silenced = {f.path: suppressed_lines(facts.suppressions.get(f.path, [])) for f in files}
-        findings.extend(x for x in raw if x.rule == "KP100" or not _is_silenced(x, silenced))
+        raw, missed = engine.run(PACKAGE_RULES, facts, budget, subject=task.dir)
+        directives = [s for f in files for s in facts.suppressions.get(f.path, [])]
+        unexplained, unrun = engine.run(SUPPRESSION_RULES, directives, budget, subject=task.dir)
+        skipped += missed + unrun
+        findings += decide([*raw, *unexplained], silenced_lines(directives))
         mains = [f for f, _ in pkg.functions.get("main", [])]
         home = mains[0] if mains else files[0]
         summaries.append(summarize(facts, Location(home.path, 1, 1)))
@@ -453,8 +452,3 @@ def _read_go(path: Path, root: Path) -> bytes:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise ReadRefused("not a regular file: not read")
         return f.read(GO_FILE_MAX_BYTES + 1)
-
-
-def _is_silenced(finding: Finding, silenced: dict[str, dict[int, frozenset[str]]]) -> bool:
-    ids = silenced.get(finding.location.path, {}).get(finding.location.line, frozenset())
-    return finding.rule in ids

@@ -4,9 +4,12 @@ judge a whole program (a SIGTERM handler or a pool limit may live in any of them
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
-from killproof.model import Finding
+from killproof.model import Finding, Skipped
+from killproof.rules import engine
+from killproof.rules.engine import RuleBudget
+from killproof.rules.suppress import decide
 from killproof.sources.golang.facts import PackageSummary, ProgramFacts
 
 
@@ -37,17 +40,20 @@ def build_programs(summaries: Sequence[PackageSummary]) -> list[ProgramFacts]:
 
 def run_program_rules(
     programs: Sequence[ProgramFacts], summaries: Sequence[PackageSummary]
-) -> Iterator[Finding]:
-    """Program-level findings, with ignore directives applied."""
+) -> tuple[list[Finding], list[Skipped]]:
+    """Program-level findings, with ignore directives applied, and a skipped entry for each
+    rule that failed on a program (named by its main package's directory)."""
     from killproof.rules.go import PROGRAM_RULES
 
     silenced: dict[tuple[str, int], frozenset[str]] = {}
     for s in summaries:
         for path, line, ids in s.suppressed:
             silenced[(path, line)] = silenced.get((path, line), frozenset()) | ids
+    findings: list[Finding] = []
+    skipped: list[Skipped] = []
+    budget = RuleBudget()
     for program in programs:
-        for rule in PROGRAM_RULES:
-            for finding in rule.check(program):
-                loc = finding.location
-                if finding.rule not in silenced.get((loc.path, loc.line), frozenset()):
-                    yield finding
+        found, missed = engine.run(PROGRAM_RULES, program, budget, subject=program.main.dir)
+        skipped += missed
+        findings += decide(found, silenced)
+    return findings, skipped

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import posixpath
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from killproof.check.copies import merge_copies
-from killproof.check.deploy import check_deploy
-from killproof.check.facts import GoResult
+from killproof.check.deploy import check_deploy, judge_deploy
+from killproof.check.repo import RepoOptions, joined, read_repo
 from killproof.check.scope import PathKind, classify
-from killproof.check.suppress import apply_project_config
-from killproof.check.walk import walk
-from killproof.config import excluded, load_project_config
 from killproof.errors import InputError
 from killproof.model import Finding, Report, Severity, Skipped, counted, merge_skipped
+from killproof.rules.suppress import decide
 
 STDIN = "-"
 
@@ -60,31 +57,15 @@ def run_check(
         path = Path(raw)
         if not path.exists():
             raise InputError("no such file or directory", raw)
-        root = path.resolve() if path.is_dir() else path.resolve().parent
         shown = raw if path.is_dir() else os.path.dirname(raw)
         shown = shown if options.paths_as_given else ""
-        config = load_project_config(root, options.config)
-        if options.include_tests is not None:
-            config = dataclasses.replace(config, include_tests=options.include_tests)
-        walked = walk(path)
-        globs = (*config.exclude, *options.exclude)
-        go_files = _kept(root, shown, walked.go_files, globs)
-        other_files = _kept(root, shown, walked.other_files, globs)
-        if path.is_dir() and not config.include_tests:
-            go_files = _production(root, go_files, left_out)
-            other_files = _production(root, other_files, left_out)
-        go = GoResult()
-        if go_files:
-            # tree-sitter and the process pool load only when there is Go to read
-            from killproof.check.go import check_go
-
-            go = check_go(root, go_files, options.jobs)
-        deploy = check_deploy(root, other_files, go.programs, None, config)
-        left_out += deploy.left_out
-        unlisted = [Skipped(w, why, w, 0, Severity.ERROR) for w, why in walked.unreadable]
-        not_read, by_design = _split([*unlisted, *go.skipped, *deploy.skipped])
+        repo = read_repo(path, _repo_options(options, shown))
+        go, config = repo.go, repo.config
+        deploy = judge_deploy(repo.deploy, config)
+        left_out += repo.left_out
+        not_read, by_design = _split([*repo.unreadable, *go.skipped, *deploy.skipped])
         found = [
-            *apply_project_config([*go.findings, *not_read], config),
+            *decide([*go.findings, *not_read], config=config),
             *merge_copies(deploy.findings),
         ]
         found = [_label_example(f) for f in found] if path.is_dir() else found
@@ -133,24 +114,15 @@ def _reported(rule: str, options: CheckOptions) -> bool:
     return rule not in options.disable
 
 
-def _kept(root: Path, shown: str, files: Sequence[Path], globs: Sequence[str]) -> list[Path]:
-    """``files`` minus those an exclude glob matches (as root-relative paths, or as the
-    paths printed: ``svc-a/gen/*.go`` and ``gen/*.go`` both exclude svc-a's gen/)."""
-    if not globs:
-        return list(files)
-    kept: list[Path] = []
-    for path in files:
-        rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
-        if not any(excluded(_joined(shown, rel), g) or excluded(rel, g) for g in globs):
-            kept.append(path)
-    return kept
-
-
-def _joined(shown: str, rel: str) -> str:
-    """``rel`` (POSIX, root-relative) as seen from the current directory."""
-    if not shown or shown == os.curdir:
-        return rel
-    return posixpath.normpath(posixpath.join(shown.replace(os.sep, "/"), rel))
+def _repo_options(options: CheckOptions, shown: str) -> RepoOptions:
+    """What the repository reader needs of the check's options."""
+    return RepoOptions(
+        jobs=options.jobs,
+        include_tests=options.include_tests,
+        config=options.config,
+        exclude=options.exclude,
+        shown=shown,
+    )
 
 
 def _shown_from(shown: str, finding: Finding) -> Finding:
@@ -159,28 +131,12 @@ def _shown_from(shown: str, finding: Finding) -> Finding:
     if not shown or shown == os.curdir:
         return finding
     loc = finding.location
-    location = dataclasses.replace(loc, path=_joined(shown, loc.path)) if loc.path else loc
+    location = dataclasses.replace(loc, path=joined(shown, loc.path)) if loc.path else loc
     evidence = tuple(
-        dataclasses.replace(e, path=_joined(shown, e.path)) if e.path else e
+        dataclasses.replace(e, path=joined(shown, e.path)) if e.path else e
         for e in finding.evidence
     )
     return dataclasses.replace(finding, location=location, evidence=evidence)
-
-
-def _production(root: Path, files: list[Path], left_out: list[tuple[str, str]]) -> list[Path]:
-    """The files below ``root`` that are production code; the others go to ``left_out``
-    as (root-relative path, reason)."""
-    kept: list[Path] = []
-    prefix = str(root).rstrip(os.sep) + os.sep
-    for path in files:
-        text = str(path)
-        rel = text[len(prefix) :] if text.startswith(prefix) else path.name
-        where = classify(rel.replace(os.sep, "/"))
-        if where.kind is PathKind.TEST:
-            left_out.append((rel, where.reason))
-        else:
-            kept.append(path)
-    return kept
 
 
 def _label_example(finding: Finding) -> Finding:

@@ -8,70 +8,65 @@ answered with a 2xx), 130 interrupted (after a partial report).
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import click
 
-from killproof.commands.common import emit, output_options
+from killproof.commands.common import FC, emit, output_options
 from killproof.config import process_environment
-from killproof.drill.load_plan import Engine
 from killproof.drill.progress import ProgressDisplay
 from killproof.drill.run import run_drill
-from killproof.drill.sandbox import SandboxChoice
-from killproof.drill.setup import DrillOptions, describe_env, prepare
+from killproof.drill.settings import DrillOptions, OptionSpec, option_spec
+from killproof.drill.setup import describe_env, prepare
 from killproof.drill.verdict import build_report
+
+
+def drill_options() -> Callable[[FC], FC]:
+    """The options of every :class:`DrillOptions` field, with the default and help the
+    field carries, in field order."""
+
+    def decorate(func: FC) -> FC:
+        for f in reversed(dataclasses.fields(DrillOptions)):
+            spec = option_spec(f.metadata)
+            if spec is not None:
+                func = click.option(*spec.flags, f.name, **_click_kwargs(spec, f.default))(func)
+        return func
+
+    return decorate
+
+
+def _click_kwargs(spec: OptionSpec, default: object) -> dict[str, Any]:
+    """How click reads one option."""
+    kwargs: dict[str, Any] = {"help": spec.help, "show_default": spec.show_default}
+    if spec.is_flag:
+        kwargs["is_flag"] = True
+    elif spec.multiple:
+        kwargs["multiple"] = True
+    elif default is not None:
+        kwargs["default"] = default
+    if spec.metavar:
+        kwargs["metavar"] = spec.metavar
+    if spec.choices:
+        kwargs["type"] = click.Choice(spec.choices)
+    elif spec.existing_file:
+        kwargs["type"] = click.Path(exists=True, dir_okay=False, path_type=Path)
+    elif spec.bounds is not None:
+        kwargs["type"] = click.FloatRange(*spec.bounds)
+    elif spec.number is not None:
+        kwargs["type"] = spec.number
+    return kwargs
 
 
 @click.command("drill")
 @click.argument("target", nargs=-1, type=click.UNPROCESSED, metavar="PATH | -- CMD [ARGS]...")
-@click.option(
-    "--memory", help="Memory limit (64Mi, 128M, 1Gi). Default: the manifest's, else 128Mi."
-)
-@click.option("--cpus", help="CPU limit (1.5 or 500m) where the cgroup allows.")
-@click.option("--port", type=int, help="The service's loopback port, passed as env PORT. [18090]")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Where the service listens.")
-@click.option("--ready", help="Readiness check: an HTTP path (/readyz), tcp, or :PORT/path.")
-@click.option("--ready-cmd", help="Readiness check: a shell command that exits 0 when ready.")
-@click.option(
-    "--startup-timeout", default="60s", show_default=True, help="Give up waiting for readiness."
-)
-@click.option(
-    "--max-startup", help="Startup longer than this is a finding (KP608). [probe budget, else 10s]"
-)
-@click.option("--request", help="Request template, e.g. 'GET /orders?id={n}'. "
-              "[PATH: a route found in the code answered with a 2xx, its query keys set "
-              "to {n}; else GET /]")  # fmt: skip
-@click.option("--requests", "requests_file", help="A YAML list or HAR file of requests.",
-              type=click.Path(exists=True, dir_okay=False, path_type=Path))  # fmt: skip
-@click.option("--rate", help="Requests/s per step: 200, or 100,200,400, or max. [100]")
-@click.option("--ramp", help="A ramp run as steps: 50..2000/30s.")
-@click.option("--duration", default="40s", show_default=True, help="Length of each --rate step.")
-@click.option("--connections", default=64, show_default=True, help="Client connections.")
-@click.option("--timeout", default="5s", show_default=True, help="Per-request timeout.")
-@click.option("--grace", help="Grace period after the stop signal. [manifest's, else 30s]")
-@click.option("--stop-signal", help="Stop signal. [manifest's / Dockerfile's, else SIGTERM]")
-@click.option("--slo", default="p99<300ms", show_default=True, help="Latency objective per step.")
-@click.option(
-    "--target-rate", type=float, help="Rate that must hold the SLO (KP609). [highest step]"
-)
-@click.option("--sandbox", type=click.Choice([c.value for c in SandboxChoice]), default="auto",
-              show_default=True, help="How the memory limit is enforced.")  # fmt: skip
-@click.option("--engine", type=click.Choice([e.value for e in Engine]), default="builtin",
-              show_default=True, help="Load generator.")  # fmt: skip
-@click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host.")
-@click.option(
-    "--env", "env", multiple=True, metavar="KEY=VALUE", help="Extra environment (repeat)."
-)
-@click.option("--shutdown-test/--no-shutdown-test", default=True, show_default=True,
-              help="Send the stop signal under load at the end.")  # fmt: skip
-@click.option("--thrash-after", default="10s", show_default=True,
-              help="Pinned at the limit this long, no OOM kill: thrash (KP610).")  # fmt: skip
-@click.option("--sample-hz", default=10.0, show_default=True, type=click.FloatRange(5, 100),
-              help="Memory sampling rate (Hz).")  # fmt: skip
+@drill_options()
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Keep logs, binary and heap profiles here. [a temporary directory, "
               "removed unless it holds heap profiles]")  # fmt: skip

@@ -7,7 +7,9 @@ Workload`: limit, CPUs, env, probes, port, grace period, preStop and stop signal
 takes from the program the env names it reads its port from and the paths it serves, so a
 repo ``check`` understands needs no flags at all.
 
-Files the checker cannot parse are skipped here as they are there; the drill notes them.
+The repository is read once, by :func:`killproof.check.repo.read_repo` (the reader
+``check`` uses): files the checker cannot parse are skipped here as they are there, and
+the drill notes them.
 Units: bytes, CPUs, seconds.
 """
 
@@ -19,31 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from killproof.check.deploy_facts import Launch, LaunchKind, LinkedLaunch
+from killproof.check.deploy_facts import LaunchKind, LinkedLaunch
 from killproof.check.facts import GoProgram
-from killproof.check.go import check_go
-from killproof.check.launch import compose_launches, k8s_launches, systemd_launch
-from killproof.check.link import link_dockerfiles, link_launches
-from killproof.config import load_project_config
-from killproof.drill.workload import DEFAULT_GRACE_S, PathPlan, Workload, dockerfile_stop_signal
+from killproof.check.repo import RepoOptions, read_repo
+from killproof.drill.settings import DEFAULT_GRACE_S
+from killproof.drill.workload import PathPlan, Workload, dockerfile_stop_signal
 from killproof.errors import InputError
-from killproof.sources.compose import parse_compose
-from killproof.sources.dockerfile import (
-    Dockerfile,
-    DockerfileError,
-    is_dockerfile_name,
-    parse_dockerfile,
-)
-from killproof.sources.manifests import (
-    K8sObject,
-    ManifestSet,
-    looks_like_manifest,
-    parse_manifests,
-)
-from killproof.sources.systemd_unit import UnitError, parse_unit
-from killproof.sources.yamltree import YamlError
 
-_SKIP_DIRS = {".git", "vendor", "node_modules", "testdata", ".cache", ".venv"}
 _PROBE_PATHS = {"/healthz", "/readyz", "/livez", "/health", "/ready", "/metrics"}
 
 
@@ -55,15 +39,6 @@ class ProgramHints:
     """Env names the listen port or address is read from (``PORT``, ``HTTP_PORT``)."""
     request_path: str | None
     """A path the program serves that is not a probe (``/orders``), for the default load."""
-
-
-def _files(root: Path) -> list[Path]:
-    out = []
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root)
-        if path.is_file() and not any(part in _SKIP_DIRS for part in rel.parts):
-            out.append(path)
-    return out
 
 
 def _budget(probe: Mapping[str, Any] | None) -> float | None:
@@ -113,45 +88,20 @@ def hints(program: GoProgram) -> ProgramHints:
     return ProgramHints(frozenset(program.listen_port_envs), paths[0] if paths else None)
 
 
-def _launches(root: Path, files: list[Path], programs: tuple[GoProgram, ...]) -> list[LinkedLaunch]:
-    objects: list[K8sObject] = []
-    dockerfiles: list[Dockerfile] = []
-    launches: list[Launch] = []
-    for path in files:
-        rel = str(path.relative_to(root))
-        try:
-            if path.suffix in {".yaml", ".yml"}:
-                text = path.read_text()
-                if "compose" in path.name:
-                    launches += compose_launches(parse_compose(text, rel))
-                elif looks_like_manifest(text):
-                    objects += parse_manifests(text, rel)
-            elif is_dockerfile_name(path.name):
-                dockerfiles.append(parse_dockerfile(path.read_text(), rel))
-            elif path.suffix == ".service":
-                unit = systemd_launch(parse_unit(path.read_text(), rel, []))
-                launches += [unit] if unit is not None else []
-        except (YamlError, DockerfileError, UnitError) as exc:
-            line = getattr(exc, "line", 0)
-            raise InputError(f"cannot read: {exc}", rel, line) from exc
-        except (OSError, UnicodeDecodeError):
-            continue
-    launches = [*k8s_launches(ManifestSet.of(objects)), *launches]
-    pairs = load_project_config(root).pairs  # .killproof.yaml's program ↔ deploy pairs
-    return link_launches(launches, programs, link_dockerfiles(dockerfiles, programs), pairs)
-
-
 def plan_path(root: Path) -> tuple[PathPlan, ProgramHints]:
-    """The main package to build and the launch it runs; InputError when ambiguous."""
+    """The main package to build and the launch it runs; InputError when ambiguous.
+
+    The repository is read by :func:`~killproof.check.repo.read_repo`, as ``check`` reads
+    it (same walk, scope, kustomize overlays and links), so a drill runs under the limit
+    ``check`` judged. Deploy files that could not be read are named in the notes."""
     if not root.is_dir():
         raise InputError("not a directory", str(root))
-    files = _files(root)
-    go = check_go(root, [p for p in files if p.suffix == ".go"], jobs=1)
-    programs = go.programs
+    repo = read_repo(root, RepoOptions(jobs=1))
+    programs = repo.go.programs
     if not programs:
         raise InputError("no Go main package found (package main with func main)", str(root))
-    linked = [x for x in _launches(root, files, programs) if x.program is not None]
-    notes: list[str] = []
+    linked = [x for x in repo.deploy.facts.launches if x.program is not None]
+    notes = [f"not read: {s.what}: {s.reason}" for s in repo.deploy.files.skipped if s.failure]
     if len(programs) == 1:
         program = programs[0]
     else:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import enum
 import ipaddress
 import math
-import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from urllib.parse import urlsplit
 from killproof.drill.request_source import RequestSource
 from killproof.errors import InputError
 from killproof.model import JSONValue
+from killproof.sources.quantity import QuantityError, parse_duration_s
 
 
 class LoadModel(enum.Enum):
@@ -290,20 +290,17 @@ class OutcomeLog:
         return tuple(self._items)
 
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
 def parse_duration(text: str) -> float:
-    """``'40s'``, ``'500ms'``, ``'2m'``, ``'1m30s'`` or a bare number → seconds (> 0)."""
+    """``'40s'``, ``'500ms'``, ``'2m'``, ``'1m30s'`` or a bare number → seconds (> 0), by
+    the one duration parser (:func:`killproof.sources.quantity.parse_duration_s`)."""
     raw = text.strip().lower()
     try:
         seconds = float(raw)
     except ValueError:
-        parts = _DURATION_PART.findall(raw)
-        if not parts or "".join(n + u for n, u in parts) != raw:
+        try:
+            seconds = parse_duration_s(raw)
+        except QuantityError:
             raise InputError(f"bad duration {text!r} (use e.g. 500ms, 40s, 2m, 1m30s)") from None
-        seconds = sum(float(n) * _UNIT_S[u] for n, u in parts)
     if not math.isfinite(seconds) or seconds <= 0:
         raise InputError(f"duration {text!r} must be positive")
     return seconds

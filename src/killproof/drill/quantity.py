@@ -3,7 +3,9 @@
 (The SLO parser is :func:`killproof.drill.analysis.parse_slo`.)
 
 Sizes follow Kubernetes quantities (``64Mi`` = 64 × 2²⁰ bytes, ``64M`` = 64 × 10⁶,
-``1.5Gi``, plain bytes). Every parser raises :class:`InputError` with the bad text.
+``1.5Gi``, plain bytes), computed by :mod:`killproof.sources.quantity` (the one quantity
+module) so a ``--memory`` and a manifest's limit of the same text are the same bytes.
+Every parser raises :class:`InputError` with the bad text.
 """
 
 from __future__ import annotations
@@ -11,27 +13,14 @@ from __future__ import annotations
 import math
 import re
 import signal
+from decimal import Decimal
 
 from killproof.errors import InputError
+from killproof.sources.quantity import unit_factor, whole_bytes
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)(?:e(\d+))?\s*([KMGTPE]i?|k|m|B)?\s*$")
-_FACTORS = {
-    None: 1,
-    "B": 1,
-    "k": 10**3,
-    "K": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-    "P": 10**15,
-    "E": 10**18,
-    "Ki": 1 << 10,
-    "Mi": 1 << 20,
-    "Gi": 1 << 30,
-    "Ti": 1 << 40,
-    "Pi": 1 << 50,
-    "Ei": 1 << 60,
-}
+_UNITS: dict[str | None, str] = {None: "", "B": "", "K": "k"}
+"""Suffixes people type that Kubernetes spells otherwise (``64B``: bytes, ``K``: ``k``)."""
 MIN_MEMORY = 4 << 20
 """Below 4 MiB no Go binary starts; a smaller limit is a typo."""
 UNITS = "Ki, Mi, Gi, Ti (×1024) or k, M, G, T (×1000)"
@@ -48,11 +37,14 @@ def parse_bytes(text: str, what: str = "--memory") -> int:
     exponent = int(m.group(2) or 0)
     if exponent > 30:
         raise InputError(f"{what} {text!r}: too large")
-    value = float(m.group(1)) * 10**exponent
-    total = value * _FACTORS[m.group(3)]
-    if not math.isfinite(total) or total >= 1 << 62:
+    unit: str | None = m.group(3)
+    suffix = _UNITS.get(unit, unit or "")
+    # Exact decimal arithmetic, rounded up: the same bytes sources/quantity.py gives a
+    # manifest's limit (``0.1Mi`` is 104858 bytes in both).
+    total = whole_bytes(Decimal(m.group(1)) * 10**exponent * unit_factor(suffix))
+    if total >= 1 << 62:
         raise InputError(f"{what} {text!r}: too large")
-    return int(total)
+    return total
 
 
 def parse_memory_limit(text: str, what: str = "--memory") -> int:
@@ -65,15 +57,6 @@ def parse_memory_limit(text: str, what: str = "--memory") -> int:
             f"e.g. {text.strip()}Mi ({UNITS})"
         )
     return total
-
-
-def format_bytes(n: int) -> str:
-    """67108864 → ``64Mi``; exact binary units when they divide, else bytes."""
-    for suffix in ("Gi", "Mi", "Ki"):
-        factor = _FACTORS[suffix]
-        if n >= factor and n % factor == 0:
-            return f"{n // factor}{suffix}"
-    return str(n)
 
 
 def parse_cpus(text: str) -> float:

@@ -1,6 +1,7 @@
 """Readiness: an HTTP path, a TCP port or a command, polled until it passes or times out.
 
-The clock and the sleep are injected so the waiting logic is tested without waiting.
+The clock (:class:`killproof.clock.Clock`) is injected so the waiting logic is tested
+without waiting.
 Units: seconds.
 """
 
@@ -10,15 +11,14 @@ import enum
 import http.client
 import socket
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from killproof.clock import REAL_CLOCK, Clock
 from killproof.drill.load_plan import authority
 from killproof.drill.result import Exit
 from killproof.errors import InputError
 
-Clock = Callable[[], float]
 """Monotonic seconds."""
 
 
@@ -125,23 +125,22 @@ def wait_ready(
     exited: Callable[[], Exit | None],
     *,
     timeout_s: float,
-    clock: Clock = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
+    clock: Clock = REAL_CLOCK,
     interval_s: float = 0.05,
 ) -> ReadyOutcome:
     """Poll ``probe`` every ``interval_s`` until it passes, the process exits, or timeout."""
-    start = clock()
+    start = clock.monotonic()
     attempts = 0
     seen = ""
     while True:
         gone = exited()
         if gone is not None:
-            return ReadyOutcome(False, clock() - start, attempts, seen, exited=gone)
+            return ReadyOutcome(False, clock.monotonic() - start, attempts, seen, exited=gone)
         attempts += 1
         passed, seen = probe()
-        elapsed = clock() - start
+        elapsed = clock.monotonic() - start
         if passed:
             return ReadyOutcome(True, elapsed, attempts, seen)
         if elapsed >= timeout_s:
             return ReadyOutcome(False, elapsed, attempts, seen)
-        sleep(interval_s)
+        clock.pause(interval_s)

@@ -43,13 +43,26 @@ from killproof.drill.result import (
 )
 from killproof.drill.sampler import Sampler, SamplerConfig
 from killproof.drill.sandbox import Sandbox, SandboxChoice, SandboxSpec, sweep_leftovers
+from killproof.drill.settings import (
+    DEFAULT_CONNECTIONS,
+    DEFAULT_GRACE_S,
+    DEFAULT_HOST,
+    DEFAULT_MAX_STARTUP_S,
+    DEFAULT_SAMPLE_HZ,
+    DEFAULT_SLO_MS,
+    DEFAULT_SLO_PERCENTILE,
+    DEFAULT_STARTUP_TIMEOUT_S,
+    DEFAULT_THRASH_AFTER_S,
+    DEFAULT_TIMEOUT_S,
+)
 from killproof.drill.shutdown import ClientTraffic, ShutdownPlan, run_shutdown, tcp_open
 from killproof.errors import InputError
 
 
 @dataclass(frozen=True)
 class DrillConfig:
-    """Everything a drill needs, built at the CLI edge (bytes, seconds, req/s)."""
+    """Everything a drill needs, built at the CLI edge (bytes, seconds, req/s); the
+    defaults are :mod:`killproof.drill.settings`'s, as the command line's are."""
 
     command: tuple[str, ...]
     memory_bytes: int
@@ -64,27 +77,27 @@ class DrillConfig:
     base_env: Mapping[str, str] = field(default_factory=dict)
     """The environment the service inherits (``env`` wins)."""
     sandbox: SandboxChoice = SandboxChoice.AUTO
-    grace_s: float = 30.0
+    grace_s: float = DEFAULT_GRACE_S
     stop_signal: signal.Signals = signal.SIGTERM
-    slo_percentile: float = 99.0
-    slo_ms: float = 300.0
+    slo_percentile: float = DEFAULT_SLO_PERCENTILE
+    slo_ms: float = DEFAULT_SLO_MS
     target_rate: float | None = None
-    max_startup_s: float = 10.0
-    startup_timeout_s: float = 60.0
-    connections: int = 64
-    request_timeout_s: float = 5.0
+    max_startup_s: float = DEFAULT_MAX_STARTUP_S
+    startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S
+    connections: int = DEFAULT_CONNECTIONS
+    request_timeout_s: float = DEFAULT_TIMEOUT_S
     engine: Engine = Engine.BUILTIN
     allow_remote: bool = False
     shutdown_test: bool = True
     shutdown_path: str = ""
     """Path the shutdown test's clients request (the first request template's by default)."""
-    sample_hz: float = 10.0
-    host: str = "127.0.0.1"
+    sample_hz: float = DEFAULT_SAMPLE_HZ
+    host: str = DEFAULT_HOST
     address: str = ""
     """The IP address ``host`` resolved to when it was checked (loopback unless
     ``allow_remote``): readiness, load, sampling and the shutdown test all connect there,
     with ``host`` as the ``Host`` header. Empty: :func:`run_drill` resolves ``host`` once."""
-    thrash_after_s: float = 10.0
+    thrash_after_s: float = DEFAULT_THRASH_AFTER_S
     """Seconds pinned at the limit (failcnt climbing, no kill) before the drill calls it."""
     read_kernel_log: bool = True
     request_alternates: tuple[RequestSource, ...] = ()

@@ -21,7 +21,6 @@ import http.client
 import math
 import re
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,11 +28,10 @@ from pathlib import Path
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
+from killproof.clock import REAL_CLOCK, Clock
 from killproof.drill.cgroup import MemoryState
 from killproof.drill.load_plan import authority
 from killproof.drill.result import HeapProfile, Sample
-
-Clock = Callable[[], float]
 
 THRESHOLD = 0.8
 """Fraction of the limit at which the pre-kill heap profile is taken."""
@@ -157,7 +155,7 @@ class Sampler:
         pid: int,
         read_cgroup: Callable[[], MemoryState | None],
         t0: float,
-        clock: Clock = time.monotonic,
+        clock: Clock = REAL_CLOCK,
     ) -> None:
         self.config = config
         self.pid = pid
@@ -232,7 +230,7 @@ class Sampler:
             body = self._scraper.get("/debug/pprof/heap", timeout_s=3.0)
         if body is None:
             return None
-        t = self.clock() - self.t0
+        t = self.clock.monotonic() - self.t0
         with self._lock:
             n = len(self._profiles)
             last = self._samples[-1].memory_bytes if self._samples else None
@@ -258,7 +256,7 @@ class Sampler:
         state = self.read_cgroup()
         if state is not None and self._limit is None:
             self._limit = state.limit_bytes
-        now = self.clock()
+        now = self.clock.monotonic()
         sample = Sample(
             t_s=now - self.t0,
             rss_bytes=rss,
@@ -296,14 +294,14 @@ class Sampler:
     def _fast(self) -> None:
         period = 1.0 / self.config.rate_hz
         tick = 0
-        next_at = time.monotonic()
+        next_at = self.clock.monotonic()
         while not self._stop.is_set():
             self.sample_once(tick)
             tick += 1
             next_at += period
-            delay = next_at - time.monotonic()
+            delay = next_at - self.clock.monotonic()
             if delay < 0:  # fell behind (a stalled machine): do not burst to catch up
-                next_at = time.monotonic()
+                next_at = self.clock.monotonic()
                 delay = 0
             if self._stop.wait(delay):
                 break
@@ -333,4 +331,4 @@ class Sampler:
                 reading = replace(reading, goroutines=parse_goroutine_count(dump))
         if reading != MetricsReading():
             with self._lock:
-                self._metrics = (self.clock(), reading)
+                self._metrics = (self.clock.monotonic(), reading)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from killproof import gotool
@@ -34,45 +34,15 @@ from killproof.drill.request_source import (
 from killproof.drill.route_requests import route_candidates
 from killproof.drill.run import DrillConfig
 from killproof.drill.sandbox import SandboxChoice
+from killproof.drill.settings import (
+    DEFAULT_GRACE_S,
+    DEFAULT_MAX_STARTUP_S,
+    DEFAULT_MEMORY,
+    DEFAULT_PORT,
+    DEFAULT_RATE,
+    DrillOptions,
+)
 from killproof.errors import InputError
-
-DEFAULT_MEMORY = "128Mi"
-DEFAULT_PORT = 18090
-
-
-@dataclass(frozen=True)
-class DrillOptions:
-    """The raw command-line values (strings as typed; None when not given)."""
-
-    target: tuple[str, ...]
-    memory: str | None = None
-    cpus: str | None = None
-    port: int | None = None
-    host: str = "127.0.0.1"
-    ready: str | None = None
-    ready_cmd: str | None = None
-    startup_timeout: str = "60s"
-    max_startup: str | None = None
-    request: str | None = None
-    requests_file: Path | None = None
-    rate: str | None = None
-    ramp: str | None = None
-    duration: str = "40s"
-    connections: int = 64
-    timeout: str = "5s"
-    grace: str | None = None
-    stop_signal: str | None = None
-    slo: str = "p99<300ms"
-    target_rate: float | None = None
-    sandbox: str = "auto"
-    engine: str = "builtin"
-    allow_remote: bool = False
-    env: tuple[str, ...] = ()
-    shutdown_test: bool = True
-    thrash_after: str = "10s"
-    sample_hz: float = 10.0
-    work_dir: Path | None = None
-    notes: tuple[str, ...] = field(default=())
 
 
 def _env_pairs(items: Sequence[str]) -> dict[str, str]:
@@ -182,7 +152,7 @@ def prepare(opts: DrillOptions, base_env: Mapping[str, str] | None = None) -> Dr
     duration = parse_duration(opts.duration)
     if opts.rate and opts.ramp:
         raise InputError("give --rate or --ramp, not both")
-    steps = parse_rate_spec(opts.ramp or opts.rate or "100", duration)
+    steps = parse_rate_spec(opts.ramp or opts.rate or DEFAULT_RATE, duration)
     slo = parse_slo(opts.slo)
     try:
         sandbox = SandboxChoice(opts.sandbox)
@@ -203,12 +173,12 @@ def prepare(opts: DrillOptions, base_env: Mapping[str, str] | None = None) -> Dr
         env=env,
         base_env=dict(base_env or {}),
         sandbox=sandbox,
-        grace_s=grace if grace is not None else 30.0,
+        grace_s=grace if grace is not None else DEFAULT_GRACE_S,
         stop_signal=stop,
         slo_percentile=slo.percentile,
         slo_ms=slo.threshold_ms,
         target_rate=opts.target_rate,
-        max_startup_s=max_startup if max_startup is not None else 10.0,
+        max_startup_s=max_startup if max_startup is not None else DEFAULT_MAX_STARTUP_S,
         startup_timeout_s=parse_duration(opts.startup_timeout),
         connections=opts.connections,
         request_timeout_s=parse_duration(opts.timeout),

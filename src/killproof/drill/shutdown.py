@@ -16,15 +16,13 @@ import http.client
 import signal
 import socket
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from killproof.clock import REAL_CLOCK, Clock
 from killproof.drill.load_plan import authority
 from killproof.drill.result import Exit, ShutdownTimeline
-
-Clock = Callable[[], float]
 
 
 class Outcome(enum.Enum):
@@ -81,8 +79,10 @@ class ClientTraffic:
         host: str = "127.0.0.1",
         pause_s: float = 0.01,
         address: str = "",
+        clock: Clock = REAL_CLOCK,
     ) -> None:
         self.port, self.path, self.host, self.pause_s = port, path, host, pause_s
+        self.clock = clock
         self.address = address or host
         """Where connections go (the address ``host`` was checked at); ``host`` is the
         ``Host`` header."""
@@ -124,7 +124,7 @@ class ClientTraffic:
         n = worker * 1_000_000
         while not self._stop.is_set():
             n += 1
-            sent = time.monotonic()
+            sent = self.clock.monotonic()
             reused = conn is not None
             if conn is None:
                 conn = http.client.HTTPConnection(self.address, self.port, timeout=2.0)
@@ -145,11 +145,11 @@ class ClientTraffic:
                         conn = None
                         outcome, detail = classify(exc2), type(exc2).__name__
             with self._lock:
-                self.records.append(RequestRecord(sent, time.monotonic(), outcome, detail))
+                self.records.append(RequestRecord(sent, self.clock.monotonic(), outcome, detail))
             if outcome is not Outcome.OK:
-                time.sleep(self.pause_s)  # do not spin on a closed port
+                self.clock.pause(self.pause_s)  # do not spin on a closed port
             elif self.pause_s:
-                time.sleep(self.pause_s)
+                self.clock.pause(self.pause_s)
         if conn is not None:
             conn.close()
 
@@ -244,22 +244,21 @@ def run_shutdown(
     ready_check: Callable[[], bool],
     listener_open: Callable[[], bool],
     traffic: ClientTraffic | None,
-    clock: Clock = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
+    clock: Clock = REAL_CLOCK,
 ) -> ShutdownTimeline:
     """Signal ``target`` under ``traffic``; return what happened within (and after) grace."""
     if traffic is not None:
         traffic.start()
-        sleep(plan.warmup_s)
+        clock.pause(plan.warmup_s)
     stderr_before = len(target.stderr_text())
-    t0 = clock()
+    t0 = clock.monotonic()
     target.send(plan.signal)
     ready_failed: float | None = None
     closed: float | None = None
     ended: Exit | None = None
     exit_after: float | None = None
     while True:
-        now = clock() - t0
+        now = clock.monotonic() - t0
         ended = target.poll()
         if ended is not None:
             exit_after = now
@@ -267,33 +266,33 @@ def run_shutdown(
         if now >= plan.grace_s:
             break
         if closed is None and not listener_open():
-            closed = clock() - t0
+            closed = clock.monotonic() - t0
         if ready_failed is None:
             if closed is not None:
                 ready_failed = closed  # failing by refusal is not failing first
             elif not ready_check():
                 # A probe refused because the listener just closed is not a drain either.
-                ready_failed = clock() - t0
+                ready_failed = clock.monotonic() - t0
                 if not listener_open():
                     closed = ready_failed
-        sleep(plan.poll_s)
+        clock.pause(plan.poll_s)
     within = ended is not None
     quit_sent = kill_sent = False
     if ended is None:
         target.send(signal.SIGQUIT)
         quit_sent = True
-        deadline = clock() + plan.quit_wait_s
-        while ended is None and clock() < deadline:
-            sleep(plan.poll_s)
+        deadline = clock.monotonic() + plan.quit_wait_s
+        while ended is None and clock.monotonic() < deadline:
+            clock.pause(plan.poll_s)
             ended = target.poll()
         if ended is None:
             target.send(signal.SIGKILL)
             kill_sent = True
-            deadline = clock() + 5.0
-            while ended is None and clock() < deadline:
-                sleep(plan.poll_s)
+            deadline = clock.monotonic() + 5.0
+            while ended is None and clock.monotonic() < deadline:
+                clock.pause(plan.poll_s)
                 ended = target.poll()
-        exit_after = clock() - t0 if ended is not None else None
+        exit_after = clock.monotonic() - t0 if ended is not None else None
     records = traffic.stop() if traffic is not None else []
     closed_or_exit = closed if closed is not None else exit_after
     drained = ready_failed is not None and (closed is None or ready_failed < closed)

@@ -12,11 +12,12 @@ from typing import Any
 
 from killproof.drill import judge
 from killproof.drill.analysis import LeakMetric
-from killproof.drill.quantity import format_bytes
 from killproof.drill.result import DrillResult, HeapProfile
 from killproof.model import Finding, Measurement, Report, Severity, Skipped, Table
+from killproof.rules import engine
 from killproof.rules.drill import RULES
 from killproof.rules.drill.common import secs
+from killproof.sources.quantity import format_bytes, mib
 
 
 def crashed_during_load(result: DrillResult) -> bool:
@@ -25,13 +26,9 @@ def crashed_during_load(result: DrillResult) -> bool:
     return result.ready and result.exit is not None and result.oom is None
 
 
-def findings(result: DrillResult) -> list[Finding]:
-    """Every KP6xx finding for this drill."""
-    return [f for rule in RULES for f in rule.check(result)]
-
-
-def _mib(n: float | None) -> str:
-    return "-" if n is None else f"{n / (1 << 20):.1f} MiB"
+def findings(result: DrillResult) -> tuple[list[Finding], list[Skipped]]:
+    """Every KP6xx finding for this drill, and a skipped entry for each rule that failed."""
+    return engine.run(RULES, result, subject="drill verdict")
 
 
 def _oom_section(result: DrillResult) -> dict[str, Any] | None:
@@ -78,7 +75,7 @@ def _summary_table(result: DrillResult) -> Table:
             f"{s.p50_ms:.1f}",
             f"{s.p99_ms:.1f}",
             str(s.error_count),
-            _mib(judge.peak_memory(result, s.index)),
+            mib(judge.peak_memory(result, s.index), "-"),
             held.get(s.index, "no: the service died or thrashed in this step"),
         )
         for s in result.steps
@@ -171,7 +168,7 @@ def _shutdown_table(result: DrillResult) -> Table | None:
 
 def build_report(result: DrillResult, metadata: dict[str, Any] | None = None) -> Report:
     """The drill's report: findings, verdict, JSON sections, tables and measurements."""
-    found = findings(result)
+    found, rule_skips = findings(result)
     crashed = crashed_during_load(result)
     failed = crashed or any(f.severity is Severity.ERROR for f in found)
     leak = judge.memory_leak(result)
@@ -190,7 +187,7 @@ def build_report(result: DrillResult, metadata: dict[str, Any] | None = None) ->
         f"{format_bytes(result.limits.memory_bytes)} ({result.sandbox.value})"
         + (f": {headline}" if headline else "")
     )
-    skipped: list[Skipped] = []
+    skipped: list[Skipped] = list(rule_skips)
     if result.shutdown is None:
         if result.interrupted:
             why = "the drill was interrupted"

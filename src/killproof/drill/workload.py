@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFAULT_GRACE_S = 30.0
+from killproof.drill.settings import DEFAULT_GRACE_S
 
 
 @dataclass(frozen=True)

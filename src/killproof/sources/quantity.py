@@ -63,9 +63,20 @@ def parse_quantity(text: str | int | float) -> Decimal:
 
 def memory_bytes(text: str | int | float) -> int:
     """A memory quantity in bytes (rounded up, as the kubelet does)."""
-    value = parse_quantity(text)
+    return whole_bytes(parse_quantity(text))
+
+
+def whole_bytes(value: Decimal) -> int:
+    """An exact byte count rounded up to a whole byte, as the kubelet does (``0.1Mi`` is
+    104857.6 bytes: 104858)."""
     whole = int(value)
     return whole + 1 if value > whole else whole
+
+
+def unit_factor(suffix: str) -> Decimal:
+    """Bytes (or cores) per unit of a Kubernetes quantity suffix (``Mi``, ``M``, ``k``,
+    ``m``, ``''``); KeyError for any other."""
+    return Decimal(_BINARY[suffix]) if suffix in _BINARY else _DECIMAL[suffix]
 
 
 def cpu_cores(text: str | int | float) -> float:
@@ -90,11 +101,17 @@ def gomemlimit_bytes(text: str) -> int | None:
 
 
 def format_bytes(n: int) -> str:
-    """Bytes for humans in the largest binary unit that keeps an integer (``512Mi``)."""
+    """Bytes as a Kubernetes quantity in the largest binary unit that keeps an integer
+    (``512Mi``), else plain bytes: what a manifest or ``--memory`` would say."""
     for suffix, size in (("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
         if n >= size and n % size == 0:
             return f"{n // size}{suffix}"
     return str(n)
+
+
+def mib(n: float | None, unknown: str = "?") -> str:
+    """Bytes in MiB with one decimal for a person (``64.0 MiB``); ``unknown`` for None."""
+    return unknown if n is None else f"{n / (1 << 20):.1f} MiB"
 
 
 def parse_duration_s(text: str | int | float) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from killproof.sources import quantity
 from killproof.why.model import Cause, KillEvent, LimitScope
 
 
@@ -91,10 +92,9 @@ def _grows_step(e: KillEvent) -> str:
 
 
 def mib(kb: int | None) -> str:
-    """``65536`` kB → ``64.0 MiB`` (``?`` when unknown)."""
-    if kb is None:
-        return "?"
-    return f"{kb / 1024:.1f} MiB"
+    """``65536`` kB (the kernel's unit) → ``64.0 MiB`` (``?`` when unknown), by the one
+    byte formatter."""
+    return quantity.mib(kb * 1024 if kb is not None else None)
 
 
 def victim(e: KillEvent) -> str:

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from killproof.errors import InputError
-from killproof.model import Finding, Report, Skipped, Table
+from killproof.model import Finding, Report, Skipped, Table, merge_skipped
+from killproof.rules import engine
 from killproof.rules.base import Example
 from killproof.rules.kill import RULES as KILL_RULES
 from killproof.sources import (
@@ -302,16 +303,21 @@ def read_live(options: LiveOptions) -> tuple[list[KillEvent], list[Skipped]]:
     return events, skipped
 
 
-def _findings(events: Iterable[KillEvent]) -> list[Finding]:
+def _findings(events: Iterable[KillEvent]) -> tuple[list[Finding], list[Skipped]]:
     """One finding per event and rule; a fix already given for an earlier finding of the
-    same rule (a burst of identical kills) is said once, not once per kill."""
+    same rule (a burst of identical kills) is said once, not once per kill. A rule that
+    fails on an event is a skipped entry naming the rule and the event's source."""
     out: list[Finding] = []
+    skipped: list[Skipped] = []
     said: set[tuple[str, str]] = set()
-    for found in (f for e in events for rule in KILL_RULES for f in rule.check(e)):
-        key = (found.rule, found.remedy)
-        out.append(replace(found, remedy="") if found.remedy and key in said else found)
-        said.add(key)
-    return out
+    for e in events:
+        found, missed = engine.run(KILL_RULES, e, subject=f"{e.source} kill evidence")
+        skipped += missed
+        for f in found:
+            key = (f.rule, f.remedy)
+            out.append(replace(f, remedy="") if f.remedy and key in said else f)
+            said.add(key)
+    return out, skipped
 
 
 def _event_json(e: KillEvent) -> dict[str, object]:
@@ -400,10 +406,11 @@ def build_report(
                 rows=tuple((u.path, str(u.line), u.text) for u in shown),
             )
         )
+    found, rule_skips = _findings(merged)
     return Report(
         command="why",
-        findings=tuple(_findings(merged)),
-        skipped=tuple(skipped),
+        findings=tuple(found),
+        skipped=(*skipped, *merge_skipped(rule_skips)),
         sections={
             "events": [_event_json(e) for e in merged],
             "unrecognized": [u.to_json() for u in unknown],

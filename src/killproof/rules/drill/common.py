@@ -27,11 +27,6 @@ def where(result: DrillResult) -> Location:
     return Location(subject=subject(result))
 
 
-def mib(n: float | None) -> str:
-    """Bytes as ``12.3 MiB`` (``?`` when unknown)."""
-    return "?" if n is None else f"{n / (1 << 20):.1f} MiB"
-
-
 def secs(t: float | None) -> str:
     """Seconds as a person reads them: ``0.3 s``, ``8.3 s``, ``95 s``, ``12.5 min``, ``2.1 h``."""
     if t is None:

@@ -8,7 +8,8 @@ from killproof.drill import judge
 from killproof.drill.result import DrillResult
 from killproof.model import Evidence, Finding, Severity
 from killproof.rules.base import RuleDocs
-from killproof.rules.drill.common import drill_rule, mib, secs, where
+from killproof.rules.drill.common import drill_rule, secs, where
+from killproof.sources.quantity import mib
 
 
 def check(result: DrillResult) -> Iterator[Finding]:

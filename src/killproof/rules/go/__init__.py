@@ -1,11 +1,13 @@
 """Rules of the go family, listed explicitly and sorted by id.
 
 ``PACKAGE_RULES`` run on one package's facts inside the worker that parsed it;
-``PROGRAM_RULES`` run on a main package together with the local packages it imports.
+``PROGRAM_RULES`` run on a main package together with the local packages it imports;
+``SUPPRESSION_RULES`` (KP100) run on the ``killproof:ignore`` comments of any file kind.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from killproof.rules.base import Rule
@@ -32,9 +34,9 @@ from killproof.rules.go import (
     kp119_sigterm_swallowed,
 )
 from killproof.sources.golang.facts import PackageFacts, ProgramFacts
+from killproof.sources.suppress import Suppression
 
 PACKAGE_RULES: list[Rule[PackageFacts]] = [
-    kp100_ignore_without_reason.RULE,
     kp103_shutdown_without_deadline.RULE,
     kp104_exit_on_server_closed.RULE,
     kp105_exit_skips_cleanup.RULE,
@@ -59,4 +61,9 @@ PROGRAM_RULES: list[Rule[ProgramFacts]] = [
     kp117_gc_disabled_without_limit.RULE,
 ]
 
-RULES: list[Rule[Any]] = sorted([*PACKAGE_RULES, *PROGRAM_RULES], key=lambda r: r.id)
+SUPPRESSION_RULES: list[Rule[Sequence[Suppression]]] = [kp100_ignore_without_reason.RULE]
+"""Rules over ``killproof:ignore`` comments, of Go and deploy files alike."""
+
+RULES: list[Rule[Any]] = sorted(
+    [*PACKAGE_RULES, *PROGRAM_RULES, *SUPPRESSION_RULES], key=lambda r: r.id
+)

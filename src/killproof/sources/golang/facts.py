@@ -13,7 +13,7 @@ from killproof.sources.golang.requests import RequestPaths
 from killproof.sources.golang.roles import Role, all_side
 from killproof.sources.golang.servers import ServerStart, server_starts
 from killproof.sources.golang.signals import Subscription, subscriptions
-from killproof.sources.golang.suppress import Suppression
+from killproof.sources.suppress import Suppression
 
 
 @dataclass

@@ -13,8 +13,8 @@ from killproof.sources.golang.requests import routes
 from killproof.sources.golang.roles import PROMHTTP, default_mux_paths, start_role
 from killproof.sources.golang.servers import resolve_address, server_kind
 from killproof.sources.golang.signals import SIGNAL_HELPERS
-from killproof.sources.golang.suppress import suppressed_lines
 from killproof.sources.golang.syntax import call_args, call_parts
+from killproof.sources.suppress import silenced_lines
 
 SQL_OPENERS = {
     "database/sql": ("Open", "OpenDB"),
@@ -117,10 +117,9 @@ def summarize(facts: PackageFacts, location: Location) -> PackageSummary:
                 sleep_args = call_args(call)
                 d = duration_seconds(pkg, sleep_args[0] if sleep_args else None)
                 drain = max(drain, d or 0.0)
+    directives = [s for items in facts.suppressions.values() for s in items]
     suppressed = tuple(
-        (path, line, ids)
-        for path, items in facts.suppressions.items()
-        for line, ids in suppressed_lines(items).items()
+        (path, line, ids) for (path, line), ids in silenced_lines(directives).items()
     )
     return PackageSummary(
         dir=pkg.dir,

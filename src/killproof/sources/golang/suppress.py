@@ -1,30 +1,19 @@
-"""``//killproof:ignore KP109[,KP110] reason`` comments in Go files."""
+"""``//killproof:ignore KP109[,KP110] reason`` comments in Go files, as the
+:class:`~killproof.sources.suppress.Suppression` every file kind shares."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import tree_sitter as ts
 
 from killproof.sources.golang.parse import go_language
 from killproof.sources.golang.syntax import line_col, text
+from killproof.sources.suppress import MARKER, Suppression
 
-MARKER = "killproof:ignore"
 _DIRECTIVE = re.compile(
     r"^//\s*killproof:ignore(?P<sep>\s+|$)(?P<ids>KP[0-9]{3}(?:\s*,\s*KP[0-9]{3})*)?(?P<rest>.*)$"
 )
-
-
-@dataclass(frozen=True)
-class Suppression:
-    """One ignore comment: the rule ids it silences, its reason ('' when missing) and its
-    position (1-based). It covers findings on its own line and on the next line."""
-
-    rules: frozenset[str]
-    reason: str
-    line: int
-    column: int
 
 
 def parse_directive(comment: str) -> tuple[frozenset[str], str] | None:
@@ -42,12 +31,13 @@ def parse_directive(comment: str) -> tuple[frozenset[str], str] | None:
     return rules, reason
 
 
-def file_suppressions(source: bytes, root: ts.Node) -> list[Suppression]:
-    """Every directive in a file (the comment nodes are only looked for when the marker's
-    bytes occur at all)."""
+def file_suppressions(source: bytes, root: ts.Node, path: str) -> list[Suppression]:
+    """Every directive in the file at ``path`` (the comment nodes are only looked for when
+    the marker's bytes occur at all). A directive covers its own line and the next one."""
     if MARKER.encode() not in source:
         return []
     out: list[Suppression] = []
+    lines: list[bytes] | None = None
     captures = ts.QueryCursor(ts.Query(go_language(), "(comment) @c")).captures(root)
     for node in captures.get("c", []):
         body = text(node)
@@ -57,14 +47,7 @@ def file_suppressions(source: bytes, root: ts.Node) -> list[Suppression]:
         if parsed is None:
             continue
         line, col = line_col(node)
-        out.append(Suppression(parsed[0], parsed[1], line, col))
+        lines = lines if lines is not None else source.split(b"\n")
+        own = lines[line - 1].decode("utf-8", "replace").strip() if line <= len(lines) else ""
+        out.append(Suppression(path, line, line + 1, parsed[0], parsed[1], own, col))
     return out
-
-
-def suppressed_lines(items: list[Suppression]) -> dict[int, frozenset[str]]:
-    """Line → rule ids silenced there (the comment's line and the one after it)."""
-    out: dict[int, set[str]] = {}
-    for s in items:
-        for line in (s.line, s.line + 1):
-            out.setdefault(line, set()).update(s.rules)
-    return {k: frozenset(v) for k, v in out.items()}

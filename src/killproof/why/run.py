@@ -357,13 +357,12 @@ def _findings(events: Iterable[KillEvent], clock: WallClock | None = None) -> li
         # Only a clock time is worth adding: a raw log's own stamp is in the evidence lines.
         at = when(event, clock, inline=True) if event.epoch_s is not None else ""
         for found in (f for rule in KILL_RULES for f in rule.check(event)):
-            if found.remedy and found.remedy in said:
-                found = replace(found, remedy="")
+            shown = replace(found, remedy="") if found.remedy in said else found
             said.add(found.remedy)
             if at:
                 subject = ", ".join(p for p in (found.location.subject, at) if p)
-                found = replace(found, location=replace(found.location, subject=subject))
-            out.append(found)
+                shown = replace(shown, location=replace(found.location, subject=subject))
+            out.append(shown)
     return out
 
 
@@ -414,9 +413,7 @@ def build_report(
     unknown = killwords.not_understood(kill_like, events)
     deaths = [e for e in merged if e.killed]
     first = explain(merged[0]).headline if merged else ""
-    summary = present.summary(
-        len(deaths), len(merged) - len(deaths), first, len(unknown), cgroup
-    )
+    summary = present.summary(len(deaths), len(merged) - len(deaths), first, len(unknown), cgroup)
     tables = [present.kills_table(merged, clock)] if merged else []
     if cgroup is not None:
         tables.append(present.cgroup_table(cgroup))
@@ -523,9 +520,7 @@ def explain_kills(
     inputs = list(paths) + [f"exit code {c}" for c in exit_codes]
     if live is not None:
         inputs.append("live machine")
-    return build_report(
-        events, skipped, inputs, kill_like, clock=clock, reads=reads, cgroup=memory
-    )
+    return build_report(events, skipped, inputs, kill_like, clock=clock, reads=reads, cgroup=memory)
 
 
 def check_example(example: Example) -> list[Finding]:

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from killproof.model import Table, counted
+from killproof.sources import k8s_loose
 from killproof.sources.cgroupfs import CgroupMemory, CgroupVersion
 from killproof.why.clocktime import WallClock, when
 from killproof.why.explain import mib
@@ -50,6 +51,9 @@ class InputRead:
 def input_read(name: str, events: Sequence[KillEvent], not_read: bool = False) -> InputRead:
     """The :class:`InputRead` of ``name`` from the observations read from it."""
     sources = tuple(dict.fromkeys(e.source for e in events))
+    if len(sources) > 1:
+        # The fallback Kubernetes text reader also reads what a specific reader read.
+        sources = tuple(s for s in sources if s != k8s_loose.SOURCE)
     wrapped = any(
         ev.text.lstrip().startswith("{") and '"MESSAGE"' in ev.text
         for e in events

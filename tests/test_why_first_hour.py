@@ -31,9 +31,12 @@ MIB = 1 << 20
 
 
 def kernel_kill(uptime_s: float, pid: int, name: str, memcg: str) -> str:
-    """The two lines of a memory cgroup kill as a raw ``dmesg`` prints them."""
+    """The first and the last two lines of a memory cgroup kill as a raw ``dmesg`` prints
+    them."""
     stamp = f"[{uptime_s:12.6f}]"
     return (
+        f"{stamp} {name} invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, "
+        "oom_score_adj=0\n"
         f"{stamp} oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,"
         f"oom_memcg={memcg},task_memcg={memcg},task={name},pid={pid},uid=0\n"
         f"{stamp} Memory cgroup out of memory: Killed process {pid} ({name}) total-vm:900000kB, "
@@ -233,6 +236,22 @@ def test_cgroup_path_shows_the_same_v1_counters(
         48 * MIB,
         0,
     )
+
+
+@pytest.mark.root
+def test_pid_keeps_only_the_kernel_kills_in_its_own_cgroup(v1_cgroup: tuple[Path, int]) -> None:
+    path, pid = v1_cgroup
+    ours, other = f"/{path.name}", "/someone-else"
+    log = kernel_kill(50.0, 11, "orders", ours) + kernel_kill(60.0, 22, "billing", other)
+    log += kernel_kill(70.0, 33, "worker", f"{ours}/child")
+    live = LiveOptions(pid=pid, kernel_log=lambda: ("dmesg", log.encode()))
+    report = explain_kills([], None, live=live, clock=CLOCK)
+    assert [e["pid"] for e in report.sections["events"]] == [33, 11]
+    assert [(i["input"], i["observations"]) for i in report.sections["inputs"]] == [
+        (f"dmesg (kills in {ours} only)", 2),
+        (f"memory cgroup of pid {pid}", 0),
+    ]
+    assert report.sections["cgroup"]["limit_bytes"] == 48 * MIB
 
 
 def fake_v2(root: Path, events: str) -> Path:

@@ -35,11 +35,16 @@ Examples:
     multiple=True,
     help="An exit status you saw (137 = SIGKILL, 143 = SIGTERM); repeatable.",
 )
-@click.option("--pid", type=int, help="Read the live memory cgroup of this process.")
+@click.option(
+    "--pid",
+    type=int,
+    help="Show the live counters of this process's memory cgroup (usage, limit, failcnt, "
+    "oom_kill) and only the kernel log's kills in it.",
+)
 @click.option(
     "--cgroup",
     type=click.Path(path_type=Path),
-    help="Read the live counters of this memory cgroup (a /sys/fs/cgroup path).",
+    help="The same for a memory cgroup directory (a /sys/fs/cgroup path).",
 )
 @click.option(
     "--live/--no-live",

@@ -297,21 +297,56 @@ class LiveReading:
     cgroup: cgroupfs.CgroupMemory | None = None
 
 
+def _in_cgroup(event: KillEvent, hierarchy_path: str) -> bool:
+    """True when the kernel names ``hierarchy_path`` (or a cgroup below it) as the
+    victim's cgroup or as the cgroup whose limit was hit."""
+    below = hierarchy_path.rstrip("/") + "/"
+    return any(
+        path == hierarchy_path or path.startswith(below)
+        for path in (event.task_memcg, event.oom_memcg)
+        if path
+    )
+
+
+def _read_cgroup(
+    options: LiveOptions,
+) -> tuple[cgroupfs.CgroupMemory | None, list[KillEvent], list[Skipped], list[InputRead]]:
+    """The cgroup ``--cgroup``/``--pid`` name: its counters, the kill they prove, and the
+    entries for the report."""
+    what = options.cgroup or f"memory cgroup of pid {options.pid}"
+    try:
+        memory = (
+            cgroupfs.read_cgroup(Path(options.cgroup))
+            if options.cgroup is not None
+            else cgroupfs.read_cgroup_of_pid(options.pid or 0)
+        )
+    except InputError as exc:
+        skip = Skipped(options.cgroup or f"pid {options.pid}", exc.message)
+        return None, [], [skip], [InputRead(what, not_read=True)]
+    event = cgroupfs.kill_event(memory)
+    events = [event] if event is not None else []
+    return memory, events, [], [InputRead(what, ("cgroup",), len(events))]
+
+
 def read_machine(options: LiveOptions, boot_s: float | None = None) -> LiveReading:
     """The kernel log of this machine and a cgroup (by path or by pid). With ``boot_s``
     (this machine's boot time, seconds since 1970) kernel lines stamped in seconds since
-    boot get a clock time too."""
+    boot get a clock time too. With a cgroup whose place in the hierarchy is known, only
+    the kernel's kills in it (or below it) are kept: the question is that cgroup's."""
+    memory: cgroupfs.CgroupMemory | None = None
     events: list[KillEvent] = []
     skipped: list[Skipped] = []
     reads: list[InputRead] = []
-    memory: cgroupfs.CgroupMemory | None = None
+    if options.pid is not None or options.cgroup is not None:
+        memory, events, skipped, reads = _read_cgroup(options)
+    scope = memory.hierarchy_path if memory is not None else None
     if options.read_kernel_log:
         log = (options.kernel_log or machine_kernel_log)()
         if log is None:
             skipped.append(
                 Skipped("kernel log", "neither dmesg nor journalctl -k could be read (need root?)")
             )
-            reads.append(InputRead("kernel log", not_read=True))
+            reads.insert(0, InputRead("kernel log", not_read=True))
         else:
             name, out = log
             found: list[KillEvent] = []
@@ -319,25 +354,12 @@ def read_machine(options: LiveOptions, boot_s: float | None = None) -> LiveReadi
                 found += logscan.scan(io.BytesIO(out), name, line_parsers(name))
             except InputError as exc:
                 skipped.append(Skipped(name, exc.message))
+            if scope is not None:
+                found = [e for e in found if _in_cgroup(e, scope)]
+                name = f"{name} (kills in {scope} only)"
             found = [with_clock_time(e, boot_s) for e in found]
-            events += found
-            reads.append(input_read(name, found))
-    if options.pid is not None or options.cgroup is not None:
-        what = options.cgroup or f"memory cgroup of pid {options.pid}"
-        try:
-            memory = (
-                cgroupfs.read_cgroup(Path(options.cgroup))
-                if options.cgroup is not None
-                else cgroupfs.read_cgroup_of_pid(options.pid or 0)
-            )
-        except InputError as exc:
-            skipped.append(Skipped(options.cgroup or f"pid {options.pid}", exc.message))
-            reads.append(InputRead(what, not_read=True))
-        else:
-            event = cgroupfs.kill_event(memory)
-            if event is not None:
-                events.append(event)
-            reads.append(InputRead(what, ("cgroup",), int(event is not None)))
+            events = found + events
+            reads.insert(0, input_read(name, found))
     return LiveReading(events, skipped, reads, memory)
 
 

@@ -362,7 +362,9 @@ def test_counts_in_why_are_singular_for_one(
     odd.write_text("12:00:09 reaperd: worker 77 oom-killed by policy hard-limit\n")
     main(["why", str(odd)])
     text = capsys.readouterr().out
-    assert text.startswith("No kill understood, but 1 line looks like kill evidence")
+    assert text.startswith(
+        "No kill understood, but 1 line looks like kill evidence (listed below): read it yourself."
+    )
     assert "1 line looks like kill evidence but was not understood" in text
 
 

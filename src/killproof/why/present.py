@@ -210,10 +210,10 @@ def summary(
     """The headline of a ``why`` report."""
     if not deaths and not attempts:
         if unknown:
-            look = "looks" if unknown == 1 else "look"
+            look, them = ("looks", "it") if unknown == 1 else ("look", "them")
             return (
                 f"No kill understood, but {counted(unknown, 'line')} {look} like kill "
-                "evidence (listed below): read them yourself."
+                f"evidence (listed below): read {them} yourself."
             )
         if mem is not None:
             return f"No kill found; {cgroup_sentence(mem)}."

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-fast lint typecheck unit bench clean
+.PHONY: demo test test-fast lint typecheck unit bench clean first-hour
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,6 +30,11 @@ test: lint typecheck unit
 # or run hostile inputs under a budget (pytest -m slow lists those).
 test-fast: lint typecheck
 	$(BIN)/pytest -q -m "not slow" $(PYTEST_ARGS)
+
+# A new user's first hour, end to end: a Go service of its own (built offline), then
+# `check`, `drill PATH` and `why` on it, asserting what the user reads (tests/test_first_hour.py).
+first-hour: $(STAMP)
+	$(BIN)/pytest -q tests/test_first_hour.py $(PYTEST_ARGS)
 
 # Every benchmark whose peer is installed here (wrk, jq and grep come from Debian's packages);
 # bench/check_vs_checkov.py needs Checkov and hadolint in a venv of their own (its docstring).

@@ -77,7 +77,8 @@ def test_kubelet_oom_watcher_events_give_the_scope() -> None:
         "  Warning  CgroupOOM  1m  kubelet  Cgroup OOM encountered, victim process: app, pid: 52\n"
     )
     got = [(e["cause"], e["pid"], e["process"]) for e in _why(text)]
-    assert got == [("KERNEL_OOM_GLOBAL", 41, "db"), ("KERNEL_OOM_MEMCG", 52, "app")]
+    # Newest first: an event table lists the oldest first, and these give no clock time.
+    assert got == [("KERNEL_OOM_MEMCG", 52, "app"), ("KERNEL_OOM_GLOBAL", 41, "db")]
 
 
 def test_npd_selection_line_is_memcg_with_the_selected_pid_only() -> None:

@@ -103,7 +103,7 @@ def test_systemd_oomd_kills_decisions_and_attempts() -> None:
     scope_side = [
         e for e in events if e.unit == "app-gnome-firefox-1234.scope" and e.source == "systemd"
     ]
-    assert scope_side[0].message == "systemd-oomd killed 27 process(es) in this unit"
+    assert scope_side[0].message == "systemd-oomd killed 27 processes in this unit"
     assert not any(e.cause is Cause.KERNEL_OOM_UNKNOWN_SCOPE for e in events)
 
 

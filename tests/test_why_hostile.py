@@ -102,7 +102,7 @@ def test_truncated_gzip_keeps_the_kill_read_before_the_damage(tmp_path: Path) ->
     assert pids(out) == [VICTIM]
     [(what, reason)] = skipped(out)
     assert what == str(cut)
-    assert reason.startswith("read up to the damage (1 observation(s) kept), then: corrupt")
+    assert reason.startswith("read up to the damage (1 observation kept), then: corrupt")
 
 
 def test_a_bad_input_among_good_ones_is_skipped_and_the_kills_stand(tmp_path: Path) -> None:
@@ -112,7 +112,7 @@ def test_a_bad_input_among_good_ones_is_skipped_and_the_kills_stand(tmp_path: Pa
     binary.write_bytes(b"\x07\x00\x00\x00\x8c\x05\x00\x00pts/0\x00\x00\x00ts/0root\x00" * 200)
     out = why_json(KERNEL, bad, binary, TWO_KILLS)
     assert out.code == 1  # kills are findings
-    assert pids(out) == [VICTIM, 4410, 4420]
+    assert pids(out) == [4420, 4410, VICTIM]  # newest first
     assert skipped(out) == [
         (
             str(bad),
@@ -161,7 +161,11 @@ def test_process_substitution_is_read(tmp_path: Path) -> None:
     command = " ".join(KILLPROOF) + f" why <(cat {KERNEL}) <(gzip -c {TWO_KILLS}) --format json"
     proc = subprocess.run(["bash", "-c", command], capture_output=True, timeout=60, check=False)
     assert proc.returncode == 1, proc.stderr
-    assert [e["pid"] for e in json.loads(proc.stdout)["events"]] == [VICTIM, 4410, 4420]
+    assert [e["pid"] for e in json.loads(proc.stdout)["events"]] == [
+        4420,
+        4410,
+        VICTIM,
+    ]  # newest first
 
 
 def test_a_read_error_from_proc_is_one_line_naming_the_file() -> None:
@@ -206,10 +210,10 @@ def test_read_errors_mid_file_are_skipped_entries(
     code = main(["why", str(KERNEL), str(late), str(early), "--format", "json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 1
-    assert [e["pid"] for e in out["events"]] == [VICTIM, 4410, 4420]
+    assert [e["pid"] for e in out["events"]] == [4420, 4410, VICTIM]  # newest first
     why = os.strerror(error)
     assert [(s["what"], s["reason"]) for s in out["skipped"]] == [
-        (str(late), f"read up to the damage (2 observation(s) kept), then: cannot read: {why}"),
+        (str(late), f"read up to the damage (2 observations kept), then: cannot read: {why}"),
         (str(early), f"cannot read: {why}"),
     ]
 
@@ -262,7 +266,7 @@ def test_5000_digit_numbers_are_not_numbers(tmp_path: Path) -> None:
     )
     out = why_json(log)
     assert out.code == 1, out.stderr
-    assert pids(out) == [77, VICTIM]  # the 5000-digit pid is not a pid
+    assert pids(out) == [VICTIM, 77]  # newest first; the 5000-digit pid is not a pid
     pod = tmp_path / "pod.json"
     pod.write_text(_pod(1, code=huge))
     out = why_json(pod)

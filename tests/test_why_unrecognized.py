@@ -49,7 +49,7 @@ def test_unknown_kill_lines_are_listed_and_no_kill_found_is_not_said(
     main(["why", str(log)])
     text = capsys.readouterr().out  # type: ignore[attr-defined]
     assert "No kill found" not in text
-    assert "2 line(s) look like kill evidence but were not understood" in text
+    assert "2 lines look like kill evidence but were not understood" in text
     assert "reaperd" in text
 
 

@@ -22,6 +22,7 @@ import click
 from killproof.commands.common import FC, emit, output_options
 from killproof.config import process_environment
 from killproof.drill.progress import ProgressDisplay
+from killproof.drill.result import DrillResult
 from killproof.drill.run import run_drill
 from killproof.drill.settings import DrillOptions, OptionSpec, option_spec
 from killproof.drill.setup import describe_env, prepare
@@ -64,6 +65,29 @@ def _click_kwargs(spec: OptionSpec, default: object) -> dict[str, Any]:
     return kwargs
 
 
+def shown_path(path: str | Path, cwd: Path) -> str:
+    """``path`` for a person, as ``check`` prints paths: relative to ``cwd`` (absolute) when
+    it is inside it, else unchanged (a temporary directory stays absolute: ``../../tmp/…``
+    helps nobody)."""
+    p = Path(path)
+    if not p.is_absolute():
+        return str(path)
+    try:
+        return p.relative_to(cwd).as_posix() or "."
+    except ValueError:
+        return str(path)
+
+
+def shown_paths(result: DrillResult, cwd: Path, built: bool) -> DrillResult:
+    """``result`` with the heap profiles' paths, and the binary when the drill ``built``
+    it, as :func:`shown_path` gives them (a command the user typed is left as typed)."""
+    command = result.command
+    if built and command:
+        command = (shown_path(command[0], cwd), *command[1:])
+    profiles = tuple(replace(p, path=shown_path(p.path, cwd)) for p in result.profiles)
+    return replace(result, command=command, profiles=profiles)
+
+
 @click.command("drill")
 @click.argument("target", nargs=-1, type=click.UNPROCESSED, metavar="PATH | -- CMD [ARGS]...")
 @drill_options()
@@ -101,9 +125,13 @@ def command(
         # A temporary work dir outlives the drill only for what the report cites.
         keep = keep or bool(result.profiles)
         result = replace(result, notes=(*notes, *result.notes))
+        # Paths as check prints them: relative to the current directory when inside it.
+        result = shown_paths(result, Path.cwd(), built=plan.main_dir is not None)
         metadata: dict[str, object] = {"env": describe_env(config.env), "port": config.port}
+        if plan.main_dir is not None:
+            metadata["built_from"] = target[0]
         if keep:
-            metadata["work_dir"] = str(directory)
+            metadata["work_dir"] = shown_path(directory.absolute(), Path.cwd())
         report = build_report(result, metadata)
         code = emit(report, fmt, output, fail_on)
     finally:

@@ -8,13 +8,15 @@ from pathlib import Path
 import click
 
 from killproof.commands.common import emit, output_options
+from killproof.why.clocktime import system_clock
 from killproof.why.run import LiveOptions, explain_kills
 
 EPILOG = """\b
 Inputs are recognised by content: kernel logs (dmesg raw/-T/iso, journalctl -k, syslog,
 console captures), kubectl get pod/events (JSON/YAML/text), kubectl describe pod/node,
 systemd journals, earlyoom, docker inspect, Go/shell output ('signal: killed', 'Killed').
-With no input, reads this machine's kernel log (dmesg, else journalctl -k).
+With no input, reads this machine's kernel log (dmesg, else journalctl -k): kills newest
+first, with clock times. --pid/--cgroup show the cgroup's counters even when nothing died.
 
 \b
 Examples:
@@ -33,11 +35,16 @@ Examples:
     multiple=True,
     help="An exit status you saw (137 = SIGKILL, 143 = SIGTERM); repeatable.",
 )
-@click.option("--pid", type=int, help="Read the live memory cgroup of this process.")
+@click.option(
+    "--pid",
+    type=int,
+    help="Show the live counters of this process's memory cgroup (usage, limit, failcnt, "
+    "oom_kill) and only the kernel log's kills in it.",
+)
 @click.option(
     "--cgroup",
     type=click.Path(path_type=Path),
-    help="Read the live counters of this memory cgroup (a /sys/fs/cgroup path).",
+    help="The same for a memory cgroup directory (a /sys/fs/cgroup path).",
 )
 @click.option(
     "--live/--no-live",
@@ -63,5 +70,7 @@ def command(
             read_kernel_log=read_kernel, pid=pid, cgroup=str(cgroup) if cgroup else None
         )
     stdin = sys.stdin.buffer if sys.stdin is not None else None  # None: fd 0 is closed
-    report = explain_kills(inputs, stdin, exit_codes, live_options)
+    # Now and the boot time, read once here: a raw kernel log's seconds since boot become
+    # clock times, and every kill says how long ago it was.
+    report = explain_kills(inputs, stdin, exit_codes, live_options, system_clock())
     return emit(report, fmt, output, fail_on)

@@ -114,9 +114,21 @@ def _request_text(result: DrillResult) -> str:
     return f"{result.request} (from {origin})" if origin else result.request
 
 
+def _command_text(result: DrillResult, metadata: dict[str, Any]) -> str:
+    """The command drilled; for ``drill PATH``, the binary built from PATH (as given), or
+    only where it came from when the temporary work dir it was built in is gone."""
+    command = " ".join(result.command)
+    built_from = metadata.get("built_from")
+    if not built_from:
+        return command
+    if not metadata.get("work_dir"):
+        return f"go build of {built_from} (the binary is removed after the drill)"
+    return f"{command} (go build of {built_from})"
+
+
 def _drill_table(result: DrillResult, metadata: dict[str, Any]) -> Table:
     rows: list[tuple[str, str]] = [
-        ("command", " ".join(result.command)),
+        ("command", _command_text(result, metadata)),
         ("sandbox", result.sandbox.value),
         ("memory limit", format_bytes(result.limits.memory_bytes)),
         (

@@ -11,7 +11,7 @@ import re
 
 from killproof.model import Report
 from killproof.report import RenderOptions
-from killproof.report.text import human
+from killproof.report.text import human, in_order
 
 
 def _cell(text: str) -> str:
@@ -44,7 +44,7 @@ def render(report: Report, options: RenderOptions) -> str:
     if report.findings:
         lines += ["## Findings", ""]
     fired: dict[str, str] = {}
-    for f in sorted(report.sorted_findings(), key=lambda f: -f.severity.rank):
+    for f in sorted(in_order(report), key=lambda f: -f.severity.rank):
         where = f" — `{f.location}`" if str(f.location) else ""
         rule = options.rules.get(f.rule)
         if rule is not None:

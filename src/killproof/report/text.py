@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table as RichTable
 
-from killproof.model import Report, Severity, Skipped, Table, counted
+from killproof.model import Finding, Report, Severity, Skipped, Table, counted
 from killproof.report import RenderOptions
 
 SHOWN_PER_GROUP = 3
@@ -37,7 +37,7 @@ def render(report: Report, options: RenderOptions) -> str:
         for line in skipped_summary(report.skipped):
             console.print(escape(line))
         console.print()
-    by_severity = sorted(report.sorted_findings(), key=lambda f: -f.severity.rank)
+    by_severity = sorted(in_order(report), key=lambda f: -f.severity.rank)
     for f in by_severity:
         style = _STYLE[f.severity]
         where = str(f.location)
@@ -68,6 +68,13 @@ def render(report: Report, options: RenderOptions) -> str:
             f"{counted(counts[Severity.WARNING], 'warning')}, {counts[Severity.INFO]} info"
         )
     return buf.getvalue()
+
+
+def in_order(report: Report) -> list[Finding]:
+    """The findings in the order a person reads them (before the severity sort, which is
+    stable): ``why`` lists its kills newest first as it made them; every other command by
+    file and line."""
+    return list(report.findings) if report.command == "why" else report.sorted_findings()
 
 
 def _console(file: io.StringIO, color: bool, width: int) -> Console:

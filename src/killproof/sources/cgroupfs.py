@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from killproof.errors import InputError
-from killproof.model import Evidence
+from killproof.model import Evidence, counted
 from killproof.why.model import Cause, KillEvent
 
 # The kernel charges memory in batches of 64 pages: a peak this close to the limit means the
@@ -268,7 +268,8 @@ def kill_event(mem: CgroupMemory) -> KillEvent | None:
         task_memcg=mem.hierarchy_path or mem.path,
         reason=f"oom_kill {mem.oom_kill}",
         message=(
-            f"the kernel OOM killer killed {mem.oom_kill} process(es) in this cgroup since it "
+            f"the kernel OOM killer killed {counted(mem.oom_kill, 'process', 'processes')} "
+            "in this cgroup since it "
             f"was created; {scope}. The counter names no pid"
             + ("; usage_kb is the peak usage" if mem.peak_bytes is not None else "")
         ),

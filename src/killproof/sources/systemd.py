@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from killproof.model import Evidence
+from killproof.model import Evidence, counted
 from killproof.sources.journal import JournalLine, split_journal_line
 from killproof.why.model import Cause, KillEvent
 
@@ -59,6 +59,12 @@ _CHILD = re.compile(
 _BELONGS = re.compile(r"Child (?P<pid>\d{1,10}) belongs to (?P<unit>\S{1,256}?)\.?$")
 _SURVIVED = ("Processes still around after", "remains running after unit stopped")
 _OOMD_UNIT = re.compile(r"systemd-oomd killed (?P<n>\d{1,10}) process\(es\) in this unit")
+
+
+def _processes(digits: str) -> str:
+    """``1 process``, ``2 processes`` (the count as systemd printed it)."""
+    return counted(int(digits), "process", "processes")
+
 
 # How specific a unit-side line is about the killer (see SystemdParser._death).
 _RANK = {Cause.SIGKILL_UNKNOWN: 0, Cause.KERNEL_OOM_UNKNOWN_SCOPE: 1, Cause.SYSTEMD_OOMD: 2}
@@ -338,7 +344,7 @@ class SystemdParser:
                     out.append(
                         done.with_changes(
                             killed=True,
-                            message=f"systemd-oomd killed {o['n']} process(es) in this unit",
+                            message=f"systemd-oomd killed {_processes(o['n'])} in this unit",
                             evidence=(*done.evidence, ev),
                         )
                     )
@@ -350,7 +356,7 @@ class SystemdParser:
                 cause=Cause.SYSTEMD_OOMD,
                 unit=unit,
                 reason="systemd-oomd",
-                message=f"systemd-oomd killed {o['n']} process(es) in this unit",
+                message=f"systemd-oomd killed {_processes(o['n'])} in this unit",
             )
             self._death(unit, ev, None, oomd)
         return out

@@ -15,13 +15,14 @@ import os
 import stat
 import subprocess
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from killproof.errors import InputError
-from killproof.model import Finding, Report, Skipped, Table, merge_skipped
+from killproof.model import Finding, Report, Skipped, Table, counted, merge_skipped
 from killproof.rules import engine
 from killproof.rules.base import Example
 from killproof.rules.kill import RULES as KILL_RULES
@@ -42,9 +43,12 @@ from killproof.sources import (
     userspace,
 )
 from killproof.sources.lines import LineParser
-from killproof.why.explain import explain, mib
+from killproof.why import present
+from killproof.why.clocktime import WallClock, when, with_clock_time
+from killproof.why.explain import explain
 from killproof.why.merge import merge
 from killproof.why.model import KillEvent
+from killproof.why.present import InputRead, input_read
 
 MAX_OBSERVATIONS = 10_000
 """Kill observations read in one run at most: memory and time stay bounded whatever the
@@ -58,11 +62,14 @@ _SPOOL_BYTES = 1 << 20
 
 @dataclass(frozen=True)
 class LiveOptions:
-    """Read the running machine: the kernel log, and a cgroup by path or by pid."""
+    """Read the running machine: the kernel log, and a cgroup by path or by pid.
+
+    ``kernel_log`` gives the log's name and bytes (default: :func:`machine_kernel_log`)."""
 
     read_kernel_log: bool = True
     pid: int | None = None
     cgroup: str | None = None
+    kernel_log: Callable[[], tuple[str, bytes] | None] | None = None
 
 
 def line_parsers(path: str, sink: list[killwords.KillLikeLine] | None = None) -> list[LineParser]:
@@ -267,56 +274,124 @@ def _run(argv: Sequence[str]) -> bytes | None:
     return proc.stdout if proc.returncode == 0 and proc.stdout else None
 
 
-def read_live(options: LiveOptions) -> tuple[list[KillEvent], list[Skipped]]:
-    """The kernel log of this machine (``dmesg``, else ``journalctl -k``) and a cgroup."""
+def machine_kernel_log() -> tuple[str, bytes] | None:
+    """This machine's kernel log and the command that gave it: ``dmesg`` (raw, seconds
+    since boot), else ``journalctl -k``; None when neither can be read."""
+    for argv, name in (
+        (["dmesg"], "dmesg"),
+        (["journalctl", "-k", "-o", "short-iso", "--no-pager"], "journalctl -k"),
+    ):
+        out = _run(argv)
+        if out is not None:
+            return name, out
+    return None
+
+
+@dataclass(frozen=True)
+class LiveReading:
+    """What was read from the running machine: kill observations, what could not be read,
+    each live input with what was recognised in it, and the cgroup's counters."""
+
+    events: list[KillEvent]
+    skipped: list[Skipped]
+    reads: list[InputRead]
+    cgroup: cgroupfs.CgroupMemory | None = None
+
+
+def _in_cgroup(event: KillEvent, hierarchy_path: str) -> bool:
+    """True when the kernel names ``hierarchy_path`` (or a cgroup below it) as the
+    victim's cgroup or as the cgroup whose limit was hit."""
+    below = hierarchy_path.rstrip("/") + "/"
+    return any(
+        path == hierarchy_path or path.startswith(below)
+        for path in (event.task_memcg, event.oom_memcg)
+        if path
+    )
+
+
+def _read_cgroup(
+    options: LiveOptions,
+) -> tuple[cgroupfs.CgroupMemory | None, list[KillEvent], list[Skipped], list[InputRead]]:
+    """The cgroup ``--cgroup``/``--pid`` name: its counters, the kill they prove, and the
+    entries for the report."""
+    what = options.cgroup or f"memory cgroup of pid {options.pid}"
+    try:
+        memory = (
+            cgroupfs.read_cgroup(Path(options.cgroup))
+            if options.cgroup is not None
+            else cgroupfs.read_cgroup_of_pid(options.pid or 0)
+        )
+    except InputError as exc:
+        skip = Skipped(options.cgroup or f"pid {options.pid}", exc.message)
+        return None, [], [skip], [InputRead(what, not_read=True)]
+    event = cgroupfs.kill_event(memory)
+    events = [event] if event is not None else []
+    return memory, events, [], [InputRead(what, ("cgroup",), len(events))]
+
+
+def read_machine(options: LiveOptions, boot_s: float | None = None) -> LiveReading:
+    """The kernel log of this machine and a cgroup (by path or by pid). With ``boot_s``
+    (this machine's boot time, seconds since 1970) kernel lines stamped in seconds since
+    boot get a clock time too. With a cgroup whose place in the hierarchy is known, only
+    the kernel's kills in it (or below it) are kept: the question is that cgroup's."""
+    memory: cgroupfs.CgroupMemory | None = None
     events: list[KillEvent] = []
     skipped: list[Skipped] = []
+    reads: list[InputRead] = []
+    if options.pid is not None or options.cgroup is not None:
+        memory, events, skipped, reads = _read_cgroup(options)
+    scope = memory.hierarchy_path if memory is not None else None
     if options.read_kernel_log:
-        for argv, name in (
-            (["dmesg"], "dmesg"),
-            (["journalctl", "-k", "-o", "short-iso", "--no-pager"], "journalctl -k"),
-        ):
-            out = _run(argv)
-            if out is not None:
-                try:
-                    events += logscan.scan(io.BytesIO(out), name, line_parsers(name))
-                except InputError as exc:
-                    skipped.append(Skipped(name, exc.message))
-                break
-        else:
+        log = (options.kernel_log or machine_kernel_log)()
+        if log is None:
             skipped.append(
                 Skipped("kernel log", "neither dmesg nor journalctl -k could be read (need root?)")
             )
-    if options.pid is not None or options.cgroup is not None:
-        try:
-            memory = (
-                cgroupfs.read_cgroup(Path(options.cgroup))
-                if options.cgroup is not None
-                else cgroupfs.read_cgroup_of_pid(options.pid or 0)
-            )
-        except InputError as exc:
-            skipped.append(Skipped(options.cgroup or f"pid {options.pid}", exc.message))
+            reads.insert(0, InputRead("kernel log", not_read=True))
         else:
-            event = cgroupfs.kill_event(memory)
-            if event is not None:
-                events.append(event)
-    return events, skipped
+            name, out = log
+            found: list[KillEvent] = []
+            try:
+                found += logscan.scan(io.BytesIO(out), name, line_parsers(name))
+            except InputError as exc:
+                skipped.append(Skipped(name, exc.message))
+            if scope is not None:
+                found = [e for e in found if _in_cgroup(e, scope)]
+                name = f"{name} (kills in {scope} only)"
+            found = [with_clock_time(e, boot_s) for e in found]
+            events = found + events
+            reads.insert(0, input_read(name, found))
+    return LiveReading(events, skipped, reads, memory)
 
 
-def _findings(events: Iterable[KillEvent]) -> tuple[list[Finding], list[Skipped]]:
-    """One finding per event and rule; a fix already given for an earlier finding of the
-    same rule (a burst of identical kills) is said once, not once per kill. A rule that
-    fails on an event is a skipped entry naming the rule and the event's source."""
+def read_live(options: LiveOptions) -> tuple[list[KillEvent], list[Skipped]]:
+    """The kernel log of this machine (``dmesg``, else ``journalctl -k``) and a cgroup."""
+    reading = read_machine(options)
+    return reading.events, reading.skipped
+
+
+def _findings(
+    events: Iterable[KillEvent], clock: WallClock | None = None
+) -> tuple[list[Finding], list[Skipped]]:
+    """One finding per event and rule, in the order of the events; a fix already given
+    for an earlier finding (a burst of identical kills) is said once, not once per kill.
+    With a ``clock``, each finding with a clock time says when its kill happened. A rule
+    that fails on an event is a skipped entry naming the rule and the event's source."""
     out: list[Finding] = []
     skipped: list[Skipped] = []
-    said: set[tuple[str, str]] = set()
-    for e in events:
-        found, missed = engine.run(KILL_RULES, e, subject=f"{e.source} kill evidence")
+    said: set[str] = set()
+    for event in events:
+        # Only a clock time is worth adding: a raw log's own stamp is in the evidence lines.
+        at = when(event, clock, inline=True) if event.epoch_s is not None else ""
+        found, missed = engine.run(KILL_RULES, event, subject=f"{event.source} kill evidence")
         skipped += missed
         for f in found:
-            key = (f.rule, f.remedy)
-            out.append(replace(f, remedy="") if f.remedy and key in said else f)
-            said.add(key)
+            shown = replace(f, remedy="") if f.remedy in said else f
+            said.add(f.remedy)
+            if at:
+                subject = ", ".join(p for p in (f.location.subject, at) if p)
+                shown = replace(shown, location=replace(f.location, subject=subject))
+            out.append(shown)
     return out, skipped
 
 
@@ -327,29 +402,6 @@ def _event_json(e: KillEvent) -> dict[str, object]:
     out["explanation"] = verdict.explanation
     out["next_steps"] = list(verdict.next_steps)
     return out
-
-
-def _table(events: Sequence[KillEvent]) -> Table:
-    rows = []
-    for e in events:
-        memory = mib(e.anon_rss_kb) if e.anon_rss_kb is not None else ""
-        limit = mib(e.limit_kb) if e.limit_kb is not None else ""
-        rows.append(
-            (
-                e.time or "",
-                e.cause.value + ("" if e.killed else " (attempt)"),
-                str(e.pid) if e.pid is not None else "",
-                e.process or e.container or e.unit or "",
-                memory,
-                limit,
-                e.oom_memcg or "",
-            )
-        )
-    return Table(
-        title="Kills",
-        columns=("time", "cause", "pid", "process", "anon-rss", "limit", "limit cgroup"),
-        rows=tuple(rows),
-    )
 
 
 def _drop_fallback_repeats(events: Sequence[KillEvent]) -> list[KillEvent]:
@@ -376,45 +428,53 @@ def build_report(
     skipped: Sequence[Skipped],
     inputs: Sequence[str],
     kill_like: Sequence[killwords.KillLikeLine] = (),
+    *,
+    clock: WallClock | None = None,
+    reads: Sequence[InputRead] = (),
+    cgroup: cgroupfs.CgroupMemory | None = None,
 ) -> Report:
-    """The ``why`` report: merged events, one finding each, a table and a headline; and the
-    lines that look like kill evidence but no parser understood (never silently dropped)."""
-    merged = merge(_drop_fallback_repeats(events))
+    """The ``why`` report: merged events newest first, a short table of them, then one
+    finding each (a fix said once); what each input was recognised as (``reads``), a live
+    cgroup's counters, and the lines that look like kill evidence but no parser understood
+    (never silently dropped). ``clock`` turns times into ``2026-12-07 19:41:02 (12 min
+    ago)``."""
+    merged = present.newest_first(merge(_drop_fallback_repeats(events)))
     unknown = killwords.not_understood(kill_like, events)
     deaths = [e for e in merged if e.killed]
-    if not merged:
-        summary = (
-            f"No kill understood, but {len(unknown)} line(s) look like kill evidence "
-            "(listed below): read them yourself."
-            if unknown
-            else "No kill found in the evidence."
-        )
-    else:
-        first = explain(merged[0]).headline
-        summary = f"{len(deaths)} kill(s), {len(merged) - len(deaths)} attempt(s): {first}" + (
-            " …" if len(merged) > 1 else ""
-        )
-    tables = [_table(merged)] if merged else []
+    first = explain(merged[0]).headline if merged else ""
+    summary = present.summary(len(deaths), len(merged) - len(deaths), first, len(unknown), cgroup)
+    tables = [present.kills_table(merged, clock)] if merged else []
+    if cgroup is not None:
+        tables.append(present.cgroup_table(cgroup))
+    per_input = Counter(u.path for u in unknown)
+    if reads:
+        tables.append(present.inputs_table(reads, per_input))
     if unknown:
         shown = unknown[:SHOWN_UNRECOGNIZED]
         more = f", the first {len(shown)}" if len(unknown) > len(shown) else ""
+        look = "looks" if len(unknown) == 1 else "look"
         tables.append(
             Table(
-                title=f"{len(unknown)} line(s) look like kill evidence but were not "
-                f"understood{more}",
+                title=f"{counted(len(unknown), 'line')} {look} like kill evidence but "
+                f"{'was' if len(unknown) == 1 else 'were'} not understood{more}",
                 columns=("file", "line", "text"),
                 rows=tuple((u.path, str(u.line), u.text) for u in shown),
             )
         )
-    found, rule_skips = _findings(merged)
+    sections: dict[str, object] = {
+        "events": [_event_json(e) for e in merged],
+        "unrecognized": [u.to_json() for u in unknown],
+    }
+    if reads:
+        sections["inputs"] = present.inputs_json(reads, per_input)
+    if cgroup is not None:
+        sections["cgroup"] = present.cgroup_json(cgroup)
+    found, rule_skips = _findings(merged, clock)
     return Report(
         command="why",
         findings=tuple(found),
         skipped=(*skipped, *merge_skipped(rule_skips)),
-        sections={
-            "events": [_event_json(e) for e in merged],
-            "unrecognized": [u.to_json() for u in unknown],
-        },
+        sections=sections,
         metadata={"inputs": list(inputs)},
         summary=summary,
         tables=tuple(tables),
@@ -424,7 +484,8 @@ def build_report(
 def _skip_reason(exc: InputError, kills_before: int) -> str:
     reason = f"line {exc.line}: {exc.message}" if exc.line else exc.message
     if kills_before:
-        reason = f"read up to the damage ({kills_before} observation(s) kept), then: {reason}"
+        kept = counted(kills_before, "observation")
+        reason = f"read up to the damage ({kept} kept), then: {reason}"
     return reason
 
 
@@ -433,19 +494,27 @@ def explain_kills(
     stdin: BinaryIO | None,
     exit_codes: Sequence[int] = (),
     live: LiveOptions | None = None,
+    clock: WallClock | None = None,
 ) -> Report:
-    """Read every input, merge observations of the same death, explain each."""
+    """Read every input, merge observations of the same death, explain each, newest first.
+
+    ``clock``: now and this machine's boot time (the live kernel log's seconds since boot
+    become clock times; every time known gets "… ago")."""
     events: list[KillEvent] = []
     skipped: list[Skipped] = []
     failures: list[InputError] = []
     kill_like: list[killwords.KillLikeLine] = []
+    reads: list[InputRead] = []
     for path in paths:
+        name = "<stdin>" if path == "-" else path
         if len(events) >= MAX_OBSERVATIONS:
             skipped.append(Skipped(path, f"not read: {_LIMIT}"))
+            reads.append(InputRead(name, not_read=True))
             continue
         # An unusable input (a binary file in a glob of /var/log, a truncated .gz) is a
         # skipped entry: the other inputs' kills, and its own read before the damage, stand.
         found = len(events)
+        failed = False
         try:
             for event in read_path(path, stdin, kill_like):
                 events.append(event)
@@ -455,24 +524,33 @@ def explain_kills(
         except InputError as exc:
             failures.append(exc)
             skipped.append(Skipped(path, _skip_reason(exc, len(events) - found)))
+            failed = True
         except RecursionError:
             deep = InputError("nested too deeply to read", path)
             failures.append(deep)
             skipped.append(Skipped(path, deep.message))
+            failed = True
+        own = events[found:]
+        reads.append(input_read(name, own, not_read=failed and not own))
     if failures and len(failures) == len(paths) and not events and not exit_codes and not live:
         if len(failures) == 1:
             raise failures[0]  # the one input could not be read: exit 2 with its reason
         raise InputError(f"none of the {len(failures)} inputs could be read; first: {failures[0]}")
     for code in exit_codes:
-        events.append(exits.exit_code_event(code))
+        event = exits.exit_code_event(code)
+        events.append(event)
+        reads.append(input_read(f"exit code {code}", [event]))
+    memory = None
     if live is not None:
-        live_events, live_skipped = read_live(live)
-        events += live_events
-        skipped += live_skipped
+        reading = read_machine(live, clock.boot_s if clock else None)
+        events += reading.events
+        skipped += reading.skipped
+        reads += reading.reads
+        memory = reading.cgroup
     inputs = list(paths) + [f"exit code {c}" for c in exit_codes]
     if live is not None:
         inputs.append("live machine")
-    return build_report(events, skipped, inputs, kill_like)
+    return build_report(events, skipped, inputs, kill_like, clock=clock, reads=reads, cgroup=memory)
 
 
 def check_example(example: Example) -> list[Finding]:

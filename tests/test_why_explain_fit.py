@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from killproof.facts.kill import Cause, KillEvent
 from killproof.why.explain import explain
-from killproof.why.model import Cause, KillEvent
 from killproof.why.run import build_report
 
 

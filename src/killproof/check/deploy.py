@@ -15,31 +15,31 @@ from pathlib import Path
 from typing import Any
 
 from killproof.check.copies import renamed_copies
-from killproof.check.deploy_facts import DeployFacts, Thresholds
 from killproof.check.deploy_isolate import run_isolated
 from killproof.check.deploy_read import read_deploy_files
-from killproof.check.facts import DeployResult, GoProgram
 from killproof.check.launch import compose_launches, k8s_launches, systemd_launch
 from killproof.check.link import link_dockerfiles, link_launches
 from killproof.check.scaffold import scaffolding
 from killproof.check.suppress import Suppression, apply_project_config, find_suppressions
 from killproof.config import ProjectConfig, load_project_config
 from killproof.errors import InputError
+from killproof.facts.deploy import DeployFacts, Thresholds
+from killproof.facts.go_program import DeployResult, GoProgram
 from killproof.model import Evidence, Finding, Location, Severity, Skipped
 from killproof.rules.base import Example, Rule
 from killproof.rules.engine import RuleBudget
-from killproof.sources.compose import ComposeFile
-from killproof.sources.dockerfile import (
+from killproof.sources.deploy.compose import ComposeFile
+from killproof.sources.deploy.dockerfile import (
     Dockerfile,
 )
-from killproof.sources.entrypoint import Script
-from killproof.sources.manifests import (
+from killproof.sources.deploy.entrypoint import Script
+from killproof.sources.deploy.manifests import (
     K8sObject,
     ManifestSet,
     parse_manifests,
 )
-from killproof.sources.systemd_unit import SystemdUnit
-from killproof.sources.yamltree import YamlError, YList, YMap
+from killproof.sources.deploy.systemd_unit import SystemdUnit
+from killproof.sources.deploy.yamltree import YamlError, YList, YMap
 
 STDIN_PATH = "<stdin>"
 

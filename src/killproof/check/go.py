@@ -17,19 +17,19 @@ from pathlib import Path
 
 import tree_sitter as ts
 
-from killproof.check.facts import GoProgram, GoResult
 from killproof.check.gofmt import GoSyntaxError, gofmt_syntax_error
 from killproof.check.programs import build_programs, run_program_rules
 from killproof.errors import ReadRefused
+from killproof.facts.go import PackageFacts, PackageSummary
+from killproof.facts.go_program import GoProgram, GoResult
+from killproof.facts.go_summary import summarize
 from killproof.model import Finding, Location, Severity, Skipped
 from killproof.rules.engine import RULE_BUDGET_S, RuleBudget, RuleOverrun, run_rule
-from killproof.sources.golang.facts import PackageFacts, PackageSummary
 from killproof.sources.golang.gomod import GoMod, parse_gomod
 from killproof.sources.golang.imports import Import, file_imports
 from killproof.sources.golang.package import GoFile, GoPackage, build_file
 from killproof.sources.golang.parse import SyntaxProblem, is_generated, parse, syntax_problem
 from killproof.sources.golang.query import is_serving_import, needs_query
-from killproof.sources.golang.summary import summarize
 from killproof.sources.golang.suppress import Suppression, file_suppressions, suppressed_lines
 from killproof.sources.golang.testsupport import (
     file_import_paths,

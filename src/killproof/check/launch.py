@@ -1,14 +1,14 @@
-"""Launches (see :mod:`killproof.check.deploy_facts`) from Kubernetes, compose and systemd."""
+"""Launches (see :mod:`killproof.facts.deploy`) from Kubernetes, compose and systemd."""
 
 from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterator
 
-from killproof.check.deploy_facts import EnvVar, Launch, LaunchKind, Limit
-from killproof.sources.compose import ComposeFile
-from killproof.sources.manifests import Container, ManifestSet
-from killproof.sources.quantity import (
+from killproof.facts.deploy import EnvVar, Launch, LaunchKind, Limit
+from killproof.sources.deploy.compose import ComposeFile
+from killproof.sources.deploy.manifests import Container, ManifestSet
+from killproof.sources.deploy.quantity import (
     QuantityError,
     cpu_cores,
     memory_bytes,
@@ -17,8 +17,8 @@ from killproof.sources.quantity import (
     parse_systemd_bytes,
     parse_systemd_timespan_s,
 )
-from killproof.sources.systemd_unit import SystemdUnit
-from killproof.sources.yamltree import Pos, YMap, dig, dig_pos, iter_maps
+from killproof.sources.deploy.systemd_unit import SystemdUnit
+from killproof.sources.deploy.yamltree import Pos, YMap, dig, dig_pos, iter_maps
 
 COMPOSE_DEFAULT_GRACE_S = 10.0
 SYSTEMD_DEFAULT_GRACE_S = 90.0

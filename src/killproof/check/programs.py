@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator, Sequence
 
+from killproof.facts.go import PackageSummary, ProgramFacts
 from killproof.model import Finding
-from killproof.sources.golang.facts import PackageSummary, ProgramFacts
 
 
 def build_programs(summaries: Sequence[PackageSummary]) -> list[ProgramFacts]:

@@ -19,29 +19,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from killproof.check.deploy_facts import Launch, LaunchKind, LinkedLaunch
-from killproof.check.facts import GoProgram
 from killproof.check.go import check_go
 from killproof.check.launch import compose_launches, k8s_launches, systemd_launch
 from killproof.check.link import link_dockerfiles, link_launches
 from killproof.config import load_project_config
 from killproof.drill.workload import DEFAULT_GRACE_S, PathPlan, Workload, dockerfile_stop_signal
 from killproof.errors import InputError
-from killproof.sources.compose import parse_compose
-from killproof.sources.dockerfile import (
+from killproof.facts.deploy import Launch, LaunchKind, LinkedLaunch
+from killproof.facts.go_program import GoProgram
+from killproof.sources.deploy.compose import parse_compose
+from killproof.sources.deploy.dockerfile import (
     Dockerfile,
     DockerfileError,
     is_dockerfile_name,
     parse_dockerfile,
 )
-from killproof.sources.manifests import (
+from killproof.sources.deploy.manifests import (
     K8sObject,
     ManifestSet,
     looks_like_manifest,
     parse_manifests,
 )
-from killproof.sources.systemd_unit import UnitError, parse_unit
-from killproof.sources.yamltree import YamlError
+from killproof.sources.deploy.systemd_unit import UnitError, parse_unit
+from killproof.sources.deploy.yamltree import YamlError
 
 _SKIP_DIRS = {".git", "vendor", "node_modules", "testdata", ".cache", ".venv"}
 _PROBE_PATHS = {"/healthz", "/readyz", "/livez", "/health", "/ready", "/metrics"}

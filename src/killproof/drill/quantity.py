@@ -1,6 +1,6 @@
 """Parsers for the numbers a drill is given: memory sizes, CPUs, signals.
 
-(The SLO parser is :func:`killproof.drill.analysis.parse_slo`.)
+(The SLO parser is :func:`killproof.analysis.leak.parse_slo`.)
 
 Sizes follow Kubernetes quantities (``64Mi`` = 64 × 2²⁰ bytes, ``64M`` = 64 × 10⁶,
 ``1.5Gi``, plain bytes). Every parser raises :class:`InputError` with the bad text.

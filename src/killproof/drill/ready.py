@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from killproof.drill.load_plan import authority
-from killproof.drill.result import Exit
 from killproof.errors import InputError
+from killproof.facts.drill import Exit
 
 Clock = Callable[[], float]
 """Monotonic seconds."""

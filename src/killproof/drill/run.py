@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from killproof.drill import judge, pprof_adapter
+from killproof.drill import pprof_adapter
 from killproof.drill.cgroup import find_root
 from killproof.drill.interrupts import interrupt_on_signals
 from killproof.drill.ledger import default_dir
@@ -33,7 +33,11 @@ from killproof.drill.load_plan import (
 )
 from killproof.drill.ready import ReadyProbe, check_once, wait_ready
 from killproof.drill.request_source import RequestSource
-from killproof.drill.result import (
+from killproof.drill.sampler import Sampler, SamplerConfig
+from killproof.drill.sandbox import Sandbox, SandboxChoice, SandboxSpec, sweep_leftovers
+from killproof.drill.shutdown import ClientTraffic, ShutdownPlan, run_shutdown, tcp_open
+from killproof.errors import InputError
+from killproof.facts.drill import (
     DrillLimits,
     DrillResult,
     Exit,
@@ -41,10 +45,7 @@ from killproof.drill.result import (
     Sample,
     ShutdownTimeline,
 )
-from killproof.drill.sampler import Sampler, SamplerConfig
-from killproof.drill.sandbox import Sandbox, SandboxChoice, SandboxSpec, sweep_leftovers
-from killproof.drill.shutdown import ClientTraffic, ShutdownPlan, run_shutdown, tcp_open
-from killproof.errors import InputError
+from killproof.rules.drill import judge
 
 
 @dataclass(frozen=True)

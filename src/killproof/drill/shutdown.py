@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from killproof.drill.load_plan import authority
-from killproof.drill.result import Exit, ShutdownTimeline
+from killproof.facts.drill import Exit, ShutdownTimeline
 
 Clock = Callable[[], float]
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 from pathlib import PurePath
 from typing import Any
 
-from killproof.drill import judge
-from killproof.drill.analysis import LeakMetric
+from killproof.analysis.leak import LeakMetric
 from killproof.drill.quantity import format_bytes
-from killproof.drill.result import DrillResult, HeapProfile
+from killproof.facts.drill import DrillResult, HeapProfile
 from killproof.model import Finding, Measurement, Report, Severity, Skipped, Table
-from killproof.rules.drill import RULES
+from killproof.rules.drill import RULES, judge
 from killproof.rules.drill.common import secs
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from killproof.why.model import Cause, KillEvent, LimitScope
+from killproof.facts.kill import Cause, KillEvent, LimitScope
 
 
 @dataclass(frozen=True)

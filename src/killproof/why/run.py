@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from killproof.errors import InputError
+from killproof.facts.kill import KillEvent
 from killproof.model import Finding, Report, Skipped, Table
 from killproof.rules.base import Example
 from killproof.rules.kill import RULES as KILL_RULES
@@ -43,7 +44,6 @@ from killproof.sources import (
 from killproof.sources.lines import LineParser
 from killproof.why.explain import explain, mib
 from killproof.why.merge import merge
-from killproof.why.model import KillEvent
 
 MAX_OBSERVATIONS = 10_000
 """Kill observations read in one run at most: memory and time stay bounded whatever the

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from killproof.check.deploy_facts import DeployFacts
+from killproof.facts.deploy import DeployFacts
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.rules.locate import loc, program_ev

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
-from killproof.check.deploy_facts import DeployFacts
+from killproof.facts.deploy import DeployFacts
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.rules.locate import loc, program_ev
-from killproof.sources.yamltree import YMap
+from killproof.sources.deploy.yamltree import YMap
 
 _METHOD = re.compile(r"^[A-Z]+\s+")
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from killproof.check.deploy_facts import DeployFacts, LinkedLaunch
+from killproof.facts.deploy import DeployFacts, LinkedLaunch
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.rules.locate import loc, program_ev
-from killproof.sources.manifests import probe_port
+from killproof.sources.deploy.manifests import probe_port
 
 
 def served_ports(linked: LinkedLaunch) -> set[int] | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from killproof.drill.result import DrillResult, HeapProfile
+from killproof.facts.drill import DrillResult, HeapProfile
 from killproof.model import Evidence, Finding, Location, Severity
 from killproof.rules.base import RuleDocs
 from killproof.rules.drill.common import drill_rule, mib, secs, subject

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from killproof.facts.go import PackageFacts, ProgramFacts
 from killproof.rules.base import Rule
 from killproof.rules.go import (
     kp100_ignore_without_reason,
@@ -31,7 +32,6 @@ from killproof.rules.go import (
     kp118_serve_before_signal,
     kp119_sigterm_swallowed,
 )
-from killproof.sources.golang.facts import PackageFacts, ProgramFacts
 
 PACKAGE_RULES: list[Rule[PackageFacts]] = [
     kp100_ignore_without_reason.RULE,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from killproof.facts.go import PackageFacts
 from killproof.model import Evidence, Finding, Location, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
-from killproof.sources.golang.facts import PackageFacts
 
 
 def _check(facts: PackageFacts) -> Iterator[Finding]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from killproof.check.deploy_facts import DeployFacts, LaunchKind
+from killproof.facts.deploy import DeployFacts, LaunchKind
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.rules.locate import loc
-from killproof.sources.yamltree import Pos
+from killproof.sources.deploy.yamltree import Pos
 
 
 def _ours(facts: DeployFacts) -> set[Pos]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from killproof.check.deploy_facts import DeployFacts
+from killproof.facts.deploy import DeployFacts
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.rules.locate import loc
-from killproof.sources.yamltree import Pos
+from killproof.sources.deploy.yamltree import Pos
 
 
 def check(facts: DeployFacts) -> Iterator[Finding]:

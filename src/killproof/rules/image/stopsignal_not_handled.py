@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from killproof.check.deploy_facts import DeployFacts, LaunchKind
-from killproof.check.facts import GoProgram
+from killproof.facts.deploy import DeployFacts, LaunchKind
+from killproof.facts.go_program import GoProgram
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.rules.locate import loc, program_ev
-from killproof.sources.yamltree import Pos
+from killproof.sources.deploy.yamltree import Pos
 
 _FIELD = {
     LaunchKind.KUBERNETES: "lifecycle.stopSignal",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from killproof.check.deploy_facts import DeployFacts
+from killproof.facts.deploy import DeployFacts
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.rules.locate import loc, program_ev
-from killproof.sources.quantity import format_bytes
+from killproof.sources.deploy.quantity import format_bytes
 
 
 def check(facts: DeployFacts) -> Iterator[Finding]:

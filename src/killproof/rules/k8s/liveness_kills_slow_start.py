@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from killproof.check.deploy_facts import DeployFacts
+from killproof.facts.deploy import DeployFacts
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.rules.locate import ev, loc, seconds
-from killproof.sources.manifests import probe_timing
-from killproof.sources.yamltree import YMap
+from killproof.sources.deploy.manifests import probe_timing
+from killproof.sources.deploy.yamltree import YMap
 
 
 def liveness_window_s(probe: YMap) -> float:

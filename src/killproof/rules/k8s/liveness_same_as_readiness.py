@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from killproof.check.deploy_facts import DeployFacts
+from killproof.facts.deploy import DeployFacts
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.rules.locate import ev, loc
-from killproof.sources.manifests import PROBE_DEFAULTS, probe_handler, probe_timing
+from killproof.sources.deploy.manifests import PROBE_DEFAULTS, probe_handler, probe_timing
 
 
 def check(facts: DeployFacts) -> Iterator[Finding]:

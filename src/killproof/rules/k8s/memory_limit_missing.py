@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from killproof.check.deploy_facts import DeployFacts
+from killproof.facts.deploy import DeployFacts
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.rules.locate import loc
-from killproof.sources.manifests import ContainerRole
-from killproof.sources.yamltree import dig_pos
+from killproof.sources.deploy.manifests import ContainerRole
+from killproof.sources.deploy.yamltree import dig_pos
 
 
 def check(facts: DeployFacts) -> Iterator[Finding]:

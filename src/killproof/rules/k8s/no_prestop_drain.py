@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from killproof.check.deploy_facts import DeployFacts
 from killproof.check.launch import has_prestop
+from killproof.facts.deploy import DeployFacts
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.rules.locate import ev, loc, program_ev

@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from killproof.check.deploy_facts import DeployFacts
+from killproof.facts.deploy import DeployFacts
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.rules.locate import ev, loc
-from killproof.sources.manifests import K8sObject, Workload
-from killproof.sources.yamltree import dig, dig_pos
+from killproof.sources.deploy.manifests import K8sObject, Workload
+from killproof.sources.deploy.yamltree import dig, dig_pos
 
 
 def _count(value: object, replicas: int, round_up: bool) -> int | None:

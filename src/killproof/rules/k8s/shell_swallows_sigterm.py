@@ -5,12 +5,12 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterator, Mapping
 
-from killproof.check.deploy_facts import DeployFacts, Launch, LaunchKind
+from killproof.facts.deploy import DeployFacts, Launch, LaunchKind
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.rules.locate import ev, loc
-from killproof.sources.dockerfile import Dockerfile
-from killproof.sources.entrypoint import (
+from killproof.sources.deploy.dockerfile import Dockerfile
+from killproof.sources.deploy.entrypoint import (
     SHELLS,
     Script,
     Shell,
@@ -18,7 +18,7 @@ from killproof.sources.entrypoint import (
     sh_c_swallows,
     shell_script_of,
 )
-from killproof.sources.yamltree import Pos
+from killproof.sources.deploy.yamltree import Pos
 
 
 def find_script(scripts: Mapping[str, Script], argv0: str, near: str = "") -> Script | None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from killproof.facts.kill import Cause, KillEvent
 from killproof.model import Evidence, Finding, Location, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.why.explain import explain
-from killproof.why.model import Cause, KillEvent
 
 
 def verdict_rule(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from killproof.facts.kill import Cause
 from killproof.rules.base import Example, RuleDocs
 from killproof.rules.kill.common import verdict_rule
-from killproof.why.model import Cause
 
 RULE = verdict_rule(
     "KP709",

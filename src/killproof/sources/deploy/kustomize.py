@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from killproof.sources.manifests import K8sObject, objects_from_docs
-from killproof.sources.yamltree import (
+from killproof.sources.deploy.manifests import K8sObject, objects_from_docs
+from killproof.sources.deploy.yamltree import (
     Pos,
     YamlError,
     YList,
@@ -414,7 +414,7 @@ def _apply_images(objects: list[K8sObject], kust: YMap) -> None:
     images = list(iter_maps(kust.get("images")))
     if not images:
         return
-    from killproof.sources.manifests import ManifestSet
+    from killproof.sources.deploy.manifests import ManifestSet
 
     for container in ManifestSet.of(objects).containers():
         image = str(container.spec.get("image", ""))

@@ -5,7 +5,7 @@
   file). :meth:`HeapProfile.top_sites` names the allocation sites that hold the most
   memory (``inuse_space``) or allocated the most (``alloc_space``).
 - ``/debug/pprof/goroutine?debug=1`` and the ``debug=2`` / SIGQUIT traceback are text;
-  see :mod:`killproof.drill.goroutines`.
+  see :mod:`killproof.sources.goroutines`.
 
 Nothing here raises on a bad payload: every decoder returns a :class:`ProfileError`
 value naming what was wrong, because a drill must still report a service whose profile
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 
-from killproof.drill import profile_pb2
 from killproof.model import JSONValue
+from killproof.sources import profile_pb2
 
 MAX_PROFILE_BYTES = 256 * 1024 * 1024
 """Refuse to inflate a profile past this many bytes (a gzip bomb, not a heap profile)."""

@@ -2,7 +2,7 @@
 
 Pure functions of a :class:`DrillResult`. The statistics (Theil–Sen with Mann–Kendall
 confidence, capacity against the SLO, the thrash verdict) are
-:mod:`killproof.drill.analysis`'s; this module picks the windows — each load step at
+:mod:`killproof.analysis.leak`'s; this module picks the windows — each load step at
 constant rate, minus its warm-up — and scales the minimum window to the step length, so a
 short drill can still call a leak that is steep enough.
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from killproof.drill.analysis import (
+from killproof.analysis.leak import (
     GOROUTINE_THRESHOLDS,
     MEMORY_THRESHOLDS,
     Capacity,
@@ -29,7 +29,7 @@ from killproof.drill.analysis import (
     estimate_leak,
 )
 from killproof.drill.load_plan import StepResult
-from killproof.drill.result import DrillResult, Sample
+from killproof.facts.drill import DrillResult, Sample
 
 WARMUP_FRACTION = 0.2
 """The first part of each step is left out: heaps and pools grow while the rate settles."""

@@ -13,7 +13,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from killproof.drill.trend import Point, clean
+from killproof.analysis.trend import Point, clean
 from killproof.model import JSONValue
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from hdrh.histogram import HdrHistogram
 
+from killproof.analysis.trend import theil_sen
 from killproof.drill.load_plan import LoadModel, StepResult
-from killproof.drill.trend import theil_sen
 from killproof.errors import InputError
 from killproof.model import JSONValue
 

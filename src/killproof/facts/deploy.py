@@ -12,13 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from killproof.check.facts import GoProgram
-from killproof.sources.compose import ComposeFile
-from killproof.sources.dockerfile import Dockerfile
-from killproof.sources.entrypoint import Script
-from killproof.sources.manifests import Container, ManifestSet
-from killproof.sources.systemd_unit import SystemdUnit
-from killproof.sources.yamltree import Pos
+from killproof.facts.go_program import GoProgram
+from killproof.sources.deploy.compose import ComposeFile
+from killproof.sources.deploy.dockerfile import Dockerfile
+from killproof.sources.deploy.entrypoint import Script
+from killproof.sources.deploy.manifests import Container, ManifestSet
+from killproof.sources.deploy.systemd_unit import SystemdUnit
+from killproof.sources.deploy.yamltree import Pos
 
 
 class LaunchKind(enum.Enum):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import tree_sitter as ts
 
+from killproof.facts.go import PackageFacts, PackageSummary, Site
 from killproof.model import Location
 from killproof.sources.golang.contexts import duration_seconds, timeout_seconds
-from killproof.sources.golang.facts import PackageFacts, PackageSummary, Site
 from killproof.sources.golang.package import GoPackage
 from killproof.sources.golang.requests import routes
 from killproof.sources.golang.roles import PROMHTTP, default_mux_paths, start_role

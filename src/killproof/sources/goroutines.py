@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from killproof.drill.pprof import Frame, ProfileError
 from killproof.model import JSONValue
+from killproof.sources.pprof import Frame, ProfileError
 
 _HEADER = re.compile(r"^goroutine profile: total (\d+)\s*$")
 _COUNT = re.compile(r"^(\d+) @(?: 0x[0-9a-fA-F]+)*\s*$")

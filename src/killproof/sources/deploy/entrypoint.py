@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from killproof.sources.shell import ShellScript, parse_shell
+from killproof.sources.deploy.shell import ShellScript, parse_shell
 
 
 @dataclass(frozen=True)

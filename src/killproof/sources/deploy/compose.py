@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from killproof.sources.yamltree import Pos, YamlError, YMap, clone, dig, dig_pos, load_documents
+from killproof.sources.deploy.yamltree import (
+    Pos,
+    YamlError,
+    YMap,
+    clone,
+    dig,
+    dig_pos,
+    load_documents,
+)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, TypeVar
 
-from killproof.sources.yamltree import Pos, YMap, dig, iter_maps, load_documents
+from killproof.sources.deploy.yamltree import Pos, YMap, dig, iter_maps, load_documents
 
 ANNOTATION_IGNORE = "killproof.dev/ignore"
 T = TypeVar("T")

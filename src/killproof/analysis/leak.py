@@ -17,9 +17,9 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from killproof.drill.capacity import Capacity, Slo, StepVerdict, capacity, parse_slo
-from killproof.drill.thrash_verdict import ThrashThresholds, ThrashVerdict, detect_thrash
-from killproof.drill.trend import Point, TrendFit, clean, theil_sen, troughs
+from killproof.analysis.capacity import Capacity, Slo, StepVerdict, capacity, parse_slo
+from killproof.analysis.thrash_verdict import ThrashThresholds, ThrashVerdict, detect_thrash
+from killproof.analysis.trend import Point, TrendFit, clean, theil_sen, troughs
 from killproof.model import JSONValue
 
 __all__ = [

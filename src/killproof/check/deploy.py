@@ -46,9 +46,10 @@ STDIN_PATH = "<stdin>"
 
 def deploy_rules() -> list[Rule[Any]]:
     """The rules this side runs (KP2xx, KP3xx, KP5xx), sorted by id."""
-    from killproof.rules import cross, image, k8s, systemd
+    from killproof.rules import cross, image, k8s, launch, systemd
 
-    return sorted([*k8s.RULES, *image.RULES, *systemd.RULES, *cross.RULES], key=lambda r: r.id)
+    rules = [*k8s.RULES, *launch.RULES, *image.RULES, *systemd.RULES, *cross.RULES]
+    return sorted(rules, key=lambda r: r.id)
 
 
 def build_facts(

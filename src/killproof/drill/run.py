@@ -529,8 +529,8 @@ def _kernel_lines(uptime0: float | None, pid: int) -> tuple[str, ...]:
     if uptime0 is None:
         return ()
     with contextlib.suppress(Exception):  # the kernel log is a bonus, never a failure
+        from killproof.rules.kill.text import explain
         from killproof.why.api import kernel_kills_since
-        from killproof.why.explain import explain
 
         deadline = time.monotonic() + 1.0
         while True:

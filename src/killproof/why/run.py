@@ -25,6 +25,7 @@ from killproof.facts.kill import KillEvent
 from killproof.model import Finding, Report, Skipped, Table
 from killproof.rules.base import Example
 from killproof.rules.kill import RULES as KILL_RULES
+from killproof.rules.kill.text import explain, mib
 from killproof.sources import (
     cgroupfs,
     earlyoom,
@@ -42,7 +43,6 @@ from killproof.sources import (
     userspace,
 )
 from killproof.sources.lines import LineParser
-from killproof.why.explain import explain, mib
 from killproof.why.merge import merge
 
 MAX_OBSERVATIONS = 10_000

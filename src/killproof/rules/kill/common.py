@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from killproof.facts.kill import Cause, KillEvent
 from killproof.model import Evidence, Finding, Location, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
-from killproof.why.explain import explain
+from killproof.rules.kill.text import explain
 
 
 def verdict_rule(

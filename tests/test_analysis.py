@@ -22,8 +22,8 @@ from killproof.analysis.leak import (
 )
 from killproof.analysis.trend import theil_sen
 from killproof.clock import FakeClock
-from killproof.drill.load_plan import LoadModel, StepResult
 from killproof.errors import InputError
+from killproof.facts.load import LoadModel, StepResult
 
 MIB = 1024 * 1024
 

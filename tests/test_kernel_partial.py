@@ -13,7 +13,7 @@ import io
 import pytest
 
 from killproof.facts.kill import Cause, KillEvent
-from killproof.rules.kill.text import explain
+from killproof.rules.kill import explain
 from killproof.sources.kernel import KernelOomParser
 from killproof.sources.logscan import Prefilter, scan
 from killproof.sources.logwrap import unwrap

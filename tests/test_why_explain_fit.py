@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from killproof.facts.kill import Cause, KillEvent
-from killproof.rules.kill.text import explain
+from killproof.rules.kill import explain
 from killproof.why.run import build_report
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from killproof.facts.kill import Cause, KillEvent, LimitScope
 from killproof.model import Evidence
-from killproof.rules.kill.text import explain
+from killproof.rules.kill import explain
 from killproof.why.merge import merge
 
 KERNEL = KillEvent(

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from hdrh.histogram import HdrHistogram
 
 from killproof.analysis.trend import theil_sen
-from killproof.drill.load_plan import LoadModel, StepResult
 from killproof.errors import InputError
+from killproof.facts.load import LoadModel, StepResult
 from killproof.model import JSONValue
 
 _SLO = re.compile(r"^\s*p(\d+(?:\.\d+)?)\s*(<=|<)\s*(\d+(?:\.\d+)?)\s*(us|µs|ms|s)\s*$")

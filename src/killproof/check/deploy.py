@@ -19,12 +19,13 @@ from killproof.check.deploy_isolate import run_isolated
 from killproof.check.deploy_read import read_deploy_files
 from killproof.check.launch import compose_launches, k8s_launches, systemd_launch
 from killproof.check.link import link_dockerfiles, link_launches
+from killproof.check.results import DeployResult
 from killproof.check.scaffold import scaffolding
 from killproof.check.suppress import Suppression, apply_project_config, find_suppressions
 from killproof.config import ProjectConfig, load_project_config
 from killproof.errors import InputError
 from killproof.facts.deploy import DeployFacts, Thresholds
-from killproof.facts.go_program import DeployResult, GoProgram
+from killproof.facts.go_program import GoProgram
 from killproof.model import Evidence, Finding, Location, Severity, Skipped
 from killproof.rules.base import Example, Rule
 from killproof.rules.engine import RuleBudget

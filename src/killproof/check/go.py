@@ -19,9 +19,10 @@ import tree_sitter as ts
 
 from killproof.check.gofmt import GoSyntaxError, gofmt_syntax_error
 from killproof.check.programs import build_programs, run_program_rules
+from killproof.check.results import GoResult
 from killproof.errors import ReadRefused
 from killproof.facts.go import PackageFacts, PackageSummary
-from killproof.facts.go_program import GoProgram, GoResult
+from killproof.facts.go_program import GoProgram
 from killproof.facts.go_summary import summarize
 from killproof.model import Finding, Location, Severity, Skipped
 from killproof.rules.engine import RULE_BUDGET_S, RuleBudget, RuleOverrun, run_rule

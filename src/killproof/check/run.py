@@ -12,12 +12,12 @@ from pathlib import Path
 
 from killproof.check.copies import merge_copies
 from killproof.check.deploy import check_deploy
+from killproof.check.results import GoResult
 from killproof.check.scope import PathKind, classify
 from killproof.check.suppress import apply_project_config
 from killproof.check.walk import walk
 from killproof.config import excluded, load_project_config
 from killproof.errors import InputError
-from killproof.facts.go_program import GoResult
 from killproof.model import Finding, Report, Severity, Skipped, counted, merge_skipped
 
 STDIN = "-"

@@ -24,13 +24,7 @@ from killproof.drill.cgroup import find_root
 from killproof.drill.interrupts import interrupt_on_signals
 from killproof.drill.ledger import default_dir
 from killproof.drill.load import LoadPlan, LoadStep, StepProgress, run_load
-from killproof.drill.load_plan import (
-    Engine,
-    StepResult,
-    authority,
-    checked_address,
-    resolve_target,
-)
+from killproof.drill.load_plan import Engine, authority, checked_address, resolve_target
 from killproof.drill.ready import ReadyProbe, check_once, wait_ready
 from killproof.drill.request_source import RequestSource
 from killproof.drill.sampler import Sampler, SamplerConfig
@@ -45,6 +39,7 @@ from killproof.facts.drill import (
     Sample,
     ShutdownTimeline,
 )
+from killproof.facts.load import StepResult
 from killproof.rules.drill import judge
 
 
@@ -529,7 +524,7 @@ def _kernel_lines(uptime0: float | None, pid: int) -> tuple[str, ...]:
     if uptime0 is None:
         return ()
     with contextlib.suppress(Exception):  # the kernel log is a bonus, never a failure
-        from killproof.rules.kill.text import explain
+        from killproof.rules.kill import explain
         from killproof.why.api import kernel_kills_since
 
         deadline = time.monotonic() + 1.0

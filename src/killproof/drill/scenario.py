@@ -31,7 +31,7 @@ import signal
 from dataclasses import dataclass, field, replace
 
 from killproof.analysis.leak import parse_slo
-from killproof.drill.load_plan import LoadModel, StepResult, parse_duration
+from killproof.drill.load_plan import parse_duration
 from killproof.drill.quantity import parse_bytes
 from killproof.errors import InputError
 from killproof.facts.drill import (
@@ -45,6 +45,7 @@ from killproof.facts.drill import (
     SandboxKind,
     ShutdownTimeline,
 )
+from killproof.facts.load import LoadModel, StepResult
 
 
 @dataclass

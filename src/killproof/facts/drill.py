@@ -13,7 +13,7 @@ import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from killproof.drill.load_plan import StepResult
+from killproof.facts.load import StepResult
 
 
 class SandboxKind(enum.Enum):

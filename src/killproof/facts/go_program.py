@@ -1,7 +1,7 @@
-"""Facts that cross the line between the Go checker and the deploy-file checker.
+"""The Go program fact that crosses the line between Go code and deploy files.
 
 The Go side (:mod:`killproof.check.go`) produces one :class:`GoProgram` per main package;
-the deploy side (:mod:`killproof.check.deploy`) links workloads to them and runs the
+the deploy side (:mod:`killproof.check.deploy`) links launches to them and runs the
 cross-layer rules (KP5xx) on the pair.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from killproof.model import Finding, Location, Skipped
+from killproof.model import Location
 
 
 @dataclass(frozen=True)
@@ -45,26 +45,3 @@ class GoProgram:
     """automaxprocs or ``runtime.GOMAXPROCS`` is used."""
     imports: frozenset[str] = frozenset()
     """Every import path of the program's packages (its libraries included)."""
-
-
-@dataclass(frozen=True)
-class GoResult:
-    """The Go side's output: findings, skipped files (with reasons) and the programs."""
-
-    findings: tuple[Finding, ...] = ()
-    skipped: tuple[Skipped, ...] = ()
-    programs: tuple[GoProgram, ...] = ()
-    files_checked: int = 0
-    syntax_errors: int = 0
-    """Files skipped because they do not parse (each also has a Skipped entry)."""
-
-
-@dataclass(frozen=True)
-class DeployResult:
-    """The deploy side's output: findings (KP2xx, KP3xx, KP5xx) and skipped files."""
-
-    findings: tuple[Finding, ...] = ()
-    skipped: tuple[Skipped, ...] = ()
-    files_checked: int = 0
-    left_out: tuple[tuple[str, str], ...] = ()
-    """(root-relative path, reason) of files left out as test code by their header."""

@@ -2,8 +2,8 @@
 
 Every parser (kernel log, pod JSON, events, journal, earlyoom, docker inspect, Go/shell
 output, live cgroup files) turns its input into ``KillEvent`` observations. The merger
-(:mod:`killproof.why.merge`) joins observations of the same death into one event, and
-:mod:`killproof.rules.kill.text` turns each event into a verdict.
+(:mod:`killproof.why.merge`) joins observations of the same death into one event, and the
+KP7xx rule of its cause (:func:`killproof.rules.kill.explain`) words each event's verdict.
 
 Units: every ``*_kb`` field is in kibibytes (kB as the kernel prints it); times are
 strings as the source printed them plus, where known, seconds (``uptime_s`` since boot,

@@ -25,7 +25,8 @@ from killproof.facts.kill import KillEvent
 from killproof.model import Finding, Report, Skipped, Table
 from killproof.rules.base import Example
 from killproof.rules.kill import RULES as KILL_RULES
-from killproof.rules.kill.text import explain, mib
+from killproof.rules.kill import explain
+from killproof.rules.kill.text import mib
 from killproof.sources import (
     cgroupfs,
     earlyoom,

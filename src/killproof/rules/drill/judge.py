@@ -28,8 +28,8 @@ from killproof.analysis.leak import (
     detect_thrash,
     estimate_leak,
 )
-from killproof.drill.load_plan import StepResult
 from killproof.facts.drill import DrillResult, Sample
+from killproof.facts.load import StepResult
 
 WARMUP_FRACTION = 0.2
 """The first part of each step is left out: heaps and pools grow while the rate settles."""

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from killproof.check.launch import has_prestop
 from killproof.facts.deploy import DeployFacts
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.rules.locate import ev, loc, program_ev
+from killproof.sources.deploy.manifests import has_prestop
 
 
 def check(facts: DeployFacts) -> Iterator[Finding]:

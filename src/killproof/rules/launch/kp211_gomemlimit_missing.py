@@ -73,7 +73,7 @@ RULE: Rule[DeployFacts] = Rule(
     name="gomemlimit-missing",
     severity=Severity.WARNING,
     summary="Go container with a memory limit and no GOMEMLIMIT.",
-    family="k8s",
+    family="launch",
     docs=RuleDocs(
         what=(
             "Kubernetes containers, compose services and systemd units that run a Go program "

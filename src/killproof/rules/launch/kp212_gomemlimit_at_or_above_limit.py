@@ -103,7 +103,7 @@ RULE: Rule[DeployFacts] = Rule(
     name="gomemlimit-at-or-above-limit",
     severity=Severity.WARNING,
     summary="GOMEMLIMIT ≥ 95% of the memory limit (no room for non-heap memory).",
-    family="k8s",
+    family="launch",
     docs=RuleDocs(
         what=(
             "Launches whose GOMEMLIMIT (env value, image ENV, or `resourceFieldRef: "

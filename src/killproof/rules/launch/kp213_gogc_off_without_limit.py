@@ -57,7 +57,7 @@ RULE: Rule[DeployFacts] = Rule(
     name="gogc-off-without-limit",
     severity=Severity.ERROR,
     summary="GOGC=off with no GOMEMLIMIT.",
-    family="k8s",
+    family="launch",
     docs=RuleDocs(
         what=(
             "GOGC=off in a container/compose/unit environment or in the final image's ENV, "

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, TypeVar
 
+from killproof.sources.deploy.quantity import QuantityError, parse_duration_s
 from killproof.sources.deploy.yamltree import Pos, YMap, dig, iter_maps, load_documents
 
 ANNOTATION_IGNORE = "killproof.dev/ignore"
@@ -519,3 +520,28 @@ def probe_port(container: Container, probe: YMap) -> tuple[int | None, Pos]:
             return int(port), at
         return None, at
     return None, probe.at
+
+
+def prestop_seconds(container: Container) -> float:
+    """The delay a preStop hook adds before SIGTERM (``sleep N`` or the sleep action)."""
+    hook = dig(container.spec, "lifecycle", "preStop")
+    if not isinstance(hook, dict):
+        return 0.0
+    seconds = dig(hook, "sleep", "seconds")
+    if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+        return float(seconds)
+    command = dig(hook, "exec", "command")
+    if isinstance(command, list):
+        words = " ".join(str(c) for c in command).replace(";", " ").replace("&&", " ").split()
+        for i, word in enumerate(words[:-1]):
+            if word.rsplit("/", 1)[-1] == "sleep":
+                try:
+                    return parse_duration_s(words[i + 1])
+                except QuantityError:
+                    return 0.0
+    return 0.0
+
+
+def has_prestop(container: Container) -> bool:
+    """True when the container has any preStop hook (exec, httpGet, sleep)."""
+    return isinstance(dig(container.spec, "lifecycle", "preStop"), dict)

@@ -14,7 +14,7 @@ duration:
    process time), giving requests per CPU-second.
 2. **Open loop, max sustainable rate** — our engine at increasing constant arrival
    rates (3 s steps) until a step fails ``p99<100ms`` / ≥ 95 % of the asked rate
-   answered, judged by :func:`killproof.drill.analysis.capacity`. (wrk has no
+   answered, judged by :func:`killproof.analysis.leak.capacity`. (wrk has no
    open-loop mode; wrk2 is not packaged in Debian.)
 3. **Sampler CPU cost** — the drill's :class:`killproof.drill.sampler.Sampler` at 10 Hz
    on the server's pid (RSS every tick, PSS and a ``/metrics`` scrape each second, and
@@ -40,8 +40,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from killproof import gotool
+from killproof.analysis.leak import capacity, parse_slo
 from killproof.drill import cgroup
-from killproof.drill.analysis import capacity, parse_slo
 from killproof.drill.cgroup import MemoryState
 from killproof.drill.load import (
     LoadPlan,

@@ -11,8 +11,8 @@ from hdrh.histogram import HdrHistogram
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from killproof.clock import FakeClock
-from killproof.drill.analysis import (
+from killproof.analysis.capacity import Slo, latency_at
+from killproof.analysis.leak import (
     LeakMetric,
     Point,
     capacity,
@@ -20,10 +20,10 @@ from killproof.drill.analysis import (
     estimate_leak,
     parse_slo,
 )
-from killproof.drill.capacity import Slo, latency_at
-from killproof.drill.load_plan import LoadModel, StepResult
-from killproof.drill.trend import theil_sen
+from killproof.analysis.trend import theil_sen
+from killproof.clock import FakeClock
 from killproof.errors import InputError
+from killproof.facts.load import LoadModel, StepResult
 
 MIB = 1024 * 1024
 

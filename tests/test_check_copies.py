@@ -9,8 +9,8 @@ from killproof.check.copies import merge_copies
 from killproof.check.graft import patch_line, place
 from killproof.check.run import CheckOptions, run_check
 from killproof.model import Evidence, Finding, Location, Severity
-from killproof.sources.manifests import objects_from_docs, parse_manifests
-from killproof.sources.yamltree import dig_pos, load_documents
+from killproof.sources.deploy.manifests import objects_from_docs, parse_manifests
+from killproof.sources.deploy.yamltree import dig_pos, load_documents
 
 BASE = """\
 apiVersion: apps/v1

@@ -12,16 +12,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from killproof.sources.dockerfile import parse_dockerfile
-from killproof.sources.entrypoint import analyze_script, image_shell, sh_c_swallows
-from killproof.sources.quantity import (
+from killproof.sources.deploy.dockerfile import parse_dockerfile
+from killproof.sources.deploy.entrypoint import analyze_script, image_shell, sh_c_swallows
+from killproof.sources.deploy.quantity import (
     parse_duration_s,
     parse_quantity,
     parse_systemd_bytes,
     parse_systemd_timespan_s,
 )
-from killproof.sources.shell import parse_shell
-from killproof.sources.systemd_unit import parse_unit
+from killproof.sources.deploy.shell import parse_shell
+from killproof.sources.deploy.systemd_unit import parse_unit
 
 MIB = 1 << 20
 # What each grammar reacts to: quotes, escapes, substitutions, separators, continuations,

@@ -7,18 +7,18 @@ from pathlib import Path
 import pytest
 
 from killproof.check.deploy import check_deploy
-from killproof.check.deploy_facts import LinkedLaunch
-from killproof.check.facts import GoProgram
 from killproof.check.launch import compose_launches, k8s_launches, systemd_launch
 from killproof.check.link import link_dockerfiles, link_launches
 from killproof.config import IgnoreEntry, ProjectConfig, load_project_config, parse_project_config
 from killproof.errors import InputError
+from killproof.facts.deploy import LinkedLaunch
+from killproof.facts.go_program import GoProgram
 from killproof.model import Location, Severity
-from killproof.sources.compose import parse_compose
-from killproof.sources.dockerfile import parse_dockerfile
-from killproof.sources.entrypoint import analyze_script
-from killproof.sources.manifests import ManifestSet, parse_manifests
-from killproof.sources.systemd_unit import parse_unit
+from killproof.sources.deploy.compose import parse_compose
+from killproof.sources.deploy.dockerfile import parse_dockerfile
+from killproof.sources.deploy.entrypoint import analyze_script
+from killproof.sources.deploy.manifests import ManifestSet, parse_manifests
+from killproof.sources.deploy.systemd_unit import parse_unit
 
 
 def program(d: str, **kw: object) -> GoProgram:

@@ -14,16 +14,20 @@ from hypothesis import strategies as st
 from killproof.check.deploy import check_deploy
 from killproof.config import ProjectConfig, parse_project_config
 from killproof.errors import InputError
-from killproof.sources.compose import merge_projects, parse_compose
-from killproof.sources.dockerfile import DockerfileError, is_dockerfile_name, parse_dockerfile
-from killproof.sources.entrypoint import (
+from killproof.sources.deploy.compose import merge_projects, parse_compose
+from killproof.sources.deploy.dockerfile import (
+    DockerfileError,
+    is_dockerfile_name,
+    parse_dockerfile,
+)
+from killproof.sources.deploy.entrypoint import (
     analyze_script,
     hands_over,
     image_shell,
     sh_c_swallows,
     shell_script_of,
 )
-from killproof.sources.quantity import (
+from killproof.sources.deploy.quantity import (
     QuantityError,
     format_bytes,
     gomemlimit_bytes,
@@ -34,10 +38,10 @@ from killproof.sources.quantity import (
     parse_systemd_bytes,
     parse_systemd_timespan_s,
 )
-from killproof.sources.shell import parse_shell
-from killproof.sources.suppress import find_suppressions
-from killproof.sources.systemd_unit import UnitError, parse_unit
-from killproof.sources.yamltree import YamlError, YList, YMap, load_documents
+from killproof.sources.deploy.shell import parse_shell
+from killproof.sources.deploy.systemd_unit import UnitError, parse_unit
+from killproof.sources.deploy.yamltree import YamlError, YList, YMap, load_documents
+from killproof.suppression import find_suppressions
 
 BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
 DECIMAL = {"k": 10**3, "M": 10**6, "G": 10**9}

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from killproof.check.deploy import check_deploy, deploy_rules
-from killproof.check.facts import GoProgram
 from killproof.check.go import check_go
 from killproof.config import ProjectConfig
+from killproof.facts.go_program import GoProgram
 
 FIXTURES = Path(__file__).parent / "fixtures" / "deploy"
 RULE_DIRS = sorted(p for p in FIXTURES.iterdir() if p.is_dir())

@@ -3,10 +3,10 @@ project's own workloads there, and everything outside example trees, still are."
 
 from __future__ import annotations
 
-from killproof.check.facts import GoProgram
 from killproof.check.scaffold import project_names, scaffolding
+from killproof.facts.go_program import GoProgram
 from killproof.model import Location
-from killproof.sources.manifests import parse_manifests
+from killproof.sources.deploy.manifests import parse_manifests
 
 API = GoProgram("cmd/api", "api", Location("cmd/api/main.go", 1), "github.com/acme/shop")
 

@@ -27,10 +27,10 @@ from killproof.drill import cgroup, ledger
 from killproof.drill.load_plan import Engine, LoadStep
 from killproof.drill.ready import ProbeKind, ReadyProbe
 from killproof.drill.request_source import single_request
-from killproof.drill.result import DrillResult, SandboxKind
 from killproof.drill.run import DrillConfig, run_drill
 from killproof.drill.sandbox import Sandbox, SandboxChoice, SandboxSpec
 from killproof.drill.verdict import build_report
+from killproof.facts.drill import DrillResult, SandboxKind
 
 FIXTURES = REPO / "tests" / "fixtures" / "drill"
 needs_cgroup = pytest.mark.skipif(

@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 
 from killproof.clock import FakeClock
-from killproof.drill import judge, ledger
+from killproof.drill import ledger
 from killproof.drill.cgroup import MemoryState
 from killproof.drill.pprof_adapter import decode
 from killproof.drill.ready import wait_ready
-from killproof.drill.result import DrillLimits, DrillResult, Exit, HeapProfile, Sample, SandboxKind
 from killproof.drill.run import last_words
 from killproof.drill.sampler import Sampler, SamplerConfig
 from killproof.drill.sandbox import _exit_of
@@ -31,7 +30,9 @@ from killproof.drill.shutdown import (
     summarize,
 )
 from killproof.drill.verdict import build_report
+from killproof.facts.drill import DrillLimits, DrillResult, Exit, HeapProfile, Sample, SandboxKind
 from killproof.model import SCHEMA_VERSION
+from killproof.rules.drill import judge
 
 MIB = 1 << 20
 

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from killproof.drill.cgroup import CgroupVersion, parse_flat_keyed, read_memory, swap_enabled
 from killproof.drill.quantity import parse_bytes, parse_cpus, parse_signal
 from killproof.drill.ready import ProbeKind, parse_probe
-from killproof.drill.result import SandboxKind
 from killproof.drill.run import last_words
 from killproof.drill.sampler import parse_goroutine_count, parse_metrics
 from killproof.drill.sandbox import scope_dir_of
@@ -22,7 +21,8 @@ from killproof.drill.scenario import parse_scenario
 from killproof.drill.setup import _env_pairs
 from killproof.drill.shutdown import extract_goroutine_dump
 from killproof.errors import InputError
-from killproof.sources.quantity import format_bytes
+from killproof.facts.drill import SandboxKind
+from killproof.sources.deploy.quantity import format_bytes
 
 # -- sizes, cpus, signals --------------------------------------------------------------
 

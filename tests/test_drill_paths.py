@@ -10,9 +10,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from killproof.commands.drill import shown_path, shown_paths
-from killproof.drill.result import DrillResult, HeapProfile
 from killproof.drill.scenario import parse_scenario
 from killproof.drill.verdict import build_report
+from killproof.facts.drill import DrillResult, HeapProfile
 from killproof.report import OutputFormat, RenderOptions, render
 from killproof.rules import catalog
 

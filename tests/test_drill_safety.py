@@ -37,7 +37,6 @@ from killproof.drill.load import LoadModel, LoadPlan, LoadStep, Transport, run_l
 from killproof.drill.ready import ProbeKind, ReadyProbe, check_once
 from killproof.drill.reaper import launch_argv
 from killproof.drill.request_source import single_request
-from killproof.drill.result import DrillResult
 from killproof.drill.run import DrillConfig, run_drill
 from killproof.drill.sampler import HttpScraper
 from killproof.drill.sandbox import Sandbox, SandboxChoice, SandboxSpec
@@ -45,6 +44,7 @@ from killproof.drill.settings import DrillOptions
 from killproof.drill.setup import build_config
 from killproof.drill.shutdown import ClientTraffic, tcp_open
 from killproof.errors import InputError
+from killproof.facts.drill import DrillResult
 
 FIXTURES = REPO / "tests" / "fixtures" / "drill"
 Build = Callable[[Path], Path]

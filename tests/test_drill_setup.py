@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from killproof.drill.load_plan import LoadModel
 from killproof.drill.progress import progress_line
 from killproof.drill.ready import ProbeKind
 from killproof.drill.run import DrillProgress
@@ -15,6 +14,7 @@ from killproof.drill.sandbox import SandboxChoice
 from killproof.drill.settings import DrillOptions
 from killproof.drill.setup import build_config
 from killproof.errors import InputError
+from killproof.facts.load import LoadModel
 
 
 def test_command_mode_defaults(tmp_path: Path) -> None:

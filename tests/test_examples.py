@@ -27,7 +27,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from ruamel.yaml import YAML
 
-from killproof.drill.pprof import HeapProfile, decode_heap_profile
+from killproof.sources.pprof import HeapProfile, decode_heap_profile
 
 REPO = Path(__file__).resolve().parent.parent
 ORDERS = REPO / "examples" / "orders"

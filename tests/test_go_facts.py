@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from killproof.check.facts import GoProgram
 from killproof.check.go import check_go
+from killproof.facts.go_program import GoProgram
 from killproof.sources.golang.imports import file_imports
 from killproof.sources.golang.package import GoPackage, build_file
 from killproof.sources.golang.parse import parse

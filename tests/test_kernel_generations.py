@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from killproof.facts.kill import Cause, KillEvent, LimitScope
 from killproof.sources.kernel import KernelOomParser, parse_kernel_log
 from killproof.sources.logscan import Prefilter, available_prefilters, scan_path
-from killproof.why.model import Cause, KillEvent, LimitScope
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "kernel"
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from killproof.facts.kill import Cause, KillEvent, LimitScope
 from killproof.sources.kernel import KernelOomParser
 from killproof.sources.logscan import Prefilter, scan
-from killproof.why.model import Cause, KillEvent, LimitScope
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "kernel"
 

@@ -12,11 +12,11 @@ import io
 
 import pytest
 
+from killproof.facts.kill import Cause, KillEvent
+from killproof.rules.kill import explain
 from killproof.sources.kernel import KernelOomParser
 from killproof.sources.logscan import Prefilter, scan
 from killproof.sources.logwrap import unwrap
-from killproof.why.explain import explain
-from killproof.why.model import Cause, KillEvent
 
 G, M, U = Cause.KERNEL_OOM_GLOBAL, Cause.KERNEL_OOM_MEMCG, Cause.KERNEL_OOM_UNKNOWN_SCOPE
 HEADER = "[ 10.000001] app invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0"

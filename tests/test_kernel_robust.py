@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from killproof.errors import InputError
+from killproof.facts.kill import Cause, KillEvent, LimitScope
 from killproof.sources.kernel import KernelOomParser, parse_kernel_log
 from killproof.sources.logscan import Prefilter, scan
 from killproof.sources.sniff import BINARY_SHARE, non_text_share, nul_runs
-from killproof.why.model import Cause, KillEvent, LimitScope
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "kernel"
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from killproof.facts.kill import Cause, KillEvent, LimitScope
 from killproof.sources.kernel import KernelOomParser, parse_kernel_log
 from killproof.sources.logscan import Prefilter, available_prefilters, scan_path
-from killproof.why.model import Cause, KillEvent, LimitScope
 
 
 def scan_file(path: Path, prefilter: Prefilter) -> list[KillEvent]:

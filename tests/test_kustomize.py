@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 from killproof.check.deploy import check_deploy
 from killproof.config import ProjectConfig
-from killproof.sources.kustomize import KustomizeError, build
-from killproof.sources.manifests import parse_manifests
-from killproof.sources.yamltree import YMap, dig
+from killproof.sources.deploy.kustomize import KustomizeError, build
+from killproof.sources.deploy.manifests import parse_manifests
+from killproof.sources.deploy.yamltree import YMap, dig
 
 REPO = Path(__file__).parent / "fixtures" / "repo_multi"
 KUBECTL = shutil.which("kubectl")

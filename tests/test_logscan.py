@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from killproof.errors import InputError
+from killproof.facts.kill import Cause, KillEvent
 from killproof.sources import logscan
 from killproof.sources.kernel import KernelOomParser
 from killproof.sources.logscan import Prefilter, available_prefilters, scan, scan_path
 from killproof.sources.prefilter import Tool, find, hits
-from killproof.why.model import Cause, KillEvent
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "kernel"
 

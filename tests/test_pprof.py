@@ -14,13 +14,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from killproof.drill import pprof, profile_pb2
-from killproof.drill.goroutines import (
+from killproof.sources import pprof, profile_pb2
+from killproof.sources.goroutines import (
     GoroutineDump,
     parse_goroutine_text,
     parse_goroutine_traceback,
 )
-from killproof.drill.pprof import HeapProfile, ProfileError, decode_heap_profile
+from killproof.sources.pprof import HeapProfile, ProfileError, decode_heap_profile
 
 FIXTURE = Path(__file__).parent / "fixtures" / "pprof"
 SOURCE = (FIXTURE / "main.go").read_text()

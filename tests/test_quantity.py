@@ -11,8 +11,8 @@ from killproof.drill.load_plan import parse_duration
 from killproof.drill.quantity import parse_bytes
 from killproof.errors import InputError
 from killproof.rules.drill.common import secs
-from killproof.sources.quantity import memory_bytes, mib, parse_duration_s
-from killproof.why.explain import mib as kernel_mib
+from killproof.rules.kill.text import mib as kernel_mib
+from killproof.sources.deploy.quantity import memory_bytes, mib, parse_duration_s
 
 
 def test_a_tenth_of_a_mebibyte_is_the_same_bytes_for_drill_and_check() -> None:

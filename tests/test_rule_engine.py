@@ -18,7 +18,7 @@ from killproof.cli import main
 from killproof.drill import verdict
 from killproof.drill.scenario import parse_scenario
 from killproof.model import Finding
-from killproof.rules import engine, k8s
+from killproof.rules import engine, launch
 from killproof.rules import go as go_rules
 from killproof.rules.base import Rule
 from killproof.rules.drill import RULES as DRILL_RULES
@@ -76,7 +76,7 @@ def test_check_skips_a_crashing_package_program_and_deploy_rule(
     assert {"KP101", "KP107", "KP212"} <= fired  # program, package and deploy rules
     monkeypatch.setattr(go_rules, "PACKAGE_RULES", crashing(go_rules.PACKAGE_RULES, "KP107"))
     monkeypatch.setattr(go_rules, "PROGRAM_RULES", crashing(go_rules.PROGRAM_RULES, "KP101"))
-    monkeypatch.setattr(k8s, "RULES", crashing(k8s.RULES, "KP212"))
+    monkeypatch.setattr(launch, "RULES", crashing(launch.RULES, "KP212"))
     code, after = run_json(capsys, "check", str(root))
     for rule_id in ("KP101", "KP107", "KP212"):
         assert len(crash_entries(after, rule_id)) == 1, (rule_id, after["skipped"])

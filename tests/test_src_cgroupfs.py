@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from killproof.errors import InputError
+from killproof.facts.kill import Cause
 from killproof.sources.cgroupfs import (
     CgroupVersion,
     kill_event,
@@ -24,7 +25,6 @@ from killproof.sources.cgroupfs import (
     read_cgroup,
     read_cgroup_of_pid,
 )
-from killproof.why.model import Cause
 
 V1_ROOT = Path("/sys/fs/cgroup/memory")
 V2_ROOT = Path("/sys/fs/cgroup")

@@ -7,8 +7,8 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
+from killproof.facts.kill import Cause, KillEvent
 from killproof.sources.earlyoom import EarlyoomParser
-from killproof.why.model import Cause, KillEvent
 
 FIXTURES = Path(__file__).parent / "fixtures" / "evidence"
 

@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from killproof.errors import InputError
+from killproof.facts.kill import Cause, KillEvent
 from killproof.sources.exits import ExitLineParser, exit_code_event
-from killproof.why.model import Cause, KillEvent
 
 FIXTURES = Path(__file__).parent / "fixtures" / "evidence"
 

@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from killproof.errors import InputError
+from killproof.facts.kill import Cause, KillEvent
 from killproof.sources.docpos import MAX_QUOTE_CHARS
 from killproof.sources.k8s import detect_document, parse_document
 from killproof.sources.k8s_messages import EventRecord, events_from_record
-from killproof.why.model import Cause, KillEvent
 
 FIXTURES = Path(__file__).parent / "fixtures" / "evidence"
 

@@ -7,7 +7,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from killproof.why.model import Cause
+from killproof.facts.kill import Cause
 from killproof.why.run import build_report, explain_kills, read_stream
 
 

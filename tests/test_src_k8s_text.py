@@ -7,9 +7,9 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
+from killproof.facts.kill import Cause, KillEvent
 from killproof.sources.k8s_text import DescribeParser, EventTableParser
 from killproof.sources.lines import LineParser
-from killproof.why.model import Cause, KillEvent
 
 FIXTURES = Path(__file__).parent / "fixtures" / "evidence"
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from killproof.facts.kill import Cause
 from killproof.sources.oomd import OomdParser
-from killproof.why.model import Cause
 
 
 def feed(text: str) -> list[tuple[Cause, int | None, str | None, bool, str | None]]:

@@ -7,9 +7,9 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
+from killproof.facts.kill import Cause, KillEvent
 from killproof.sources.journal import split_journal_line
 from killproof.sources.systemd import SystemdParser
-from killproof.why.model import Cause, KillEvent
 
 FIXTURES = Path(__file__).parent / "fixtures" / "evidence"
 

@@ -6,7 +6,7 @@ from killproof.config import parse_project_config
 from killproof.model import Finding, Location, Severity
 from killproof.rules.go import SUPPRESSION_RULES
 from killproof.rules.suppress import decide
-from killproof.sources.suppress import find_suppressions, silenced_lines
+from killproof.suppression import find_suppressions, silenced_lines
 
 
 def finding(rule: str, path: str, line: int) -> Finding:

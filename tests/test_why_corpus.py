@@ -16,7 +16,7 @@ _BENCH = str(Path(__file__).resolve().parent.parent / "bench")
 sys.path.insert(0, _BENCH)
 
 import why_corpus as wc  # noqa: E402 - found through the path set just above
-from killproof.why.model import Cause  # noqa: E402
+from killproof.facts.kill import Cause  # noqa: E402
 
 sys.path.remove(_BENCH)  # only the scorer is wanted from bench/, not its other scripts
 

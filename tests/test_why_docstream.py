@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from killproof.errors import InputError
+from killproof.facts.kill import KillEvent
 from killproof.sources import docstream
 from killproof.sources.k8s import detect_document, parse_document, stream_document
-from killproof.why.model import KillEvent
 
 STATES = [
     {"terminated": {"reason": "OOMKilled", "exitCode": 137, "finishedAt": "2024-05-07T21:43:54Z"}},

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from killproof.why.explain import explain
-from killproof.why.model import Cause, KillEvent
+import importlib
+
+from killproof.facts.kill import Cause, KillEvent
+from killproof.rules.kill import RULES, VERDICTS, explain
 from killproof.why.run import build_report
 
 
@@ -45,3 +47,14 @@ def test_a_burst_of_identical_kills_gives_its_fix_once() -> None:
     burst = [_memcg("orders").with_changes(pid=p) for p in (1, 2, 3)]
     findings = build_report(burst, (), ("k.log",)).findings
     assert [bool(f.remedy) for f in findings] == [True, False, False]
+
+
+def test_every_cause_is_worded_by_the_rule_module_that_owns_it() -> None:
+    """Each cause has one KP7xx module; the finding of its rule carries that module's verdict."""
+    assert set(VERDICTS) == set(Cause)
+    for cause, verdict in VERDICTS.items():
+        owner = importlib.import_module(verdict.__module__)
+        event = KillEvent(cause=cause, source="kernel", pid=7, process="orders", killed=True)
+        found = [f for rule in RULES for f in rule.check(event)]
+        assert [f.rule for f in found] == [owner.RULE.id], cause
+        assert found[0].message == explain(event).explanation == verdict(event).explanation

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from budget import run_cli
+from killproof.facts.kill import MAX_EVIDENCE_CHARS, KillEvent
 from killproof.sources import journal, k8s, k8s_messages, logwrap
 from killproof.sources import kernel_lines as kl
 from killproof.sources.k8s_loose import LooseK8sParser
@@ -28,7 +29,6 @@ from killproof.sources.k8s_messages import EventRecord
 from killproof.sources.k8s_text import DescribeParser, EventTableParser
 from killproof.sources.kernel import KernelOomParser
 from killproof.sources.killwords import looks_like_kill
-from killproof.why.model import MAX_EVIDENCE_CHARS, KillEvent
 from killproof.why.run import line_parsers
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from killproof.facts.kill import Cause, KillEvent, LimitScope
 from killproof.model import Evidence
-from killproof.why.explain import explain
+from killproof.rules.kill import explain
 from killproof.why.merge import merge
-from killproof.why.model import Cause, KillEvent, LimitScope
 
 KERNEL = KillEvent(
     cause=Cause.KERNEL_OOM_MEMCG,

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from killproof.facts.kill import Cause, KillEvent
 from killproof.why.merge import _NAMELESS_JOINS, _WEAK, combine, contradicts, merge, ties
-from killproof.why.model import Cause, KillEvent
 
 
 def _named(e: KillEvent) -> bool:

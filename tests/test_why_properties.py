@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from killproof.errors import InputError
+from killproof.facts.kill import Cause, KillEvent
 from killproof.sources.oomd import OomdParser
 from killproof.why.merge import merge
-from killproof.why.model import Cause, KillEvent
 from killproof.why.run import read_stream
 
 REAL = (Path(__file__).resolve().parent / "fixtures" / "why" / "orders-oom.log").read_bytes()

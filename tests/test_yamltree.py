@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from killproof.sources.yamltree import MAX_DEPTH, YamlError, YList, YMap, load_documents
+from killproof.sources.deploy.yamltree import MAX_DEPTH, YamlError, YList, YMap, load_documents
 
 CASES = {
     "anchors and merges": """

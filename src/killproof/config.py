@@ -120,7 +120,7 @@ def load_project_config(root: Path, explicit: Path | None = None) -> ProjectConf
 
 def parse_project_config(text: str, name: str) -> ProjectConfig:
     """Parse the text of a ``.killproof.yaml`` (``name`` is used in error messages)."""
-    from killproof.sources.yamltree import YamlError, YList, YMap, load_documents
+    from killproof.sources.deploy.yamltree import YamlError, YList, YMap, load_documents
 
     try:
         docs = load_documents(text, name)

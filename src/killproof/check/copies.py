@@ -10,8 +10,8 @@ from typing import Any
 
 from killproof.check.scope import PathKind, classify
 from killproof.model import Evidence, Finding
-from killproof.sources.manifests import K8sObject, ManifestSet, Workload
-from killproof.sources.yamltree import iter_maps
+from killproof.sources.deploy.manifests import K8sObject, ManifestSet, Workload
+from killproof.sources.deploy.yamltree import iter_maps
 
 
 def _object_of(subject: str) -> str:

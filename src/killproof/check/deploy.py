@@ -16,42 +16,44 @@ from pathlib import Path
 from typing import Any
 
 from killproof.check.copies import renamed_copies
-from killproof.check.deploy_facts import DeployFacts, Thresholds
 from killproof.check.deploy_isolate import isolate_objects
 from killproof.check.deploy_read import DeployFiles, read_deploy_files
-from killproof.check.facts import DeployResult, GoProgram
 from killproof.check.launch import compose_launches, k8s_launches, systemd_launch
 from killproof.check.link import link_dockerfiles, link_launches
+from killproof.check.results import DeployResult
 from killproof.check.scaffold import scaffolding
 from killproof.config import ProjectConfig, load_project_config
 from killproof.errors import InputError
+from killproof.facts.deploy import DeployFacts, Thresholds
+from killproof.facts.go_program import GoProgram
 from killproof.model import Evidence, Finding, Location, Skipped
 from killproof.rules import engine
 from killproof.rules.base import Example, Rule
 from killproof.rules.engine import RuleBudget
 from killproof.rules.suppress import decide
-from killproof.sources.compose import ComposeFile
-from killproof.sources.dockerfile import (
+from killproof.sources.deploy.compose import ComposeFile
+from killproof.sources.deploy.dockerfile import (
     Dockerfile,
 )
-from killproof.sources.entrypoint import Script
-from killproof.sources.manifests import (
+from killproof.sources.deploy.entrypoint import Script
+from killproof.sources.deploy.manifests import (
     K8sObject,
     ManifestSet,
     parse_manifests,
 )
-from killproof.sources.suppress import find_suppressions, silenced_lines
-from killproof.sources.systemd_unit import SystemdUnit
-from killproof.sources.yamltree import YamlError, YList, YMap
+from killproof.sources.deploy.systemd_unit import SystemdUnit
+from killproof.sources.deploy.yamltree import YamlError, YList, YMap
+from killproof.suppression import find_suppressions, silenced_lines
 
 STDIN_PATH = "<stdin>"
 
 
 def deploy_rules() -> list[Rule[Any]]:
     """The rules this side runs (KP2xx, KP3xx, KP5xx), sorted by id."""
-    from killproof.rules import cross, image, k8s, systemd
+    from killproof.rules import cross, image, k8s, launch, systemd
 
-    return sorted([*k8s.RULES, *image.RULES, *systemd.RULES, *cross.RULES], key=lambda r: r.id)
+    rules = [*k8s.RULES, *launch.RULES, *image.RULES, *systemd.RULES, *cross.RULES]
+    return sorted(rules, key=lambda r: r.id)
 
 
 def build_facts(

@@ -13,12 +13,12 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from killproof.check.deploy_facts import DeployFacts, LaunchKind, LinkedLaunch
+from killproof.facts.deploy import DeployFacts, LaunchKind, LinkedLaunch
 from killproof.model import Finding, Skipped
 from killproof.rules.base import Rule
 from killproof.rules.engine import RuleBudget, RuleOverrun, run_rule
-from killproof.sources.manifests import ManifestSet
-from killproof.sources.yamltree import Pos
+from killproof.sources.deploy.manifests import ManifestSet
+from killproof.sources.deploy.yamltree import Pos
 
 
 def isolate_objects(

@@ -19,29 +19,39 @@ from killproof.check.graft import patch_line, place
 from killproof.check.scope import header_says_tests
 from killproof.errors import ReadRefused
 from killproof.model import Severity, Skipped
-from killproof.sources.compose import ComposeFile, is_compose_name, merge_projects, parse_compose
-from killproof.sources.dockerfile import (
+from killproof.sources.deploy.compose import (
+    ComposeFile,
+    is_compose_name,
+    merge_projects,
+    parse_compose,
+)
+from killproof.sources.deploy.dockerfile import (
     Dockerfile,
     DockerfileError,
     is_dockerfile_name,
     parse_dockerfile,
 )
-from killproof.sources.entrypoint import Script, analyze_script, is_script_name
-from killproof.sources.kustomize import (
+from killproof.sources.deploy.entrypoint import Script, analyze_script, is_script_name
+from killproof.sources.deploy.kustomize import (
     KUSTOMIZATION_NAMES,
     KustomizeBuild,
     KustomizeError,
     KustomizeUnsupported,
     build,
 )
-from killproof.sources.manifests import (
+from killproof.sources.deploy.manifests import (
     K8sObject,
     looks_like_manifest,
     objects_from_docs,
     parse_manifests,
 )
-from killproof.sources.systemd_unit import SystemdUnit, UnitError, parse_unit, parse_unit_text
-from killproof.sources.yamltree import YamlError, load_documents
+from killproof.sources.deploy.systemd_unit import (
+    SystemdUnit,
+    UnitError,
+    parse_unit,
+    parse_unit_text,
+)
+from killproof.sources.deploy.yamltree import YamlError, load_documents
 
 KUSTOMIZE_TIMEOUT_S = 60.0
 """How long a `kustomize build` may run (seconds)."""

@@ -17,21 +17,22 @@ from pathlib import Path
 
 import tree_sitter as ts
 
-from killproof.check.facts import GoProgram, GoResult
 from killproof.check.gofmt import GoSyntaxError, gofmt_syntax_error
 from killproof.check.programs import build_programs, run_program_rules
+from killproof.check.results import GoResult
 from killproof.errors import ReadRefused
+from killproof.facts.go import PackageFacts, PackageSummary
+from killproof.facts.go_program import GoProgram
+from killproof.facts.go_summary import summarize
 from killproof.model import Finding, Location, Severity, Skipped
 from killproof.rules import engine
 from killproof.rules.engine import RULE_BUDGET_S, RuleBudget
 from killproof.rules.suppress import decide
-from killproof.sources.golang.facts import PackageFacts, PackageSummary
 from killproof.sources.golang.gomod import GoMod, parse_gomod
 from killproof.sources.golang.imports import Import, file_imports
 from killproof.sources.golang.package import GoFile, GoPackage, build_file
 from killproof.sources.golang.parse import SyntaxProblem, is_generated, parse, syntax_problem
 from killproof.sources.golang.query import is_serving_import, needs_query
-from killproof.sources.golang.summary import summarize
 from killproof.sources.golang.suppress import file_suppressions
 from killproof.sources.golang.testsupport import (
     file_import_paths,
@@ -39,7 +40,7 @@ from killproof.sources.golang.testsupport import (
     helper_packages,
     unused_library_packages,
 )
-from killproof.sources.suppress import Suppression, silenced_lines
+from killproof.suppression import Suppression, silenced_lines
 
 # Below this many files, process start-up costs more than it saves.
 PARALLEL_MIN_FILES = 64

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from killproof.sources.manifests import K8sObject, tree_distance
-from killproof.sources.yamltree import Pos, YList, YMap
+from killproof.sources.deploy.manifests import K8sObject, tree_distance
+from killproof.sources.deploy.yamltree import Pos, YList, YMap
 
 PATCH_KEYS = (
     "patches", "patchesStrategicMerge", "patchesJson6902", "transformers", "replacements",

@@ -1,14 +1,14 @@
-"""Launches (see :mod:`killproof.check.deploy_facts`) from Kubernetes, compose and systemd."""
+"""Launches (see :mod:`killproof.facts.deploy`) from Kubernetes, compose and systemd."""
 
 from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterator
 
-from killproof.check.deploy_facts import EnvVar, Launch, LaunchKind, Limit
-from killproof.sources.compose import ComposeFile
-from killproof.sources.manifests import Container, ManifestSet
-from killproof.sources.quantity import (
+from killproof.facts.deploy import EnvVar, Launch, LaunchKind, Limit
+from killproof.sources.deploy.compose import ComposeFile
+from killproof.sources.deploy.manifests import Container, ManifestSet, prestop_seconds
+from killproof.sources.deploy.quantity import (
     QuantityError,
     cpu_cores,
     memory_bytes,
@@ -17,36 +17,11 @@ from killproof.sources.quantity import (
     parse_systemd_bytes,
     parse_systemd_timespan_s,
 )
-from killproof.sources.systemd_unit import SystemdUnit
-from killproof.sources.yamltree import Pos, YMap, dig, dig_pos, iter_maps
+from killproof.sources.deploy.systemd_unit import SystemdUnit
+from killproof.sources.deploy.yamltree import Pos, YMap, dig, dig_pos, iter_maps
 
 COMPOSE_DEFAULT_GRACE_S = 10.0
 SYSTEMD_DEFAULT_GRACE_S = 90.0
-
-
-def prestop_seconds(container: Container) -> float:
-    """The delay a preStop hook adds before SIGTERM (``sleep N`` or the sleep action)."""
-    hook = dig(container.spec, "lifecycle", "preStop")
-    if not isinstance(hook, dict):
-        return 0.0
-    seconds = dig(hook, "sleep", "seconds")
-    if isinstance(seconds, int | float) and not isinstance(seconds, bool):
-        return float(seconds)
-    command = dig(hook, "exec", "command")
-    if isinstance(command, list):
-        words = " ".join(str(c) for c in command).replace(";", " ").replace("&&", " ").split()
-        for i, word in enumerate(words[:-1]):
-            if word.rsplit("/", 1)[-1] == "sleep":
-                try:
-                    return parse_duration_s(words[i + 1])
-                except QuantityError:
-                    return 0.0
-    return 0.0
-
-
-def has_prestop(container: Container) -> bool:
-    """True when the container has any preStop hook (exec, httpGet, sleep)."""
-    return isinstance(dig(container.spec, "lifecycle", "preStop"), dict)
 
 
 def _quantity(value: object, at: Pos, memory: bool) -> Limit | None:

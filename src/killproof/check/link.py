@@ -17,11 +17,11 @@ import posixpath
 import re
 from collections.abc import Mapping, Sequence
 
-from killproof.check.deploy_facts import Launch, LinkedDockerfile, LinkedLaunch
-from killproof.check.facts import GoProgram
-from killproof.sources.dockerfile import Dockerfile
-from killproof.sources.entrypoint import SHELLS, Script, shell_script_of
-from killproof.sources.shell import parse_shell
+from killproof.facts.deploy import Launch, LinkedDockerfile, LinkedLaunch
+from killproof.facts.go_program import GoProgram
+from killproof.sources.deploy.dockerfile import Dockerfile
+from killproof.sources.deploy.entrypoint import SHELLS, Script, shell_script_of
+from killproof.sources.deploy.shell import parse_shell
 
 _GO_BUILD_OUT = re.compile(r"\bgo\s+build\b(?P<rest>[^&;|]*)")
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 
+from killproof.facts.go import PackageSummary, ProgramFacts
 from killproof.model import Finding, Skipped
 from killproof.rules import engine
 from killproof.rules.engine import RuleBudget
 from killproof.rules.suppress import decide
-from killproof.sources.golang.facts import PackageSummary, ProgramFacts
 
 
 def build_programs(summaries: Sequence[PackageSummary]) -> list[ProgramFacts]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from killproof.check.deploy import DeployRead, read_deploy
-from killproof.check.facts import GoResult
+from killproof.check.results import GoResult
 from killproof.check.scope import PathKind, classify
 from killproof.check.walk import walk
 from killproof.config import ProjectConfig, excluded, load_project_config

@@ -16,10 +16,10 @@ import posixpath
 import re
 from collections.abc import Iterable, Sequence
 
-from killproof.check.facts import GoProgram
 from killproof.check.scope import PathKind, classify
-from killproof.sources.manifests import K8sObject, ManifestSet
-from killproof.sources.yamltree import iter_maps
+from killproof.facts.go_program import GoProgram
+from killproof.sources.deploy.manifests import K8sObject, ManifestSet
+from killproof.sources.deploy.yamltree import iter_maps
 
 _WORD = re.compile(r"[-_.]")
 

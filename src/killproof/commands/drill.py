@@ -22,11 +22,11 @@ import click
 from killproof.commands.common import FC, emit, output_options
 from killproof.config import process_environment
 from killproof.drill.progress import ProgressDisplay
-from killproof.drill.result import DrillResult
 from killproof.drill.run import run_drill
 from killproof.drill.settings import DrillOptions, OptionSpec, option_spec
 from killproof.drill.setup import describe_env, prepare
 from killproof.drill.verdict import build_report
+from killproof.facts.drill import DrillResult
 
 
 def drill_options() -> Callable[[FC], FC]:

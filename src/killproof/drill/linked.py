@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from killproof.check.deploy_facts import LaunchKind, LinkedLaunch
-from killproof.check.facts import GoProgram
 from killproof.check.repo import RepoOptions, read_repo
 from killproof.drill.settings import DEFAULT_GRACE_S
 from killproof.drill.workload import PathPlan, Workload, dockerfile_stop_signal
 from killproof.errors import InputError
+from killproof.facts.deploy import LaunchKind, LinkedLaunch
+from killproof.facts.go_program import GoProgram
 
 _PROBE_PATHS = {"/healthz", "/readyz", "/livez", "/health", "/ready", "/metrics"}
 

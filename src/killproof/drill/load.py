@@ -37,7 +37,6 @@ from killproof.drill.load_plan import (
     CheckedTarget,
     Engine,
     ErrorKind,
-    LoadModel,
     LoadPlan,
     LoadResult,
     LoadStep,
@@ -45,9 +44,7 @@ from killproof.drill.load_plan import (
     ProgressCallback,
     RequestOutcome,
     StepProgress,
-    StepResult,
     Transport,
-    WindowStats,
     check_target,
     checked_address,
     parse_duration,
@@ -58,6 +55,7 @@ from killproof.drill.load_step import Fetch, StepRun
 from killproof.drill.load_wrk import run_wrk
 from killproof.drill.request_source import RequestSource, RequestTemplate
 from killproof.errors import InputError
+from killproof.facts.load import LoadModel, StepResult, WindowStats
 
 __all__ = [
     "Engine",

@@ -23,17 +23,15 @@ from killproof.drill.closed_loop import ClosedLoop
 from killproof.drill.latency import LatencyRecorder
 from killproof.drill.load_plan import (
     ErrorKind,
-    LoadModel,
     LoadPlan,
     LoadStep,
     OutcomeLog,
     ProgressCallback,
     RequestOutcome,
     StepProgress,
-    StepResult,
-    WindowStats,
 )
 from killproof.drill.request_source import RequestTemplate
+from killproof.facts.load import LoadModel, StepResult, WindowStats
 
 PROGRESS_INTERVAL_S = 1.0
 # The scheduler re-checks the stop event at least this often while waiting for a slot.

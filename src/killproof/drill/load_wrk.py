@@ -23,16 +23,15 @@ from urllib.parse import urlsplit
 from killproof.clock import Clock
 from killproof.drill.load_plan import (
     CheckedTarget,
-    LoadModel,
     LoadPlan,
     LoadResult,
     LoadStep,
     ProgressCallback,
-    StepResult,
     authority,
 )
 from killproof.drill.request_source import RequestSource
 from killproof.errors import InputError
+from killproof.facts.load import LoadModel, StepResult
 
 MARKER = "KILLPROOF_WRK "
 """Prefix of the one JSON line the script's ``done()`` prints."""

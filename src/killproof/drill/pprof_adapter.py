@@ -1,6 +1,6 @@
 """Heap profile files → top allocation sites, for the drill report.
 
-Decoding is the pprof module's job (:mod:`killproof.drill.pprof`, the load/analysis
+Decoding is the pprof module's job (:mod:`killproof.sources.pprof`, the load/analysis
 side). This adapter is the one place the drill calls it, so the drill never fails because a
 profile is truncated (a service OOM-killed mid-write): the error is kept with the profile.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path, PurePath
 
-from killproof.drill.pprof import ProfileError, decode_heap_profile
-from killproof.drill.result import AllocationSite, HeapProfile
+from killproof.facts.drill import AllocationSite, HeapProfile
+from killproof.sources.pprof import ProfileError, decode_heap_profile
 
 TOP = 5
 _MODULE_CACHE = "/pkg/mod/"

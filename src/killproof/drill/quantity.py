@@ -1,9 +1,9 @@
 """Parsers for the numbers a drill is given: memory sizes, CPUs, signals.
 
-(The SLO parser is :func:`killproof.drill.analysis.parse_slo`.)
+(The SLO parser is :func:`killproof.analysis.leak.parse_slo`.)
 
 Sizes follow Kubernetes quantities (``64Mi`` = 64 × 2²⁰ bytes, ``64M`` = 64 × 10⁶,
-``1.5Gi``, plain bytes), computed by :mod:`killproof.sources.quantity` (the one quantity
+``1.5Gi``, plain bytes), computed by :mod:`killproof.sources.deploy.quantity` (the one quantity
 module) so a ``--memory`` and a manifest's limit of the same text are the same bytes.
 Every parser raises :class:`InputError` with the bad text.
 """
@@ -16,7 +16,7 @@ import signal
 from decimal import Decimal
 
 from killproof.errors import InputError
-from killproof.sources.quantity import unit_factor, whole_bytes
+from killproof.sources.deploy.quantity import unit_factor, whole_bytes
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)(?:e(\d+))?\s*([KMGTPE]i?|k|m|B)?\s*$")
 _UNITS: dict[str | None, str] = {None: "", "B": "", "K": "k"}

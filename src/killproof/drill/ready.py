@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from killproof.clock import REAL_CLOCK, Clock
 from killproof.drill.load_plan import authority
-from killproof.drill.result import Exit
 from killproof.errors import InputError
+from killproof.facts.drill import Exit
 
 """Monotonic seconds."""
 

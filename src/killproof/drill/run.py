@@ -19,28 +19,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from killproof.drill import judge, pprof_adapter
+from killproof.drill import pprof_adapter
 from killproof.drill.cgroup import find_root
 from killproof.drill.interrupts import interrupt_on_signals
 from killproof.drill.ledger import default_dir
 from killproof.drill.load import LoadPlan, LoadStep, StepProgress, run_load
-from killproof.drill.load_plan import (
-    Engine,
-    StepResult,
-    authority,
-    checked_address,
-    resolve_target,
-)
+from killproof.drill.load_plan import Engine, authority, checked_address, resolve_target
 from killproof.drill.ready import ReadyProbe, check_once, wait_ready
 from killproof.drill.request_source import RequestSource
-from killproof.drill.result import (
-    DrillLimits,
-    DrillResult,
-    Exit,
-    OomRecord,
-    Sample,
-    ShutdownTimeline,
-)
 from killproof.drill.sampler import Sampler, SamplerConfig
 from killproof.drill.sandbox import Sandbox, SandboxChoice, SandboxSpec, sweep_leftovers
 from killproof.drill.settings import (
@@ -57,6 +43,16 @@ from killproof.drill.settings import (
 )
 from killproof.drill.shutdown import ClientTraffic, ShutdownPlan, run_shutdown, tcp_open
 from killproof.errors import InputError
+from killproof.facts.drill import (
+    DrillLimits,
+    DrillResult,
+    Exit,
+    OomRecord,
+    Sample,
+    ShutdownTimeline,
+)
+from killproof.facts.load import StepResult
+from killproof.rules.drill import judge
 
 
 @dataclass(frozen=True)
@@ -541,8 +537,8 @@ def _kernel_lines(uptime0: float | None, pid: int) -> tuple[str, ...]:
     if uptime0 is None:
         return ()
     with contextlib.suppress(Exception):  # the kernel log is a bonus, never a failure
+        from killproof.rules.kill import explain
         from killproof.why.api import kernel_kills_since
-        from killproof.why.explain import explain
 
         deadline = time.monotonic() + 1.0
         while True:

@@ -31,7 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from killproof.clock import REAL_CLOCK, Clock
 from killproof.drill.cgroup import MemoryState
 from killproof.drill.load_plan import authority
-from killproof.drill.result import HeapProfile, Sample
+from killproof.facts.drill import HeapProfile, Sample
 
 THRESHOLD = 0.8
 """Fraction of the limit at which the pre-kill heap profile is taken."""

@@ -32,9 +32,9 @@ from pathlib import Path
 from killproof.drill import cgroup, interrupts, ledger
 from killproof.drill.cgroup import MemoryCgroup, MemoryState
 from killproof.drill.reaper import Reaper, launch_argv
-from killproof.drill.result import Exit, SandboxKind
 from killproof.drill.watchdog import RssWatchdog, wait_for
 from killproof.errors import InputError
+from killproof.facts.drill import Exit, SandboxKind
 
 
 class SandboxChoice(enum.Enum):

@@ -30,10 +30,11 @@ import shlex
 import signal
 from dataclasses import dataclass, field, replace
 
-from killproof.drill.analysis import parse_slo
-from killproof.drill.load_plan import LoadModel, StepResult, parse_duration
+from killproof.analysis.leak import parse_slo
+from killproof.drill.load_plan import parse_duration
 from killproof.drill.quantity import parse_bytes
-from killproof.drill.result import (
+from killproof.errors import InputError
+from killproof.facts.drill import (
     AllocationSite,
     DrillLimits,
     DrillResult,
@@ -44,7 +45,7 @@ from killproof.drill.result import (
     SandboxKind,
     ShutdownTimeline,
 )
-from killproof.errors import InputError
+from killproof.facts.load import LoadModel, StepResult
 
 
 @dataclass

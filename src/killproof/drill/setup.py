@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from killproof import gotool
+from killproof.analysis.leak import parse_slo
 from killproof.drill import linked
-from killproof.drill.analysis import parse_slo
 from killproof.drill.linked import ProgramHints
 from killproof.drill.load_plan import (
     Engine,

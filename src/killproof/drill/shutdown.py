@@ -22,7 +22,7 @@ from typing import Protocol
 
 from killproof.clock import REAL_CLOCK, Clock
 from killproof.drill.load_plan import authority
-from killproof.drill.result import Exit, ShutdownTimeline
+from killproof.facts.drill import Exit, ShutdownTimeline
 
 
 class Outcome(enum.Enum):

@@ -10,14 +10,13 @@ from __future__ import annotations
 from pathlib import PurePath
 from typing import Any
 
-from killproof.drill import judge
-from killproof.drill.analysis import LeakMetric
-from killproof.drill.result import DrillResult, HeapProfile
+from killproof.analysis.leak import LeakMetric
+from killproof.facts.drill import DrillResult, HeapProfile
 from killproof.model import Finding, Measurement, Report, Severity, Skipped, Table
 from killproof.rules import engine
-from killproof.rules.drill import RULES
+from killproof.rules.drill import RULES, judge
 from killproof.rules.drill.common import secs
-from killproof.sources.quantity import format_bytes, mib
+from killproof.sources.deploy.quantity import format_bytes, mib
 
 
 def crashed_during_load(result: DrillResult) -> bool:

@@ -9,9 +9,9 @@ from killproof.rules.base import Rule
 
 def all_rules() -> list[Rule[Any]]:
     """Every rule of every family, sorted by id."""
-    from killproof.rules import cross, drill, go, image, inputs, k8s, kill, systemd
+    from killproof.rules import cross, drill, go, image, inputs, k8s, kill, launch, systemd
 
-    families = (inputs, go, k8s, image, systemd, cross, drill, kill)
+    families = (inputs, go, k8s, launch, image, systemd, cross, drill, kill)
     return sorted((r for fam in families for r in fam.RULES), key=lambda r: r.id)
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from killproof.check.facts import GoProgram
+from killproof.facts.go_program import GoProgram
 from killproof.model import Evidence, Location
-from killproof.sources.yamltree import Pos
+from killproof.sources.deploy.yamltree import Pos
 
 
 def loc(pos: Pos, subject: str = "") -> Location:

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from killproof.errors import InputError
+from killproof.facts.kill import Cause, KillEvent
 from killproof.model import Evidence, counted
-from killproof.why.model import Cause, KillEvent
 
 # The kernel charges memory in batches of 64 pages: a peak this close to the limit means the
 # limit was reached (bytes).

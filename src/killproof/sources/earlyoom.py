@@ -22,9 +22,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from killproof.facts.kill import Cause, KillEvent
 from killproof.model import Evidence
 from killproof.sources.journal import split_journal_line
-from killproof.why.model import Cause, KillEvent
 
 _SIGNALS = {"9": "SIGKILL", "15": "SIGTERM"}
 # ≤1.0 (kill.c: fprintf(stderr, "Killing process %d %s\n", …), the name read from

@@ -27,9 +27,9 @@ import re
 from collections.abc import Iterable
 
 from killproof.errors import InputError
+from killproof.facts.kill import Cause, KillEvent
 from killproof.model import Evidence
 from killproof.sources.journal import split_journal_line
-from killproof.why.model import Cause, KillEvent
 
 # Every pattern is linear in the line (which may be 1 MiB): the command runs to the last
 # non-blank (".*\S", never ".+?" before "\s*$"), numbers are bounded, and the word before a

@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any, BinaryIO
 
 from killproof.errors import InputError
+from killproof.facts.kill import Cause, KillEvent
 from killproof.model import Evidence
 from killproof.sources.docpos import Positions, load_json, load_yaml, paused_gc
 from killproof.sources.docstream import stream_items
@@ -39,7 +40,6 @@ from killproof.sources.k8s_messages import (
     events_from_record,
     eviction_events,
 )
-from killproof.why.model import Cause, KillEvent
 
 _YAML_HINT = re.compile(r"^(?:- )?(?:apiVersion|kind|containerStatuses|involvedObject):\s", re.M)
 _JSON_HINT = re.compile(r'"(?:apiVersion|kind|containerStatuses|involvedObject|OOMKilled)"\s*:')

@@ -25,6 +25,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from killproof.facts.kill import Cause, KillEvent
 from killproof.model import Evidence
 from killproof.sources.k8s import docker_state_event, terminated_event
 from killproof.sources.k8s_messages import (
@@ -33,7 +34,6 @@ from killproof.sources.k8s_messages import (
     selection_event,
     victim_event,
 )
-from killproof.why.model import Cause, KillEvent
 
 SOURCE = "k8s-text"
 """The ``source`` of every observation of this parser (see module doc)."""

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 
+from killproof.facts.kill import Cause, KillEvent
 from killproof.model import Evidence
-from killproof.why.model import Cause, KillEvent
 
 _COMBINED = "(combined from similar events): "
 _LOW_ON = re.compile(r"low on resource: (?P<res>[\w./-]+?)\.(?:\s|$)")

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from killproof.facts.kill import Cause, KillEvent
 from killproof.model import Evidence
 from killproof.sources.k8s import terminated_event
 from killproof.sources.k8s_messages import (
@@ -24,7 +25,6 @@ from killproof.sources.k8s_messages import (
     events_from_record,
     eviction_events,
 )
-from killproof.why.model import Cause, KillEvent
 
 # The value is read to the end and stripped by the caller: ".*?" before "\s*$" would try
 # every split of a run of spaces (quadratic on a long line).

@@ -18,11 +18,11 @@ import re
 from collections import deque
 from collections.abc import Iterable
 
+from killproof.facts.kill import Cause, KillEvent
 from killproof.model import Evidence
 from killproof.sources import kernel_lines as kl
 from killproof.sources.kernel_report import OpenReport, Victim
 from killproof.sources.logwrap import Unwrapped, unwrap
-from killproof.why.model import Cause, KillEvent
 
 REAPER_WAIT_S = 30.0
 """Seconds (log time) a finished event waits for its ``oom_reaper:`` line."""

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from killproof.facts.kill import Cause, KillEvent, LimitScope, TaskRow
 from killproof.model import Evidence
 from killproof.sources import kernel_lines as kl
 from killproof.sources.logwrap import Unwrapped, unwrap
-from killproof.why.model import Cause, KillEvent, LimitScope, TaskRow
 
 AFTER_KILL_LINES = 3
 """Kernel lines after ``Killed process`` in which a ``memory.oom.group`` line or a wrapped

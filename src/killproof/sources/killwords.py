@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from killproof.why.model import KillEvent
+from killproof.facts.kill import KillEvent
 
 MAX_CANDIDATES = 1000
 """Kill-like lines kept per input (the report lists the first few and counts the rest)."""

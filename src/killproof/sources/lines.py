@@ -5,7 +5,7 @@ literal substrings (``anchors``) of the lines it cares about; the scanner feeds 
 line that contains one of them, and, while the parser says ``wants_context``, every line
 that follows (the kernel's OOM report, for instance, spans a task table with no anchor).
 Parsers keep only the state of the record they are reading and hand back each
-:class:`~killproof.why.model.KillEvent` as soon as it is complete.
+:class:`~killproof.facts.kill.KillEvent` as soon as it is complete.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from killproof.why.model import KillEvent
+from killproof.facts.kill import KillEvent
 
 
 class LineParser(Protocol):

@@ -30,11 +30,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from killproof.errors import InputError
+from killproof.facts.kill import KillEvent
 from killproof.sources import prefilter as prefilter_tools
 from killproof.sources import sniff
 from killproof.sources.lines import LineParser
 from killproof.sources.prefilter import MAX_LINE_BYTES, SearchTool, read_line
-from killproof.why.model import KillEvent
 
 READ_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
 """What reading a log can raise: EIO/EINVAL from /proc or /sys, a damaged gzip/xz/bzip2."""

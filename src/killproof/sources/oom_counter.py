@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from killproof.facts.kill import Cause, KillEvent
 from killproof.model import Evidence
-from killproof.why.model import Cause, KillEvent
 
 MAX_EVENTS = 100
 """Kills read from one rise of the counter at most (a counter can jump by millions)."""

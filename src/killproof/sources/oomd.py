@@ -16,8 +16,8 @@ import re
 from collections import deque
 from collections.abc import Iterable
 
+from killproof.facts.kill import Cause, KillEvent
 from killproof.model import Evidence
-from killproof.why.model import Cause, KillEvent
 
 _TRYING = re.compile(r"Trying to kill (?P<cgroup>/\S+)")
 # Bounded repeats, and the pid list is matched once, after the last "Killed N:" of the line

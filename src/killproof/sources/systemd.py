@@ -25,9 +25,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from killproof.facts.kill import Cause, KillEvent
 from killproof.model import Evidence, counted
 from killproof.sources.journal import JournalLine, split_journal_line
-from killproof.why.model import Cause, KillEvent
 
 _UNIT_SUFFIX = r"(?:service|scope|socket|mount|swap|slice|timer|path|target|device|automount)"
 _UNIT_PREFIX = re.compile(

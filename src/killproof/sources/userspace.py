@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from killproof.facts.kill import Cause, KillEvent
 from killproof.model import Evidence
-from killproof.why.model import Cause, KillEvent
 
 _LMKD = re.compile(
     r"lowmemorykiller\s*:\s*Kill(?:ing)? '(?P<name>[^']{1,255})' \((?P<pid>\d{1,10})\)"

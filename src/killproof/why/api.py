@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from killproof.facts.kill import KillEvent
 from killproof.why.merge import merge
-from killproof.why.model import KillEvent
 from killproof.why.run import LiveOptions, read_live
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
 
-from killproof.why.model import KillEvent
+from killproof.facts.kill import KillEvent
 
 _MAX_STAT_BYTES = 1 << 20
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 
-from killproof.why.model import Cause, KillEvent
+from killproof.facts.kill import Cause, KillEvent
 
 # Larger is more specific: the merged event keeps the most specific cause.
 _SPECIFICITY = {

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from killproof.facts.kill import KillEvent
 from killproof.model import Table, counted
+from killproof.rules.kill.text import mib
 from killproof.sources import k8s_loose
 from killproof.sources.cgroupfs import CgroupMemory, CgroupVersion
 from killproof.why.clocktime import WallClock, when
-from killproof.why.explain import mib
-from killproof.why.model import KillEvent
 
 # What a person calls the evidence each source reads (KillEvent.source → words).
 KINDS: Mapping[str, str] = {

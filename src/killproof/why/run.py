@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from killproof.errors import InputError
+from killproof.facts.kill import KillEvent
 from killproof.model import Finding, Report, Skipped, Table, counted, merge_skipped
 from killproof.rules import engine
 from killproof.rules.base import Example
 from killproof.rules.kill import RULES as KILL_RULES
+from killproof.rules.kill import explain
 from killproof.sources import (
     cgroupfs,
     earlyoom,
@@ -45,9 +47,7 @@ from killproof.sources import (
 from killproof.sources.lines import LineParser
 from killproof.why import present
 from killproof.why.clocktime import WallClock, when, with_clock_time
-from killproof.why.explain import explain
 from killproof.why.merge import merge
-from killproof.why.model import KillEvent
 from killproof.why.present import InputRead, input_read
 
 MAX_OBSERVATIONS = 10_000

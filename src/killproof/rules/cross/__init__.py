@@ -6,15 +6,15 @@ from typing import Any
 
 from killproof.rules.base import Rule
 from killproof.rules.cross import (
-    gomaxprocs_vs_cpu_limit,
-    grace_shorter_than_drain,
-    probe_path_not_served,
-    probe_port_not_served,
+    kp501_grace_shorter_than_drain,
+    kp502_probe_path_not_served,
+    kp503_probe_port_not_served,
+    kp504_gomaxprocs_vs_cpu_limit,
 )
 
 RULES: list[Rule[Any]] = [
-    grace_shorter_than_drain.RULE,
-    probe_path_not_served.RULE,
-    probe_port_not_served.RULE,
-    gomaxprocs_vs_cpu_limit.RULE,
+    kp501_grace_shorter_than_drain.RULE,
+    kp502_probe_path_not_served.RULE,
+    kp503_probe_port_not_served.RULE,
+    kp504_gomaxprocs_vs_cpu_limit.RULE,
 ]

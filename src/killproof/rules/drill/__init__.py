@@ -1,6 +1,6 @@
 """Rules of the drill family (KP6xx), listed explicitly and sorted by id.
 
-Each rule's ``check`` takes a :class:`killproof.drill.result.DrillResult`.
+Each rule's ``check`` takes a :class:`killproof.facts.drill.DrillResult`.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import PurePath
 
-from killproof.drill.result import DrillResult
+from killproof.facts.drill import DrillResult
 from killproof.model import Finding, Location, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from killproof.drill.result import DrillResult, HeapProfile
+from killproof.facts.drill import DrillResult, HeapProfile
 from killproof.model import Evidence, Finding, Location, Severity
 from killproof.rules.base import RuleDocs
 from killproof.rules.drill.common import drill_rule, secs, subject
-from killproof.sources.quantity import mib
+from killproof.sources.deploy.quantity import mib
 
 
 def last_profile_before(result: DrillResult, t_s: float) -> HeapProfile | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from killproof.drill.result import DrillResult
+from killproof.facts.drill import DrillResult
 from killproof.model import Finding, Severity
 from killproof.rules.base import RuleDocs
 from killproof.rules.drill.common import CLEAN_SHUTDOWN, drill_rule, where

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from killproof.drill.result import DrillResult
+from killproof.facts.drill import DrillResult
 from killproof.model import Evidence, Finding, Severity
 from killproof.rules.base import RuleDocs
 from killproof.rules.drill.common import drill_rule, secs, where
-from killproof.sources.quantity import mib
+from killproof.sources.deploy.quantity import mib
 
 
 def check(result: DrillResult) -> Iterator[Finding]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from killproof.drill.goroutines import parse_goroutine_traceback
-from killproof.drill.pprof import ProfileError
-from killproof.drill.result import ShutdownTimeline
+from killproof.facts.drill import ShutdownTimeline
 from killproof.model import Evidence
+from killproof.sources.goroutines import parse_goroutine_traceback
+from killproof.sources.pprof import ProfileError
 
 
 def _at(value: float | None) -> str:

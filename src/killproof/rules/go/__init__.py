@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from killproof.facts.go import PackageFacts, ProgramFacts
 from killproof.rules.base import Rule
 from killproof.rules.go import (
     kp100_ignore_without_reason,
@@ -33,8 +34,7 @@ from killproof.rules.go import (
     kp118_serve_before_signal,
     kp119_sigterm_swallowed,
 )
-from killproof.sources.golang.facts import PackageFacts, ProgramFacts
-from killproof.sources.suppress import Suppression
+from killproof.suppression import Suppression
 
 PACKAGE_RULES: list[Rule[PackageFacts]] = [
     kp103_shutdown_without_deadline.RULE,

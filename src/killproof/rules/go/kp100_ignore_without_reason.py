@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 
 from killproof.model import Evidence, Finding, Location, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
-from killproof.sources.suppress import Suppression
+from killproof.suppression import Suppression
 
 
 def _check(suppressions: Sequence[Suppression]) -> Iterator[Finding]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from killproof.facts.go import PackageFacts
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.sources.golang.contexts import Deadline, deadline_of
-from killproof.sources.golang.facts import PackageFacts
 from killproof.sources.golang.servers import (
     GRPC,
     HTTP,

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import tree_sitter as ts
 
+from killproof.facts.go import PackageFacts
 from killproof.model import Evidence, Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
-from killproof.sources.golang.facts import PackageFacts
 from killproof.sources.golang.package import GoFile, GoPackage
 from killproof.sources.golang.requests import routes
 from killproof.sources.golang.roles import uses_default_mux

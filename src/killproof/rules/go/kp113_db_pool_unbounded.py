@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from killproof.facts.go import ProgramFacts
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
-from killproof.sources.golang.facts import ProgramFacts
 
 
 def _check(program: ProgramFacts) -> Iterator[Finding]:

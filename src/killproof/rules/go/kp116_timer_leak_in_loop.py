@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import tree_sitter as ts
 
+from killproof.facts.go import PackageFacts
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
-from killproof.sources.golang.facts import PackageFacts
 from killproof.sources.golang.syntax import FUNC_TYPES, text, walk
 
 _FIXED_IN = (1, 23)

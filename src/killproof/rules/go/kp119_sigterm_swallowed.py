@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import tree_sitter as ts
 
+from killproof.facts.go import PackageFacts
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
-from killproof.sources.golang.facts import PackageFacts
 from killproof.sources.golang.package import GoPackage
 from killproof.sources.golang.signals import SIGNAL_PKG, Subscription, receives_from
 from killproof.sources.golang.syntax import (

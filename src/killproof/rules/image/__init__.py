@@ -6,13 +6,13 @@ from typing import Any
 
 from killproof.rules.base import Rule
 from killproof.rules.image import (
-    compose_no_memory_limit,
-    shell_form_entrypoint,
-    stopsignal_not_handled,
+    kp301_shell_form_entrypoint,
+    kp302_stopsignal_not_handled,
+    kp303_compose_no_memory_limit,
 )
 
 RULES: list[Rule[Any]] = [
-    shell_form_entrypoint.RULE,
-    stopsignal_not_handled.RULE,
-    compose_no_memory_limit.RULE,
+    kp301_shell_form_entrypoint.RULE,
+    kp302_stopsignal_not_handled.RULE,
+    kp303_compose_no_memory_limit.RULE,
 ]

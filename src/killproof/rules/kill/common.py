@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+from killproof.facts.kill import Cause, KillEvent
 from killproof.model import Evidence, Finding, Location, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
-from killproof.why.explain import explain
-from killproof.why.model import Cause, KillEvent
+from killproof.rules.kill.text import Verdict
 
 
 def verdict_rule(
@@ -18,14 +18,16 @@ def verdict_rule(
     docs: RuleDocs,
     bad: tuple[Example, ...],
     good: tuple[Example, ...],
+    verdict: Callable[[KillEvent], Verdict],
 ) -> Rule[KillEvent]:
     """A rule that reports each event of ``cause``: an error for a death, a warning for an
-    attempt that did not prove one."""
+    attempt that did not prove one. ``verdict`` is the rule's own wording of the event: the
+    finding's message is its explanation and the remedy its first next step."""
 
     def check(event: KillEvent) -> Iterator[Finding]:
         if event.cause is not cause:
             return
-        verdict = explain(event)
+        said = verdict(event)
         # Point at the line that names the victim, else at the first line of evidence.
         named = sorted(
             (e for e in event.evidence if event.pid is not None and str(event.pid) in e.text),
@@ -37,10 +39,10 @@ def verdict_rule(
             subject = f"{subject} {event.process}".strip()
         location = Location(path=first.path, line=first.line, subject=subject)
         yield rule.finding(
-            verdict.explanation,
+            said.explanation,
             location,
             evidence=event.evidence,
-            remedy=verdict.next_steps[0] if verdict.next_steps else "",
+            remedy=said.next_steps[0] if said.next_steps else "",
             severity=Severity.ERROR if event.killed else Severity.WARNING,
         )
 

@@ -2,14 +2,74 @@
 
 from __future__ import annotations
 
+from killproof.facts.kill import Cause, KillEvent, LimitScope
 from killproof.rules.base import Example, RuleDocs
 from killproof.rules.kill.common import verdict_rule
-from killproof.why.model import Cause
+from killproof.rules.kill.text import (
+    Verdict,
+    cap,
+    drill_hint,
+    gomemlimit_hint,
+    grows_step,
+    held,
+    maybe_go,
+    mib,
+    nothing_killed,
+    victim,
+    where,
+)
+
+CAUSE = Cause.KERNEL_OOM_MEMCG
+
+
+def verdict(e: KillEvent) -> Verdict:
+    """The verdict for one event of this cause."""
+    if not e.killed and e.pid is None:
+        return nothing_killed(e)
+    cgroup = f"memory cgroup {e.oom_memcg}" if e.oom_memcg else "its memory cgroup"
+    limit = f"its limit of {mib(e.limit_kb)}" if e.limit_kb else "its limit"
+    usage = f" (usage {mib(e.usage_kb)}" if e.usage_kb is not None else ""
+    if usage:
+        usage += f", the limit was hit {e.failcnt} times)" if e.failcnt else ")"
+    workload = f" ({where(e)})" if where(e) else ""
+    text = (
+        f"The kernel's OOM killer killed {victim(e)}{workload} because {cgroup} "
+        f"reached {limit}{usage}. {held(e)}"
+    )
+    if e.limit_scope is LimitScope.ANCESTOR:
+        text += (
+            f" The limit hit belongs to {e.oom_memcg}, an ancestor of the victim's own cgroup "
+            f"{e.task_memcg}: in Kubernetes that is the pod's limit, not the container's — "
+            "the other containers of the pod count against it too."
+        )
+    if e.invoker_pid is not None and e.invoker_pid != e.pid:
+        text += (
+            f" (The allocation that triggered it came from task {e.invoker_pid}"
+            f"{' ' + e.invoker_process if e.invoker_process else ''}; that is not the victim.)"
+        )
+    go = (
+        (
+            f"For a Go service, {gomemlimit_hint(e.limit_kb)} so the garbage collector works "
+            "harder before the wall instead of the kernel killing the process.",
+        )
+        if maybe_go(e)
+        else ()
+    )
+    steps = (
+        grows_step(e),
+        *go,
+        "If the memory is really needed, raise the limit and the request together "
+        "(`killproof drill --memory SIZE` measures what the service needs).",
+        drill_hint(e.limit_kb),
+    )
+    at = f"the {e.oom_memcg} memory limit" if e.oom_memcg else "a memory cgroup's limit"
+    return Verdict(cap(f"{victim(e)} OOM-killed at {at}"), text.strip(), steps)
+
 
 RULE = verdict_rule(
     "KP701",
     "kernel-oom-memcg",
-    Cause.KERNEL_OOM_MEMCG,
+    CAUSE,
     "The kernel's OOM killer killed a process at a memory cgroup's limit.",
     RuleDocs(
         what="A kernel OOM report whose scope is a memory cgroup: the `Memory cgroup out of memory` prefix, `constraint=CONSTRAINT_MEMCG`, an `oom_memcg=` path, a `memory: usage …, limit …` block or `Task in … killed as a result of limit of …`. The victim is the pid of the `Killed process` line (or `oom-kill:…,pid=`), never the task that invoked the OOM killer.",
@@ -28,4 +88,5 @@ RULE = verdict_rule(
         ),
     ),
     good=(Example("evidence", "[ 1584.600000] orders-leak[24649]: listening on 127.0.0.1:8080\n"),),
+    verdict=verdict,
 )

@@ -2,14 +2,49 @@
 
 from __future__ import annotations
 
+from killproof.facts.kill import Cause, KillEvent
 from killproof.rules.base import Example, RuleDocs
 from killproof.rules.kill.common import verdict_rule
-from killproof.why.model import Cause
+from killproof.rules.kill.text import Verdict, cap, held, mib, nothing_killed, victim
+
+CAUSE = Cause.KERNEL_OOM_GLOBAL
+
+
+def verdict(e: KillEvent) -> Verdict:
+    """The verdict for one event of this cause."""
+    if not e.killed and e.pid is None:
+        return nothing_killed(e)
+    text = (
+        f"The whole machine ran out of memory and the kernel's OOM killer chose {victim(e)}"
+        f"{f' (oom_score_adj {e.oom_score_adj})' if e.oom_score_adj is not None else ''}. "
+        f"No cgroup limit was hit. {held(e)}"
+    )
+    if e.task_memcg and e.task_memcg != "/":
+        text += (
+            f" The victim ran in cgroup {e.task_memcg}; its own limit was not the one "
+            "reached — the node as a whole was overcommitted."
+        )
+    if e.top_tasks:
+        top = ", ".join(f"{t.name} ({t.pid}) {mib(t.rss_kb)}" for t in e.top_tasks[:3])
+        text += f" Largest resident processes in the report: {top}."
+    steps: tuple[str, ...] = (
+        "Set memory requests to what each workload really uses so the scheduler cannot "
+        "overcommit the node (`killproof check`: KP201, KP202, KP203).",
+        "Give every container a memory limit so a runaway process dies alone, at its own "
+        "limit, instead of taking a neighbour with it.",
+    )
+    if e.top_tasks:
+        steps += (
+            "Check the largest processes in the task table above: the victim is not always "
+            "the one that grew.",
+        )
+    return Verdict(cap(f"{victim(e)} killed by a machine-wide OOM"), text.strip(), steps)
+
 
 RULE = verdict_rule(
     "KP702",
     "kernel-oom-global",
-    Cause.KERNEL_OOM_GLOBAL,
+    CAUSE,
     "The kernel's OOM killer killed a process because the whole machine ran out of memory.",
     RuleDocs(
         what="A kernel OOM report with a machine-wide scope: the `Out of memory:` prefix, `constraint=CONSTRAINT_NONE`, `global_oom` in the `oom-kill:` line, or a `Mem-Info` dump.",
@@ -28,4 +63,5 @@ RULE = verdict_rule(
         ),
     ),
     good=(Example("evidence", "[ 9981.100000] api[3120]: GC forced\n"),),
+    verdict=verdict,
 )

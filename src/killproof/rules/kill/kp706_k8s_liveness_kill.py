@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
+from killproof.facts.kill import Cause, KillEvent
 from killproof.rules.base import Example, RuleDocs
 from killproof.rules.kill.common import verdict_rule
-from killproof.why.model import Cause
+from killproof.rules.kill.text import Verdict, victim, where
+
+CAUSE = Cause.K8S_LIVENESS_KILL
+
+
+def verdict(e: KillEvent) -> Verdict:
+    """The verdict for one event of this cause."""
+    grace = f" after a {e.grace_period_s:g} s grace period" if e.grace_period_s is not None else ""
+    text = (
+        f"The kubelet killed {where(e) or victim(e)} because its liveness (or startup) probe "
+        f"failed{f': {e.message.strip()}' if e.message else ''}. It sends SIGTERM, then SIGKILL"
+        f"{grace}. Memory was not the reason."
+    )
+    steps = (
+        "Make liveness cheap and independent of dependencies; use readiness to shed load "
+        "(`killproof check`: KP207 liveness-same-as-readiness).",
+        "Give slow starters a startupProbe (KP208 liveness-kills-slow-start); check probe "
+        "timeouts against GC pauses under load with `killproof drill`.",
+    )
+    return Verdict(f"{where(e) or victim(e)} killed by a failed probe", text, steps)
+
 
 RULE = verdict_rule(
     "KP706",
     "k8s-liveness-kill",
-    Cause.K8S_LIVENESS_KILL,
+    CAUSE,
     "The kubelet killed a container after its liveness or startup probe failed.",
     RuleDocs(
         what="A `Killing` event (or `kubectl describe` events row) saying `Container X failed liveness probe, will be restarted` or `failed startup probe`.",
@@ -33,4 +54,5 @@ RULE = verdict_rule(
             'LAST SEEN   TYPE      REASON      OBJECT             MESSAGE\n2m          Normal    Pulled      pod/orders-7d9f    Container image "orders:1.2" already present on machine\n',
         ),
     ),
+    verdict=verdict,
 )

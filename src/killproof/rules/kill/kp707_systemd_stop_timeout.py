@@ -2,14 +2,40 @@
 
 from __future__ import annotations
 
+from killproof.facts.kill import Cause, KillEvent
 from killproof.rules.base import Example, RuleDocs
 from killproof.rules.kill.common import verdict_rule
-from killproof.why.model import Cause
+from killproof.rules.kill.text import Verdict, cap, maybe_go, victim, where
+
+CAUSE = Cause.SYSTEMD_STOP_TIMEOUT
+
+
+def verdict(e: KillEvent) -> Verdict:
+    """The verdict for one event of this cause."""
+    text = (
+        f"systemd stopped {where(e) or victim(e)}; the service did not exit within "
+        "TimeoutStopSec after SIGTERM, so systemd sent SIGKILL. Memory was not the reason."
+    )
+    handle = (
+        "Handle SIGTERM: `signal.NotifyContext`, then `srv.Shutdown(ctx)` with a deadline "
+        "shorter than TimeoutStopSec (`killproof check`: KP101, KP103, KP501)."
+        if maybe_go(e)
+        else f"Make {e.process} exit on SIGTERM within TimeoutStopSec (its own shutdown "
+        "setting), or raise TimeoutStopSec if a clean stop really takes longer."
+    )
+    steps = (
+        handle,
+        "`killproof drill` sends SIGTERM under load and shows where shutdown hangs "
+        "(a SIGQUIT goroutine dump).",
+    )
+    verb = "SIGKILLed" if e.killed else "survived systemd's SIGKILL"
+    return Verdict(cap(f"{where(e) or victim(e)} {verb} after a stop timeout"), text, steps)
+
 
 RULE = verdict_rule(
     "KP707",
     "systemd-stop-timeout",
-    Cause.SYSTEMD_STOP_TIMEOUT,
+    CAUSE,
     "systemd sent SIGKILL because a service did not stop within TimeoutStopSec.",
     RuleDocs(
         what="Journal lines `State 'stop-sigterm' timed out. Killing.` (or the older `stopping timed out. Terminating.`) with `Killing process N (x) with signal SIGKILL.`",
@@ -33,4 +59,5 @@ RULE = verdict_rule(
             "Nov 26 10:00:00 web1 systemd[1]: orders.service: Deactivated successfully.\n",
         ),
     ),
+    verdict=verdict,
 )

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from killproof.facts.kill import Cause, KillEvent
 from killproof.rules.base import Example, RuleDocs
 from killproof.rules.kill.common import verdict_rule
-from killproof.why.model import Cause
+from killproof.rules.kill.text import Verdict, userspace_verdict
+
+CAUSE = Cause.SYSTEMD_OOMD
+
+
+def verdict(e: KillEvent) -> Verdict:
+    """The verdict for one event of this cause."""
+    return userspace_verdict(e, "systemd-oomd")
+
 
 RULE = verdict_rule(
     "KP708",
     "systemd-oomd-kill",
-    Cause.SYSTEMD_OOMD,
+    CAUSE,
     "systemd-oomd killed a cgroup under memory pressure or swap exhaustion.",
     RuleDocs(
         what="systemd-oomd lines `Killed <cgroup> due to memory pressure …`, `Marked … for killing`, or a unit's `systemd-oomd killed N process(es) in this unit.`",
@@ -28,4 +37,5 @@ RULE = verdict_rule(
         ),
     ),
     good=(Example("evidence", "Nov 26 10:00:00 web1 systemd-oomd[612]: Started systemd-oomd.\n"),),
+    verdict=verdict,
 )

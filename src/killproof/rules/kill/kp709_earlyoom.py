@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from killproof.facts.kill import Cause, KillEvent
 from killproof.rules.base import Example, RuleDocs
 from killproof.rules.kill.common import verdict_rule
-from killproof.why.model import Cause
+from killproof.rules.kill.text import Verdict, userspace_verdict
+
+CAUSE = Cause.EARLYOOM
+
+
+def verdict(e: KillEvent) -> Verdict:
+    """The verdict for one event of this cause."""
+    return userspace_verdict(e, "earlyoom")
+
 
 RULE = verdict_rule(
     "KP709",
     "earlyoom-kill",
-    Cause.EARLYOOM,
+    CAUSE,
     "earlyoom killed (or tried to kill) a process when free memory ran low.",
     RuleDocs(
         what="earlyoom's `sending SIGTERM/SIGKILL to process N …` lines of every generation, confirmed by `process N exited` (an unconfirmed attempt is a warning).",
@@ -30,4 +39,5 @@ RULE = verdict_rule(
             "Nov 26 10:00:00 web1 earlyoom[800]: mem avail: 4000 of 16000 MiB (25.00%), swap free: 0 of 0 MiB ( 0.00%)\n",
         ),
     ),
+    verdict=verdict,
 )

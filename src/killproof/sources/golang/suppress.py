@@ -1,5 +1,5 @@
 """``//killproof:ignore KP109[,KP110] reason`` comments in Go files, as the
-:class:`~killproof.sources.suppress.Suppression` every file kind shares."""
+:class:`~killproof.suppression.Suppression` every file kind shares."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import tree_sitter as ts
 
 from killproof.sources.golang.parse import go_language
 from killproof.sources.golang.syntax import line_col, text
-from killproof.sources.suppress import MARKER, Suppression
+from killproof.suppression import MARKER, Suppression
 
 _DIRECTIVE = re.compile(
     r"^//\s*killproof:ignore(?P<sep>\s+|$)(?P<ids>KP[0-9]{3}(?:\s*,\s*KP[0-9]{3})*)?(?P<rest>.*)$"

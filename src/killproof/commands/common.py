@@ -68,13 +68,19 @@ def emit(report: Report, fmt: str, output: Path | None, fail_on: str) -> int:
     to_tty = output is None and sys.stdout.isatty()
     settings = terminal_settings(to_tty, severity or Severity.ERROR)
     output_format = OutputFormat(fmt)
-    # Only SARIF and Markdown cite rule metadata; loading every family costs start-up time.
-    wants_rules = output_format in (OutputFormat.SARIF, OutputFormat.MARKDOWN)
+    # Only SARIF, Markdown and HTML cite rule metadata; loading every family costs start-up time.
+    wants_rules = output_format in (OutputFormat.SARIF, OutputFormat.MARKDOWN, OutputFormat.HTML)
+    excerpts = {}
+    if output_format is OutputFormat.HTML:
+        from killproof.commands.report import read_excerpts
+
+        excerpts = read_excerpts(report, Path.cwd())
     options = RenderOptions(
         color=settings.color,
         width=settings.width,
         rules=catalog() if wants_rules else {},
         tool_version=tool_version() if output_format is OutputFormat.SARIF else "",
+        excerpts=excerpts,
     )
     text = render(report, output_format, options)
     if output is None:

@@ -1,0 +1,128 @@
+// killproof's HTML report: draws the charts described in #kp-charts with uPlot.
+// What it did is written into the DOM, so a headless browser can check it: every chart
+// figure gets data-kp-drawn (painted canvas pixels, or drawn SVG marks) and uPlot charts
+// data-kp-series / data-kp-points; <html> gets data-kp-errors (any script error) and
+// data-kp-ready once every chart was created.
+(function () {
+  "use strict";
+  var root = document.documentElement;
+  var errors = [];
+  function fail(message) {
+    errors.push(String(message));
+    root.setAttribute("data-kp-errors", errors.join(" | "));
+  }
+  window.addEventListener("error", function (event) { fail(event.message); });
+  var consoleError = console.error;
+  console.error = function () {
+    fail(Array.prototype.join.call(arguments, " "));
+    consoleError.apply(console, arguments);
+  };
+
+  var MARKER = { limit: "#b3261e", gomemlimit: "#d46b08", oom: "#7f0000", thrash: "#6a1b9a",
+    signal: "#1c5fa8", step: "#9aa3ad", slo: "#b3261e" };
+  var SERIES = ["#1c5fa8", "#1e7a34", "#d46b08", "#6a1b9a"];
+
+  // Non-transparent pixels of a canvas, on a sparse grid (enough to tell drawn from blank).
+  function paintedPixels(canvas) {
+    var ctx = canvas.getContext("2d");
+    var w = canvas.width, h = canvas.height;
+    if (!w || !h) return 0;
+    var data = ctx.getImageData(0, 0, w, h).data;
+    var count = 0;
+    for (var i = 3; i < data.length; i += 4 * 7) if (data[i] > 0) count++;
+    return count;
+  }
+
+  function markers(spec) {
+    return function (u) {
+      var ctx = u.ctx, box = u.bbox, ratio = window.devicePixelRatio || 1;
+      ctx.save();
+      ctx.lineWidth = 1.5 * ratio;
+      ctx.font = (11 * ratio) + "px system-ui, sans-serif";
+      spec.hlines.forEach(function (m) {
+        var y = u.valToPos(m.value, "y", true);
+        ctx.strokeStyle = ctx.fillStyle = MARKER[m.kind] || "#333";
+        ctx.setLineDash(m.kind === "gomemlimit" ? [6 * ratio, 4 * ratio] : []);
+        ctx.beginPath(); ctx.moveTo(box.left, y); ctx.lineTo(box.left + box.width, y); ctx.stroke();
+        ctx.textAlign = "right";
+        ctx.fillText(m.label, box.left + box.width - 4 * ratio, y - 4 * ratio);
+      });
+      spec.vlines.forEach(function (m, i) {
+        var x = u.valToPos(m.value, "x", true);
+        ctx.strokeStyle = ctx.fillStyle = MARKER[m.kind] || "#333";
+        ctx.setLineDash(m.kind === "step" ? [3 * ratio, 3 * ratio] : []);
+        ctx.beginPath(); ctx.moveTo(x, box.top); ctx.lineTo(x, box.top + box.height); ctx.stroke();
+        var right = x > box.left + box.width * 0.75;  // keep a late marker's label inside
+        ctx.textAlign = right ? "right" : "left";
+        ctx.fillText(m.label, x + (right ? -4 : 4) * ratio, box.top + (14 + 14 * (i % 3)) * ratio);
+      });
+      ctx.restore();
+    };
+  }
+
+  function draw(spec, figure) {
+    var plot = figure.querySelector(".plot");
+    var width = Math.max(320, Math.min(plot.clientWidth || 1000, 1120));
+    var marks = spec.hlines.map(function (m) { return m.value; });
+    var series = [{ label: spec.x_label }];
+    spec.series.forEach(function (label, i) {
+      series.push({ label: label, stroke: SERIES[i % SERIES.length], width: 2,
+        points: { show: spec.x_is_rate || spec.data[0].length < 3 }, spanGaps: false });
+    });
+    var opts = {
+      width: width, height: 300, series: series,
+      scales: {
+        x: { time: false, range: function (u, min, max) {
+          var pad = spec.x_is_rate ? Math.max((max - min) * 0.08, min * 0.1, 1) : 0;
+          return [Math.max(0, min - pad), max + pad];
+        } },
+        y: { range: function (u, min, max) {
+          var top = Math.max.apply(null, [max, 1].concat(marks));
+          return [0, top * 1.08];
+        } }
+      },
+      axes: [{ label: spec.x_label }, { label: spec.y_label, size: 60 }],
+      legend: { live: false },
+      hooks: {
+        draw: [markers(spec), function (u) {
+          figure.setAttribute("data-kp-series", String(u.series.length - 1));
+          figure.setAttribute("data-kp-points", String(u.data[0].length));
+          figure.setAttribute("data-kp-drawn", String(paintedPixels(u.ctx.canvas)));
+        }]
+      }
+    };
+    return new uPlot(opts, spec.data, plot);
+  }
+
+  function drawSvg(figure) {
+    var svg = figure.querySelector("svg");
+    var box = svg.getBBox();
+    var marks = 0;
+    svg.querySelectorAll("rect").forEach(function (r) {
+      if (r.getBBox().width > 0 && r.getBBox().height > 0) marks++;
+    });
+    figure.setAttribute("data-kp-drawn", String(box.width * box.height > 0 ? marks : 0));
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    try {
+      var specs = JSON.parse(document.getElementById("kp-charts").textContent);
+      var byId = {};
+      specs.forEach(function (s) { byId[s.id] = s; });
+      document.querySelectorAll("[data-kp-chart]").forEach(function (figure) {
+        try {
+          if (figure.getAttribute("data-kp-chart") === "svg") return drawSvg(figure);
+          if (typeof uPlot === "undefined") throw new Error("uPlot is missing");
+          var spec = byId[figure.getAttribute("data-kp-spec")];
+          if (!spec) throw new Error("no data for chart " + figure.id);
+          draw(spec, figure);
+        } catch (e) {
+          fail(figure.id + ": " + e);
+        }
+      });
+    } catch (e) {
+      fail(e);
+    }
+    root.setAttribute("data-kp-ready", "1");
+  });
+})();

@@ -1,7 +1,7 @@
 // killproof's HTML report: draws the charts described in #kp-charts with uPlot.
 // What it did is written into the DOM, so a headless browser can check it: every chart
 // figure gets data-kp-drawn (painted canvas pixels, or drawn SVG marks) and uPlot charts
-// data-kp-series / data-kp-points; <html> gets data-kp-errors (any script error) and
+// data-kp-series / data-kp-points / data-kp-series-pixels (pixels in a series colour); <html> gets data-kp-errors (any script error) and
 // data-kp-ready once every chart was created.
 (function () {
   "use strict";
@@ -18,19 +18,32 @@
     consoleError.apply(console, arguments);
   };
 
-  var MARKER = { limit: "#b3261e", gomemlimit: "#d46b08", oom: "#7f0000", thrash: "#6a1b9a",
-    signal: "#1c5fa8", step: "#9aa3ad", slo: "#b3261e" };
-  var SERIES = ["#1c5fa8", "#1e7a34", "#d46b08", "#6a1b9a"];
+  var MARKER = { limit: "#b3261e", gomemlimit: "#d46b08", oom: "#7f0000", thrash: "#4a148c",
+    signal: "#00838f", step: "#9aa3ad", slo: "#b3261e" };
+  var SERIES = ["#1c5fa8", "#1e7a34", "#c9a000", "#8e44ad"];  // none a marker colour
 
-  // Non-transparent pixels of a canvas, on a sparse grid (enough to tell drawn from blank).
+  var SERIES_RGB = SERIES.map(function (hex) {
+    return [1, 3, 5].map(function (i) { return parseInt(hex.substr(i, 2), 16); });
+  });
+
+  // Pixels of a canvas on a sparse grid: [painted at all, painted in a series colour]
+  // (axes, grid and markers have colours of their own, so the second says data was drawn).
   function paintedPixels(canvas) {
     var ctx = canvas.getContext("2d");
     var w = canvas.width, h = canvas.height;
-    if (!w || !h) return 0;
+    if (!w || !h) return [0, 0];
     var data = ctx.getImageData(0, 0, w, h).data;
-    var count = 0;
-    for (var i = 3; i < data.length; i += 4 * 7) if (data[i] > 0) count++;
-    return count;
+    var painted = 0, series = 0;
+    for (var i = 0; i < data.length; i += 4 * 3) {
+      if (data[i + 3] === 0) continue;
+      painted++;
+      for (var c = 0; c < SERIES_RGB.length; c++) {
+        var rgb = SERIES_RGB[c];
+        if (Math.abs(data[i] - rgb[0]) < 20 && Math.abs(data[i + 1] - rgb[1]) < 20 &&
+            Math.abs(data[i + 2] - rgb[2]) < 20) { series++; break; }
+      }
+    }
+    return [painted, series];
   }
 
   function markers(spec) {
@@ -87,7 +100,9 @@
         draw: [markers(spec), function (u) {
           figure.setAttribute("data-kp-series", String(u.series.length - 1));
           figure.setAttribute("data-kp-points", String(u.data[0].length));
-          figure.setAttribute("data-kp-drawn", String(paintedPixels(u.ctx.canvas)));
+          var pixels = paintedPixels(u.ctx.canvas);
+          figure.setAttribute("data-kp-drawn", String(pixels[0]));
+          figure.setAttribute("data-kp-series-pixels", String(pixels[1]));
         }]
       }
     };

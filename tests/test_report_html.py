@@ -397,3 +397,18 @@ def test_vendored_uplot_is_the_pinned_version_with_its_licence() -> None:
     assert readme.startswith(f"uPlot {version[1]} ") and f"VERSION=${{1:-{version[1]}}}" in refresh
     assert "</script" not in script.lower() and "<!--" not in script
     assert "MIT License" in (VENDOR / "LICENSE").read_text(encoding="utf-8")
+
+
+def test_html_flag_keeps_the_page_next_to_the_usual_output(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(REPO)
+    page = tmp_path / "why.html"
+    incident = ["examples/incident/kern.log", "examples/incident/pod.json"]
+    assert main(["why", *incident, "--html", str(page)]) == 1
+    out, err = capsys.readouterr()
+    assert out.startswith("1 kill(s), 0 attempt(s): orders-leak (pid 24649) OOM-killed")
+    assert f"HTML report written to {page}" in err
+    html = page.read_text(encoding="utf-8")
+    assert "<title>killproof why: ERRORS</title>" in html
+    assert "orders-leak (pid 24649) OOM-killed" in "".join(Page(html).text)

@@ -60,14 +60,18 @@
         ctx.textAlign = "right";
         ctx.fillText(m.label, box.left + box.width - 4 * ratio, y - 4 * ratio);
       });
-      spec.vlines.forEach(function (m, i) {
+      spec.vlines.forEach(function (m) {
         var x = u.valToPos(m.value, "x", true);
         ctx.strokeStyle = ctx.fillStyle = MARKER[m.kind] || "#333";
         ctx.setLineDash(m.kind === "step" ? [3 * ratio, 3 * ratio] : []);
         ctx.beginPath(); ctx.moveTo(x, box.top); ctx.lineTo(x, box.top + box.height); ctx.stroke();
-        var right = x > box.left + box.width * 0.75;  // keep a late marker's label inside
-        ctx.textAlign = right ? "right" : "left";
-        ctx.fillText(m.label, x + (right ? -4 : 4) * ratio, box.top + (14 + 14 * (i % 3)) * ratio);
+        // Written up along its line (left of it), clear of the horizontal markers' labels.
+        ctx.save();
+        ctx.translate(x - 4 * ratio, box.top + 4 * ratio);
+        ctx.rotate(-Math.PI / 2);
+        ctx.textAlign = "right";
+        ctx.fillText(m.label, 0, 0);
+        ctx.restore();
       });
       ctx.restore();
     };
@@ -79,8 +83,11 @@
     var marks = spec.hlines.map(function (m) { return m.value; });
     var series = [{ label: spec.x_label }];
     spec.series.forEach(function (label, i) {
+      // Points where the line alone would hardly show: few x values, or a sparse series.
+      var values = spec.data[i + 1].filter(function (v) { return v !== null; }).length;
+      var sparse = spec.x_is_rate || values < 3 || values * 10 < spec.data[0].length;
       series.push({ label: label, stroke: SERIES[i % SERIES.length], width: 2,
-        points: { show: spec.x_is_rate || spec.data[0].length < 3 }, spanGaps: false });
+        points: { show: sparse, size: 6 }, spanGaps: false });
     });
     var opts = {
       width: width, height: 300, series: series,

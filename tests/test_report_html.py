@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 from collections.abc import Callable
 from html.parser import HTMLParser
@@ -412,3 +413,40 @@ def test_html_flag_keeps_the_page_next_to_the_usual_output(
     html = page.read_text(encoding="utf-8")
     assert "<title>killproof why: ERRORS</title>" in html
     assert "orders-leak (pid 24649) OOM-killed" in "".join(Page(html).text)
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_what_the_page_needs(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import zipfile
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "--no-build-isolation",
+         "-q", "-w", str(tmp_path)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    (wheel,) = tmp_path.glob("killproof-*.whl")
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    names = {p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()}
+    for asset in ("templates/report.html.j2", "templates/report.js", "vendor/LICENSE",
+                  "vendor/uPlot.iife.min.js", "vendor/uPlot.min.css"):  # fmt: skip
+        assert f"killproof/report/{asset}" in names
+    # The installed package alone renders a page with its charts (no source tree on the path).
+    saved = FIXTURES / "drill-orders-oom.json"
+    deps = [p for p in sys.path if p.endswith("site-packages")]
+    script = (
+        f"import sys; sys.path[:0] = {[str(site), *deps]!r}; import killproof; "
+        "from killproof.cli import main; print(killproof.__file__); "
+        f"sys.exit(main(['report', {str(saved)!r}, '--format', 'html', '-o', 'out.html']))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    run = subprocess.run(
+        [sys.executable, "-S", "-c", script],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith(str(site))
+    page = Page((tmp_path / "out.html").read_text(encoding="utf-8"))
+    assert {c["id"] for c in page.chart_data()} == {"memory", "goroutines", "latency"}

@@ -450,3 +450,45 @@ def test_the_wheel_carries_what_the_page_needs(tmp_path: Path) -> None:
     assert run.stdout.startswith(str(site))
     page = Page((tmp_path / "out.html").read_text(encoding="utf-8"))
     assert {c["id"] for c in page.chart_data()} == {"memory", "goroutines", "latency"}
+
+
+def test_a_long_drill_is_thinned_and_keeps_its_peak() -> None:
+    samples = [
+        {"t_s": i / 10, "cgroup_usage_bytes": (20 << 20) + (i % 7) * 4096, "step": 0}
+        for i in range(36_000)
+    ]
+    samples[21_337]["cgroup_usage_bytes"] = 63 << 20  # the spike before a kill
+    samples[30_001]["cgroup_usage_bytes"] = 1 << 20
+    chart = charts.memory_chart({"samples": samples}, {})
+    assert chart is not None
+    x, memory = chart.columns
+    assert len(x) <= charts.MAX_POINTS + 2 and list(x) == sorted(t or 0.0 for t in x)
+    assert max(v or 0 for v in memory) == 63.0 and min(v or 0 for v in memory) == 1.0
+    assert x[memory.index(63.0)] == 2133.7
+    assert (x[0], x[-1]) == (0.0, 3599.9)
+
+
+def _finding(severity: Severity) -> Finding:
+    return Finding("KP1", "x", severity, "m")
+
+
+@pytest.mark.parametrize(
+    ("report", "word", "tone"),
+    [
+        (Report("drill", sections={"verdict": "pass"}), "PASS", "pass"),
+        (Report("drill", sections={"verdict": "fail"}), "FAIL", "fail"),
+        (Report("drill", sections={"verdict": "pass", "interrupted": True}), "INTERRUPTED", "warn"),
+        (Report("check", findings=(_finding(Severity.WARNING), _finding(Severity.INFO))),
+         "WARNINGS", "warn"),
+        (Report("check", findings=(_finding(Severity.INFO), _finding(Severity.ERROR))),
+         "ERRORS", "fail"),
+        (Report("why"), "CLEAN", "pass"),
+        (Report("plan", sections={"recommendations": [{"setting": "x"}]}), "PLAN", "info"),
+    ],
+)  # fmt: skip
+def test_the_verdict_on_top(report: Report, word: str, tone: str) -> None:
+    html = html_of(report)
+    assert (
+        f'<section class="verdict tone-{tone}" id="verdict">\n<span class="word">{word}</span>'
+        in html
+    )

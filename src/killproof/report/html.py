@@ -58,6 +58,8 @@ def verdict(report: Report) -> Verdict:
         errors = dict.fromkeys(f.name for f in report.findings if f.severity is Severity.ERROR)
         headline += f" ({', '.join(errors)})" if errors else ""
     drill = report.sections.get("verdict")
+    if drill in ("pass", "fail") and report.sections.get("interrupted") is True:
+        return Verdict("INTERRUPTED", "warn", headline)
     if drill in ("pass", "fail"):
         return Verdict(str(drill).upper(), str(drill), headline)
     if charts.items(report.sections.get("recommendations")):

@@ -20,6 +20,9 @@ from typing import Any
 from killproof.sources.quantity import QuantityError, gomemlimit_bytes
 
 MIB = float(1 << 20)
+MAX_POINTS = 4000
+"""A time series longer than this is thinned (:func:`thin`): an hour at 10 Hz would
+otherwise put 36,000 samples per series into the page."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,7 @@ def memory_chart(sections: Mapping[str, Any], metadata: Mapping[str, Any]) -> Li
     """Memory against time: cgroup usage, RSS and heap in use (MiB, each when sampled),
     with the limit, GOMEMLIMIT, the step starts, the OOM kill, thrash and the stop signal."""
     samples = [s for s in items(sections.get("samples")) if number(s.get("t_s")) is not None]
+    samples.sort(key=lambda s: float(s["t_s"]))  # uPlot needs x ascending
     names = (("cgroup_usage_bytes", "cgroup usage"), ("rss_bytes", "RSS"),
              ("heap_inuse_bytes", "heap in use"))  # fmt: skip
     present = [(key, label) for key, label in names if any(number(s.get(key)) for s in samples)]
@@ -191,9 +195,32 @@ def memory_chart(sections: Mapping[str, Any], metadata: Mapping[str, Any]) -> Li
         x_label="seconds since start",
         y_label="MiB",
         series=tuple(label for _, label in present),
-        columns=tuple(columns),
+        columns=thin(columns),
         markers=tuple(markers),
     )
+
+
+def thin(
+    columns: Sequence[tuple[float | None, ...]], max_points: int = MAX_POINTS
+) -> tuple[tuple[float | None, ...], ...]:
+    """At most about ``max_points`` rows of ``columns`` (x first): the rows are cut into
+    ``max_points / (2 × series)`` buckets and each bucket keeps, for every series, the row of
+    its lowest and of its highest value, so peaks (the one before an OOM kill) survive."""
+    count = len(columns[0])
+    if count <= max_points:
+        return tuple(columns)
+    series = columns[1:]
+    buckets = max(1, max_points // (2 * max(1, len(series))))
+    keep: set[int] = {0, count - 1}
+    for b in range(buckets):
+        rows = range(b * count // buckets, (b + 1) * count // buckets)
+        for column in series:
+            valued = [i for i in rows if column[i] is not None]
+            if valued:
+                keep.add(min(valued, key=lambda i: column[i] or 0.0))
+                keep.add(max(valued, key=lambda i: column[i] or 0.0))
+    kept = sorted(keep)
+    return tuple(tuple(column[i] for i in kept) for column in columns)
 
 
 def _step_starts(samples: Sequence[Mapping[str, Any]], sections: Mapping[str, Any]) -> list[Marker]:
@@ -220,7 +247,7 @@ def goroutine_chart(sections: Mapping[str, Any]) -> LineChart | None:
     points = [
         (number(s.get("t_s")), number(s.get("goroutines"))) for s in items(sections.get("samples"))
     ]
-    kept = [(t, g) for t, g in points if t is not None and g is not None]
+    kept = sorted((t, g) for t, g in points if t is not None and g is not None)
     if len(kept) < 2:
         return None
     signal_t = signal_time_s(sections)
@@ -231,7 +258,7 @@ def goroutine_chart(sections: Mapping[str, Any]) -> LineChart | None:
         x_label="seconds since start",
         y_label="goroutines",
         series=("goroutines",),
-        columns=(tuple(t for t, _ in kept), tuple(g for _, g in kept)),
+        columns=thin([tuple(t for t, _ in kept), tuple(g for _, g in kept)]),
         markers=markers,
     )
 

@@ -8,6 +8,9 @@ hash), so markup smuggled in through a log line could not run even if it escaped
 Everything from the report is untrusted (it quotes logs and source files): the template
 autoescapes it, and the chart data embedded in ``<script type="application/json">`` has
 ``<``, ``>``, ``&``, U+2028 and U+2029 escaped (:func:`script_json`).
+
+The only files read are the package's own (template, script, uPlot), once per process;
+source excerpts are read by the command edge and passed in :class:`RenderOptions`.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ STEP="2. killproof check examples/orders-fixed — its corrected twin (no errors
   step 0 $kp check examples/orders-fixed
 STEP="3. killproof drill examples/orders — 64Mi limit from its Deployment, 200 new orders/s" \
   step 1 $kp drill examples/orders --port "$port_a" --rate 200 --duration 20s \
-  --request 'GET /orders?id={n}' --no-progress
+  --request 'GET /orders?id={n}' --no-progress --html "${TMPDIR:-/tmp}/killproof-demo-drill.html"
 STEP="4. killproof drill examples/orders-fixed — same load, 128Mi, GOMEMLIMIT, SIGTERM drain" \
   step 0 $kp drill examples/orders-fixed --port "$port_b" --rate 200 --duration 15s \
   --request 'GET /orders?id={n}' --no-progress

@@ -155,6 +155,14 @@ class Table:
     columns: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
 
+    def to_json(self) -> dict[str, JSONValue]:
+        """JSON form: ``title``, ``columns``, ``rows`` (lists of strings)."""
+        return {
+            "title": self.title,
+            "columns": list(self.columns),
+            "rows": [list(r) for r in self.rows],
+        }
+
 
 @dataclass(frozen=True)
 class Report:
@@ -183,11 +191,14 @@ class Report:
         out: dict[str, JSONValue] = {
             "schema_version": SCHEMA_VERSION,
             "command": self.command,
+            "summary": self.summary,
         }
         out.update(self.sections)
         out["findings"] = [f.to_json() for f in self.sorted_findings()]
         out["skipped"] = [s.to_json() for s in self.skipped]
         out["measurements"] = [m.to_json() for m in self.measurements]
+        # The human tables too, so `killproof report` re-renders a saved report in full.
+        out["tables"] = [t.to_json() for t in self.tables]
         out["metadata"] = dict(self.metadata)
         return out
 

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from killproof.config import terminal_settings
+from killproof.config import Settings, terminal_settings
 from killproof.errors import InputError
 from killproof.model import Report, Severity, exit_code
 from killproof.report import OutputFormat, RenderOptions, format_names, render
@@ -43,6 +43,14 @@ def output_options(default_fail_on: str = "error") -> Callable[[FC], FC]:
             "whatever is found; 2 still means the input could not be read).",
         )(func)
         func = click.option(
+            "--html",
+            "html_page",
+            type=click.Path(dir_okay=False, writable=True, path_type=Path),
+            expose_value=False,  # read by emit() from the context: no command signature grows
+            callback=_remember_html_page,
+            help="Also write the report as one self-contained HTML page (charts) to this file.",
+        )(func)
+        func = click.option(
             "-o",
             "--output",
             type=click.Path(dir_okay=False, writable=True, path_type=Path),
@@ -62,27 +70,56 @@ def output_options(default_fail_on: str = "error") -> Callable[[FC], FC]:
     return decorate
 
 
+def _remember_html_page(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    ctx.meta[_HTML_PAGE] = value
+
+
+_HTML_PAGE = "killproof.html_page"
+
+
 def emit(report: Report, fmt: str, output: Path | None, fail_on: str) -> int:
-    """Render and write ``report``; return the exit code its findings earn."""
+    """Render and write ``report`` (and the ``--html`` page when asked); return the exit
+    code its findings earn."""
     severity = None if fail_on == FAIL_NEVER else Severity(fail_on)
     to_tty = output is None and sys.stdout.isatty()
     settings = terminal_settings(to_tty, severity or Severity.ERROR)
     output_format = OutputFormat(fmt)
-    # Only SARIF and Markdown cite rule metadata; loading every family costs start-up time.
-    wants_rules = output_format in (OutputFormat.SARIF, OutputFormat.MARKDOWN)
-    options = RenderOptions(
-        color=settings.color,
-        width=settings.width,
-        rules=catalog() if wants_rules else {},
-        tool_version=tool_version() if output_format is OutputFormat.SARIF else "",
-    )
-    text = render(report, output_format, options)
+    text = render(report, output_format, _render_options(report, output_format, settings))
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
-        try:
-            output.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"cannot write report: {exc.strerror}", str(output)) from exc
+        _write(text, output)
+    context = click.get_current_context(silent=True)
+    html_page = context.meta.get(_HTML_PAGE) if context is not None else None
+    if isinstance(html_page, Path):
+        options = _render_options(report, OutputFormat.HTML, settings)
+        _write(render(report, OutputFormat.HTML, options), html_page)
+        click.echo(f"killproof: HTML report written to {html_page}", err=True)
     return 0 if severity is None else exit_code(report, severity)
+
+
+def _render_options(
+    report: Report, output_format: OutputFormat, settings: Settings
+) -> RenderOptions:
+    # Only SARIF, Markdown and HTML cite rule metadata; loading every family costs start-up.
+    wants_rules = output_format in (OutputFormat.SARIF, OutputFormat.MARKDOWN, OutputFormat.HTML)
+    excerpts = {}
+    if output_format is OutputFormat.HTML:
+        from killproof.commands.report import read_excerpts
+
+        excerpts = read_excerpts(report, Path.cwd())
+    return RenderOptions(
+        color=settings.color,
+        width=settings.width,
+        rules=catalog() if wants_rules else {},
+        tool_version=tool_version() if output_format is OutputFormat.SARIF else "",
+        excerpts=excerpts,
+    )
+
+
+def _write(text: str, path: Path) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write report: {exc.strerror}", str(path)) from exc

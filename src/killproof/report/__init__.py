@@ -19,16 +19,30 @@ class OutputFormat(enum.Enum):
     SARIF = "sarif"
     JUNIT = "junit"
     MARKDOWN = "markdown"
+    HTML = "html"
+
+
+@dataclass(frozen=True)
+class SourceExcerpt:
+    """A few lines of a file around a finding (HTML): ``first_line`` is the 1-based number
+    of ``lines[0]``; ``line`` the one the finding names."""
+
+    path: str
+    line: int
+    first_line: int
+    lines: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class RenderOptions:
-    """How to render: colour (text only), width, and rule metadata (SARIF, Markdown)."""
+    """How to render: colour (text only), width, rule metadata (SARIF, Markdown, HTML) and
+    the source excerpts the command edge read for the findings (HTML; keyed by path, line)."""
 
     color: bool = False
     width: int = 100
     rules: Mapping[str, Rule[Any]] = field(default_factory=dict)
     tool_version: str = "0.0.0"
+    excerpts: Mapping[tuple[str, int], SourceExcerpt] = field(default_factory=dict)
 
 
 def render(report: Report, fmt: OutputFormat, options: RenderOptions) -> str:
@@ -55,6 +69,10 @@ def render(report: Report, fmt: OutputFormat, options: RenderOptions) -> str:
             from killproof.report import markdown
 
             return markdown.render(report, options)
+        case OutputFormat.HTML:
+            from killproof.report import html
+
+            return html.render(report, options)
 
 
 def format_names() -> Sequence[str]:

@@ -408,7 +408,7 @@ def test_html_flag_keeps_the_page_next_to_the_usual_output(
     incident = ["examples/incident/kern.log", "examples/incident/pod.json"]
     assert main(["why", *incident, "--html", str(page)]) == 1
     out, err = capsys.readouterr()
-    assert out.startswith("1 kill(s), 0 attempt(s): orders-leak (pid 24649) OOM-killed")
+    assert out.startswith("1 kill: orders-leak (pid 24649) OOM-killed")
     assert f"HTML report written to {page}" in err
     html = page.read_text(encoding="utf-8")
     assert "<title>killproof why: ERRORS</title>" in html

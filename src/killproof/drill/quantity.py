@@ -39,7 +39,7 @@ def parse_bytes(text: str, what: str = "--memory") -> int:
         raise InputError(f"{what} {text!r}: too large")
     unit: str | None = m.group(3)
     suffix = _UNITS.get(unit, unit or "")
-    # Exact decimal arithmetic, rounded up: the same bytes sources/quantity.py gives a
+    # Exact decimal arithmetic, rounded up: the same bytes sources/deploy/quantity.py gives a
     # manifest's limit (``0.1Mi`` is 104858 bytes in both).
     total = whole_bytes(Decimal(m.group(1)) * 10**exponent * unit_factor(suffix))
     if total >= 1 << 62:

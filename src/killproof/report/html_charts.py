@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from killproof.sources.quantity import QuantityError, gomemlimit_bytes
+from killproof.sources.deploy.quantity import QuantityError, gomemlimit_bytes
 
 MIB = float(1 << 20)
 MAX_POINTS = 4000

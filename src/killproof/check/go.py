@@ -29,6 +29,7 @@ from killproof.sources.golang.imports import Import, file_imports
 from killproof.sources.golang.package import GoFile, GoPackage, build_file
 from killproof.sources.golang.parse import SyntaxProblem, is_generated, parse, syntax_problem
 from killproof.sources.golang.query import is_serving_import, needs_query
+from killproof.sources.golang.reach import REACHABILITY_RULES, USED, reach_of, selector_names
 from killproof.sources.golang.summary import summarize
 from killproof.sources.golang.suppress import Suppression, file_suppressions, suppressed_lines
 from killproof.sources.golang.testsupport import (
@@ -84,6 +85,12 @@ class PackageOutcome:
     syntax_errors: int
     test_support: tuple[str, ...] = ()
     """Files left out because they import a test framework."""
+    pending: tuple[tuple[Finding, str], ...] = ()
+    """Findings in a function its own package does not use, with its name when exported
+    (kept when another package of the tree names it; "" when unexported): dropped when
+    the tree builds a program (:mod:`~killproof.sources.golang.reach`)."""
+    selectors: frozenset[str] = frozenset()
+    """Exported names written after a dot in this directory's files (test support aside)."""
 
 
 def check_go(root: Path, go_files: Sequence[Path], jobs: int) -> GoResult:
@@ -105,7 +112,11 @@ def check_go(root: Path, go_files: Sequence[Path], jobs: int) -> GoResult:
     summaries: list[PackageSummary] = []
     checked = errors = 0
     support = 0
+    selectors: set[str] = set()
+    pending: list[tuple[Finding, str]] = []
     for o in outcomes:
+        selectors |= o.selectors
+        pending.extend(o.pending)
         findings.extend(o.findings)
         skipped.extend(o.skipped)
         summaries.extend(o.summaries)
@@ -113,6 +124,16 @@ def check_go(root: Path, go_files: Sequence[Path], jobs: int) -> GoResult:
         errors += o.syntax_errors
         support += len(o.test_support)
     skipped.sort(key=lambda s: (s.what, s.reason))  # same order however the work was split
+    has_program = any(s.name == "main" for s in summaries)
+    uncalled = [x for x, name in pending if has_program and name not in selectors]
+    findings.extend(x for x, name in pending if not (has_program and name not in selectors))
+    if uncalled:
+        skipped.append(
+            Skipped(
+                f"{len(uncalled)} findings in functions nothing calls",
+                "no code in the tree (tests aside) calls or names the function they are in",
+            )
+        )
     if tests:
         skipped.append(
             Skipped(f"{len(tests)} _test.go files", "test code does not run in production")
@@ -350,6 +371,7 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
     supp: dict[str, list[Suppression]] = {}
     parsed: list[tuple[str, bytes, ts.Tree, tuple[Import, ...]]] = []
     test_support: list[str] = []
+    generated: list[bytes] = []
     for rel in task.files:
         try:
             source = _read_go(root / rel, root)
@@ -363,6 +385,7 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
             continue
         if is_generated(source):
             skipped.append(Skipped(rel, "generated file (// Code generated … DO NOT EDIT.)"))
+            generated.append(source)
             continue
         if _nested_deeper(source, GO_MAX_NESTING):
             skipped.append(
@@ -389,6 +412,7 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
         supp[rel] = list(file_suppressions(source, tree.root_node))
         by_pkg.setdefault(gofile.package_name, []).append(gofile)
     findings: list[Finding] = []
+    pending: list[tuple[Finding, str]] = []
     summaries: list[PackageSummary] = []
     checked = 0
     import_base = task.module.module_path
@@ -415,12 +439,30 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
             except Exception as exc:  # a rule bug must cost one package, not the run
                 skipped.append(Skipped(f"{task.dir} ({rule.id})", f"{INTERNAL_ERROR}: {exc!r}"))
         silenced = {f.path: suppressed_lines(facts.suppressions.get(f.path, [])) for f in files}
-        findings.extend(x for x in raw if x.rule == "KP100" or not _is_silenced(x, silenced))
+        kept = [x for x in raw if x.rule == "KP100" or not _is_silenced(x, silenced)]
+        for x in kept:
+            reach = (
+                reach_of(pkg, x.location.path, x.location.line, generated)
+                if x.rule in REACHABILITY_RULES
+                else USED
+            )
+            if reach.state == "used":
+                findings.append(x)
+            else:  # decided once the tree is read: only where it builds a program
+                pending.append((x, reach.name))
         mains = [f for f, _ in pkg.functions.get("main", [])]
         home = mains[0] if mains else files[0]
         summaries.append(summarize(facts, Location(home.path, 1, 1)))
+    selectors = selector_names([*(src for _, src, _, _ in parsed), *generated])
     return PackageOutcome(
-        tuple(findings), tuple(skipped), tuple(summaries), checked, errors, tuple(test_support)
+        tuple(findings),
+        tuple(skipped),
+        tuple(summaries),
+        checked,
+        errors,
+        tuple(test_support),
+        tuple(pending),
+        selectors,
     )
 
 

@@ -23,9 +23,11 @@ from killproof.check.programs import build_programs, run_program_rules
 from killproof.errors import ReadRefused
 from killproof.model import Finding, Location, Severity, Skipped
 from killproof.rules.engine import RULE_BUDGET_S, RuleBudget, RuleOverrun, run_rule
+from killproof.sources.golang.ci import ci_run_dirs
 from killproof.sources.golang.facts import PackageFacts, PackageSummary
 from killproof.sources.golang.gomod import GoMod, parse_gomod
 from killproof.sources.golang.imports import Import, file_imports
+from killproof.sources.golang.memo import forget
 from killproof.sources.golang.package import GoFile, GoPackage, build_file
 from killproof.sources.golang.parse import SyntaxProblem, is_generated, parse, syntax_problem
 from killproof.sources.golang.query import is_serving_import, needs_query
@@ -72,6 +74,8 @@ class PackageTask:
     run: str = ""
     """Which run the task belongs to (its rules share one time budget per process)."""
     rule_budget_s: float = RULE_BUDGET_S
+    include_tests: bool = False
+    """Check files that import a test framework too (``--include-tests``)."""
 
 
 @dataclass(frozen=True)
@@ -93,17 +97,21 @@ class PackageOutcome:
     """Exported names written after a dot in this directory's files (test support aside)."""
 
 
-def check_go(root: Path, go_files: Sequence[Path], jobs: int) -> GoResult:
+def check_go(
+    root: Path, go_files: Sequence[Path], jobs: int, include_tests: bool = False
+) -> GoResult:
     """Check ``go_files`` (absolute, or relative to the current directory) under ``root``.
 
     ``jobs`` is the number of worker processes (0: one per CPU). Test files
-    (``_test.go``) are not checked: they never run in the production binary.
+    (``_test.go``) are not checked: they never run in the production binary. Test
+    support (files importing a test framework, packages only tests import) and programs
+    only CI runs with ``go run`` are left out too, unless ``include_tests``.
     """
     root = root.resolve()
     tests = [p for p in go_files if p.name.endswith("_test.go")]
     run = f"{os.getpid()}-{time.monotonic_ns()}"
     tasks = [
-        dataclasses.replace(t, run=run)
+        dataclasses.replace(t, run=run, include_tests=include_tests)
         for t in _tasks(root, [p for p in go_files if not p.name.endswith("_test.go")])
     ]
     outcomes = _run(tasks, jobs)
@@ -157,7 +165,7 @@ def check_go(root: Path, go_files: Sequence[Path], jobs: int) -> GoResult:
                 "no program built from this tree contains them",
             )
         )
-    helpers = _test_only(root, summaries, tests)
+    helpers = set() if include_tests else _test_only(root, summaries, tests)
     if helpers:
         findings = [f for f in findings if _dir_of(f.location.path) not in helpers]
         summaries = [s for s in summaries if s.dir not in helpers]
@@ -165,6 +173,16 @@ def check_go(root: Path, go_files: Sequence[Path], jobs: int) -> GoResult:
             Skipped(
                 f"{len(helpers)} Go packages only tests import",
                 "only _test.go files of other directories import them: test helpers",
+            )
+        )
+    bots = set() if include_tests else _ci_programs(root, summaries)
+    if bots:
+        findings = [f for f in findings if _dir_of(f.location.path) not in bots]
+        summaries = [s for s in summaries if s.dir not in bots]
+        skipped.append(
+            Skipped(
+                f"{len(bots)} Go programs only CI runs",
+                "a CI file runs them with `go run` (bots, release helpers): not deployed",
             )
         )
     programs = build_programs(summaries)
@@ -178,6 +196,15 @@ def check_go(root: Path, go_files: Sequence[Path], jobs: int) -> GoResult:
         files_checked=checked,
         syntax_errors=errors,
     )
+
+
+def _ci_programs(root: Path, summaries: Sequence[PackageSummary]) -> set[str]:
+    """Directories of main packages a CI file runs with ``go run`` (see
+    :mod:`~killproof.sources.golang.ci`)."""
+    mains = {s.dir for s in summaries if s.name == "main"}
+    if not mains:
+        return set()
+    return mains & ci_run_dirs(root)
 
 
 def _go_program(main: PackageSummary, packages: Sequence[PackageSummary]) -> GoProgram:
@@ -399,7 +426,7 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
             skipped.append(_unparsed(rel, source, problem))
             continue
         imports = tuple(file_imports(tree.root_node))
-        if framework_imported(i.path for i in imports) is not None:
+        if not task.include_tests and framework_imported(i.path for i in imports) is not None:
             test_support.append(rel)
             continue
         parsed.append((rel, source, tree, imports))
@@ -453,6 +480,7 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
         mains = [f for f, _ in pkg.functions.get("main", [])]
         home = mains[0] if mains else files[0]
         summaries.append(summarize(facts, Location(home.path, 1, 1)))
+        forget()  # the memos hold this package's trees
     selectors = selector_names([*(src for _, src, _, _ in parsed), *generated])
     return PackageOutcome(
         tuple(findings),

@@ -455,6 +455,7 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
             module_path=task.module.module_path,
             go_version=task.module.go_version,
             import_path=import_base,
+            root=task.root,
         )
         facts = PackageFacts(pkg, {f.path: supp.get(f.path, []) for f in files})
         raw: list[Finding] = []

@@ -123,3 +123,14 @@ def test_a_tree_without_a_program_keeps_its_api(tmp_path: Path) -> None:
     lines = {line for _, line in _kp114(result.findings)}
     assert lines == {7, 11, 15, 19, 23, 27, 35}
     assert not any("nothing calls" in s.what for s in result.skipped)
+
+
+def test_a_dot_import_keeps_exported_functions(tmp_path: Path) -> None:
+    """``import . "example.com/app/client"`` calls ``Unused()`` without a dot."""
+    main = MAIN.replace('"example.com/app/client"', '. "example.com/app/client"')
+    main = main.replace("client.Used()", "Used()").replace("client.Caller()", "Unused()")
+    files = _tree(tmp_path, {"client/client.go": CLIENT, "cmd/app/main.go": main})
+    result = check_go(tmp_path, files, jobs=1)
+    lines = {line for path, line in _kp114(result.findings) if path == "client/client.go"}
+    assert lines == {7, 15, 19, 23, 27, 35}  # only helper (unexported, unused) dropped
+    assert ("cmd/app/main.go", 10) not in _kp114(result.findings)  # dead, unexported

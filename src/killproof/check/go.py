@@ -95,6 +95,8 @@ class PackageOutcome:
     the tree builds a program (:mod:`~killproof.sources.golang.reach`)."""
     selectors: frozenset[str] = frozenset()
     """Exported names written after a dot in this directory's files (test support aside)."""
+    dot_import: bool = False
+    """Some file here imports a package with ``.``: its names are used without a dot."""
 
 
 def check_go(
@@ -133,8 +135,14 @@ def check_go(
         support += len(o.test_support)
     skipped.sort(key=lambda s: (s.what, s.reason))  # same order however the work was split
     has_program = any(s.name == "main" for s in summaries)
-    uncalled = [x for x, name in pending if has_program and name not in selectors]
-    findings.extend(x for x, name in pending if not (has_program and name not in selectors))
+    # A dot import uses another package's exported names bare: no `.Name` to look for.
+    named = selectors if not any(o.dot_import for o in outcomes) else None
+
+    def never_named(name: str) -> bool:
+        return has_program and (name == "" or (named is not None and name not in named))
+
+    uncalled = [x for x, name in pending if never_named(name)]
+    findings.extend(x for x, name in pending if not never_named(name))
     if uncalled:
         skipped.append(
             Skipped(
@@ -483,6 +491,7 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
         summaries.append(summarize(facts, Location(home.path, 1, 1)))
         forget()  # the memos hold this package's trees
     selectors = selector_names([*(src for _, src, _, _ in parsed), *generated])
+    dot_import = any(i.name == "." for *_, imps in parsed for i in imps)
     return PackageOutcome(
         tuple(findings),
         tuple(skipped),
@@ -492,6 +501,7 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
         tuple(test_support),
         tuple(pending),
         selectors,
+        dot_import,
     )
 
 

@@ -28,11 +28,14 @@ from killproof.model import Finding, Location, Severity, Skipped
 from killproof.rules import engine
 from killproof.rules.engine import RULE_BUDGET_S, RuleBudget
 from killproof.rules.suppress import decide
+from killproof.sources.golang.ci import ci_run_dirs
 from killproof.sources.golang.gomod import GoMod, parse_gomod
 from killproof.sources.golang.imports import Import, file_imports
+from killproof.sources.golang.memo import forget
 from killproof.sources.golang.package import GoFile, GoPackage, build_file
 from killproof.sources.golang.parse import SyntaxProblem, is_generated, parse, syntax_problem
 from killproof.sources.golang.query import is_serving_import, needs_query
+from killproof.sources.golang.reach import REACHABILITY_RULES, USED, reach_of, selector_names
 from killproof.sources.golang.suppress import file_suppressions
 from killproof.sources.golang.testsupport import (
     file_import_paths,
@@ -74,6 +77,8 @@ class PackageTask:
     run: str = ""
     """Which run the task belongs to (its rules share one time budget per process)."""
     rule_budget_s: float = RULE_BUDGET_S
+    include_tests: bool = False
+    """Check files that import a test framework too (``--include-tests``)."""
 
 
 @dataclass(frozen=True)
@@ -87,19 +92,31 @@ class PackageOutcome:
     syntax_errors: int
     test_support: tuple[str, ...] = ()
     """Files left out because they import a test framework."""
+    pending: tuple[tuple[Finding, str], ...] = ()
+    """Findings in a function its own package does not use, with its name when exported
+    (kept when another package of the tree names it; "" when unexported): dropped when
+    the tree builds a program (:mod:`~killproof.sources.golang.reach`)."""
+    selectors: frozenset[str] = frozenset()
+    """Exported names written after a dot in this directory's files (test support aside)."""
+    dot_import: bool = False
+    """Some file here imports a package with ``.``: its names are used without a dot."""
 
 
-def check_go(root: Path, go_files: Sequence[Path], jobs: int) -> GoResult:
+def check_go(
+    root: Path, go_files: Sequence[Path], jobs: int, include_tests: bool = False
+) -> GoResult:
     """Check ``go_files`` (absolute, or relative to the current directory) under ``root``.
 
     ``jobs`` is the number of worker processes (0: one per CPU). Test files
-    (``_test.go``) are not checked: they never run in the production binary.
+    (``_test.go``) are not checked: they never run in the production binary. Test
+    support (files importing a test framework, packages only tests import) and programs
+    only CI runs with ``go run`` are left out too, unless ``include_tests``.
     """
     root = root.resolve()
     tests = [p for p in go_files if p.name.endswith("_test.go")]
     run = f"{os.getpid()}-{time.monotonic_ns()}"
     tasks = [
-        dataclasses.replace(t, run=run)
+        dataclasses.replace(t, run=run, include_tests=include_tests)
         for t in _tasks(root, [p for p in go_files if not p.name.endswith("_test.go")])
     ]
     outcomes = _run(tasks, jobs)
@@ -108,7 +125,11 @@ def check_go(root: Path, go_files: Sequence[Path], jobs: int) -> GoResult:
     summaries: list[PackageSummary] = []
     checked = errors = 0
     support = 0
+    selectors: set[str] = set()
+    pending: list[tuple[Finding, str]] = []
     for o in outcomes:
+        selectors |= o.selectors
+        pending.extend(o.pending)
         findings.extend(o.findings)
         skipped.extend(o.skipped)
         summaries.extend(o.summaries)
@@ -116,6 +137,22 @@ def check_go(root: Path, go_files: Sequence[Path], jobs: int) -> GoResult:
         errors += o.syntax_errors
         support += len(o.test_support)
     skipped.sort(key=lambda s: (s.what, s.reason))  # same order however the work was split
+    has_program = any(s.name == "main" for s in summaries)
+    # A dot import uses another package's exported names bare: no `.Name` to look for.
+    named = selectors if not any(o.dot_import for o in outcomes) else None
+
+    def never_named(name: str) -> bool:
+        return has_program and (name == "" or (named is not None and name not in named))
+
+    uncalled = [x for x, name in pending if never_named(name)]
+    findings.extend(x for x, name in pending if not never_named(name))
+    if uncalled:
+        skipped.append(
+            Skipped(
+                f"{len(uncalled)} findings in functions nothing calls",
+                "no code in the tree (tests aside) calls or names the function they are in",
+            )
+        )
     if tests:
         skipped.append(
             Skipped(f"{len(tests)} _test.go files", "test code does not run in production")
@@ -139,7 +176,7 @@ def check_go(root: Path, go_files: Sequence[Path], jobs: int) -> GoResult:
                 "no program built from this tree contains them",
             )
         )
-    helpers = _test_only(root, summaries, tests)
+    helpers = set() if include_tests else _test_only(root, summaries, tests)
     if helpers:
         findings = [f for f in findings if _dir_of(f.location.path) not in helpers]
         summaries = [s for s in summaries if s.dir not in helpers]
@@ -147,6 +184,16 @@ def check_go(root: Path, go_files: Sequence[Path], jobs: int) -> GoResult:
             Skipped(
                 f"{len(helpers)} Go packages only tests import",
                 "only _test.go files of other directories import them: test helpers",
+            )
+        )
+    bots = set() if include_tests else _ci_programs(root, summaries)
+    if bots:
+        findings = [f for f in findings if _dir_of(f.location.path) not in bots]
+        summaries = [s for s in summaries if s.dir not in bots]
+        skipped.append(
+            Skipped(
+                f"{len(bots)} Go programs only CI runs",
+                "a CI file runs them with `go run` (bots, release helpers): not deployed",
             )
         )
     programs = build_programs(summaries)
@@ -162,6 +209,15 @@ def check_go(root: Path, go_files: Sequence[Path], jobs: int) -> GoResult:
         files_checked=checked,
         syntax_errors=errors,
     )
+
+
+def _ci_programs(root: Path, summaries: Sequence[PackageSummary]) -> set[str]:
+    """Directories of main packages a CI file runs with ``go run`` (see
+    :mod:`~killproof.sources.golang.ci`)."""
+    mains = {s.dir for s in summaries if s.name == "main"}
+    if not mains:
+        return set()
+    return mains & ci_run_dirs(root)
 
 
 def _go_program(main: PackageSummary, packages: Sequence[PackageSummary]) -> GoProgram:
@@ -355,6 +411,7 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
     supp: dict[str, list[Suppression]] = {}
     parsed: list[tuple[str, bytes, ts.Tree, tuple[Import, ...]]] = []
     test_support: list[str] = []
+    generated: list[bytes] = []
     for rel in task.files:
         try:
             source = _read_go(root / rel, root)
@@ -368,6 +425,7 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
             continue
         if is_generated(source):
             skipped.append(Skipped(rel, "generated file (// Code generated … DO NOT EDIT.)"))
+            generated.append(source)
             continue
         if _nested_deeper(source, GO_MAX_NESTING):
             skipped.append(
@@ -381,7 +439,7 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
             skipped.append(_unparsed(rel, source, problem))
             continue
         imports = tuple(file_imports(tree.root_node))
-        if framework_imported(i.path for i in imports) is not None:
+        if not task.include_tests and framework_imported(i.path for i in imports) is not None:
             test_support.append(rel)
             continue
         parsed.append((rel, source, tree, imports))
@@ -394,6 +452,7 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
         supp[rel] = file_suppressions(source, tree.root_node, rel)
         by_pkg.setdefault(gofile.package_name, []).append(gofile)
     findings: list[Finding] = []
+    pending: list[tuple[Finding, str]] = []
     summaries: list[PackageSummary] = []
     checked = 0
     import_base = task.module.module_path
@@ -409,18 +468,39 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
             module_path=task.module.module_path,
             go_version=task.module.go_version,
             import_path=import_base,
+            root=task.root,
         )
         facts = PackageFacts(pkg, {f.path: supp.get(f.path, []) for f in files})
         raw, missed = engine.run(PACKAGE_RULES, facts, budget, subject=task.dir)
         directives = [s for f in files for s in facts.suppressions.get(f.path, [])]
         unexplained, unrun = engine.run(SUPPRESSION_RULES, directives, budget, subject=task.dir)
         skipped += missed + unrun
-        findings += decide([*raw, *unexplained], silenced_lines(directives))
+        for x in decide([*raw, *unexplained], silenced_lines(directives)):
+            reach = (
+                reach_of(pkg, x.location.path, x.location.line, generated)
+                if x.rule in REACHABILITY_RULES
+                else USED
+            )
+            if reach.state == "used":
+                findings.append(x)
+            else:  # decided once the tree is read: only where it builds a program
+                pending.append((x, reach.name))
         mains = [f for f, _ in pkg.functions.get("main", [])]
         home = mains[0] if mains else files[0]
         summaries.append(summarize(facts, Location(home.path, 1, 1)))
+        forget()  # the memos hold this package's trees
+    selectors = selector_names([*(src for _, src, _, _ in parsed), *generated])
+    dot_import = any(i.name == "." for *_, imps in parsed for i in imps)
     return PackageOutcome(
-        tuple(findings), tuple(skipped), tuple(summaries), checked, errors, tuple(test_support)
+        tuple(findings),
+        tuple(skipped),
+        tuple(summaries),
+        checked,
+        errors,
+        tuple(test_support),
+        tuple(pending),
+        selectors,
+        dot_import,
     )
 
 

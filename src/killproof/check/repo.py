@@ -85,7 +85,7 @@ def read_repo(path: Path, options: RepoOptions = RepoOptions()) -> RepoFacts:
         # tree-sitter and the process pool load only when there is Go to read
         from killproof.check.go import check_go
 
-        go = check_go(root, go_files, options.jobs)
+        go = check_go(root, go_files, options.jobs, config.include_tests)
     deploy = read_deploy(root, other_files, go.programs, None, config)
     left_out += deploy.files.left_out
     unreadable = tuple(Skipped(w, why, w, 0, Severity.ERROR) for w, why in walked.unreadable)

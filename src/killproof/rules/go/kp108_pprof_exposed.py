@@ -162,7 +162,8 @@ RULE: Rule[PackageFacts] = Rule(
             "`http.DefaultServeMux`, or a variable or field holding it) on an address that "
             'is not loopback (`:8080`, `0.0.0.0:6060`, `":" + port`, a flag whose default '
             'is such an address — `flag.StringVar(&addr, "listen", ":6060", …)`, '
-            "`flag.String`, a kingpin `Default(…)` — or a package constant); and a router with "
+            "`flag.String`, a kingpin `Default(…)` — or a string constant of this package "
+            "or of another package of the module, `constants.ListenAddr`); and a router with "
             "pprof mounted on it (a `/debug/pprof` route, a route to a net/http/pprof "
             "handler, chi's `middleware.Profiler()`, gin-contrib's or echo-contrib's "
             "`pprof.Register`) that a server of the same package serves on such an "

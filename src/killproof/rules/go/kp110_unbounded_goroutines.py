@@ -9,6 +9,7 @@ import tree_sitter as ts
 from killproof.facts.go import PackageFacts
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
+from killproof.sources.golang.memo import memo
 from killproof.sources.golang.package import GoPackage
 from killproof.sources.golang.spawns import (
     Repeats,
@@ -25,8 +26,10 @@ from killproof.sources.golang.syntax import FUNC_TYPES, call_parts, walk
 _BOUND_CALLS = frozenset({"Acquire", "TryAcquire", "SetLimit", "Accept"})
 
 
+@memo
 def _bounded(scope: ts.Node) -> bool:
-    """A semaphore send, Acquire, SetLimit or an Accept loop in sight."""
+    """A semaphore send, Acquire, SetLimit or an Accept loop in sight (read once per
+    function or loop, however many ``go`` statements it holds)."""
     for n in walk(scope, into_funcs=True):
         if n.type == "send_statement":
             return True
@@ -96,14 +99,19 @@ def _check(facts: PackageFacts) -> Iterator[Finding]:
 
 def _bounded_before(func: ts.Node, loop: ts.Node) -> bool:
     """``g.SetLimit(n)`` or a semaphore created before the loop in the same function."""
+    first = _first_limit(func)
+    return first is not None and first < loop.start_byte
+
+
+@memo
+def _first_limit(func: ts.Node) -> int | None:
+    """The start byte of the first ``SetLimit``/``NewWeighted`` call in ``func``."""
     for n in walk(func):
-        if n.start_byte >= loop.start_byte:
-            break
         if n.type == "call_expression":
             parts = call_parts(n)
             if parts is not None and parts[1] in ("SetLimit", "NewWeighted"):
-                return True
-    return False
+                return n.start_byte
+    return None
 
 
 RULE: Rule[PackageFacts] = Rule(

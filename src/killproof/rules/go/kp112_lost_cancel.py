@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import tree_sitter as ts
 
@@ -10,6 +12,7 @@ from killproof.facts.go import PackageFacts
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.sources.golang.contexts import CONTEXT
+from killproof.sources.golang.memo import memo
 from killproof.sources.golang.package import GoFile
 from killproof.sources.golang.syntax import (
     FUNC_TYPES,
@@ -95,10 +98,7 @@ def _kept_elsewhere(facts: PackageFacts, stmt: ts.Node, cancel: ts.Node) -> bool
     it: it is not lost here."""
     name = text(cancel)
     outer = outermost_function(stmt) or stmt
-    if any(
-        n.type == "identifier" and text(n) == name and _is_read(n)
-        for n in walk(outer, into_funcs=True)
-    ):
+    if any(_is_read(n) for n in _index(outer).nodes.get(name, ())):
         return True
     return any(
         ref.type == "identifier" and _is_read(ref) and not contains(outer, ref)
@@ -121,25 +121,54 @@ def _is_read(ident: ts.Node) -> bool:
 
 
 def _path_without_use(func: ts.Node, stmt: ts.Node, name: str) -> str | None:
-    first_use: ts.Node | None = None
+    """Why ``name`` (the cancel func defined by ``stmt``) is lost in ``func``: never used
+    after ``stmt``, or a return of ``func`` comes before its first use (a return that
+    hands it on, ``return ctx, cancel``, is a use)."""
+    index = _index(func)
+    uses = index.identifiers.get(name, ())
+    at = bisect.bisect_left(uses, stmt.end_byte)
+    if at == len(uses):
+        return "the cancel func is never called"
+    first_use = uses[at]
+    starts = [start for start, _ in index.returns]
+    r = bisect.bisect_left(starts, stmt.end_byte)
+    if r < len(index.returns):
+        start, end = index.returns[r]
+        if start < first_use and end <= first_use:
+            line = index.return_lines[r]
+            return f"the return at line {line} is reached without calling the cancel func"
+    return None
+
+
+@dataclass(frozen=True)
+class _FunctionIndex:
+    """One function read once: where each identifier occurs (nested func literals
+    included) and its own return statements, by start byte. Every cancel func of the
+    function is judged from it, so a function of thousands of statements is walked once,
+    not once per ``context.With…`` call."""
+
+    identifiers: dict[str, tuple[int, ...]]
+    returns: tuple[tuple[int, int], ...]
+    """(start byte, end byte) of the function's own returns, in order."""
+    return_lines: tuple[int, ...]
+    nodes: dict[str, tuple[ts.Node, ...]]
+
+
+@memo
+def _index(func: ts.Node) -> _FunctionIndex:
+    idents: dict[str, list[ts.Node]] = {}
     returns: list[ts.Node] = []
     for n in walk(func, into_funcs=True):
-        if n.start_byte < stmt.end_byte:
-            continue
-        if n.type == "identifier" and text(n) == name and first_use is None:
-            first_use = n
-        elif n.type == "return_statement" and _function(n) == func and first_use is None:
-            uses = any(c.type == "identifier" and text(c) == name for c in walk(n, into_funcs=True))
-            if uses:
-                first_use = n  # `return ctx, cancel` hands it to the caller
-            else:
-                returns.append(n)
-    if first_use is None:
-        return "the cancel func is never called"
-    if returns:
-        line = line_col(returns[0])[0]
-        return f"the return at line {line} is reached without calling the cancel func"
-    return None
+        if n.type == "identifier":
+            idents.setdefault(text(n), []).append(n)
+        elif n.type == "return_statement" and _function(n) == func:
+            returns.append(n)
+    return _FunctionIndex(
+        {k: tuple(x.start_byte for x in v) for k, v in idents.items()},
+        tuple((r.start_byte, r.end_byte) for r in returns),
+        tuple(line_col(r)[0] for r in returns),
+        {k: tuple(v) for k, v in idents.items()},
+    )
 
 
 def _finding(f: GoFile, call: ts.Node, problem: str) -> Finding:

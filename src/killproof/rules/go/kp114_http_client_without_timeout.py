@@ -324,8 +324,10 @@ RULE: Rule[PackageFacts] = Rule(
             "(`NewDeadlineTransport(connectTimeout, requestTimeout)`) bounds the client too. "
             "A handler's own `r.Context()` has no deadline. Not reported: "
             "`http.DefaultClient` as the fallback for a nil client a caller passed "
-            "(`if c == nil { c = http.DefaultClient }`), and clients of a `cli` package "
-            "that neither serves nor handles requests (one command a person waits for)."
+            "(`if c == nil { c = http.DefaultClient }`), clients of a `cli` package "
+            "that neither serves nor handles requests (one command a person waits for), "
+            "and, in a tree that builds a program, clients in a plain function nothing in "
+            "the tree calls or names (tests aside; the skipped list counts them)."
         ),
         why=(
             "Go's default client waits forever for a response. When an upstream hangs, "

@@ -11,12 +11,15 @@ does not. Read here (all in the same package):
 - kingpin-style chains ``app.Flag(…).Default(def).String()``;
 - ``const x = ":9090"``;
 - a flags struct's field tag, ``Listen string `default:":8080"``` (kong, go-arg,
-  envconfig), for ``params.Listen``.
+  envconfig), for ``params.Listen``;
+- a string constant of another package of the same module, ``constants.ListenAddr``
+  (:func:`module_constant`, read as text from that package's directory).
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import tree_sitter as ts
 
@@ -46,8 +49,71 @@ def startup_value(pkg: GoPackage, expr: ts.Node | None) -> ts.Node | str | None:
     if found is not None:
         return found
     if node.type == "selector_expression":
+        qualified = pkg.file_of(node).qualified(node)
+        constant = module_constant(pkg, *qualified) if qualified is not None else None
+        if constant is not None:
+            return constant
         return tag_default(pkg, text(node.child_by_field_name("field")))
     return package_constant(pkg, node)
+
+
+MODULE_CONSTANT_MAX_BYTES = 2 << 20
+"""At most this many bytes (per file) are read from another package for a constant."""
+_MODULE_CONSTANT_MAX_FILES = 200
+
+
+def module_constant(pkg: GoPackage, import_path: str, name: str) -> str | None:
+    """The string a constant (or ``var``) ``name`` of the package ``import_path`` is
+    declared with, when that package is in ``pkg``'s module and in the checked tree
+    (``const ListenAddr = ":9090"``, in a ``const (…)`` block too); None when it is not
+    one string literal, not found, or declared more than once."""
+    rel = _module_relative(pkg.module_path, import_path)
+    module_dir = _module_dir(pkg)
+    if rel is None or module_dir is None or not pkg.root:
+        return None
+    root = Path(pkg.root)
+    directory = (root / module_dir / rel).resolve()
+    if not directory.is_relative_to(root.resolve()) or not directory.is_dir():
+        return None
+    pattern = re.compile(
+        rb"^\s*(?:const\s+|var\s+)?" + re.escape(name.encode())
+        + rb'(?:\s+string)?\s*=\s*"(?P<value>[^"\\\n]*)"\s*(?://.*)?$',
+        re.MULTILINE,
+    )  # fmt: skip
+    found: set[bytes] = set()
+    files = sorted(p for p in directory.glob("*.go") if not p.name.endswith("_test.go"))
+    for path in files[:_MODULE_CONSTANT_MAX_FILES]:
+        try:
+            with path.open("rb") as f:
+                source = f.read(MODULE_CONSTANT_MAX_BYTES)
+        except OSError:
+            continue
+        if name.encode() in source:
+            found.update(m.group("value") for m in pattern.finditer(source))
+    return found.pop().decode("utf-8", "replace") if len(found) == 1 else None
+
+
+def _module_relative(module_path: str, import_path: str) -> str | None:
+    """``internal/pkg/constants`` for ``example.com/app/internal/pkg/constants`` in module
+    ``example.com/app``; None outside the module."""
+    if not module_path or not import_path.startswith(module_path + "/"):
+        return None
+    return import_path[len(module_path) + 1 :]
+
+
+def _module_dir(pkg: GoPackage) -> str | None:
+    """The module's directory below the checked root, from the package's directory and
+    import path (``svc/internal/x`` holding ``example.com/app/internal/x`` → ``svc``)."""
+    if pkg.import_path == pkg.module_path:
+        return pkg.dir
+    rel = _module_relative(pkg.module_path, pkg.import_path)
+    if rel is None:
+        return None
+    if pkg.dir == rel:
+        return "."
+    if pkg.dir.endswith("/" + rel):
+        return pkg.dir[: -len(rel) - 1]
+    return None
 
 
 _TAG_DEFAULT = re.compile(r'(?:^|\s)default:"(?P<value>[^"]*)"')

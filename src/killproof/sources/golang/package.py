@@ -104,6 +104,9 @@ class GoPackage:
     module_path: str = ""
     go_version: str | None = None
     import_path: str = ""
+    root: str = ""
+    """The checked tree's directory (absolute), for reading a constant of another package
+    of the module; "" when not known."""
     _func_index: dict[str, list[tuple[GoFile, ts.Node]]] | None = field(default=None, repr=False)
 
     @property

@@ -15,7 +15,11 @@ its handler is known and serves side paths only:
 - the DefaultServeMux, when every route the program puts on it is a side path (decided
   per program, from :attr:`PackageSummary.default_mux_paths`), or when it is served on
   an address named for profiling (``ProfilerAddr``, ``pprofAddr``), as the debug door to
-  a mux that also carries the public routes.
+  a mux that also carries the public routes;
+- a server whose routes are not known here but whose handler, address or listener is
+  named for side traffic (``s.debugListener.debugMux``, ``cfg.MetricsAddr``,
+  ``pprofListener``): a debug or metrics port beside the main one. A handler that is a
+  call (``metrics.Instrument(mux)``) says nothing about its routes and is not read so.
 """
 
 from __future__ import annotations
@@ -67,6 +71,9 @@ _ROUTERS = {
     "github.com/julienschmidt/httprouter": ("New",),
 }
 _PROFILING_NAME = re.compile(r"(?i)pprof|profil")
+_SIDE_NAME = re.compile(r"(?i)pprof|profil|debug|metric|prometheus|health|probe")
+"""Names of handlers, addresses and listeners of a side port (``debugMux``,
+``metricsAddr``, ``healthListener``)."""
 
 
 class Role(enum.Enum):
@@ -127,11 +134,9 @@ def start_role(pkg: GoPackage, start: ServerStart) -> Role:
     if uses_default_mux(pkg, start):
         return Role.SIDE if _named_for_profiling(start) else Role.DEFAULT_MUX
     handler = unparen(start.handler)
-    if handler is None:
-        return Role.MAIN
-    served = _handler_routes(pkg, handler)
+    served = _handler_routes(pkg, handler) if handler is not None else None
     if not served:
-        return Role.MAIN
+        return Role.SIDE if _named_for_side(start, handler) else Role.MAIN
     if all_side(path for path, _ in served):
         return Role.SIDE
     if all(handlers and all(_upgrades(pkg, h) for h in handlers) for _, handlers in served):
@@ -149,6 +154,36 @@ def _named_for_profiling(start: ServerStart) -> bool:
         func = enclosing_function(func)
     name = func.child_by_field_name("name") if func is not None else None
     return name is not None and bool(_PROFILING_NAME.search(text(name)))
+
+
+def _named_for_side(start: ServerStart, handler: ts.Node | None) -> bool:
+    """The handler (``s.debugListener.debugMux``), the address (``cfg.MetricsAddr``) or
+    the listener served (``http.Serve(s.debug.listener, …)``) is named for side traffic:
+    a plain name or field chain, never a call whose result could wrap anything."""
+    args = call_args(start.call)
+    parts = call_parts(start.call)
+    serves = parts is not None and parts[1].startswith("Serve")
+    listener = args[0] if serves and args else None  # http.Serve(l, h), srv.Serve(l)
+    return any(
+        _SIDE_NAME.search(name)
+        for node in (handler, start.addr, listener)
+        for name in _chain_names(node)
+    )
+
+
+def _chain_names(node: ts.Node | None) -> list[str]:
+    """``["s", "debugListener", "debugMux"]`` for ``s.debugListener.debugMux``; empty for
+    anything that is not an identifier or a field chain (calls, literals)."""
+    node = unparen(node)
+    if node is not None and node.type == "unary_expression":
+        node = unparen(node.child_by_field_name("operand"))  # &s.debugMux, *addr
+    names: list[str] = []
+    while node is not None and node.type == "selector_expression":
+        names.append(text(node.child_by_field_name("field")))
+        node = unparen(node.child_by_field_name("operand"))
+    if node is None or node.type != "identifier":
+        return []
+    return [text(node), *reversed(names)]
 
 
 def _handler_routes(pkg: GoPackage, handler: ts.Node) -> list[ServedRoute] | None:
@@ -278,10 +313,20 @@ def _holds_default_mux(pkg: GoPackage, holder: ts.Node) -> bool:
     )
 
 
+def _is_promhttp(pkg: GoPackage, handler: ts.Node) -> bool:
+    """``promhttp.Handler()`` / ``promhttp.HandlerFor(…)``: whatever its path, the
+    route serves scrapes."""
+    h = unparen(handler)
+    if h is None or h.type != "call_expression":
+        return False
+    target = pkg.file_of(h).call_target(h)
+    return target is not None and target[0] == PROMHTTP
+
+
 def default_mux_paths(pkg: GoPackage) -> frozenset[str]:
     """Paths the package puts on the DefaultServeMux (``http.Handle``/``HandleFunc``,
     ``http.DefaultServeMux.Handle``, a local alias of it), ``?`` for one that is not a
-    literal; importing
+    literal (``/metrics`` for a promhttp handler on a configured path); importing
     net/http/pprof puts ``/debug/pprof/`` there."""
     out: set[str] = set()
     aliased = any(f.qualified(n) == (HTTP, "DefaultServeMux") for f, n in pkg.captured("dsm"))
@@ -295,6 +340,8 @@ def default_mux_paths(pkg: GoPackage) -> frozenset[str]:
             continue
         args = call_args(call)
         path = route_path(args[0]) if args else None
+        if path is None and len(args) > 1 and _is_promhttp(pkg, args[1]):
+            path = "/metrics"  # http.Handle(cfg.path, promhttp.Handler())
         out.add(path if path is not None else UNKNOWN_PATH)
     if pkg.imports_path("net/http/pprof"):
         out.add("/debug/pprof/")

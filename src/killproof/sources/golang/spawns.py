@@ -9,12 +9,14 @@ traffic.
 
 from __future__ import annotations
 
+import bisect
 import enum
 import re
 from dataclasses import dataclass
 
 import tree_sitter as ts
 
+from killproof.sources.golang.memo import memo
 from killproof.sources.golang.package import GoFile, GoPackage
 from killproof.sources.golang.requests import RequestPaths
 from killproof.sources.golang.syntax import (
@@ -284,16 +286,46 @@ def joined_after(go: ts.Node) -> bool:
         cur = cur.parent
     if cur is None:
         return False
-    for n in walk(cur):
-        if n.start_byte < go.end_byte:
-            continue
+    joins = _joins(cur)
+    return bool(joins) and joins[-1] >= go.end_byte
+
+
+@memo
+def _joins(scope: ts.Node) -> tuple[int, ...]:
+    """Start bytes, in order, of the receives (``<-c``) and ``x.Wait()`` calls in
+    ``scope``, not in nested func literals: read once per function or loop, so a
+    function of thousands of ``go`` statements is not walked once for each."""
+    out: list[int] = []
+    for n in walk(scope):
         if n.type == "unary_expression" and text(n.child_by_field_name("operator")) == "<-":
-            return True
-        if n.type != "call_expression":
-            continue
-        parts = call_parts(n)
-        if parts is not None and parts[0] and parts[1] == "Wait":
-            return True
+            out.append(n.start_byte)
+        elif n.type == "call_expression":
+            parts = call_parts(n)
+            if parts is not None and parts[0] and parts[1] == "Wait":
+                out.append(n.start_byte)
+    return tuple(out)
+
+
+@memo
+def _first_call(scope: ts.Node, name: str) -> int | None:
+    """The start byte of the first call of a method or function ``name`` in ``scope``
+    (not in nested func literals), None when there is none."""
+    for n in walk(scope):
+        if n.type == "call_expression" and (call_parts(n) or ("", ""))[1] == name:
+            return n.start_byte
+    return None
+
+
+@memo
+def _ends_by_itself(body: ts.Node) -> bool:
+    """``body`` waits on some ``ctx.Done()`` or sets a deadline (``WithTimeout``)."""
+    for n in walk(body):
+        if n.type == "call_expression":
+            parts = call_parts(n)
+            if parts is not None and parts[0] and parts[1] == "Done":
+                return True
+            if parts is not None and parts[1].startswith(("WithTimeout", "WithDeadline")):
+                return True
     return False
 
 
@@ -312,30 +344,7 @@ def ends_with_context(go: ts.Node, pkg: GoPackage | None = None) -> bool:
         held = [unparen(d.value) for d in definitions(pkg, fn) if d.value is not None]
         bodies = [v for v in held if v is not None and v.type == "func_literal"]
         bodies += [d for _, d in pkg.functions.get(text(fn), []) if d.type != "method_declaration"]
-    for body in bodies:
-        for n in walk(body):
-            if n.type == "call_expression":
-                parts = call_parts(n)
-                if parts is not None and parts[0] and parts[1] == "Done":
-                    return True
-                if parts is not None and parts[1].startswith(("WithTimeout", "WithDeadline")):
-                    return True
-    return False
-
-
-def _later_in_loop(go: ts.Node, loop: ts.Node) -> list[ts.Node]:
-    """Statements after the ``go`` statement in its own block and in each enclosing
-    block up to the loop body (what the same pass runs next)."""
-    out: list[ts.Node] = []
-    cur = go
-    while cur.parent is not None and cur.id != loop.id:
-        parent = cur.parent
-        if parent.type in ("block", "statement_list"):
-            out.extend(c for c in parent.named_children if c.start_byte >= cur.end_byte)
-        if parent.type in FUNC_TYPES:
-            break
-        cur = parent
-    return out
+    return any(_ends_by_itself(body) for body in bodies)
 
 
 def leaves_loop_after(go: ts.Node) -> bool:
@@ -351,15 +360,25 @@ def leaves_loop_after(go: ts.Node) -> bool:
 
 def waits_in_loop(go: ts.Node, loop: ts.Node) -> bool:
     """The same pass blocks after starting it (``<-done``, ``wg.Wait()``) before taking
-    the next message: one (set of) goroutine(s) at a time."""
-    for stmt in _later_in_loop(go, loop):
-        for n in walk(stmt):  # not into func literals: their receives are not the loop's
-            if n.type == "unary_expression" and text(n.child_by_field_name("operator")) == "<-":
+    the next message: one (set of) goroutine(s) at a time. What the same pass runs next
+    is the statements after the ``go`` in its own block and in each enclosing block up
+    to the loop body (or the func literal between them); another ``case`` of a
+    ``select`` or the ``else`` of an ``if`` is not. Nested func literals' receives are
+    not the loop's."""
+    scope = go.parent
+    while scope is not None and scope.id != loop.id and scope.type not in FUNC_TYPES:
+        scope = scope.parent
+    if scope is None:
+        return False
+    joins = _joins(scope)
+    cur = go
+    while cur.parent is not None and cur.id != scope.id:
+        parent = cur.parent
+        if parent.type in ("block", "statement_list"):
+            at = bisect.bisect_left(joins, cur.end_byte)
+            if at < len(joins) and joins[at] < parent.end_byte:
                 return True
-            if n.type == "call_expression":
-                parts = call_parts(n)
-                if parts is not None and parts[0] and parts[1] == "Wait":
-                    return True
+        cur = parent
     return False
 
 
@@ -375,11 +394,9 @@ def per_connection(go: ts.Node, loop: ts.Node | None) -> bool:
     while func is not None and func.type not in FUNC_TYPES:
         func = func.parent
     if func is not None:
-        for n in walk(func):
-            if n.start_byte >= go.start_byte:
-                break
-            if n.type == "call_expression" and (call_parts(n) or ("", ""))[1] == "Hijack":
-                return True
+        hijack = _first_call(func, "Hijack")
+        if hijack is not None and hijack < go.start_byte:
+            return True
     if _guarded_by_missing_key(go) or _watches_close(go):
         return True
     if loop is None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import tree_sitter as ts
 
+from killproof.sources.golang.memo import memo
 from killproof.sources.golang.package import GoPackage
 from killproof.sources.golang.syntax import first_named, outermost_function, text, unparen, walk
 
@@ -70,14 +71,22 @@ def assignments_in(stmt: ts.Node) -> Iterator[tuple[ts.Node, Assigned]]:
 def local_assignments(scope: ts.Node, name: str) -> list[Assigned]:
     """Assignments to the plain identifier ``name`` anywhere in ``scope`` (nested func
     literals included: they share the variable), in source order."""
-    out: list[Assigned] = []
+    return list(_assignment_index(scope).get(name, ()))
+
+
+@memo
+def _assignment_index(scope: ts.Node) -> dict[str, tuple[Assigned, ...]]:
+    """Every plain identifier assigned in ``scope``, with its assignments in source
+    order: one walk per function, however many identifiers a rule asks about (a
+    function of thousands of statements is not walked once per name)."""
+    out: dict[str, list[Assigned]] = {}
     for node in walk(scope, into_funcs=True):
         if node.type not in _DEFINING:
             continue
         for target, assigned in assignments_in(node):
-            if target.type == "identifier" and text(target) == name:
-                out.append(assigned)
-    return out
+            if target.type == "identifier":
+                out.setdefault(text(target), []).append(assigned)
+    return {k: tuple(v) for k, v in out.items()}
 
 
 def package_assignments(pkg: GoPackage, name: str) -> list[Assigned]:

@@ -49,6 +49,8 @@ class Sample:
     gc_count: int | None = None
     step: int = -1
     """Index of the load step running at this tick (-1 before load or after it)."""
+    cpu_seconds: float | None = None
+    """User + system CPU time the process has used since it started (seconds, cumulative)."""
 
     @property
     def memory_bytes(self) -> int | None:

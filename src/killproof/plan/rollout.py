@@ -45,7 +45,9 @@ def prestop(ev: DrillEvidence, now: Deployed) -> Recommendation | None:
     serves_after_unready = None if stopped is None else max(0.0, stopped - fails)
     inputs = {
         "current_prestop_s": current,
-        "serves_after_unready_s": serves_after_unready,
+        "serves_after_unready_s": None
+        if serves_after_unready is None
+        else round(serves_after_unready, 3),
         "endpoint_delay_s": ENDPOINT_DELAY_S,
         "failed_after_signal": drain.failed_after_signal,
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import io
+import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,6 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
-from ruamel.yaml.util import load_yaml_guess_indent
 
 from killproof.errors import InputError
 from killproof.plan.alerts import to_yaml
@@ -256,15 +256,40 @@ def _workload_doc(docs: list[Any], now: Deployed) -> CommentedMap:
     raise InputError(f"no {now.kind}/{now.name} in the manifest", now.path)
 
 
+def _guess_indent(text: str) -> tuple[int, int, int]:
+    """(mapping indent, sequence indent, dash offset) as the file writes them: from the
+    first key whose block starts on the next line (kubectl's style when none is found)."""
+    mapping = offset = None
+    lines = [
+        line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")
+    ]
+    for line, following in itertools.pairwise(lines):
+        if not line.rstrip().endswith(":"):
+            continue
+        depth = len(line) - len(line.lstrip())
+        inner = len(following) - len(following.lstrip())
+        if inner <= depth and not following.lstrip().startswith("- "):
+            continue
+        if following.lstrip().startswith("- "):
+            offset = offset if offset is not None else inner - depth
+        elif mapping is None:
+            mapping = inner - depth
+        if mapping is not None and offset is not None:
+            break
+    mapping = mapping or 2
+    offset = 2 if offset is None else offset
+    return mapping, offset + 2, offset
+
+
 def edit_in_place_text(text: str, plan: Plan, now: Deployed) -> str:
     """The manifest text with the plan applied; InputError when the round trip would
     change any line other than the values it sets."""
     c = changes_of(plan)
-    _, indent, offset = load_yaml_guess_indent(text)
+    mapping, sequence, offset = _guess_indent(text)
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     yaml.width = 4096
-    yaml.indent(mapping=indent or 2, sequence=(indent or 2) + (offset or 0), offset=offset or 0)
+    yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
     docs = list(yaml.load_all(text))
     doc = _workload_doc(docs, now)
     edit = _Editor()

@@ -96,7 +96,7 @@ def grace(ev: DrillEvidence, now: Deployed, prestop_s: float) -> Recommendation 
     need = math.ceil(max(prestop_s + DRAIN_FACTOR * d, prestop_s + d + DRAIN_FLOOR_S))
     inputs = {"prestop_s": prestop_s, "exit_after_s": round(d, 3), "current_s": current}
     if effective >= need:
-        value = effective
+        value = current  # None: the default is enough, nothing to write
         why = (f"The current {effective:g} s covers preStop {prestop_s:g} s + the measured "
                f"drain {seconds(d)} with margin (needs {need} s); keep it.")  # fmt: skip
     else:
@@ -107,7 +107,7 @@ def grace(ev: DrillEvidence, now: Deployed, prestop_s: float) -> Recommendation 
     return Recommendation(
         Setting.GRACE,
         _secs(current),
-        _secs(value),
+        _secs(effective if value is None else value),
         "grace = ceil(max(preStop + 1.5 × drain, preStop + drain + 5)); keep a larger current",
         inputs,
         why,

@@ -58,8 +58,12 @@ class Sample:
         return self.cgroup_usage_bytes if self.cgroup_usage_bytes is not None else self.rss_bytes
 
     def to_json(self) -> dict[str, Any]:
-        """JSON form (every field)."""
-        return asdict(self)
+        """JSON form (every field; ``cpu_seconds`` only when sampled, so reports of
+        scripted drills, which have no process, read as before)."""
+        out = asdict(self)
+        if self.cpu_seconds is None:
+            del out["cpu_seconds"]
+        return out
 
 
 @dataclass(frozen=True)

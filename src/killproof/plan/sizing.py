@@ -134,6 +134,9 @@ def memory(ev: DrillEvidence, now: Deployed, strategy: Strategy) -> tuple[Recomm
         why += (f" The heap was {mib(ev.heap_at_peak_bytes)} "
                 f"({100 * ev.heap_at_peak_bytes / peak:.0f} %) of the peak.")  # fmt: skip
     why += oom_note
+    if ev.held_rate_rps:
+        why += (f" It holds for up to the {ev.held_rate_rps:g} req/s per instance the drill "
+                "ran: more load per pod needs a new drill (or more replicas).")  # fmt: skip
     return (
         Recommendation(
             Setting.MEMORY_REQUEST,

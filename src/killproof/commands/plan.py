@@ -2,7 +2,8 @@
 
 ``killproof plan REPORT.json …`` reads drill reports (``killproof drill --format json``);
 ``killproof plan PATH`` drills the repository first, as ``killproof drill PATH`` does.
-Exit status: 0 planned, 1 memory not sized (the service leaks), 2 usage or input error.
+Exit status: 0 planned, 1 memory not sized (the service leaks; 0 with ``--fail-on none``),
+2 usage or input error.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import click
 
-from killproof.commands.common import emit, output_options
+from killproof.commands.common import FAIL_NEVER, emit, output_options
 from killproof.errors import InputError
 from killproof.plan.alerts import AlertsFormat, AlertTarget, document, to_yaml
 from killproof.plan.deployed import Deployed, from_manifest, linked_container
@@ -129,4 +130,5 @@ def command(
     if written:
         report, plan = build_report(reports, now, settings, {"written": written})
     code = emit(report, fmt, output, fail_on)
-    return max(code, 1) if plan.refusal is not None else code
+    # A refusal is a failed plan, unless --fail-on none asked never to fail.
+    return max(code, 1) if plan.refusal is not None and fail_on != FAIL_NEVER else code

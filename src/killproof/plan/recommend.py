@@ -84,9 +84,7 @@ def recommend(
     stop = rollout.prestop(ev, now)
     if stop is not None:
         recs.append(stop)
-    grace = rollout.grace(ev, now, stop.value if stop and stop.value is not None else 0.0)
-    if grace is not None:
-        recs.append(grace)
+    recs.append(rollout.grace(ev, now, stop.value if stop and stop.value is not None else 0.0))
     if target_rps is not None:
         recs += rollout.scale(ev, now, target_rps)
     return Plan(strategy, tuple(recs), refused)

@@ -75,12 +75,20 @@ def prestop(ev: DrillEvidence, now: Deployed) -> Recommendation | None:
     )
 
 
-def grace(ev: DrillEvidence, now: Deployed, prestop_s: float) -> Recommendation | None:
+def grace(ev: DrillEvidence, now: Deployed, prestop_s: float) -> Recommendation:
     """terminationGracePeriodSeconds: preStop + the measured drain, with margin."""
     drain = ev.drain
-    if drain is None:
-        return None
     current = now.grace_s
+    if drain is None:
+        return Recommendation(
+            Setting.GRACE,
+            _secs(current),
+            None,
+            "not measured",
+            {},
+            "The drill ran no shutdown test (it died, thrashed, or ran with "
+            "--no-shutdown-test): drill again to size the grace period and preStop.",
+        )
     effective = current if current is not None else DEFAULT_GRACE_S
     if drain.exit_after_s is None:
         return Recommendation(

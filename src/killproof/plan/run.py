@@ -8,6 +8,7 @@ object per recommendation in ``recommendations`` with ``setting``, ``current``,
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,9 @@ from killproof.plan.evidence import DrillEvidence, combine, from_report
 from killproof.plan.model import Plan, Strategy
 from killproof.plan.recommend import recommend
 from killproof.plan.units import mib
+
+WRAP = 88
+"""Columns of reasoning per line in the text tables."""
 
 
 @dataclass(frozen=True)
@@ -57,30 +61,41 @@ def _input_text(key: str, value: Any) -> str:
     return f"{key}={value}"
 
 
+def _wrapped(key: str, text: str) -> list[tuple[str, str]]:
+    """A key/value row wrapped at :data:`WRAP` columns: continuation rows have no key
+    (the text formatter never wraps a cell; Markdown joins them back into one item)."""
+    parts = textwrap.wrap(text, WRAP, break_long_words=False, break_on_hyphens=False)
+    return [(key if i == 0 else "", part) for i, part in enumerate(parts or [""])]
+
+
 def _tables(plan: Plan, subject: str) -> tuple[Table, ...]:
     rows = tuple(
         (
             r.setting.value,
             r.current if r.current is not None else "-",
-            r.recommended if r.recommended is not None else "REFUSED",
-            r.formula,
+            r.recommended
+            if r.recommended is not None
+            else ("REFUSED" if r.formula.startswith("refused") else "not measured"),
         )
         for r in plan.recommendations
     )
-    inputs = tuple(
-        (r.setting.value, ", ".join(_input_text(k, v) for k, v in r.inputs.items()))
-        for r in plan.recommendations
-        if r.inputs
-    )
-    why = tuple((r.setting.value, r.reasoning) for r in plan.recommendations if r.reasoning)
+    why: list[tuple[str, str]] = []
+    before = None
+    for r in plan.recommendations:
+        inputs = ", ".join(_input_text(k, v) for k, v in r.inputs.items())
+        text = f"{r.formula}. {r.reasoning}" + (f" Inputs: {inputs}." if inputs else "")
+        if before is not None and (r.formula, r.reasoning, r.inputs) == before[1:]:
+            text = f"as {before[0]}."  # memory request and limit share one derivation
+        else:
+            before = (r.setting.value, r.formula, r.reasoning, r.inputs)
+        why += _wrapped(r.setting.value, text)
     return (
         Table(
             f"Plan ({plan.strategy.value} strategy) for {subject}",
-            ("setting", "now", "recommended", "formula"),
+            ("setting", "now", "recommended"),
             rows,
         ),
-        Table("Inputs", ("", ""), inputs),
-        Table("Why", ("", ""), why),
+        Table("Formula, reasoning and inputs", ("", ""), tuple(why)),
     )
 
 

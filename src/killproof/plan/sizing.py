@@ -257,12 +257,19 @@ def qos(recs: dict[Setting, Recommendation], now: Deployed) -> Recommendation:
     now_values = {s: current(s) for s in settings}
     new_values = {s: pick(s) or now_values[s] for s in settings}
     new = klass(new_values)
+    mem_equal = new_values[Setting.MEMORY_LIMIT] is not None and new_values[
+        Setting.MEMORY_REQUEST
+    ] in (None, new_values[Setting.MEMORY_LIMIT])
     why = {
         "Guaranteed": "Every request equals its limit: the last class the kubelet evicts.",
-        "Burstable": "Memory request equal to its limit (never overcommitted), CPU without "
-        "a limit or with a higher one: the service is never CPU-throttled below its limit. "
-        "Guaranteed needs a CPU limit equal to the request (--cpu-limit and a matching "
-        "request), which throttles a Go service in its GC bursts.",
+        "Burstable": (
+            "Memory request equal to its limit (the node never overcommits it)"
+            if mem_equal
+            else "Memory request below its limit (or no limit): the node may promise the "
+            "difference to other pods, and under memory pressure this pod is evicted first"
+        )
+        + "; CPU without a limit equal to its request. Guaranteed needs a CPU limit equal "
+        "to the request, which throttles a Go service in its GC bursts.",
         "BestEffort": "No request and no limit: the first pod evicted under memory pressure.",
     }[new]
     return Recommendation(

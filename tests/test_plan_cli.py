@@ -335,3 +335,39 @@ def test_in_place_keeps_kubectl_layout(tmp_path: Path, capsys: pytest.CaptureFix
         "        lifecycle:\n          preStop:\n            sleep:\n              seconds: 5\n"
     )
     assert manifest.read_text() == expected
+
+
+@pytest.mark.parametrize("fmt", ["json", "text", "markdown"])
+def test_plan_report_goldens(
+    fmt: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, golden: Any
+) -> None:
+    """The whole report in each format (paths relative to the repository root)."""
+    monkeypatch.chdir(ROOT)
+    code, out = run(["plan", "tests/fixtures/plan/drill-orders-fixed.json", "--manifest",
+                     "examples/orders-fixed/deploy/deployment.yaml", "--target-rps", "1000",
+                     "--format", fmt], capsys)  # fmt: skip
+    assert code == 0
+    golden(f"plan-orders-fixed.{fmt}", out)
+
+
+def test_several_reports_combine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two drills: the higher peak sizes memory, the lower held rate sizes replicas (the
+    rate every run held), and both reports are listed as inputs."""
+    data = json.loads(FIXED.read_text())
+    peak = max(s["cgroup_usage_bytes"] or 0 for s in data["samples"])
+    data["samples"][-5]["cgroup_usage_bytes"] = peak + 10 * MI
+    data["capacity"]["held_rate_rps"] = 100.0
+    other = tmp_path / "second.json"
+    other.write_text(json.dumps(data))
+    code, out = run(["plan", str(FIXED), str(other), "--format", "json", "--target-rps", "1000"],
+                    capsys)  # fmt: skip
+    assert code == 0
+    report = json.loads(out)
+    assert report["drill_reports"] == [str(FIXED), str(other)]
+    recs = by_setting(report)
+    assert recs["resources.limits.memory"]["inputs"]["peak_bytes"] == peak + 10 * MI
+    assert recs["resources.limits.memory"]["recommended"] == (
+        f"{math.ceil((peak + 10 * MI) * 1.15 / 0.9 / MI)}Mi"
+    )
+    # ceil(1000 / (0.7 × 100)) = 15 replicas.
+    assert recs["replicas"]["recommended"] == "15"

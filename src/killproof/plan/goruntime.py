@@ -53,7 +53,7 @@ def gomemlimit(ev: DrillEvidence, now: Deployed, limit_bytes: int) -> Recommenda
 def gogc(now: Deployed) -> Recommendation:
     """GOGC: keep what is set (or the default 100) now that GOMEMLIMIT bounds the heap."""
     current = now.env.get("GOGC")
-    keep = current if current and current.lower() != "off" else "100"
+    keep = current if current else "unset"
     why = ("The GC guide's model: target heap = live heap + (live heap + GC roots) × GOGC/100. "
            "With GOMEMLIMIT set the limit bounds the heap; GOGC only sets how often the GC runs "
            "below it.")  # fmt: skip
@@ -62,7 +62,7 @@ def gogc(now: Deployed) -> Recommendation:
         why += (" GOGC=off with GOMEMLIMIT is the GC guide's most economical setup for a "
                 "container the service has to itself; keep it only with GOMEMLIMIT set.")  # fmt: skip
     elif not current:
-        why += " Unset means 100."
+        why += " Unset means 100: leave it."
     return Recommendation(Setting.GOGC, current, keep, "keep GOGC (default 100)",
                           {"current": current}, why)  # fmt: skip
 

@@ -54,7 +54,9 @@ class Recommendation:
     @property
     def changes(self) -> bool:
         """True when the recommendation differs from what is set now."""
-        return self.recommended is not None and self.recommended != self.current
+        if self.recommended is None or (self.recommended == "unset" and self.current is None):
+            return False
+        return self.recommended != self.current
 
     def to_json(self) -> dict[str, JSONValue]:
         """JSON form (``setting``/``current``/``recommended``/``formula``/``inputs`` are

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from killproof.errors import InputError
 from killproof.plan import goruntime, sizing
 from killproof.plan.deployed import Deployed
 from killproof.plan.evidence import Drain, DrillEvidence, LeakVerdict, OomKill, from_report
@@ -293,3 +294,50 @@ def test_memory_limit_never_below_peak_and_whole_mebibytes(
     assert limit.value % MI == 0 and limit.recommended is not None
     assert limit.recommended.endswith(("Mi", "Gi"))
     assert gomem.value is not None and gomem.value <= 0.9 * limit.value
+
+
+JSON_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(), st.text(max_size=8)
+)
+JSON_VALUES = st.recursive(
+    JSON_SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+SAMPLE_KEYS = ("t_s", "rss_bytes", "cgroup_usage_bytes", "heap_inuse_bytes", "goroutines",
+               "cpu_seconds", "step")  # fmt: skip
+SAMPLE = st.fixed_dictionaries({}, optional=dict.fromkeys(SAMPLE_KEYS, JSON_SCALARS))
+REPORT = st.fixed_dictionaries(
+    {"command": st.just("drill")},
+    optional={
+        "samples": st.lists(SAMPLE | JSON_VALUES, max_size=6),
+        "limits": JSON_VALUES,
+        "capacity": JSON_VALUES,
+        "leak": JSON_VALUES,
+        "oom": JSON_VALUES,
+        "shutdown": JSON_VALUES,
+        "findings": JSON_VALUES,
+        "metadata": JSON_VALUES,
+        "pprof": JSON_VALUES,
+    },
+)
+
+
+@given(data=REPORT, strategy=st.sampled_from(list(Strategy)))
+def test_damaged_reports_are_input_errors_never_crashes(data: dict[str, object],
+                                                        strategy: Strategy) -> None:  # fmt: skip
+    """Whatever a (damaged or hand-edited) drill report holds, plan either plans or says
+    which file is wrong (InputError, exit 2); it never crashes."""
+    try:
+        ev = from_report(data, "r.json")
+    except InputError as exc:
+        assert exc.path == "r.json"
+        return
+    plan = recommend(ev, NOW, strategy, 500.0, True)
+    assert plan.get(Setting.MEMORY_LIMIT) is not None
+    limit = plan.get(Setting.MEMORY_LIMIT)
+    assert limit is not None
+    if limit.value is not None:
+        assert limit.value >= ev.peak_bytes >= 0

@@ -110,6 +110,39 @@ def _int(value: Any) -> int | None:
     return None if n is None else int(n)
 
 
+MAX_BYTES = 1 << 50
+"""A memory reading above 1 PiB is not a reading: the report is damaged."""
+MAX_CORES = 10_000.0
+
+
+def _bytes(value: Any) -> int | None:
+    """A size in bytes, or None when absent or implausible (negative, > 1 PiB)."""
+    n = _int(value)
+    return n if n is not None and 0 <= n <= MAX_BYTES else None
+
+
+def _map(value: Any) -> Mapping[str, Any]:
+    """``value`` when it is a JSON object, else an empty one (a damaged report)."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    """``value`` when it is a JSON array, else an empty one."""
+    return value if isinstance(value, list) else []
+
+
+def _seconds(value: Any) -> float | None:
+    """A duration in seconds between 0 and 10⁶, else None."""
+    n = _num(value)
+    return n if n is not None and 0 <= n <= 1e6 else None
+
+
+def _rate(value: Any) -> float | None:
+    """A request rate (requests/s) of at least 0.001, else None."""
+    n = _num(value)
+    return n if n is not None and 0.001 <= n <= 1e9 else None
+
+
 def _cpu_windows(samples: Sequence[Mapping[str, Any]]) -> tuple[float, ...]:
     """Cores used in consecutive windows of at least :data:`CPU_WINDOW_S` under load."""
     points = [
@@ -124,13 +157,15 @@ def _cpu_windows(samples: Sequence[Mapping[str, Any]]) -> tuple[float, ...]:
     for t, c in points[1:]:
         assert start is not None
         if t - start[0] >= CPU_WINDOW_S:
-            out.append(max(0.0, (c - start[1]) / (t - start[0])))
+            cores = (c - start[1]) / (t - start[0])
+            if math.isfinite(cores) and cores <= MAX_CORES:
+                out.append(max(0.0, cores))
             start = (t, c)
     return tuple(out)
 
 
 def _memory(sample: Mapping[str, Any], source: str) -> int | None:
-    return _int(sample.get("cgroup_usage_bytes" if source == "cgroup" else "rss_bytes"))
+    return _bytes(sample.get("cgroup_usage_bytes" if source == "cgroup" else "rss_bytes"))
 
 
 def _leaks(leak: Any) -> tuple[LeakVerdict, ...]:
@@ -152,15 +187,15 @@ def _leaks(leak: Any) -> tuple[LeakVerdict, ...]:
 def _oom(oom: Any) -> OomKill | None:
     if not isinstance(oom, Mapping) or not oom.get("killed"):
         return None
-    sites = oom.get("top_sites") or []
+    sites = _list(oom.get("top_sites"))
     top = ""
     if sites and isinstance(sites[0], Mapping):
         s = sites[0]
         top = f"{s.get('function', '?')} {s.get('file', '?')}:{s.get('line', 0)}"
     return OomKill(
         t_s=_num(oom.get("t_s")) or 0.0,
-        limit_bytes=_int(oom.get("limit_bytes")) or 0,
-        memory_bytes=_int(oom.get("memory_bytes")),
+        limit_bytes=_bytes(oom.get("limit_bytes")) or 0,
+        memory_bytes=_bytes(oom.get("memory_bytes")),
         top_site=top,
     )
 
@@ -169,10 +204,12 @@ def _drain(shutdown: Any) -> Drain | None:
     if not isinstance(shutdown, Mapping):
         return None
     return Drain(
-        exit_after_s=_num(shutdown.get("exit_after_s")) if shutdown.get("within_grace") else None,
-        readiness_failed_after_s=_num(shutdown.get("readiness_failed_after_s")),
-        listener_closed_after_s=_num(shutdown.get("listener_closed_after_s")),
-        grace_s=_num(shutdown.get("grace_s")) or 0.0,
+        exit_after_s=_seconds(shutdown.get("exit_after_s"))
+        if shutdown.get("within_grace")
+        else None,
+        readiness_failed_after_s=_seconds(shutdown.get("readiness_failed_after_s")),
+        listener_closed_after_s=_seconds(shutdown.get("listener_closed_after_s")),
+        grace_s=_seconds(shutdown.get("grace_s")) or 0.0,
         failed_after_signal=_int(shutdown.get("failed_after_signal")) or 0,
         sigkill_sent=bool(shutdown.get("sigkill_sent")),
     )
@@ -185,31 +222,34 @@ def from_report(data: Any, source: str) -> DrillEvidence:
         what = data.get("command") if isinstance(data, Mapping) else type(data).__name__
         raise InputError(f"not a drill report (command {what!r}): run killproof drill "
                          "--format json", source)  # fmt: skip
-    samples = [s for s in data.get("samples") or [] if isinstance(s, Mapping)]
-    has_cgroup = any(_int(s.get("cgroup_usage_bytes")) is not None for s in samples)
+    samples = [s for s in _list(data.get("samples")) if isinstance(s, Mapping)]
+    has_cgroup = any(_memory(s, "cgroup") is not None for s in samples)
     memory_source = "cgroup" if has_cgroup else "rss"
     memory = [(s, m) for s in samples if (m := _memory(s, memory_source)) is not None]
     if not memory:
         raise InputError("the drill report has no memory sample to size from", source)
     peak_sample, peak = max(memory, key=lambda pair: pair[1])
-    heap = _int(peak_sample.get("heap_inuse_bytes"))
+    heap = _bytes(peak_sample.get("heap_inuse_bytes"))
     if heap is None:  # heap is scraped at 1-2 Hz: take the scrape nearest the peak
         t_peak = _num(peak_sample.get("t_s")) or 0.0
         scraped = [
             (abs((_num(s.get("t_s")) or 0.0) - t_peak), h)
             for s in samples
-            if (h := _int(s.get("heap_inuse_bytes"))) is not None
+            if (h := _bytes(s.get("heap_inuse_bytes"))) is not None
         ]
         heap = min(scraped)[1] if scraped else None
     goroutines = [g for s in samples if (g := _int(s.get("goroutines"))) is not None]
-    limits = data.get("limits") or {}
-    capacity = data.get("capacity") or {}
-    slo = parse_slo(str(capacity.get("slo") or "p99<300ms"))
-    command = (data.get("metadata") or {}).get("command") or ["service"]
+    limits = _map(data.get("limits"))
+    capacity = _map(data.get("capacity"))
+    try:
+        slo = parse_slo(str(capacity.get("slo") or "p99<300ms"))
+    except InputError as exc:
+        raise InputError(f"the drill report's capacity.slo: {exc.message}", source) from exc
+    command = [str(c) for c in _list(_map(data.get("metadata")).get("command"))] or ["service"]
     return DrillEvidence(
         sources=(source,),
-        service=str(command[0]).rsplit("/", 1)[-1] if command else "service",
-        limit_bytes=_int(limits.get("memory_bytes")) or 0,
+        service=command[0].rsplit("/", 1)[-1] or "service",
+        limit_bytes=_bytes(limits.get("memory_bytes")) or 0,
         memory_source=memory_source,
         peak_bytes=peak,
         report_peaks_bytes=(peak,),
@@ -221,11 +261,15 @@ def from_report(data: Any, source: str) -> DrillEvidence:
         cpu_cores=_cpu_windows(samples),
         leaks=_leaks(data.get("leak")),
         oom=_oom(data.get("oom")),
-        held_rate_rps=_num(capacity.get("held_rate_rps")),
+        held_rate_rps=_rate(capacity.get("held_rate_rps")),
         slo_percentile=slo.percentile,
         slo_ms=slo.threshold_ms,
         drain=_drain(data.get("shutdown")),
-        findings=tuple(dict.fromkeys(str(f.get("rule")) for f in data.get("findings") or [] if f)),
+        findings=tuple(
+            dict.fromkeys(
+                str(f.get("rule")) for f in _list(data.get("findings")) if isinstance(f, Mapping)
+            )
+        ),
         pprof=data.get("pprof") if isinstance(data.get("pprof"), str) else None,
     )
 

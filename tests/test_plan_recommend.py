@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from killproof.errors import InputError
 from killproof.plan import goruntime, sizing
-from killproof.plan.deployed import Deployed
+from killproof.plan.deployed import Deployed, go_version_near
 from killproof.plan.evidence import Drain, DrillEvidence, LeakVerdict, OomKill, from_report
 from killproof.plan.model import Setting, Strategy
 from killproof.plan.recommend import recommend
@@ -341,3 +341,12 @@ def test_damaged_reports_are_input_errors_never_crashes(data: dict[str, object],
     assert limit is not None
     if limit.value is not None:
         assert limit.value >= ev.peak_bytes >= 0
+
+
+def test_go_version_from_the_go_line(tmp_path: Path) -> None:
+    """The go line decides GODEBUG defaults (containermaxprocs), not the toolchain."""
+    (tmp_path / "go.mod").write_text("module x\n\ngo 1.24\n\ntoolchain go1.25.1\n")
+    (tmp_path / "deploy").mkdir()
+    assert go_version_near(tmp_path / "deploy") == (1, 24)
+    (tmp_path / "go.mod").write_text("module x\n\ngo 1.25.0\n")
+    assert go_version_near(tmp_path / "deploy") == (1, 25)

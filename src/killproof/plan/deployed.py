@@ -47,7 +47,7 @@ class Deployed:
     prestop_s: float = 0.0
     replicas: int | None = None
     go_version: tuple[int, int] | None = None
-    """From go.mod's ``toolchain`` (else ``go``) line, when one was found."""
+    """From go.mod's ``go`` (else ``toolchain``) line, when one was found."""
 
     @property
     def gomemlimit_bytes(self) -> int | None:
@@ -98,14 +98,17 @@ def deployed_of(container: Container, path: str) -> Deployed:
 
 
 def go_version_near(start: Path) -> tuple[int, int] | None:
-    """The Go version of the nearest go.mod at or above ``start`` (toolchain line first)."""
+    """The ``go`` line of the nearest go.mod at or above ``start`` (else its ``toolchain``).
+
+    The ``go`` line, not the toolchain, decides runtime defaults: a GODEBUG setting such
+    as ``containermaxprocs`` defaults to the behaviour of the main module's Go version."""
     here = start.resolve()
     for directory in (here, *here.parents):
         gomod = directory / "go.mod"
         if gomod.is_file():
             found = {m.group(1).split()[0]: (int(m.group(2)), int(m.group(3)))
                      for m in _GO_LINE.finditer(gomod.read_text(errors="replace"))}  # fmt: skip
-            return found.get("toolchain") or found.get("go")
+            return found.get("go") or found.get("toolchain")
     return None
 
 

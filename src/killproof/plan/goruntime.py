@@ -79,8 +79,9 @@ def gomaxprocs(now: Deployed, cpu_limit: float | None) -> Recommendation:
     if aware or cpu_limit is None:
         recommended = "unset"
         if aware:
-            why = ("Go 1.25+ sets GOMAXPROCS from the cgroup CPU limit (ceil, at least 2) and "
-                   "follows changes; setting GOMAXPROCS turns both off.")  # fmt: skip
+            why = ("Go 1.25+ (go.mod's go line; older lines keep the old default through "
+                   "GODEBUG containermaxprocs=0) sets GOMAXPROCS from the cgroup CPU limit "
+                   "(ceil, at least 2) and follows changes; setting GOMAXPROCS turns both off.")  # fmt: skip
             formula = "Go ≥ 1.25: unset (runtime default = max(ceil(CPU limit), 2))"
         else:
             why = ("No CPU limit: the default (the node's CPU count) cannot be throttled. "

@@ -350,3 +350,27 @@ def test_go_version_from_the_go_line(tmp_path: Path) -> None:
     assert go_version_near(tmp_path / "deploy") == (1, 24)
     (tmp_path / "go.mod").write_text("module x\n\ngo 1.25.0\n")
     assert go_version_near(tmp_path / "deploy") == (1, 25)
+
+
+def test_thrash_is_bumped_like_an_oom() -> None:
+    # Pinned at the 128 Mi limit without a kill: used = max(peak 126, limit 128) = 128 Mi;
+    # need = max(228, 153.6) = 228 Mi; ceil_Mi(228 × 1.15 / 0.9 = 291.3) = 292Mi.
+    ev = replace(BASE, thrashed=True, peak_bytes=126 * MI, report_peaks_bytes=(126 * MI,))
+    plan = recommend(ev, NOW)
+    limit = plan.get(Setting.MEMORY_LIMIT)
+    assert limit is not None and limit.recommended == "292Mi"
+    assert "thrashed at its 128.0 MiB limit" in limit.reasoning
+
+
+def test_peak_held_down_by_the_drills_gomemlimit_is_flagged() -> None:
+    ev = replace(BASE, drill_gomemlimit_bytes=102 * MI)  # peak 100 Mi = 98 % of it
+    limit = recommend(ev, NOW).get(Setting.MEMORY_LIMIT)
+    assert limit is not None and "98 % of the GOMEMLIMIT the drill ran with" in limit.reasoning
+    roomy = recommend(replace(BASE, drill_gomemlimit_bytes=200 * MI), NOW)
+    assert "GOMEMLIMIT the drill ran with" not in roomy.get(Setting.MEMORY_LIMIT).reasoning  # type: ignore[union-attr]
+
+
+def test_drill_gomemlimit_read_from_the_report() -> None:
+    data = json.loads((FIXTURES / "drill-orders-fixed.json").read_text())
+    assert "GOMEMLIMIT=115MiB" in data["metadata"]["env"]
+    assert from_report(data, "x").drill_gomemlimit_bytes == 115 * MI

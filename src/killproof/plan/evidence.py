@@ -17,6 +17,7 @@ from typing import Any
 
 from killproof.drill.capacity import parse_slo
 from killproof.errors import InputError
+from killproof.sources.quantity import QuantityError, gomemlimit_bytes
 
 CPU_WINDOW_S = 1.0
 """CPU use is averaged over windows at least this long (10 Hz ticks are too noisy)."""
@@ -90,6 +91,10 @@ class DrillEvidence:
     """The drill's own rule ids (``KP601``, ``KP602`` …)."""
     pprof: str | None
     """The command that opens the cited heap profile, when the drill kept one."""
+    thrashed: bool = False
+    """The drill found the service pinned at its limit without an OOM kill (KP610)."""
+    drill_gomemlimit_bytes: int | None = None
+    """The GOMEMLIMIT the drilled process ran with, when its report names one."""
 
     @property
     def non_heap_bytes(self) -> int | None:
@@ -215,6 +220,19 @@ def _drain(shutdown: Any) -> Drain | None:
     )
 
 
+def _env_gomemlimit(env: Any) -> int | None:
+    """GOMEMLIMIT from the drill's ``metadata.env`` (``KEY=VALUE`` words), when set."""
+    if not isinstance(env, str):
+        return None
+    for word in env.split():
+        if word.startswith("GOMEMLIMIT="):
+            try:
+                return _bytes(gomemlimit_bytes(word.split("=", 1)[1]))
+            except QuantityError:
+                return None
+    return None
+
+
 def from_report(data: Any, source: str) -> DrillEvidence:
     """Read one drill report (parsed JSON). InputError when it is not a drill report or
     holds no memory sample."""
@@ -271,6 +289,8 @@ def from_report(data: Any, source: str) -> DrillEvidence:
             )
         ),
         pprof=data.get("pprof") if isinstance(data.get("pprof"), str) else None,
+        thrashed=isinstance(data.get("thrash"), Mapping),
+        drill_gomemlimit_bytes=_env_gomemlimit(_map(data.get("metadata")).get("env")),
     )
 
 
@@ -303,4 +323,5 @@ def combine(reports: Sequence[DrillEvidence]) -> DrillEvidence:
         drain=slowest,
         findings=tuple(dict.fromkeys(f for r in reports for f in r.findings)),
         pprof=next((r.pprof for r in reports if r.pprof), None),
+        thrashed=any(r.thrashed for r in reports),
     )

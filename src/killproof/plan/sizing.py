@@ -111,25 +111,35 @@ def memory(ev: DrillEvidence, now: Deployed, strategy: Strategy) -> tuple[Recomm
     else:
         basis = peak
         formula = "request = limit = ceil_Mi(peak × 1.15 / 0.9)"
-        if ev.oom is not None:
-            used = max(ev.peak_bytes, ev.oom.memory_bytes or 0, ev.oom.limit_bytes)
+        capped = ev.oom is not None or ev.thrashed
+        if capped:
+            at_kill = (ev.oom.memory_bytes or 0, ev.oom.limit_bytes) if ev.oom else (0, 0)
+            used = max(ev.peak_bytes, *at_kill, ev.limit_bytes if ev.thrashed else 0)
             basis = oom_bump(used)
             inputs["oom_used_bytes"] = used
             inputs["oom_bumped_bytes"] = basis
-            formula = ("used = max(peak, usage at the kill, limit at the kill); "
+            formula = ("used = max(peak, usage and limit at the kill or thrash); "
                        "need = max(used + 100Mi, used × 1.2); "
                        "request = limit = ceil_Mi(need × 1.15 / 0.9)")  # fmt: skip
-            oom_note = (f" It was OOM-killed at {mib(ev.oom.limit_bytes)}, so the true peak is "
-                        "unknown: VPA's OOM bump stands in for it; drill again at the new limit "
-                        "to measure it.")  # fmt: skip
+            how = (f"It was OOM-killed at {mib(ev.oom.limit_bytes)}" if ev.oom else
+                   f"It thrashed at its {mib(ev.limit_bytes)} limit")  # fmt: skip
+            oom_note = (f" {how}, so the true peak is unknown: VPA's OOM bump "
+                        f"({mib(used)} → {mib(basis)}) stands in for it; drill again at the new "
+                        "limit to measure it.")  # fmt: skip
         inputs["go_share"] = GO_SHARE
         limit = ceil_mi(basis * (1 + MARGIN) / GO_SHARE)
         request = limit
-        why = (f"The measured peak {mib(basis if ev.oom else peak)} of {ev.memory_source} "
-               "usage (what the kernel compares with the limit) plus the 15 % margin krr and "
-               "VPA use, kept under GOMEMLIMIT at 90 % of the limit so the GC does not run "
-               "hot at the peak. Memory is not compressible: the request equals the limit, so "
-               "the node never promises this memory to another pod.")  # fmt: skip
+        why = (f"The {'bumped ' if capped else 'measured '}peak {mib(basis)} of "
+               f"{ev.memory_source} usage (what the kernel compares with the limit) plus the "
+               "15 % margin krr and VPA use, kept under GOMEMLIMIT at 90 % of the limit so the "
+               "GC does not run hot at the peak. Memory is not compressible: the request equals "
+               "the limit, so the node never promises this memory to another pod.")  # fmt: skip
+    squeezed = ev.drill_gomemlimit_bytes
+    if squeezed and peak >= 0.95 * squeezed:
+        inputs["drill_gomemlimit_bytes"] = squeezed
+        why += (f" The peak reached {100 * peak / squeezed:.0f} % of the GOMEMLIMIT the drill "
+                f"ran with ({mib(squeezed)}): the GC held the heap down there, so the demand "
+                "may be higher; drill with a higher GOMEMLIMIT to see it.")  # fmt: skip
     if ev.heap_at_peak_bytes is not None and peak:
         why += (f" The heap was {mib(ev.heap_at_peak_bytes)} "
                 f"({100 * ev.heap_at_peak_bytes / peak:.0f} %) of the peak.")  # fmt: skip

@@ -371,3 +371,19 @@ def test_several_reports_combine(tmp_path: Path, capsys: pytest.CaptureFixture[s
     )
     # ceil(1000 / (0.7 × 100)) = 15 replicas.
     assert recs["replicas"]["recommended"] == "15"
+
+
+def test_strategy_and_cpu_limit_options(capsys: pytest.CaptureFixture[str]) -> None:
+    data = json.loads(FIXED.read_text())
+    peak = max(s["cgroup_usage_bytes"] or 0 for s in data["samples"])
+    code, out = run(["plan", str(FIXED), "--strategy", "krr", "--cpu-limit", "--format", "json"],
+                    capsys)  # fmt: skip
+    report = json.loads(out)
+    recs = by_setting(report)
+    assert code == 0 and report["strategy"] == "krr"
+    # krr: max(ceil_Mi(peak × 1.15), 100Mi); this service peaks far below 100 Mi.
+    assert peak * 1.15 < 100 * MI
+    assert recs["resources.limits.memory"]["recommended"] == "100Mi"
+    assert recs["resources.limits.cpu"]["formula"].startswith("limit = max(ceil_m(")
+    code, out = run(["plan", str(FIXED), "--format", "json"], capsys)
+    assert "resources.limits.cpu" not in by_setting(json.loads(out))

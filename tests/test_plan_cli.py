@@ -387,3 +387,29 @@ def test_strategy_and_cpu_limit_options(capsys: pytest.CaptureFixture[str]) -> N
     assert recs["resources.limits.cpu"]["formula"].startswith("limit = max(ceil_m(")
     code, out = run(["plan", str(FIXED), "--format", "json"], capsys)
     assert "resources.limits.cpu" not in by_setting(json.loads(out))
+
+
+def test_gomaxprocs_removed_on_go_125(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Go 1.25 follows the CPU limit unless GOMAXPROCS is set: plan removes a literal one,
+    in place (its two lines, nothing else) and in the patch (``$patch: delete``)."""
+    (tmp_path / "go.mod").write_text("module x\n\ngo 1.25\n")
+    manifest = tmp_path / "deploy.yaml"
+    with_env = KUBECTL_STYLE.replace(
+        "        - name: GOMEMLIMIT\n", "        - name: GOMAXPROCS\n          value: \"4\"\n"
+        "        - name: GOMEMLIMIT\n"
+    )  # fmt: skip
+    manifest.write_text(with_env)
+    code, out = run(["plan", str(FIXED), "--manifest", str(manifest), "--format", "json",
+                     "--write-patch", str(tmp_path / "patch")], capsys)  # fmt: skip
+    assert code == 0
+    recs = by_setting(json.loads(out))
+    assert recs["env.GOMAXPROCS"]["current"] == "4"
+    assert recs["env.GOMAXPROCS"]["recommended"] == "unset"
+    built = build("patch", lambda p: (tmp_path / p).read_text(), lambda p: (tmp_path / p).exists())
+    c = _container({(o.kind, o.name): o.body for o in built.objects})
+    assert [e["name"] for e in c["env"]] == ["GOMEMLIMIT"]
+    run(["plan", str(FIXED), "--manifest", str(manifest), "--in-place"], capsys)
+    edited = manifest.read_text()
+    assert "GOMAXPROCS" not in edited
+    assert edited.startswith(with_env.split("        - name: GOMAXPROCS")[0])
+    assert "        - name: GOMEMLIMIT\n          value: " in edited

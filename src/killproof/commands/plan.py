@@ -21,8 +21,8 @@ from killproof.errors import InputError
 from killproof.plan.alerts import AlertsFormat, AlertTarget, document, to_yaml
 from killproof.plan.deployed import Deployed, from_manifest, linked_container
 from killproof.plan.evidence import DrillEvidence, combine, from_report
+from killproof.plan.inplace import edit_in_place
 from killproof.plan.model import Strategy
-from killproof.plan.patch import edit_in_place
 from killproof.plan.patch import write_patch as write_patch_dir
 from killproof.plan.run import PlanSettings, build_report, read_reports
 

@@ -48,7 +48,7 @@ STEP="7. killproof plan — requests, limits, GOMEMLIMIT, grace, replicas, alert
   step 0 $kp plan "$work/orders-fixed.json" --manifest examples/orders-fixed/deploy/deployment.yaml \
   --target-rps 1000 --alerts-out "$work/alerts.yaml" --write-patch "$work/plan-patch"
 if [ -f "$work/plan-patch/patch.yaml" ]; then
-  printf '\n%s:\n' "$work/plan-patch/patch.yaml (kubectl kustomize $work/plan-patch)"
+  printf '\nthe kustomize patch plan wrote (patch.yaml):\n'
   cat "$work/plan-patch/patch.yaml"
 fi
 

@@ -374,3 +374,15 @@ def test_drill_gomemlimit_read_from_the_report() -> None:
     data = json.loads((FIXTURES / "drill-orders-fixed.json").read_text())
     assert "GOMEMLIMIT=115MiB" in data["metadata"]["env"]
     assert from_report(data, "x").drill_gomemlimit_bytes == 115 * MI
+
+
+def test_rss_only_when_the_drill_had_no_cgroup() -> None:
+    """A watchdog drill has no cgroup numbers: the peak is RSS, and the inputs say so."""
+    data = json.loads((FIXTURES / "drill-orders-fixed.json").read_text())
+    for s in data["samples"]:
+        s["cgroup_usage_bytes"] = None
+    ev = from_report(data, "x")
+    assert ev.memory_source == "rss"
+    assert ev.peak_bytes == max(s["rss_bytes"] or 0 for s in data["samples"])
+    limit = recommend(ev, NOW).get(Setting.MEMORY_LIMIT)
+    assert limit is not None and str(limit.inputs["memory_source"]).startswith("rss")

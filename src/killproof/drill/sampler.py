@@ -245,9 +245,12 @@ class Sampler:
     def sample_once(self, tick: int) -> Sample:
         """Read memory now (the fast loop's body; public so it can be timed and tested)."""
         rss = pss = None
+        cpu: float | None = None
         if self._proc is not None:
             try:
                 rss = self._proc.memory_info().rss
+                times = self._proc.cpu_times()
+                cpu = round(times.user + times.system, 3)
                 every = max(1, round(self.config.pss_every_s * self.config.rate_hz))
                 if tick % every == 0:
                     pss = getattr(self._proc.memory_full_info(), "pss", None)
@@ -265,6 +268,7 @@ class Sampler:
             cgroup_limit_bytes=self._limit if state else None,
             failcnt=state.failcnt if state else None,
             oom_kills=state.oom_kill if state else None,
+            cpu_seconds=cpu,
             step=self.step,
         )
         with self._lock:

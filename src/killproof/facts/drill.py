@@ -49,6 +49,8 @@ class Sample:
     gc_count: int | None = None
     step: int = -1
     """Index of the load step running at this tick (-1 before load or after it)."""
+    cpu_seconds: float | None = None
+    """User + system CPU time the process has used since it started (seconds, cumulative)."""
 
     @property
     def memory_bytes(self) -> int | None:
@@ -56,8 +58,12 @@ class Sample:
         return self.cgroup_usage_bytes if self.cgroup_usage_bytes is not None else self.rss_bytes
 
     def to_json(self) -> dict[str, Any]:
-        """JSON form (every field)."""
-        return asdict(self)
+        """JSON form (every field; ``cpu_seconds`` only when sampled, so reports of
+        scripted drills, which have no process, read as before)."""
+        out = asdict(self)
+        if self.cpu_seconds is None:
+            del out["cpu_seconds"]
+        return out
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,12 @@ judges everything in ``x``.
 from __future__ import annotations
 
 import enum
+import os
+import posixpath
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 TEST_DIRS = frozenset({
     "test", "tests", "e2e", "e2e-tests", "testutil", "testutils", "mock", "mocks", "hack",
@@ -20,12 +24,19 @@ TEST_DIRS = frozenset({
     "local-environment", "_archived", "archived",
 })  # fmt: skip
 """Directory names whose contents are test, tooling or retired code (any depth)."""
-EXAMPLE_DIRS = frozenset({"examples", "example", "_examples", "docs", "doc", "samples", "sample"})
-_TEST_WORDS = frozenset({"test", "tests", "testing", "e2e", "ci", "integration", "it"})
+EXAMPLE_DIRS = frozenset({
+    "examples", "example", "_examples", "docs", "doc", "documentation", "samples", "sample",
+    "tutorial", "tutorials",
+})  # fmt: skip
+"""Directory names whose contents are examples and documentation (judged, labelled)."""
+_EXAMPLE_SUFFIXES = ("-example", "-examples", "_example", "_examples")
+"""A walkthrough's own directory (``docs/tcp-full-example/``) is an example too."""
+_TEST_WORDS = frozenset({"test", "tests", "tester", "testing", "e2e", "ci", "integration", "it"})
 _HEADER_TEST = re.compile(
     r"\b(for|in|by|during)\s+(?:\w+[\s-]+){0,3}?(tests?|testing|e2e)\b"
     r"|\b(tests?|testing)\s+(only|purposes|setup|environment)\b"
-    r"|\bnot\s+(meant\s+|intended\s+)?for\s+production\b",
+    r"|\bnot\s+(meant\s+|intended\s+)?for\s+production\b"
+    r"|\bruns?\s+(?:the\s+)?(?:\w+[\s-]+){0,2}?(tests|test\s+suite)\b",
     re.IGNORECASE,
 )
 
@@ -46,10 +57,13 @@ class PathClass:
     reason: str = ""
 
 
-def classify(rel: str) -> PathClass:
-    """Classify a root-relative POSIX path (the root itself is never a reason)."""
+def classify(rel: str, ci_only: frozenset[str] = frozenset()) -> PathClass:
+    """Classify a root-relative POSIX path (the root itself is never a reason);
+    ``ci_only`` holds the directories of programs only CI runs (:func:`ci_only_dirs`)."""
     parts = rel.split("/")
     dirs, name = parts[:-1], parts[-1]
+    if ci_only and any("/".join(dirs[: i + 1]) in ci_only for i in range(len(dirs))):
+        return PathClass(PathKind.TEST, "program only CI runs")
     for index, part in enumerate(dirs):
         lower = part.lower()
         if lower in TEST_DIRS:
@@ -58,9 +72,14 @@ def classify(rel: str) -> PathClass:
             return PathClass(PathKind.TEST, "cmd/test-*/")
     if _compose_for_tests(name):
         return PathClass(PathKind.TEST, "compose file for tests")
+    if _dockerfile_for_tests(name):
+        return PathClass(PathKind.TEST, "Dockerfile for tests")
     for part in dirs:
-        if part.lower() in EXAMPLE_DIRS:
-            return PathClass(PathKind.EXAMPLE, f"{part.lower()}/")
+        lower = part.lower()
+        if lower in EXAMPLE_DIRS:
+            return PathClass(PathKind.EXAMPLE, f"{lower}/")
+        if lower.endswith(_EXAMPLE_SUFFIXES):
+            return PathClass(PathKind.EXAMPLE, "*-example/")
     return PathClass(PathKind.PRODUCTION)
 
 
@@ -71,6 +90,16 @@ def _compose_for_tests(name: str) -> bool:
         return False
     stem = lower.rsplit(".", 1)[0]
     return bool(set(re.split(r"[._-]", stem)) & _TEST_WORDS)
+
+
+def _dockerfile_for_tests(name: str) -> bool:
+    """``Dockerfile.integration``, ``Dockerfile-e2e``, ``test.Dockerfile``,
+    ``Dockerfile.tester`` …: an image that runs tests, never deployed."""
+    lower = name.lower()
+    if not (lower.startswith("dockerfile") or lower.endswith(".dockerfile")):
+        return False
+    words = set(re.split(r"[._-]", lower)) - {"dockerfile"}
+    return bool(words & _TEST_WORDS)
 
 
 def header_says_tests(text: str) -> bool:
@@ -87,3 +116,66 @@ def header_says_tests(text: str) -> bool:
         if len(header) > 30:
             break
     return bool(_HEADER_TEST.search(" ".join(header)))
+
+
+_CI_FILE = re.compile(
+    r"^(?:\.github/workflows/[^/]+|\.gitlab-ci|\.gitlab/.+|\.circleci/[^/]+|\.drone"
+    r"|\.travis|azure-pipelines|\.buildkite/[^/]+)\.ya?ml$"
+)
+"""CI pipeline definitions (root-relative POSIX paths)."""
+_BUILD_FILE = re.compile(
+    r"(?:^|/)(?:[^/]*dockerfile[^/]*|makefile|[^/]+\.mk|\.goreleaser[^/]*\.ya?ml|[^/]+\.service"
+    r"|(?:docker-)?compose[^/]*\.ya?ml)$",
+    re.IGNORECASE,
+)
+"""Files that build, package or start shipped programs."""
+_GO_RUN = re.compile(r"\bgo\s+run\s+(?:-\S+\s+)*(?P<target>[^\s;&|)'\"]+)")
+_READ_MAX_BYTES = 1 << 20
+
+
+def ci_only_dirs(root: Path, files: Sequence[Path]) -> frozenset[str]:
+    """Root-relative directories of Go programs that only CI runs: a pipeline runs them
+    with ``go run`` (``go run cmd/mr-bot/main.go`` in ``.gitlab/bots.yml``) and no
+    Dockerfile, Makefile, goreleaser config, unit or compose file names the directory, so
+    nothing ships them. The root itself is never one (``go run build.go`` runs one file
+    beside the real program)."""
+    prefix = str(root.resolve()).rstrip(os.sep) + os.sep
+    targets: set[str] = set()
+    build_texts: list[str] = []
+    for path in files:
+        text_path = str(path)
+        rel = (text_path[len(prefix) :] if text_path.startswith(prefix) else path.name).replace(
+            os.sep, "/"
+        )
+        ci, build = bool(_CI_FILE.match(rel)), bool(_BUILD_FILE.search(rel))
+        if not (ci or build):
+            continue
+        try:
+            if path.stat().st_size > _READ_MAX_BYTES:
+                continue
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        if ci:
+            targets.update(_run_dirs(text))
+        else:
+            build_texts.append(text)
+    return frozenset(
+        d
+        for d in targets
+        if not any(re.search(rf"(?<![\w-]){re.escape(d)}\b", t) for t in build_texts)
+    )
+
+
+def _run_dirs(text: str) -> set[str]:
+    """The program directories a CI file runs with ``go run`` (relative targets only)."""
+    out: set[str] = set()
+    for match in _GO_RUN.finditer(text):
+        target = match["target"].removeprefix("./").removesuffix("/...").rstrip("/")
+        if target.endswith(".go"):
+            target = posixpath.dirname(target)
+        first = target.split("/", 1)[0]
+        if not target or target == "." or "." in first or "@" in target or "$" in target:
+            continue  # the root, a module path (github.com/…), a variable
+        out.add(posixpath.normpath(target))
+    return out

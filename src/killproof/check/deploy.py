@@ -252,6 +252,15 @@ def check_deploy(
         objects, read.dockerfiles, read.composes, read.units, read.scripts, programs, config
     )
     findings, rule_skips = run_rules(facts)
+    tutorial = len(scaffolding(objects, programs))
+    if tutorial:
+        rule_skips.append(
+            Skipped(
+                f"{tutorial} tutorial workload{'s' if tutorial > 1 else ''} in examples/docs",
+                "third-party images that run no program of this repo (a walkthrough's echo "
+                "server, a database to try the project with): not judged",
+            )
+        )
     final = finalize(findings, read.texts, objects, config)
     if stdin_text is not None and "# Source: " in stdin_text:
         sources = _helm_sources(stdin_text)

@@ -78,6 +78,8 @@ def test_ci_only_programs_and_test_images_are_left_out_and_counted() -> None:
         "program only CI runs": 2,
         "Dockerfile for tests": 2,
         "header says it is for tests": 1,
+        ".github/": 1,
+        ".gitlab/": 1,
     }
     every = run_check([root], CheckOptions(jobs=1, include_tests=True, enable=frozenset({"KP107"})))
     assert {f.location.path for f in every.findings} == {

@@ -21,17 +21,24 @@ from pathlib import Path
 TEST_DIRS = frozenset({
     "test", "tests", "e2e", "e2e-tests", "testutil", "testutils", "mock", "mocks", "hack",
     "integration-test", "integration-tests", "integrationtest", "integrationtests",
-    "local-environment", "_archived", "archived",
+    "local-environment", "_archived", "archived", "testing", "fixtures", "fake", "fakes",
+    "benchmark", "benchmarks", "loadtest", "loadtests", "load-test", "load-tests",
+    ".devcontainer", ".github", ".gitlab", ".circleci", ".buildkite",
 })  # fmt: skip
-"""Directory names whose contents are test, tooling or retired code (any depth)."""
+"""Directory names whose contents are test, tooling or retired code (any depth): test
+helpers and data, load generators, the dev container and CI's own images and actions."""
 EXAMPLE_DIRS = frozenset({
     "examples", "example", "_examples", "docs", "doc", "documentation", "samples", "sample",
-    "tutorial", "tutorials",
+    "tutorial", "tutorials", "guide", "guides", "walkthrough", "walkthroughs", "quickstart",
+    "quickstarts", "getting-started", "demo", "demos", "playground",
 })  # fmt: skip
 """Directory names whose contents are examples and documentation (judged, labelled)."""
 _EXAMPLE_SUFFIXES = ("-example", "-examples", "_example", "_examples")
 """A walkthrough's own directory (``docs/tcp-full-example/``) is an example too."""
 _TEST_WORDS = frozenset({"test", "tests", "tester", "testing", "e2e", "ci", "integration", "it"})
+_DEV_WORDS = frozenset({"dev", "development", "local", "debug"})
+"""Name words of compose files and Dockerfiles for a developer's machine
+(``docker-compose.dev.yml``, ``Dockerfile.debug``): never what is deployed."""
 _HEADER_TEST = re.compile(
     r"\b(for|in|by|during)\s+(?:\w+[\s-]+){0,3}?(tests?|testing|e2e)\b"
     r"|\b(tests?|testing)\s+(only|purposes|setup|environment)\b"
@@ -70,10 +77,11 @@ def classify(rel: str, ci_only: frozenset[str] = frozenset()) -> PathClass:
             return PathClass(PathKind.TEST, f"{lower}/")
         if index > 0 and dirs[index - 1] == "cmd" and lower.startswith("test-"):
             return PathClass(PathKind.TEST, "cmd/test-*/")
-    if _compose_for_tests(name):
-        return PathClass(PathKind.TEST, "compose file for tests")
-    if _dockerfile_for_tests(name):
-        return PathClass(PathKind.TEST, "Dockerfile for tests")
+    words = _name_words(name)
+    if words & _TEST_WORDS:
+        return PathClass(PathKind.TEST, f"{_FILE_KIND[_file_kind(name)]} for tests")
+    if words & _DEV_WORDS:
+        return PathClass(PathKind.TEST, f"{_FILE_KIND[_file_kind(name)]} for local development")
     for part in dirs:
         lower = part.lower()
         if lower in EXAMPLE_DIRS:
@@ -83,23 +91,29 @@ def classify(rel: str, ci_only: frozenset[str] = frozenset()) -> PathClass:
     return PathClass(PathKind.PRODUCTION)
 
 
-def _compose_for_tests(name: str) -> bool:
-    """``docker-compose.test.yaml``, ``compose.e2e.yml``, ``docker-compose-ci.yml`` …"""
-    lower = name.lower()
-    if not lower.endswith((".yml", ".yaml")) or not lower.startswith(("compose", "docker-compose")):
-        return False
-    stem = lower.rsplit(".", 1)[0]
-    return bool(set(re.split(r"[._-]", stem)) & _TEST_WORDS)
+_FILE_KIND = {"compose": "compose file", "dockerfile": "Dockerfile"}
 
 
-def _dockerfile_for_tests(name: str) -> bool:
-    """``Dockerfile.integration``, ``Dockerfile-e2e``, ``test.Dockerfile``,
-    ``Dockerfile.tester`` …: an image that runs tests, never deployed."""
+def _file_kind(name: str) -> str:
+    """``compose`` for compose file names, ``dockerfile`` for Dockerfile names, else ""."""
     lower = name.lower()
-    if not (lower.startswith("dockerfile") or lower.endswith(".dockerfile")):
-        return False
-    words = set(re.split(r"[._-]", lower)) - {"dockerfile"}
-    return bool(words & _TEST_WORDS)
+    if lower.endswith((".yml", ".yaml")) and lower.startswith(("compose", "docker-compose")):
+        return "compose"
+    if lower.startswith("dockerfile") or lower.endswith(".dockerfile"):
+        return "dockerfile"
+    return ""
+
+
+def _name_words(name: str) -> set[str]:
+    """The words of a compose file's or Dockerfile's name besides the kind itself
+    (``docker-compose.e2e.yml`` → {e2e}; ``Dockerfile.integration`` → {integration};
+    ``test.Dockerfile`` → {test}); empty for other files."""
+    kind = _file_kind(name)
+    if not kind:
+        return set()
+    lower = name.lower()
+    stem = lower.rsplit(".", 1)[0] if kind == "compose" else lower
+    return set(re.split(r"[._-]", stem)) - {"docker", "compose", "dockerfile", ""}
 
 
 def header_says_tests(text: str) -> bool:

@@ -39,7 +39,30 @@ def _single_by_design(ms: ManifestSet, w: Workload) -> bool:
                 return True
         if any("SHARD" in str(e.get("name", "")).upper() for e in iter_maps(c.spec.get("env"))):
             return True
-    return _exporter(w, [c for c in containers if ms.serving(c)])
+    return _exporter(w, [c for c in containers if ms.serving(c)]) or _owns_volume(ms, w)
+
+
+_SHARED_MODES = frozenset({"ReadWriteMany", "ReadOnlyMany"})
+
+
+def _owns_volume(ms: ManifestSet, w: Workload) -> bool:
+    """True when the pods mount a PersistentVolumeClaim only one node can attach (its
+    ``accessModes`` have no ``ReadWriteMany``/``ReadOnlyMany``, or the claim is not in
+    the files): a second replica could not start elsewhere, so the one pod is the design
+    (a database, a cache with its disk)."""
+    for volume in iter_maps(w.pod_spec.get("volumes")):
+        claim = dig(volume, "persistentVolumeClaim", "claimName")
+        if not isinstance(claim, str) or not claim:
+            continue
+        found = [
+            pvc
+            for pvc in ms.of_kind("PersistentVolumeClaim")
+            if pvc.name == claim and pvc.namespace == w.obj.namespace
+        ]
+        modes = {str(m) for pvc in found for m in dig(pvc.body, "spec", "accessModes") or ()}
+        if not modes & _SHARED_MODES:
+            return True
+    return False
 
 
 def _exporter(w: Workload, serving: list[Container]) -> bool:
@@ -106,7 +129,9 @@ RULE: Rule[DeployFacts] = Rule(
             "sharded workload (`--shard=0 --total-shards=3`, a `SHARD` variable), or an "
             "exporter (named `*-exporter` or `*-metrics`) whose ports are all named for "
             "scrapes, probes or profiles (`http-metrics`, `telemetry`): a second replica "
-            "would export every series twice. "
+            "would export every series twice; or a workload whose pods mount a "
+            "PersistentVolumeClaim one node at a time can attach (no `ReadWriteMany`): a "
+            "second replica could not start elsewhere. "
             "Load generators (`loadgen`, `load-generator`, locust, k6 … by workload, "
             "container or image name) send traffic and serve none; a bare Pod serves only "
             "when a Service selects it."

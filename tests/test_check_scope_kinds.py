@@ -86,4 +86,5 @@ def test_ci_only_programs_and_test_images_are_left_out_and_counted() -> None:
         "cmd/api/main.go",
         "cmd/mr-bot/main.go",
         "tools/relnotes/main.go",
+        "internal/stubserver/stub.go",
     }

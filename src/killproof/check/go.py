@@ -71,6 +71,8 @@ class PackageTask:
     run: str = ""
     """Which run the task belongs to (its rules share one time budget per process)."""
     rule_budget_s: float = RULE_BUDGET_S
+    include_tests: bool = False
+    """Check files that import a test framework too (``--include-tests``)."""
 
 
 @dataclass(frozen=True)
@@ -86,17 +88,21 @@ class PackageOutcome:
     """Files left out because they import a test framework."""
 
 
-def check_go(root: Path, go_files: Sequence[Path], jobs: int) -> GoResult:
+def check_go(
+    root: Path, go_files: Sequence[Path], jobs: int, include_tests: bool = False
+) -> GoResult:
     """Check ``go_files`` (absolute, or relative to the current directory) under ``root``.
 
     ``jobs`` is the number of worker processes (0: one per CPU). Test files
-    (``_test.go``) are not checked: they never run in the production binary.
+    (``_test.go``) are not checked: they never run in the production binary. Test support
+    (files importing a test framework, packages only tests import) is left out unless
+    ``include_tests`` (``--include-tests``) brings it back.
     """
     root = root.resolve()
     tests = [p for p in go_files if p.name.endswith("_test.go")]
     run = f"{os.getpid()}-{time.monotonic_ns()}"
     tasks = [
-        dataclasses.replace(t, run=run)
+        dataclasses.replace(t, run=run, include_tests=include_tests)
         for t in _tasks(root, [p for p in go_files if not p.name.endswith("_test.go")])
     ]
     outcomes = _run(tasks, jobs)
@@ -136,7 +142,7 @@ def check_go(root: Path, go_files: Sequence[Path], jobs: int) -> GoResult:
                 "no program built from this tree contains them",
             )
         )
-    helpers = _test_only(root, summaries, tests)
+    helpers = set() if include_tests else _test_only(root, summaries, tests)
     if helpers:
         findings = [f for f in findings if _dir_of(f.location.path) not in helpers]
         summaries = [s for s in summaries if s.dir not in helpers]
@@ -376,7 +382,7 @@ def _check_dir(task: PackageTask) -> PackageOutcome:
             skipped.append(_unparsed(rel, source, problem))
             continue
         imports = tuple(file_imports(tree.root_node))
-        if framework_imported(i.path for i in imports) is not None:
+        if not task.include_tests and framework_imported(i.path for i in imports) is not None:
             test_support.append(rel)
             continue
         parsed.append((rel, source, tree, imports))

@@ -79,7 +79,7 @@ def run_check(
             # tree-sitter and the process pool load only when there is Go to read
             from killproof.check.go import check_go
 
-            go = check_go(root, go_files, options.jobs)
+            go = check_go(root, go_files, options.jobs, config.include_tests)
         deploy = check_deploy(root, other_files, go.programs, None, config)
         left_out += deploy.left_out
         unlisted = [Skipped(w, why, w, 0, Severity.ERROR) for w, why in walked.unreadable]

@@ -75,6 +75,7 @@ def test_a_header_that_says_tests() -> None:
     assert header_says_tests("# Running this docker image runs the integration tests.\nFROM x\n")
     assert header_says_tests("# This image runs the test suite against redis\nFROM x\n")
     assert not header_says_tests("# Runs the API server (see tests/ for the suite)\nFROM x\n")
+    assert not header_says_tests("# This Dockerfile runs the unit tests, then builds\nFROM x\n")
 
 
 def make_repo(root: Path) -> None:
@@ -175,7 +176,9 @@ def test_programs_only_ci_runs(tmp_path: Path) -> None:
             "steps:\n  - run: go run ./tools/gen/...\n  - run: go run build.go\n"
             "  - run: go run github.com/acme/x/cmd/y@v1\n  - run: go run ./cmd/api -check\n"
             "  - run: go run $TOOL\n  - run: go run ./cmd/shipped\n"
+            "  - run: go run ./cmd/notifier\n"
         ),
+        "deploy/notifier.yaml": "containers:\n  - name: n\n    command: [/usr/bin/notifier]\n",
         "Makefile": "build:\n\tgo build -o bin/api ./cmd/api\n",
         "deploy/relay.service": "[Service]\nExecStart=/usr/bin/shipped\n",
         ".goreleaser.yaml": "builds:\n  - main: ./cmd/shipped\n",

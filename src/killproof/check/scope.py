@@ -43,7 +43,8 @@ _HEADER_TEST = re.compile(
     r"\b(for|in|by|during)\s+(?:\w+[\s-]+){0,3}?(tests?|testing|e2e)\b"
     r"|\b(tests?|testing)\s+(only|purposes|setup|environment)\b"
     r"|\bnot\s+(meant\s+|intended\s+)?for\s+production\b"
-    r"|\bruns?\s+(?:the\s+)?(?:\w+[\s-]+){0,2}?(tests|test\s+suite)\b",
+    r"|\b(?:image|container)\b[^.]{0,40}?\bruns?\s+(?:the\s+)?(?:\w+[\s-]+){0,2}?"
+    r"(tests|test\s+suite)\b",
     re.IGNORECASE,
 )
 
@@ -149,36 +150,46 @@ _READ_MAX_BYTES = 1 << 20
 
 def ci_only_dirs(root: Path, files: Sequence[Path]) -> frozenset[str]:
     """Root-relative directories of Go programs that only CI runs: a pipeline runs them
-    with ``go run`` (``go run cmd/mr-bot/main.go`` in ``.gitlab/bots.yml``) and no
-    Dockerfile, Makefile, goreleaser config, unit or compose file names the directory, so
-    nothing ships them. The root itself is never one (``go run build.go`` runs one file
-    beside the real program)."""
+    with ``go run`` (``go run cmd/mr-bot/main.go`` in ``.gitlab/bots.yml``) and nothing
+    that ships names them: no Dockerfile, Makefile, goreleaser config, unit, compose file
+    or manifest mentions the directory or the binary (its last element). The root itself
+    is never one (``go run build.go`` runs one file beside the real program)."""
     prefix = str(root.resolve()).rstrip(os.sep) + os.sep
+    rels = [
+        (path, (str(path)[len(prefix) :] if str(path).startswith(prefix) else path.name))
+        for path in files
+    ]
     targets: set[str] = set()
-    build_texts: list[str] = []
-    for path in files:
-        text_path = str(path)
-        rel = (text_path[len(prefix) :] if text_path.startswith(prefix) else path.name).replace(
-            os.sep, "/"
-        )
-        ci, build = bool(_CI_FILE.match(rel)), bool(_BUILD_FILE.search(rel))
-        if not (ci or build):
-            continue
-        try:
-            if path.stat().st_size > _READ_MAX_BYTES:
-                continue
-            text = path.read_text(errors="replace")
-        except OSError:
-            continue
-        if ci:
-            targets.update(_run_dirs(text))
-        else:
-            build_texts.append(text)
-    return frozenset(
-        d
-        for d in targets
-        if not any(re.search(rf"(?<![\w-]){re.escape(d)}\b", t) for t in build_texts)
-    )
+    for path, rel in rels:
+        if _CI_FILE.match(rel.replace(os.sep, "/")):
+            targets.update(_run_dirs(_read(path)))
+    if not targets:
+        return frozenset()
+    shipped = [
+        _read(path)
+        for path, rel in rels
+        if not _CI_FILE.match(posix := rel.replace(os.sep, "/"))
+        and (_BUILD_FILE.search(posix) or posix.endswith((".yaml", ".yml")))
+    ]
+    return frozenset(d for d in targets if not any(_names(d, text) for text in shipped))
+
+
+def _names(program_dir: str, text: str) -> bool:
+    """True when ``text`` mentions the program's directory or its binary name as a word."""
+    for word in (program_dir, posixpath.basename(program_dir)):
+        if re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text):
+            return True
+    return False
+
+
+def _read(path: Path) -> str:
+    """A small text file's contents ("" when it is large or unreadable)."""
+    try:
+        if path.stat().st_size > _READ_MAX_BYTES:
+            return ""
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
 
 
 def _run_dirs(text: str) -> set[str]:

@@ -20,7 +20,8 @@ from pathlib import Path
 
 TEST_DIRS = frozenset({
     "test", "tests", "e2e", "e2e-tests", "testutil", "testutils", "mock", "mocks", "hack",
-    "integration-test", "integration-tests", "integrationtest", "integrationtests",
+    "integration", "integration-test", "integration-tests", "integrationtest", "integrationtests",
+    "ci",
     "local-environment", "_archived", "archived", "testing", "fixtures", "fake", "fakes",
     "benchmark", "benchmarks", "loadtest", "loadtests", "load-test", "load-tests",
     ".devcontainer", ".github", ".gitlab", ".circleci", ".buildkite",

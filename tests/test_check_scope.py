@@ -13,7 +13,7 @@ from killproof.check.scope import PathKind, ci_only_dirs, classify, header_says_
 from killproof.cli import main
 from rundir import from_root
 
-SHELL_FORM = "FROM alpine:3.20\nCOPY api /api\nCMD /api --port 8080\n"
+SHELL_FORM = "FROM debian:12\nCOPY api /api\nCMD /api --port 8080\n"
 COMPOSE = "services:\n  api:\n    build: .\n"
 
 

@@ -179,8 +179,11 @@ def test_programs_only_ci_runs(tmp_path: Path) -> None:
             "steps:\n  - run: go run ./tools/gen/...\n  - run: go run build.go\n"
             "  - run: go run github.com/acme/x/cmd/y@v1\n  - run: go run ./cmd/api -check\n"
             "  - run: go run $TOOL\n  - run: go run ./cmd/shipped\n"
-            "  - run: go run ./cmd/notifier\n"
+            "  - run: go run ./cmd/notifier\n  - run: go run ./cmd/importer\n"
+            "  - run: go run ./cmd/exporter --selftest\n"
+            "  - run: CGO_ENABLED=0 go build -o dist/exporter ./cmd/exporter\n"
         ),
+        "scripts/release.sh": "#!/bin/sh\nfor p in importer; do go build ./cmd/$p; done\n",
         "deploy/notifier.yaml": "containers:\n  - name: n\n    command: [/usr/bin/notifier]\n",
         "Makefile": "build:\n\tgo build -o bin/api ./cmd/api\n",
         "deploy/relay.service": "[Service]\nExecStart=/usr/bin/shipped\n",

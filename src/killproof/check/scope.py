@@ -140,12 +140,14 @@ _CI_FILE = re.compile(
 )
 """CI pipeline definitions (root-relative POSIX paths)."""
 _BUILD_FILE = re.compile(
-    r"(?:^|/)(?:[^/]*dockerfile[^/]*|makefile|[^/]+\.mk|\.goreleaser[^/]*\.ya?ml|[^/]+\.service"
+    r"(?:^|/)(?:[^/]*dockerfile[^/]*|[^/]*containerfile[^/]*|makefile|[^/]+\.mk|[^/]+\.sh"
+    r"|justfile|earthfile|build(?:\.bazel)?|\.goreleaser[^/]*\.ya?ml|[^/]+\.service"
     r"|(?:docker-)?compose[^/]*\.ya?ml)$",
     re.IGNORECASE,
 )
 """Files that build, package or start shipped programs."""
 _GO_RUN = re.compile(r"\bgo\s+run\s+(?:-\S+\s+)*(?P<target>[^\s;&|)'\"]+)")
+_GO_BUILD = re.compile(r"\b(?:go\s+(?:build|install)|ko\s+(?:build|publish|apply))\b[^\n;&|]*")
 _READ_MAX_BYTES = 1 << 20
 
 
@@ -161,12 +163,15 @@ def ci_only_dirs(root: Path, files: Sequence[Path]) -> frozenset[str]:
         for path in files
     ]
     targets: set[str] = set()
+    builds: list[str] = []  # the build commands of the pipelines: a release job ships
     for path, rel in rels:
         if _CI_FILE.match(rel.replace(os.sep, "/")):
-            targets.update(_run_dirs(_read(path)))
+            text = _read(path)
+            targets.update(_run_dirs(text))
+            builds += [m.group(0) for m in _GO_BUILD.finditer(text)]
     if not targets:
         return frozenset()
-    shipped = [
+    shipped = builds + [
         _read(path)
         for path, rel in rels
         if not _CI_FILE.match(posix := rel.replace(os.sep, "/"))

@@ -11,7 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from killproof.check.facts import GoProgram
+from killproof.check.link import built_names, link_dockerfiles
 from killproof.check.run import CheckOptions, run_check
+from killproof.model import Location
+from killproof.sources.dockerfile import parse_dockerfile
 
 FIXTURES = Path(__file__).parent / "fixtures" / "scope"
 KINDS = sorted(p for p in FIXTURES.iterdir() if p.is_dir())
@@ -88,3 +92,15 @@ def test_ci_only_programs_and_test_images_are_left_out_and_counted() -> None:
         "tools/relnotes/main.go",
         "internal/stubserver/stub.go",
     }
+
+
+def test_built_names_come_from_dockerfiles_that_build_the_repos_programs() -> None:
+    """`go build -o manager` in the repo's Dockerfile names the binary a docs example runs."""
+    main = GoProgram("cmd", "cmd", Location("cmd/main.go", 1), "example.com/widget-operator")
+    df = parse_dockerfile(
+        "FROM golang:1.24 AS build\nCOPY . .\nRUN go build -o manager cmd/main.go\n"
+        'FROM gcr.io/distroless/static\nCOPY --from=build /manager .\nENTRYPOINT ["/manager"]\n',
+        "Dockerfile",
+    )
+    assert "manager" in built_names(link_dockerfiles([df], [main]))
+    assert built_names(link_dockerfiles([df], [])) == frozenset()

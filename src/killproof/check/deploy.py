@@ -20,7 +20,7 @@ from killproof.check.deploy_isolate import run_isolated
 from killproof.check.deploy_read import read_deploy_files
 from killproof.check.facts import DeployResult, GoProgram
 from killproof.check.launch import compose_launches, k8s_launches, systemd_launch
-from killproof.check.link import link_dockerfiles, link_launches
+from killproof.check.link import built_names, link_dockerfiles, link_launches
 from killproof.check.scaffold import scaffolding
 from killproof.check.suppress import Suppression, apply_project_config, find_suppressions
 from killproof.config import ProjectConfig, load_project_config
@@ -61,13 +61,13 @@ def build_facts(
     config: ProjectConfig,
 ) -> DeployFacts:
     """Index, link and bundle everything the rules need (tutorial scaffolding left out)."""
-    left_out = scaffolding(objects, programs) | renamed_copies(objects)
+    linked_dfs = link_dockerfiles(dockerfiles, programs)
+    left_out = scaffolding(objects, programs, built_names(linked_dfs)) | renamed_copies(objects)
     manifests = ManifestSet.of(o for o in objects if id(o) not in left_out)
     launches = list(k8s_launches(manifests))
     for compose in composes:
         launches += compose_launches(compose)
     launches += [launch for unit in units if (launch := systemd_launch(unit)) is not None]
-    linked_dfs = link_dockerfiles(dockerfiles, programs)
     thresholds = Thresholds(
         overcommit_ratio=config.thresholds.get("overcommit_ratio", 2.0),
         gomemlimit_max_fraction=config.thresholds.get("gomemlimit_max_fraction", 0.95),
@@ -252,7 +252,9 @@ def check_deploy(
         objects, read.dockerfiles, read.composes, read.units, read.scripts, programs, config
     )
     findings, rule_skips = run_rules(facts)
-    tutorial = len(scaffolding(objects, programs))
+    tutorial = len(
+        scaffolding(objects, programs, built_names(link_dockerfiles(read.dockerfiles, programs)))
+    )
     if tutorial:
         rule_skips.append(
             Skipped(

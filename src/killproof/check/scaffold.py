@@ -62,9 +62,14 @@ def _runs_project(spec: object, names: frozenset[str]) -> bool:
     return any(word in names or names & set(_WORD.split(word)) for word in words)
 
 
-def scaffolding(objects: Sequence[K8sObject], programs: Sequence[GoProgram]) -> set[int]:
-    """The ids of the workload objects in ``objects`` that are tutorial scaffolding."""
-    names = project_names(programs)
+def scaffolding(
+    objects: Sequence[K8sObject],
+    programs: Sequence[GoProgram],
+    built: frozenset[str] = frozenset(),
+) -> set[int]:
+    """The ids of the workload objects in ``objects`` that are tutorial scaffolding;
+    ``built`` adds the binary names the repo's Dockerfiles give its programs."""
+    names = project_names(programs) | built if programs else frozenset()
     if not names:
         return set()
     out: set[int] = set()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from killproof.check.deploy_facts import DeployFacts
 from killproof.model import Finding, Severity
@@ -21,7 +21,9 @@ _SCRAPE_PORT = re.compile(r"metrics|telemetry|prom|monitoring|health|probe|pprof
 _EXPORTER_WORDS = frozenset({"exporter", "metrics"})
 
 
-def _single_by_design(ms: ManifestSet, w: Workload) -> bool:
+def _single_by_design(
+    ms: ManifestSet, w: Workload, claims: Mapping[tuple[str, str], list[str]]
+) -> bool:
     """One pod by design: ``strategy: Recreate`` (two pods must never run at once), a
     leader-elected controller (only the leader works; more replicas are only standbys),
     one shard of a sharded workload (``--shard=0 --total-shards=3``, a ``SHARD`` variable:
@@ -39,28 +41,22 @@ def _single_by_design(ms: ManifestSet, w: Workload) -> bool:
                 return True
         if any("SHARD" in str(e.get("name", "")).upper() for e in iter_maps(c.spec.get("env"))):
             return True
-    return _exporter(w, [c for c in containers if ms.serving(c)]) or _owns_volume(ms, w)
+    return _exporter(w, [c for c in containers if ms.serving(c)]) or _owns_volume(w, claims)
 
 
 _SHARED_MODES = frozenset({"ReadWriteMany", "ReadOnlyMany"})
 
 
-def _owns_volume(ms: ManifestSet, w: Workload) -> bool:
+def _owns_volume(w: Workload, claims: Mapping[tuple[str, str], list[str]]) -> bool:
     """True when the pods mount a PersistentVolumeClaim only one node can attach (its
     ``accessModes`` have no ``ReadWriteMany``/``ReadOnlyMany``, or the claim is not in
     the files): a second replica could not start elsewhere, so the one pod is the design
-    (a database, a cache with its disk)."""
+    (a database, a cache with its disk). ``claims``: access modes by (namespace, name)."""
     for volume in iter_maps(w.pod_spec.get("volumes")):
         claim = dig(volume, "persistentVolumeClaim", "claimName")
         if not isinstance(claim, str) or not claim:
             continue
-        found = [
-            pvc
-            for pvc in ms.of_kind("PersistentVolumeClaim")
-            if pvc.name == claim and pvc.namespace == w.obj.namespace
-        ]
-        modes = {str(m) for pvc in found for m in dig(pvc.body, "spec", "accessModes") or ()}
-        if not modes & _SHARED_MODES:
+        if not set(claims.get((w.obj.namespace, claim), ())) & _SHARED_MODES:
             return True
     return False
 
@@ -78,13 +74,25 @@ def _exporter(w: Workload, serving: list[Container]) -> bool:
     return any(_EXPORTER_WORDS & set(re.split(r"[-_.]", n.lower())) for n in called)
 
 
+def _claims(ms: ManifestSet) -> dict[tuple[str, str], list[str]]:
+    """Access modes of every PersistentVolumeClaim, by (namespace, name), read once."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for pvc in ms.of_kind("PersistentVolumeClaim"):
+        modes = dig(pvc.body, "spec", "accessModes")
+        out.setdefault((pvc.namespace, pvc.name), []).extend(
+            str(m) for m in (modes if isinstance(modes, list) else ())
+        )
+    return out
+
+
 def check(facts: DeployFacts) -> Iterator[Finding]:
     """Serving Deployments with one replica (explicit or by default) and no HPA."""
     ms = facts.manifests
+    claims = _claims(ms)
     for w in ms.workloads:
         if w.kind not in _DEPLOYMENT_LIKE or w.replicas != 1 or ms.hpa_for(w) is not None:
             continue
-        if not any(ms.serving(c) for c in ms.containers_of(w)) or _single_by_design(ms, w):
+        if not any(ms.serving(c) for c in ms.containers_of(w)) or _single_by_design(ms, w, claims):
             continue
         how = (
             "replicas: 1"

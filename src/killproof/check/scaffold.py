@@ -9,6 +9,11 @@ runs one of them by image repository or command name (``ghcr.io/acme/api:1`` run
 program ``api``; so does ``command: [/usr/bin/api]``; ``acme/http-echo`` does not run
 program ``api`` of module ``github.com/acme/shop``, whoever publishes it). Workloads outside example trees, and every
 workload of a repo without Go programs, are always judged.
+
+A compound name runs the project only when every word of it is the project's or a generic
+one (``shop-api``, ``api-server``): ``acme/shop-authserver`` shares the organisation's
+word but names a sibling program this repo does not build (the throwaway backend a
+walkthrough routes to, to show a feature of the project).
 """
 
 from __future__ import annotations
@@ -23,6 +28,13 @@ from killproof.sources.deploy.manifests import K8sObject, ManifestSet
 from killproof.sources.deploy.yamltree import iter_maps
 
 _WORD = re.compile(r"[-_.]")
+# Words that say what kind of thing an image is, not which program it runs.
+_GENERIC = frozenset({
+    "server", "service", "svc", "app", "daemon", "agent", "controller", "operator", "cli",
+    "go", "golang", "bin", "main", "core", "image", "docker", "container", "static",
+    "distroless", "alpine", "debian", "ubuntu", "scratch", "linux", "amd64", "arm64",
+    "dev", "release", "latest", "example", "examples", "demo", "sample", "k8s", "kube",
+})  # fmt: skip
 
 
 def project_names(programs: Iterable[GoProgram]) -> frozenset[str]:
@@ -59,7 +71,15 @@ def _runs_project(spec: object, names: frozenset[str]) -> bool:
     command = spec.get("command")
     if isinstance(command, list) and command and isinstance(command[0], str):
         words.add(posixpath.basename(command[0]).lower())
-    return any(word in names or names & set(_WORD.split(word)) for word in words)
+    return any(word in names or _compound_of(word, names) for word in words)
+
+
+def _compound_of(word: str, names: frozenset[str]) -> bool:
+    """True when ``word`` is made of the project's words and generic ones only, with at
+    least one of the project's (``shop-api``, ``api-server``; not ``shop-authserver``)."""
+    own = {part for name in names for part in _WORD.split(name) if part}
+    parts = [p for p in _WORD.split(word) if p and not re.fullmatch(r"v?\d+", p)]
+    return bool(own & set(parts)) and all(p in own or p in _GENERIC for p in parts)
 
 
 def scaffolding(

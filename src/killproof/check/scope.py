@@ -68,13 +68,18 @@ class PathClass:
     reason: str = ""
 
 
-def classify(rel: str, ci_only: frozenset[str] = frozenset()) -> PathClass:
+def classify(
+    rel: str, ci_only: frozenset[str] = frozenset(), test_env: frozenset[str] = frozenset()
+) -> PathClass:
     """Classify a root-relative POSIX path (the root itself is never a reason);
-    ``ci_only`` holds the directories of programs only CI runs (:func:`ci_only_dirs`)."""
+    ``ci_only`` holds the directories of programs only CI runs (:func:`ci_only_dirs`),
+    ``test_env`` the compose files a Makefile test target starts (:func:`test_env_files`)."""
     parts = rel.split("/")
     dirs, name = parts[:-1], parts[-1]
     if ci_only and any("/".join(dirs[: i + 1]) in ci_only for i in range(len(dirs))):
         return PathClass(PathKind.TEST, "program only CI runs")
+    if rel in test_env:
+        return PathClass(PathKind.TEST, "compose file a Makefile test target starts")
     for index, part in enumerate(dirs):
         lower = part.lower()
         if lower in TEST_DIRS:
@@ -186,3 +191,52 @@ def _names(program_dir: str, text: str) -> bool:
         if re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text):
             return True
     return False
+
+
+_MAKE_RULE = re.compile(r"^(?P<targets>[^\s:=#][^:=#]*?)\s*::?(?![=])(?P<rest>.*)$")
+"""A Makefile rule line (``test integration: deps``); not ``X := …`` nor ``X ::= …``."""
+_COMPOSE_FILE = re.compile(r"(?:^|\s)(?:-f|--file)(?:=|\s+)[\"']?([^\s\"';&|)]+)")
+_MAKEFILE = re.compile(r"(?:^|/)(?:gnumakefile|makefile|[^/]+\.mk)$", re.IGNORECASE)
+
+
+def test_env_files(root: Path, files: Sequence[Path]) -> frozenset[str]:
+    """Root-relative compose files that a Makefile's test target starts: a recipe line of
+    a target named for tests (``test``, ``docker-test``, ``e2e``, ``integration-up`` …)
+    that runs compose with ``-f FILE``/``--file FILE``. Such a file is the test suite's
+    environment (databases and fakes to run ``go test`` against), not a deployment, even
+    when nothing in its name or header says so. Paths with make or shell variables in
+    them are not followed."""
+    prefix = str(root.resolve()).rstrip(os.sep) + os.sep
+    found: set[str] = set()
+    for path in files:
+        text = str(path)
+        rel = (text[len(prefix) :] if text.startswith(prefix) else path.name).replace(os.sep, "/")
+        if _MAKEFILE.search(rel):
+            base = posixpath.dirname(rel)
+            found.update(
+                posixpath.normpath(posixpath.join(base, f)) for f in _make_test_composes(
+                    read_small(path, root)
+                )
+            )  # fmt: skip
+    return frozenset(f for f in found if not f.startswith("../"))
+
+
+def _make_test_composes(text: str) -> set[str]:
+    """The compose files (as written, Makefile-relative) a test target's recipe starts."""
+    out: set[str] = set()
+    testing = False
+    for line in text.splitlines():
+        if line.startswith("\t"):
+            if testing and "compose" in line.lower():
+                plain = line.replace("$(CURDIR)/", "").replace("${CURDIR}/", "")
+                for name in _COMPOSE_FILE.findall(plain):
+                    if "$" not in name and name.lower().endswith((".yml", ".yaml")):
+                        out.add(name)
+            continue
+        rule = _MAKE_RULE.match(line)
+        if rule is not None:
+            names = rule["targets"].split()
+            testing = any(set(re.split(r"[-_./]", t.lower())) & _TEST_WORDS for t in names)
+        elif line.strip() and not line.startswith((" ", "#")):
+            testing = False
+    return out

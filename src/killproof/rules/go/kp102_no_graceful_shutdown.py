@@ -58,7 +58,11 @@ RULE: Rule[ProgramFacts] = Rule(
             "handler on a configured path counts as `/metrics`. Nor is a "
             "server whose every route upgrades to a WebSocket (x/net/websocket's "
             "`Handler`, a handler calling `upgrader.Upgrade` or `websocket.Accept`): "
-            "`Shutdown` does not track hijacked connections, so it drains nothing there."
+            "`Shutdown` does not track hijacked connections, so it drains nothing there. "
+            "A developer's tool in the binary is not a server either: a serve call in a "
+            "function that opens a browser, that a comment or its CLI subcommand's "
+            "description calls development-only, or that is only reached under a "
+            "`--dev`-style flag (`if *dev`, `if cfg.DevMode`)."
         ),
         why=(
             "Without a graceful shutdown, stopping the process (a deploy, a scale-down, a "

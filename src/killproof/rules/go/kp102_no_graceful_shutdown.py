@@ -48,7 +48,9 @@ RULE: Rule[ProgramFacts] = Rule(
             "supervised service loops `Serve(ctx)`, relay sessions and configuration "
             'providers\' `Serve("public")` start no server. Servers that carry only '
             "scrapes, profiles and health checks are left alone: a mux whose every route is "
-            "`/metrics`, `/debug/…`, `/healthz`, `/readyz`, `/status`… (or `promhttp`'s "
+            "`/metrics`, `/debug/…`, `/healthz`, `/readyz`, `/status`…, or a lifecycle hook "
+            "(`/shutdown`, `/prestop`, `/quitquitquit`: a preStop `httpGet` ends before the "
+            "kubelet sends SIGTERM) (or `promhttp`'s "
             "handler itself), the DefaultServeMux when the program puts only such routes on "
             "it or serves it on an address named for profiling (`ProfilerAddr`), and an "
             "exporter-toolkit server in a program that serves promhttp metrics, and a "

@@ -22,6 +22,7 @@ COMMANDS = {
     "why": "killproof.commands.why:command",
     "check": "killproof.commands.check:command",
     "drill": "killproof.commands.drill:command",
+    "watch": "killproof.commands.watch:command",
     "rules": "killproof.commands.rules:rules_command",
     "explain": "killproof.commands.rules:explain_command",
 }
@@ -57,6 +58,7 @@ def app() -> None:
       why      explain a kill from its evidence (kernel log, pod status, events, journal…)
       check    read Go code and its deploy files; find what will get it killed
       drill    run the binary under its real memory limit, load it, SIGTERM it, judge
+      watch    record a running service; capture heap and goroutines before an OOM kill
       rules    list every rule;  explain ID  shows one rule's documentation
     """
 

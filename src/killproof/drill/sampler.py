@@ -22,6 +22,7 @@ import math
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -147,6 +148,8 @@ class SamplerConfig:
     address: str = ""
     """The IP address ``host`` was checked at: connect there (empty: ``host``)."""
     metrics_path: str = "/metrics"
+    keep_samples: int = 0
+    """Keep only the newest this many samples (a ring buffer, for ``watch``); 0 keeps all."""
 
 
 class Sampler:
@@ -167,7 +170,7 @@ class Sampler:
         self.clock = clock
         self.step = -1
         """The load step now running; set by the drill."""
-        self._samples: list[Sample] = []
+        self._samples: deque[Sample] = deque(maxlen=config.keep_samples or None)
         self._profiles: list[HeapProfile] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()

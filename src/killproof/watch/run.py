@@ -135,24 +135,19 @@ class Watcher:
     def _watch(self, target: Target) -> bool:
         """Watch one process; True when it died, False when stopped."""
         st = self.settings
-        keep = max(10, round(st.window_s / st.interval_s))
-        state0 = target.memory_state()
-        limit = state0.limit_bytes if state0 else None
-        sampler = Sampler(
-            SamplerConfig(limit_bytes=_NEVER, profile_dir=st.out, rate_hz=1 / st.interval_s,
-                          keep_samples=keep),
-            pid=target.pid, read_cgroup=target.memory_state, t0=target.attached_at,
-        )  # fmt: skip
-        judge = OnlineLeakJudge(float(limit) if limit else None)
+        sampler, judge, limit = self._instruments(target)
         triggers = Triggers(st.triggers)
         scraper = _scraper(st.pprof)
         profiles: list[HeapProfile] = []
         uptime0 = _uptime_s()
         goroutines: int | None = None
-        label = target.label
         tick = 0
         try:
             while not self.stop.is_set():
+                if tick % max(1, round(2 / st.interval_s)) == 0 and target.refresh():
+                    # It joined its real cgroup (a launcher's `exec`): a new limit, a new
+                    # baseline for the judge.
+                    sampler, judge, limit = self._instruments(target)
                 sample = sampler.sample_once(tick)
                 if not target.alive():
                     break
@@ -161,7 +156,7 @@ class Watcher:
                 sample = replace(sample, goroutines=goroutines)
                 used = sample.memory_bytes
                 signal = judge.observe(sample.t_s, float(used)) if used is not None else None
-                self._export(label, used, limit, judge)
+                self._export(target.label, used, limit, judge)
                 reading = Reading(used, limit, goroutines)
                 for reason in triggers.fire(sample.t_s, reading, signal):
                     profiles += self._capture(target, scraper, sampler.samples(), reason, sample)
@@ -177,6 +172,18 @@ class Watcher:
                 scraper.close()
         self._post_mortem(target, sampler.samples(), profiles, judge, uptime0)
         return True
+
+    def _instruments(self, target: Target) -> tuple[Sampler, OnlineLeakJudge, int | None]:
+        """A sampler (ring buffer of the window) and a leak judge for the target's cgroup."""
+        st = self.settings
+        state = target.memory_state()
+        limit = state.limit_bytes if state else None
+        sampler = Sampler(
+            SamplerConfig(limit_bytes=_NEVER, profile_dir=st.out, rate_hz=1 / st.interval_s,
+                          keep_samples=max(10, round(st.window_s / st.interval_s))),
+            pid=target.pid, read_cgroup=target.memory_state, t0=target.attached_at,
+        )  # fmt: skip
+        return sampler, OnlineLeakJudge(float(limit) if limit else None), limit
 
     def _export(
         self, label: str, used: int | None, limit: int | None, judge: OnlineLeakJudge

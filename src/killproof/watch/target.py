@@ -71,9 +71,27 @@ class Target:
             self.started = proc.create_time()
         except psutil.Error as exc:
             raise InputError(f"no such process: {pid} ({exc})") from exc
+        self._fixed_label = bool(label)
         self.label = label or Path(self.command[0]).name or str(pid)
         self.attached_at = time.monotonic()
-        self._ended: Exit | None = None
+        self._follow_cgroup = True
+
+    def refresh(self) -> bool:
+        """Follow the process if it moved to another memory cgroup or exec'd another program
+        (``sh -c 'echo $$ > …/cgroup.procs; exec svc'``); True when its cgroup changed."""
+        with contextlib.suppress(psutil.Error):
+            command = tuple(psutil.Process(self.pid).cmdline())
+            if command and command != self.command:
+                self.command = command
+                if not self._fixed_label:
+                    self.label = Path(command[0]).name or self.label
+        if not self._follow_cgroup:
+            return False
+        now = _cgroup_of(self.pid)
+        if now is None or now == self.cgroup_dir:
+            return False
+        self.cgroup_dir, self.version = now, cgroup_version(now)
+        return True
 
     def memory_state(self) -> MemoryState | None:
         """The memory cgroup's reading (None without a cgroup the watcher can read)."""
@@ -135,7 +153,9 @@ def attach(spec: TargetSpec, wait_s: float = 0.0) -> Target:
         pid = _biggest(_cgroup_pids(directory))
         if pid is None:
             raise InputError(f"no process in the cgroup {directory}")
-        return Target(pid, directory, label=directory.name)
+        target = Target(pid, directory, label=directory.name)
+        target._follow_cgroup = False  # the cgroup is what was asked for
+        return target
     assert spec.name is not None
     deadline = time.monotonic() + wait_s
     while True:

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -160,3 +163,47 @@ def test_watching_a_command_that_exits_writes_a_post_mortem(tmp_path: Path) -> N
     assert pm["oom"] is None
     assert max(s["rss_bytes"] or 0 for s in pm["samples"]) >= 8 << 20
     assert time.time() - pm_path.stat().st_mtime < 60
+
+
+def test_name_reattaches_after_a_restart_and_sigterm_exits_0(tmp_path: Path) -> None:
+    """``--name`` writes a post-mortem for each death and follows the next process."""
+    sleeper = tmp_path / "kpwatchsleep"
+    shutil.copy("/bin/sleep", sleeper)
+    out = tmp_path / "w"
+    first = subprocess.Popen([str(sleeper), "30"])
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "killproof.cli", "watch", "--name", sleeper.name, "--out",
+         str(out), "--interval", "0.2s"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        time.sleep(2.0)
+        first.kill()
+        first.wait()
+        wait_for(lambda: len(list(out.glob("*-died.postmortem.json"))) == 1)
+        second = subprocess.Popen([str(sleeper), "30"])
+        time.sleep(2.0)
+        second.terminate()
+        second.wait()
+        wait_for(lambda: len(list(out.glob("*-died.postmortem.json"))) == 2)
+        watcher.send_signal(signal.SIGTERM)
+        code = watcher.wait(timeout=20)
+    finally:
+        for p in (first, second, watcher):
+            if p is not None and p.poll() is None:
+                p.kill()
+    assert code == 0
+    commands = {json.loads(p.read_text())["metadata"]["command"][0] for p in out.glob("*died*")}
+    assert commands == {str(sleeper)}
+    names = sorted(p.name for p in out.glob("*-died.postmortem.json"))
+    assert f"pid{first.pid}-died" in names[0] + names[1] and second is not None
+    assert f"pid{second.pid}-died" in names[0] + names[1]
+
+
+def wait_for(done: Callable[[], bool], timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)

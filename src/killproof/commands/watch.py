@@ -36,6 +36,7 @@ from killproof.watch.triggers import TriggerSettings
 @click.option("--pprof", default="", help="The service's pprof/metrics base URL "
               "(http://127.0.0.1:6060): heap profiles, goroutine dumps and counts.")  # fmt: skip
 @click.option("--max-disk", help="Keep captures under this size (oldest pruned): 500Mi.")
+@click.option("--limit", help="The memory limit when its cgroup can't be read (a sidecar).")
 @click.option("--memory-ratio", default=0.8, show_default=True, type=float,
               help="Capture when memory is above this share of the limit.")  # fmt: skip
 @click.option("--projected", default="10m", show_default=True,
@@ -54,6 +55,7 @@ def command(
     window: str,
     pprof: str,
     max_disk: str | None,
+    limit: str | None,
     memory_ratio: float,
     projected: str,
     goroutines: int | None,
@@ -85,6 +87,7 @@ def command(
         window_s=parse_duration(window),
         pprof=pprof,
         max_disk_bytes=parse_bytes(max_disk, "--max-disk") if max_disk else None,
+        limit_bytes=parse_bytes(limit, "--limit") if limit else None,
         triggers=TriggerSettings(
             memory_ratio=memory_ratio,
             projected_s=parse_duration(projected),

@@ -52,6 +52,9 @@ class WatchSettings:
     pprof: str = ""
     """Base URL of the service's pprof/metrics server (``http://127.0.0.1:6060``)."""
     max_disk_bytes: int | None = None
+    limit_bytes: int | None = None
+    """The memory limit when no memory cgroup of the target can be read (a Kubernetes
+    sidecar sees the service's RSS, not its container's cgroup); a readable cgroup wins."""
     triggers: TriggerSettings = field(default_factory=TriggerSettings)
     exporter: ExporterAddress | None = None
     reattach: bool = False
@@ -177,7 +180,7 @@ class Watcher:
         """A sampler (ring buffer of the window) and a leak judge for the target's cgroup."""
         st = self.settings
         state = target.memory_state()
-        limit = state.limit_bytes if state else None
+        limit = (state.limit_bytes if state else None) or st.limit_bytes
         sampler = Sampler(
             SamplerConfig(limit_bytes=_NEVER, profile_dir=st.out, rate_hz=1 / st.interval_s,
                           keep_samples=max(10, round(st.window_s / st.interval_s))),
@@ -247,7 +250,7 @@ class Watcher:
             exit=ended,
             oom_kills_before=before_kills,
             oom_kills_after=after.oom_kill if after else None,
-            limit_bytes=after.limit_bytes if after else None,
+            limit_bytes=(after.limit_bytes if after else None) or self.settings.limit_bytes,
             kernel_lines=_kernel_lines_soon(uptime0, target.pid),
             cgroup_lines=cgroup_lines(target.cgroup_dir),
         )

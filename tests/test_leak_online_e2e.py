@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,26 @@ def test_demo_orders_drill_flags_the_leak_with_half_of_the_time_to_the_kill_left
     assert flagged_s <= at_flag["t_s"] < kill_s - 1.0
     assert Path(at_flag["path"]).is_file()
     assert at_flag["top"] and at_flag["top"][0]["function"] == "main.storeResponse"
+
+
+@pytest.mark.slow
+@needs_cgroup
+def test_a_service_without_a_sigterm_handler_fails_the_drill_every_time(
+    go_build: Callable[[Path], Path], tmp_path: Path
+) -> None:
+    """Issue 14, "while in drill": http.ListenAndServe, no signal handling, ~1 ms handler,
+    200 req/s. It used to pass or fail depending on whether a request happened to be in
+    flight at SIGTERM; the held request makes the drop certain (three runs, three fails)."""
+    binary = go_build(REPO / "tests" / "fixtures" / "drill" / "no-sigterm")
+    for run in range(3):
+        out = tmp_path / f"run{run}.json"
+        code = main(["drill", "--memory", "64Mi", "--port", str(free_port()), "--rate", "200",
+                     "--duration", "2s", "--request", "GET /orders?id={n}", "--ready", "/readyz",
+                     "--grace", "2s", "--no-progress", "-f", "json", "-o", str(out),
+                     "--work-dir", str(tmp_path / f"w{run}"), "--", str(binary)])  # fmt: skip
+        report = json.loads(out.read_text())
+        rules = {f["rule"]: f for f in report["findings"]}
+        assert code == 1 and report["verdict"] == "fail", rules
+        assert {"KP605", "KP606"} <= set(rules)
+        shutdown = report["shutdown"]
+        assert shutdown["exit"]["signal"] == "SIGTERM" and shutdown["failed_after_signal"] >= 1

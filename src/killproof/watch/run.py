@@ -28,7 +28,7 @@ from killproof.drill.sampler import (
     parse_metrics,
 )
 from killproof.errors import InputError
-from killproof.judges.leak_online import OnlineLeakJudge
+from killproof.judges.leak_online import MEMORY_SETTINGS, OnlineLeakJudge, OnlineLeakSettings
 from killproof.model import Report
 from killproof.watch.capture import CaptureName, CaptureStore
 from killproof.watch.exporter import ExporterAddress, WatchMetrics
@@ -147,7 +147,9 @@ class Watcher:
         tick = 0
         try:
             while not self.stop.is_set():
-                if tick % max(1, round(2 / st.interval_s)) == 0 and target.refresh():
+                settling = tick < 10  # a launcher moves its child and execs: look often
+                every = 1 if settling else max(1, round(2 / st.interval_s))
+                if tick % every == 0 and target.refresh():
                     # It joined its real cgroup (a launcher's `exec`): a new limit, a new
                     # baseline for the judge.
                     sampler, judge, limit = self._instruments(target)
@@ -182,11 +184,11 @@ class Watcher:
         state = target.memory_state()
         limit = (state.limit_bytes if state else None) or st.limit_bytes
         sampler = Sampler(
-            SamplerConfig(limit_bytes=_NEVER, profile_dir=st.out, rate_hz=1 / st.interval_s,
-                          keep_samples=max(10, round(st.window_s / st.interval_s))),
-            pid=target.pid, read_cgroup=target.memory_state, t0=target.attached_at,
+            watch_sampler_config(st), pid=target.pid, read_cgroup=target.memory_state,
+            t0=target.attached_at,
         )  # fmt: skip
-        return sampler, OnlineLeakJudge(float(limit) if limit else None), limit
+        judge = OnlineLeakJudge(float(limit) if limit else None, watch_judge_settings(st))
+        return sampler, judge, limit
 
     def _export(
         self, label: str, used: int | None, limit: int | None, judge: OnlineLeakJudge
@@ -266,6 +268,21 @@ class Watcher:
         cause = oom["source"] if isinstance(oom, dict) else (
             ended.describe() if ended else "unknown")  # fmt: skip
         self.metrics.kills.labels(target.label, cause).inc()
+
+
+def watch_sampler_config(st: WatchSettings) -> SamplerConfig:
+    """The drill's sampler, tuned for days: a ring buffer of the window, PSS (a walk of
+    ``smaps``) once a minute, its own 80 % capture off (the triggers decide)."""
+    return SamplerConfig(
+        limit_bytes=_NEVER, profile_dir=st.out, rate_hz=1 / st.interval_s,
+        pss_every_s=60.0, keep_samples=max(10, round(st.window_s / st.interval_s)),
+    )  # fmt: skip
+
+
+def watch_judge_settings(st: WatchSettings) -> OnlineLeakSettings:
+    """The online judge, evaluated every 5 samples (at least every 0.5 s): a leak that
+    matters to a watcher takes minutes, and each evaluation is a Theil–Sen fit."""
+    return replace(MEMORY_SETTINGS, every_s=max(0.5, 5 * st.interval_s))
 
 
 def _goroutines(scraper: HttpScraper) -> int | None:

@@ -95,11 +95,14 @@ class Load:
             time.sleep(max(0.0, next_at - time.monotonic()))
 
 
-def watch(out: Path, *target: str) -> subprocess.Popen[bytes]:
+def watch(out: Path, *target: str, port: int | None = None) -> subprocess.Popen[bytes]:
+    """``killproof watch`` in its own process; ``--pprof`` only when ``port`` is given (else
+    the watcher finds the pprof server on the process's listening ports)."""
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    pprof = ["--pprof", f"http://127.0.0.1:{port}"] if port else []
     return subprocess.Popen(
         [sys.executable, "-m", "killproof.cli", "watch", "--out", str(out), "--interval", "0.25s",
-         "--pprof", f"http://127.0.0.1:{target[-1]}", *target[:-1]],
+         *pprof, *target],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
 
@@ -151,7 +154,7 @@ def test_watch_started_with_the_service_captures_before_the_kill(
     out = tmp_path / "captures"
     os.environ["PORT"] = str(port)  # the service reads PORT; the watcher passes its env on
     try:
-        watcher = watch(out, "--", "sh", "-c", f"{procs} exec {binary}", str(port))
+        watcher = watch(out, "--", "sh", "-c", f"{procs} exec {binary}", port=port)
     finally:
         del os.environ["PORT"]
     load = Load(port)
@@ -184,7 +187,7 @@ def test_watch_attached_after_the_service_started_captures_before_the_kill(
     watcher: subprocess.Popen[bytes] | None = None
     try:
         ready(port)
-        watcher = watch(out, "--pid", str(service.pid), str(port))
+        watcher = watch(out, "--pid", str(service.pid))  # pprof found on its port
         time.sleep(1.0)  # the watcher is up and sampling before the load starts
         load.start()
         killed_at = wait_gone(service.pid)
@@ -208,7 +211,7 @@ def test_sigterm_flushes_the_window_and_exits_0(go_build: Build, tmp_path: Path)
     out = tmp_path / "captures"
     try:
         ready(port)
-        watcher = watch(out, "--pid", str(service.pid), str(port))
+        watcher = watch(out, "--pid", str(service.pid), port=port)
         time.sleep(2.0)
         watcher.send_signal(signal.SIGTERM)
         code = watcher.wait(timeout=20)

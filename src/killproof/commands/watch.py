@@ -34,7 +34,8 @@ from killproof.watch.triggers import TriggerSettings
 @click.option("--window", default="10m", show_default=True,
               help="Samples kept for captures and the post-mortem.")  # fmt: skip
 @click.option("--pprof", default="", help="The service's pprof/metrics base URL "
-              "(http://127.0.0.1:6060): heap profiles, goroutine dumps and counts.")  # fmt: skip
+              "(http://127.0.0.1:6060): heap profiles, goroutine dumps and counts. "
+              "[the first of its listening ports that serves /debug/pprof/]")  # fmt: skip
 @click.option("--max-disk", help="Keep captures under this size (oldest pruned): 500Mi.")
 @click.option("--limit", help="The memory limit when its cgroup can't be read (a sidecar).")
 @click.option("--memory-ratio", default=0.8, show_default=True, type=float,

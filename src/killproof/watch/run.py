@@ -33,7 +33,7 @@ from killproof.model import Report
 from killproof.watch.capture import CaptureName, CaptureStore
 from killproof.watch.exporter import ExporterAddress, WatchMetrics
 from killproof.watch.postmortem import Death, cgroup_lines, kernel_lines, postmortem
-from killproof.watch.target import Target, TargetSpec, attach
+from killproof.watch.target import Target, TargetSpec, attach, listening_ports
 from killproof.watch.triggers import Reading, Triggers, TriggerSettings
 
 _NEVER = 1 << 62
@@ -50,7 +50,8 @@ class WatchSettings:
     window_s: float = 600.0
     """Samples kept for a capture's window and the post-mortem (seconds)."""
     pprof: str = ""
-    """Base URL of the service's pprof/metrics server (``http://127.0.0.1:6060``)."""
+    """Base URL of the service's pprof/metrics server (``http://127.0.0.1:6060``); empty:
+    the first of its listening ports that serves ``/debug/pprof/``."""
     max_disk_bytes: int | None = None
     limit_bytes: int | None = None
     """The memory limit when no memory cgroup of the target can be read (a Kubernetes
@@ -140,7 +141,7 @@ class Watcher:
         st = self.settings
         sampler, judge, limit = self._instruments(target)
         triggers = Triggers(st.triggers)
-        scraper = _scraper(st.pprof)
+        scraper = _scraper(st.pprof) if st.pprof else _discover_pprof(target)
         profiles: list[HeapProfile] = []
         uptime0 = _uptime_s()
         goroutines: int | None = None
@@ -283,6 +284,17 @@ def watch_judge_settings(st: WatchSettings) -> OnlineLeakSettings:
     """The online judge, evaluated every 5 samples (at least every 0.5 s): a leak that
     matters to a watcher takes minutes, and each evaluation is a Theil–Sen fit."""
     return replace(MEMORY_SETTINGS, every_s=max(0.5, 5 * st.interval_s))
+
+
+def _discover_pprof(target: Target) -> HttpScraper | None:
+    """The first of the process's loopback-reachable listening ports that serves
+    ``/debug/pprof/`` (Go's net/http/pprof index), or None."""
+    for port in listening_ports(target.pid)[:8]:
+        scraper = HttpScraper("127.0.0.1", port, timeout_s=1.0)
+        if scraper.get("/debug/pprof/") is not None:
+            return scraper
+        scraper.close()
+    return None
 
 
 def _goroutines(scraper: HttpScraper) -> int | None:

@@ -167,6 +167,17 @@ def attach(spec: TargetSpec, wait_s: float = 0.0) -> Target:
         time.sleep(0.2)
 
 
+def listening_ports(pid: int) -> list[int]:
+    """TCP ports ``pid`` listens on at a loopback or wildcard address, lowest first."""
+    try:
+        conns = psutil.Process(pid).net_connections(kind="tcp")
+    except psutil.Error:
+        return []
+    local = ("127.0.0.1", "::1", "0.0.0.0", "::")
+    return sorted({c.laddr.port for c in conns if c.status == psutil.CONN_LISTEN
+                   and c.laddr and c.laddr.ip in local})  # fmt: skip
+
+
 def find_by_name(name: str) -> int | None:
     """The oldest process whose name (or executable's base name) is ``name``."""
     found: list[tuple[float, int]] = []

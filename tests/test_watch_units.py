@@ -20,7 +20,7 @@ from conftest import REPO
 from killproof.cli import main
 from killproof.drill.result import Exit, Sample
 from killproof.errors import InputError
-from killproof.judges.leak_online import MIB, LeakSignal
+from killproof.judges.leak_online import GOROUTINE_SETTINGS, MIB, LeakSignal, OnlineLeakJudge
 from killproof.watch.capture import CaptureName, CaptureStore
 from killproof.watch.exporter import WatchMetrics, parse_address
 from killproof.watch.postmortem import Death, oom_record
@@ -59,6 +59,20 @@ def test_goroutine_trigger_needs_a_threshold() -> None:
     many = Reading(memory_bytes=None, limit_bytes=None, goroutines=5000)
     assert Triggers(TriggerSettings()).fire(0.0, many, None) == []
     assert Triggers(TriggerSettings(goroutines=1000)).fire(0.0, many, None) == ["goroutines-5000"]
+
+
+def test_growing_goroutines_fire_when_their_judge_flags_them() -> None:
+    triggers = Triggers(TriggerSettings())
+    reading = Reading(memory_bytes=None, limit_bytes=None, goroutines=300)
+    judge = OnlineLeakJudge(None, GOROUTINE_SETTINGS)
+    fired: list[tuple[float, list[str]]] = []
+    for i in range(40):  # 20 → 800 goroutines over 195 s, one count every 5 s
+        t = 5.0 * i
+        growing = judge.observe(t, 20.0 + 20 * i)
+        fired.append((t, triggers.fire(t, reading, None, growing)))
+    when = [t for t, reasons in fired if "goroutines-growing" in reasons]
+    assert when and when[0] <= 60.0  # one capture, within a minute of the growth starting
+    assert len(when) == 1  # the cooldown (300 s) holds it to one
 
 
 def test_capture_names_say_when_what_which_and_why(tmp_path: Path) -> None:

@@ -28,7 +28,13 @@ from killproof.drill.sampler import (
     parse_metrics,
 )
 from killproof.errors import InputError
-from killproof.judges.leak_online import MEMORY_SETTINGS, OnlineLeakJudge, OnlineLeakSettings
+from killproof.judges.leak_online import (
+    GOROUTINE_SETTINGS,
+    MEMORY_SETTINGS,
+    LeakSignal,
+    OnlineLeakJudge,
+    OnlineLeakSettings,
+)
 from killproof.model import Report
 from killproof.watch.capture import CaptureName, CaptureStore
 from killproof.watch.exporter import ExporterAddress, WatchMetrics
@@ -145,6 +151,8 @@ class Watcher:
         profiles: list[HeapProfile] = []
         uptime0 = _uptime_s()
         goroutines: int | None = None
+        goroutine_judge = OnlineLeakJudge(None, replace(GOROUTINE_SETTINGS, every_s=5.0))
+        growing: LeakSignal | None = None
         tick = 0
         try:
             while not self.stop.is_set():
@@ -159,12 +167,15 @@ class Watcher:
                     break
                 if scraper is not None and tick % max(1, round(5 / st.interval_s)) == 0:
                     goroutines = _goroutines(scraper)
+                    if goroutines is not None:
+                        t = time.monotonic() - target.attached_at
+                        growing = goroutine_judge.observe(t, float(goroutines)) or growing
                 sample = replace(sample, goroutines=goroutines)
                 used = sample.memory_bytes
                 signal = judge.observe(sample.t_s, float(used)) if used is not None else None
                 self._export(target.label, used, limit, judge)
                 reading = Reading(used, limit, goroutines)
-                for reason in triggers.fire(sample.t_s, reading, signal):
+                for reason in triggers.fire(sample.t_s, reading, signal, growing):
                     profiles += self._capture(target, scraper, sampler.samples(), reason, sample)
                     profiles = [p for p in profiles if Path(p.path).exists()]  # pruned
                 tick += 1

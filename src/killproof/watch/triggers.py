@@ -25,6 +25,8 @@ class TriggerKind(enum.Enum):
     """The online leak judge flagged a leak."""
     GOROUTINES = "goroutines"
     """More goroutines than the threshold."""
+    GOROUTINES_GROWING = "goroutines-growing"
+    """The online judge flagged the goroutine count as leaking."""
 
 
 @dataclass(frozen=True)
@@ -55,9 +57,16 @@ class Triggers:
     settings: TriggerSettings = field(default_factory=TriggerSettings)
     _last: dict[TriggerKind, float] = field(default_factory=dict)
 
-    def fire(self, now_s: float, reading: Reading, signal: LeakSignal | None) -> list[str]:
-        """Reasons to capture now (``memory-ratio-82pct``, ``projected-240s`` …); each kind
-        fires at most once per cooldown."""
+    def fire(
+        self,
+        now_s: float,
+        reading: Reading,
+        signal: LeakSignal | None,
+        goroutine_signal: LeakSignal | None = None,
+    ) -> list[str]:
+        """Reasons to capture now (``memory-82pct``, ``limit-in-240s`` …); each kind fires at
+        most once per cooldown. ``goroutine_signal`` is the online judge on the goroutine
+        count."""
         st = self.settings
         due: list[tuple[TriggerKind, str]] = []
         used, limit = reading.memory_bytes, reading.limit_bytes
@@ -70,6 +79,8 @@ class Triggers:
             due.append((TriggerKind.PROJECTED, f"limit-in-{signal.seconds_to_limit:.0f}s"))
         if st.goroutines is not None and (reading.goroutines or 0) > st.goroutines:
             due.append((TriggerKind.GOROUTINES, f"goroutines-{reading.goroutines}"))
+        if goroutine_signal is not None and goroutine_signal.leaking:
+            due.append((TriggerKind.GOROUTINES_GROWING, "goroutines-growing"))
         fired: list[str] = []
         for kind, reason in due:
             if now_s - self._last.get(kind, -math.inf) >= st.cooldown_s:

@@ -8,7 +8,8 @@ the drill's :class:`~killproof.drill.sampler.Sampler` (``sample_once``: RSS, cgr
 limit and events; PSS once a minute), the online leak judge and the triggers — at ``--hz``
 for ``--seconds``. Prints the CPU time per watched process per sample, what 50 processes
 at 1 Hz cost as a share of one core (target ≤ 1 %), and this process's RSS at the start,
-middle and end (bounded: ring buffers and binned judge windows).
+quarters and end: it grows while the ring buffers fill (``--window``) and the judges' bins
+(5 min), then stays flat.
 """
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ def main() -> None:
     parser.add_argument("--targets", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=600.0)
     parser.add_argument("--hz", type=float, default=1.0)
+    parser.add_argument("--window", type=float, default=600.0, help="watch --window (s)")
     args = parser.parse_args()
     root = cgroup.find_root()
     groups: list[cgroup.MemoryCgroup] = []
     procs: list[subprocess.Popen[bytes]] = []
-    settings = WatchSettings(TargetSpec(), Path(tempfile.mkdtemp()), interval_s=1 / args.hz)
+    settings = WatchSettings(TargetSpec(), Path(tempfile.mkdtemp()), interval_s=1 / args.hz,
+                             window_s=args.window)  # fmt: skip
     try:
         watched = []
         for _ in range(args.targets):
@@ -67,7 +70,7 @@ def main() -> None:
                 used = sample.memory_bytes
                 signal = judge.observe(sample.t_s, float(used)) if used is not None else None
                 triggers.fire(sample.t_s, Reading(used, 256 << 20), signal)
-            if tick == ticks // 2:
+            if tick in (ticks // 4, ticks // 2, 3 * ticks // 4):
                 rss.append(me.memory_info().rss)
             time.sleep(max(0.0, t0 + (tick + 1) / args.hz - time.monotonic()))
         cpu = time.process_time() - cpu0
@@ -86,7 +89,10 @@ def main() -> None:
           f"{args.hz:g} Hz, {args.seconds:g} s: {samples} samples, {cpu:.2f} CPU-s")  # fmt: skip
     print(f"CPU per watched process per sample: {per_sample_ms:.3f} ms")
     print(f"50 processes at 1 Hz: {share_50:.2f} % of one core (target <= 1 %)")
-    print("watcher RSS start / middle / end: " + " / ".join(f"{r / 2**20:.1f} MiB" for r in rss))
+    print(
+        f"watcher RSS at 0, 1/4, 1/2, 3/4 and all of the run (window {args.window:g} s): "
+        + " / ".join(f"{r / 2**20:.1f} MiB" for r in rss)
+    )
 
 
 if __name__ == "__main__":

@@ -57,7 +57,11 @@ RULE = drill_rule(
             "when it is reset or cut short, times out, gets a 5xx, or is refused before the "
             "service told load balancers to stop routing (readiness failing first). Idle "
             "keep-alive connections closed by the server are retried once, as every HTTP "
-            "client does."
+            "client does. One request is held in flight across the signal (its last header "
+            "line is sent just after it), so a service that dies at once drops a request "
+            "every time; and a service that dies of the stop signal itself, with clients "
+            "connected and readiness never failing first, is reported even when no drop was "
+            "counted."
         ),
         why=(
             "Endpoints are removed asynchronously: for a few seconds after SIGTERM, traffic "

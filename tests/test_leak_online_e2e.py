@@ -53,6 +53,8 @@ def test_demo_orders_drill_flags_the_leak_with_half_of_the_time_to_the_kill_left
     assert online["seconds_before_oom"] == pytest.approx(kill_s - flagged_s, abs=0.002)
     assert kill_s - flagged_s >= 0.5 * (kill_s - start_s), online
     assert online["fraction_of_time_left"] >= 0.5
+    print(f"flagged at {flagged_s:.2f} s, OOM kill at {kill_s:.2f} s, load from {start_s:.2f} s: "
+          f"{online['fraction_of_time_left']:.0%} of the time left")  # fmt: skip
     # The projection made at the flag is the right order of magnitude (the leak is linear).
     assert (
         0.5 * (kill_s - flagged_s)

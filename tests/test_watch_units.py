@@ -88,7 +88,14 @@ def test_capture_names_say_when_what_which_and_why(tmp_path: Path) -> None:
     )
 
 
-def test_max_disk_prunes_the_oldest_captures_but_never_a_post_mortem(tmp_path: Path) -> None:
+def test_post_mortems_go_last_and_only_when_they_alone_are_over(tmp_path: Path) -> None:
+    store = CaptureStore(tmp_path, max_bytes=2500)
+    old = [store.write(CaptureName(float(i), "svc", i, "died"), ".postmortem.json", b"p" * 1000)
+           for i in range(3)]  # fmt: skip
+    assert not old[0].exists() and old[1].exists() and old[2].exists()
+
+
+def test_max_disk_prunes_the_oldest_captures_before_any_post_mortem(tmp_path: Path) -> None:
     store = CaptureStore(tmp_path, max_bytes=2500)
     pm = store.write(CaptureName(1.0, "svc", 1, "died"), ".postmortem.json", b"x" * 1000)
     paths = []

@@ -113,5 +113,5 @@ def command(
         click.echo(f"post-mortem: {path}")
     for report in outcome.reports:
         click.echo(report.summary)
-    click.echo(f"{len(outcome.captures)} capture files in {out}", err=True)
+    click.echo(f"{outcome.capture_count} captures in {out}", err=True)
     return 0

@@ -78,17 +78,20 @@ class CaptureStore:
         return sorted(found, key=lambda p: (p.stat().st_mtime, p.name))
 
     def prune(self, keep: Path | None = None) -> list[Path]:
-        """Delete the oldest captures until the total fits ``max_bytes`` (never ``keep``, and
-        never a post-mortem report); return what was deleted."""
+        """Delete the oldest captures until the total fits ``max_bytes``: profiles, dumps and
+        windows first, post-mortems only when they alone are over (never ``keep``); return
+        what was deleted."""
         if self.max_bytes is None:
             return []
         files = self.files()
         total = sum(p.stat().st_size for p in files)
         removed: list[Path] = []
-        for p in files:
+        last_resort = [p for p in files if p.name.endswith(".postmortem.json")]
+        first = [p for p in files if p not in last_resort]
+        for p in (*first, *last_resort):
             if total <= self.max_bytes:
                 break
-            if p == keep or p.name.endswith(".postmortem.json"):
+            if p == keep:
                 continue
             total -= p.stat().st_size
             p.unlink(missing_ok=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -73,11 +74,12 @@ class WatchSettings:
 
 @dataclass
 class WatchOutcome:
-    """What one run of the watcher wrote."""
+    """What one run of the watcher wrote (the newest entries: a watcher runs for days)."""
 
-    captures: list[Path] = field(default_factory=list)
-    postmortems: list[Path] = field(default_factory=list)
-    reports: list[Report] = field(default_factory=list)
+    captures: deque[Path] = field(default_factory=lambda: deque(maxlen=1000))
+    postmortems: deque[Path] = field(default_factory=lambda: deque(maxlen=100))
+    reports: deque[Report] = field(default_factory=lambda: deque(maxlen=5))
+    capture_count: int = 0
     stopped: bool = False
     """Stopped by a signal (SIGTERM/SIGINT), not by the target's death."""
 
@@ -177,7 +179,8 @@ class Watcher:
                 reading = Reading(used, limit, goroutines)
                 for reason in triggers.fire(sample.t_s, reading, signal, growing):
                     profiles += self._capture(target, scraper, sampler.samples(), reason, sample)
-                    profiles = [p for p in profiles if Path(p.path).exists()]  # pruned
+                    # The post-mortem cites the newest; pruned files drop out.
+                    profiles = [p for p in profiles[-20:] if Path(p.path).exists()]
                 tick += 1
                 self.stop.wait(st.interval_s)
             else:  # the loop ended because stop was set (a break means the target died)
@@ -232,6 +235,7 @@ class Watcher:
             if dump is not None:
                 self.outcome.captures.append(self.store.write(name, ".goroutines.txt", dump))
         self.outcome.captures.append(self.store.write_samples(name, window))
+        self.outcome.capture_count += 1
         self.metrics.captures.labels(target.label, reason.split("-", maxsplit=1)[0]).inc()
         return written
 

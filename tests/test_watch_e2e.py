@@ -223,3 +223,43 @@ def test_sigterm_flushes_the_window_and_exits_0(go_build: Build, tmp_path: Path)
     samples = json.loads(window.read_text())["samples"]
     assert len(samples) >= 4 and all(s["rss_bytes"] for s in samples)
     assert service.poll() is not None  # killed by us above, not by the watcher it only watched
+
+
+def test_cgroup_target_reattaches_to_the_next_process_in_it(
+    tmp_path: Path, memory_cgroup: cgroup.MemoryCgroup
+) -> None:
+    """A systemd service restarts in the same cgroup: one post-mortem per death, then on."""
+    procs = " ".join(f"echo $$ > {p} &&" for p in memory_cgroup.procs_files())
+    out = tmp_path / "captures"
+
+    def start() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(["sh", "-c", f"{procs} exec sleep 60"])
+        deadline = time.monotonic() + 5
+        while proc.pid not in memory_cgroup.pids():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        return proc
+
+    first = start()
+    watcher = watch(out, "--cgroup", str(memory_cgroup.memory_dir))
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        time.sleep(1.5)
+        first.kill()
+        first.wait()
+        second = start()
+        time.sleep(1.5)
+        second.kill()
+        second.wait()
+        deadline = time.monotonic() + 20
+        while len(list(out.glob("*-died.postmortem.json"))) < 2:
+            assert time.monotonic() < deadline, sorted(p.name for p in out.iterdir())
+            time.sleep(0.1)
+        watcher.send_signal(signal.SIGTERM)
+        assert watcher.wait(timeout=20) == 0
+    finally:
+        watcher.kill()
+    names = " ".join(p.name for p in out.glob("*-died.postmortem.json"))
+    assert f"pid{first.pid}-died" in names and f"pid{second.pid}-died" in names
+    pm = json.loads(next(out.glob(f"*pid{second.pid}-died.postmortem.json")).read_text())
+    assert pm["limits"]["memory_bytes"] == LIMIT and pm["sandbox"].startswith("cgroup-v")

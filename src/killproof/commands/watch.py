@@ -26,7 +26,7 @@ from killproof.watch.triggers import TriggerSettings
 @click.command("watch", context_settings={"ignore_unknown_options": False})
 @click.option("--pid", type=int, help="Watch this running process.")
 @click.option("--cgroup", "cgroup_dir", type=click.Path(path_type=Path),
-              help="Watch the biggest process in this memory cgroup directory.")  # fmt: skip
+              help="Watch the biggest process in this memory cgroup (re-attach after a death).")  # fmt: skip
 @click.option("--name", help="Watch the process with this name; re-attach when it restarts.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("killproof-watch"),
               show_default=True, help="Where captures and post-mortems go.")  # fmt: skip
@@ -96,7 +96,7 @@ def command(
             cooldown_s=parse_duration(cooldown),
         ),
         exporter=parse_address(exporter, exporter_public) if exporter else None,
-        reattach=name is not None,
+        reattach=name is not None or cgroup_dir is not None,
     )
     stop = threading.Event()
 

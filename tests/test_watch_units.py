@@ -158,6 +158,15 @@ def test_post_mortem_cause_counter_then_kernel_then_exit_status() -> None:
     assert oom_record(Death(2.0, Exit(2.0, code=1), None, None, 64 * MIB), samples) is None
 
 
+def test_an_unwritable_out_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    assert main(["watch", "--pid", str(os.getpid()), "--out", str(blocker / "x")]) == 2
+    assert f"--out {blocker / 'x'}: cannot write there" in capsys.readouterr().err
+
+
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["watch"]) == 2
     assert "exactly one of --pid" in capsys.readouterr().err

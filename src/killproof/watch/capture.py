@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from killproof.drill.result import Sample
+from killproof.errors import InputError
 
 KINDS = (".heap.pb.gz", ".goroutines.txt", ".samples.json", ".postmortem.json")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -50,7 +51,13 @@ class CaptureStore:
     def __init__(self, out: Path, max_bytes: int | None = None) -> None:
         self.out = out
         self.max_bytes = max_bytes
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            probe = out / ".killproof-watch-write-test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise InputError(f"--out {out}: cannot write there ({exc.strerror or exc})") from exc
 
     def write(self, name: CaptureName, kind: str, body: bytes) -> Path:
         """Write one file (atomically: a reader never sees half a profile), then prune."""

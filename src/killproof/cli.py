@@ -24,6 +24,7 @@ COMMANDS = {
     "drill": "killproof.commands.drill:command",
     "plan": "killproof.commands.plan:command",
     "report": "killproof.commands.report:command",
+    "watch": "killproof.commands.watch:command",
     "rules": "killproof.commands.rules:rules_command",
     "explain": "killproof.commands.rules:explain_command",
 }
@@ -61,6 +62,7 @@ def app() -> None:
       drill    run the binary under its real memory limit, load it, SIGTERM it, judge
       plan     from a drill's numbers to requests, limits, GOMEMLIMIT, grace, alerts, a patch
       report   render a saved JSON report again (--format html: one page with charts)
+      watch    record a running service; capture heap and goroutines before an OOM kill
       rules    list every rule;  explain ID  shows one rule's documentation
     """
 

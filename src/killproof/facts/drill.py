@@ -192,6 +192,27 @@ class ShutdownTimeline:
 
 
 @dataclass(frozen=True)
+class LeakFlag:
+    """When the online leak judge first called the memory leak, from the samples up to then
+    (seconds since the process started, bytes, bytes per second)."""
+
+    t_s: float
+    slope_per_s: float
+    confidence: float
+    memory_bytes: float
+    seconds_to_limit: float | None
+    """The projection made at the flag: the limit this many seconds later at that slope."""
+    withdrawn_at_s: float | None = None
+    """The judge withdrew the flag later (growth levelled off), at this time."""
+    load_start_s: float | None = None
+    """The first load-step sample: the leak can't be seen before."""
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class DrillLimits:
     """What the drill judged against (bytes, seconds, milliseconds)."""
 
@@ -233,3 +254,5 @@ class DrillResult:
     probe path."""
     interrupted: bool = False
     """The drill was stopped (Ctrl-C, SIGTERM) before it finished: a partial result."""
+    leak_flag: LeakFlag | None = None
+    """The online leak judge's first flag during the load (None: never flagged)."""

@@ -24,7 +24,15 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 
-COMMANDS = ("killproof.why", "killproof.check", "killproof.drill", "killproof.commands")
+COMMANDS = (
+    "killproof.why",
+    "killproof.check",
+    "killproof.drill",
+    "killproof.plan",
+    "killproof.watch",
+    "killproof.fleet",
+    "killproof.commands",
+)
 """Use-case and command packages: the top of the house."""
 
 COMMAND_MODULES = ("killproof.cli",)

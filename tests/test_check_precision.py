@@ -260,3 +260,18 @@ def test_every_heldout3_judgment_has_a_verdict_a_reason_and_a_pinned_project() -
         for j in judged[name]:
             assert j.reason.strip(), (name, j.path, j.line)
             assert j.verdict != "false" or j.kind, (name, j.path, j.line)
+
+
+def test_every_heldout4_judgment_has_a_verdict_a_reason_and_a_pinned_project() -> None:
+    data = BENCH.parent / "precision"
+    projects = {p.name: p for p in cp.load_projects(data / "projects.json")}
+    judged = cp.load_judgments([data / "judgments-heldout4.json"])
+    heldout4 = {name for name, p in projects.items() if p.set == "heldout4"}
+    assert len(heldout4) == 5 and set(judged) == heldout4
+    others = {p.repo for p in projects.values() if p.set != "heldout4"}
+    assert not others & {projects[name].repo for name in heldout4}
+    for name in heldout4:
+        assert len(projects[name].commit) == 40 and int(projects[name].commit, 16) >= 0
+        for j in judged[name]:
+            assert j.reason.strip(), (name, j.path, j.line)
+            assert j.verdict != "false" or j.kind, (name, j.path, j.line)

@@ -104,3 +104,16 @@ def test_built_names_come_from_dockerfiles_that_build_the_repos_programs() -> No
     )
     assert "manager" in built_names(link_dockerfiles([df], [main]))
     assert built_names(link_dockerfiles([df], [])) == frozenset()
+
+
+def test_stand_in_services_are_counted_not_dropped() -> None:
+    """Fake, mock and stub services outside example trees are named in the skipped work."""
+    report = run_check([str(FIXTURES / "stand_in_services")], CheckOptions(jobs=1))
+    assert [s.what for s in report.skipped if "stand-in" in s.what] == ["4 stand-in workloads"]
+    judged = {f.location.subject.split(" container")[0] for f in report.findings}
+    assert not judged & {
+        "Deployment/fake-directory-api",
+        "Pod/dummy-backend",
+        "Deployment/payments",
+        "Deployment/mail",
+    }

@@ -117,3 +117,10 @@ def test_stand_in_services_are_counted_not_dropped() -> None:
         "Deployment/payments",
         "Deployment/mail",
     }
+
+
+def test_docs_site_compose_files_are_left_out_with_their_reason() -> None:
+    """The compose files beside a site generator's config (not at the root) are counted."""
+    root = str(FIXTURES / "docs_site_compose")
+    left_out = run_check([root], CheckOptions(jobs=1)).metadata["left_out"]
+    assert left_out == {"compose file of the documentation site's dev server": 3}

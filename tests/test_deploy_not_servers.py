@@ -94,6 +94,11 @@ JOB_SCRIPTS = {
         "if rotate; then\n  echo rotated\nelse\n  ERR=1\nfi\nif [ $ERR -ne 0 ]; then exit $ERR; fi\n"
     ),
 }
+JOB_SCRIPTS["pipestatus.sh"] = (
+    "#!/bin/bash\nERR=0\nexport_rows() { psql -c 'copy t to stdout'; }\n"
+    'ship() { curl -T - "$URL"; }\nif [ -n "$URL" ]; then\n  export_rows | gzip | ship\n'
+    "  [[ ${PIPESTATUS[0]} != 0 || ${PIPESTATUS[2]} != 0 ]] && (( ERR += 1 ))\n  exit $ERR\nfi\n"
+)
 SERVER_IF_SCRIPTS = {
     "serve-or-usage.sh": (
         '#!/bin/sh\nif [ "$1" = serve ]; then\n  /app/api --listen :8080\nelse\n'

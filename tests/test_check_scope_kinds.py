@@ -104,3 +104,23 @@ def test_built_names_come_from_dockerfiles_that_build_the_repos_programs() -> No
     )
     assert "manager" in built_names(link_dockerfiles([df], [main]))
     assert built_names(link_dockerfiles([df], [])) == frozenset()
+
+
+def test_stand_in_services_are_counted_not_dropped() -> None:
+    """Fake, mock and stub services outside example trees are named in the skipped work."""
+    report = run_check([str(FIXTURES / "stand_in_services")], CheckOptions(jobs=1))
+    assert [s.what for s in report.skipped if "stand-in" in s.what] == ["4 stand-in workloads"]
+    judged = {f.location.subject.split(" container")[0] for f in report.findings}
+    assert not judged & {
+        "Deployment/fake-directory-api",
+        "Pod/dummy-backend",
+        "Deployment/payments",
+        "Deployment/mail",
+    }
+
+
+def test_docs_site_compose_files_are_left_out_with_their_reason() -> None:
+    """The compose files beside a site generator's config (not at the root) are counted."""
+    root = str(FIXTURES / "docs_site_compose")
+    left_out = run_check([root], CheckOptions(jobs=1)).metadata["left_out"]
+    assert left_out == {"compose file of the documentation site's dev server": 3}

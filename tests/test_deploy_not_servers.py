@@ -76,3 +76,71 @@ def test_wrappers_that_copy_first_and_serve_last_still_run_a_server(name: str) -
     script = analyze_script(SERVER_SCRIPTS[name], name)
     assert (script.execs, script.runs_server) == (False, True)
     assert script.last_line == SERVER_SCRIPTS[name].count("\n")
+
+
+JOB_SCRIPTS = {
+    "dump.sh": (
+        '#!/bin/bash\nset -e\ndump() { pg_dump "$DB"; }\nupload() { aws s3 cp - "$URL"; }\n'
+        'gcs() { gsutil cp "$1" "$URL"; }\n'
+        'if [ "$PROVIDER" = gcs ]; then\n  dump | gzip > /tmp/d.gz\n  gcs /tmp/d.gz\nelse\n'
+        "  dump | gzip | upload\n  exit $?\nfi\n"
+    ),
+    "snapshot.sh": (
+        '#!/bin/sh\nsnap() { etcdctl snapshot save /tmp/s.db; }\ncase "$1" in\n'
+        "  now) snap; exit 0 ;;\n  *) echo usage; exit 2 ;;\nesac\n"
+    ),
+    "rotate.sh": (
+        "#!/bin/bash\nERR=0\nrotate() { find /logs -mtime +7 -delete; }\n"
+        "if rotate; then\n  echo rotated\nelse\n  ERR=1\nfi\nif [ $ERR -ne 0 ]; then exit $ERR; fi\n"
+    ),
+}
+JOB_SCRIPTS["pipestatus.sh"] = (
+    "#!/bin/bash\nERR=0\nexport_rows() { psql -c 'copy t to stdout'; }\n"
+    'ship() { curl -T - "$URL"; }\nif [ -n "$URL" ]; then\n  export_rows | gzip | ship\n'
+    "  [[ ${PIPESTATUS[0]} != 0 || ${PIPESTATUS[2]} != 0 ]] && (( ERR += 1 ))\n  exit $ERR\nfi\n"
+)
+SERVER_IF_SCRIPTS = {
+    "serve-or-usage.sh": (
+        '#!/bin/sh\nif [ "$1" = serve ]; then\n  /app/api --listen :8080\nelse\n'
+        "  echo usage\n  exit 2\nfi\n"
+    ),
+    "mode.sh": (
+        '#!/bin/bash\nstart() { /usr/bin/server "$@"; }\ncase "$MODE" in\n'
+        "  web) start --web ;;\n  *) start ;;\nesac\n"
+    ),
+    "migrate-then-serve.sh": (
+        '#!/bin/sh\nif [ -n "$MIGRATE" ]; then\n  migrate up || exit 1\n  api\nfi\n'
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(JOB_SCRIPTS))
+def test_scripts_ending_in_an_if_that_exits_are_jobs(name: str) -> None:
+    """A last `if`/`case` of the script's own functions that exits with a status: a job
+    (dump, compress, upload, `exit $ERR`), no server for the shell to hide SIGTERM from."""
+    script = analyze_script(JOB_SCRIPTS[name], name)
+    assert (script.execs, script.runs_server) == (False, False)
+
+
+@pytest.mark.parametrize("name", sorted(SERVER_IF_SCRIPTS))
+def test_scripts_whose_last_if_runs_a_program_still_run_a_server(name: str) -> None:
+    """A branch that runs a program (or a function that runs one, with no `exit`) serves."""
+    script = analyze_script(SERVER_IF_SCRIPTS[name], name)
+    assert (script.execs, script.runs_server) == (False, True)
+
+
+def test_kp210_leaves_the_backup_image_and_reports_the_server_image(tmp_path: Path) -> None:
+    """`check` on two images: the backup job's entrypoint is not reported, the server's is,
+    at its last top-level command's line."""
+    for name, script in (
+        ("backup", JOB_SCRIPTS["dump.sh"]),
+        ("api", SERVER_IF_SCRIPTS["serve-or-usage.sh"]),
+    ):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "run.sh").write_text(script)
+        (tmp_path / name / "Dockerfile").write_text(
+            'FROM debian:12\nCOPY run.sh /run.sh\nENTRYPOINT ["/run.sh"]\n'
+        )
+    report = run_check([str(tmp_path)], CheckOptions(jobs=1, enable=frozenset({"KP210"})))
+    got = {(f.rule, f.location.path, f.location.line) for f in report.findings}
+    assert got == {("KP210", "api/run.sh", 2)}

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -382,3 +383,23 @@ def test_compose_files_of_a_directory_merge_into_one_project() -> None:
     assert api.memory_limit() is not None and api.memory_limit()[1].path == "d/compose.prod.yaml"  # type: ignore[index]
     assert {k: v for k, (v, _) in api.env().items()} == {"A": "1", "B": "3"}
     assert [path for path, _ in notes] == ["e/compose.override.yaml"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[[ $a != 0 || $b != 0 ]] && exit 1\n",
+        "[[ ( -n $x ) && -z $y ]] || exit 1\n",
+        "if [[ ${PIPESTATUS[0]} != 0 || ${PIPESTATUS[1]} != 0 ]]; then exit 1; fi\n",
+    ],
+)
+def test_shell_bash_test_is_one_command(text: str) -> None:
+    """`||`, `&&` and parentheses inside `[[ … ]]` belong to the test, not new commands."""
+    names = [c.name for c in parse_shell(text).commands]
+    assert names == ["[[", "exit"]
+
+
+def test_shell_empty_array_is_not_a_function() -> None:
+    """`args=()` assigns an empty array; `start() {…}` defines a function."""
+    parsed = parse_shell("args=()\nstart() { server; }\nstart\n")
+    assert parsed.functions == frozenset({"start"})

@@ -21,7 +21,7 @@ from killproof.check.deploy_read import DeployFiles, read_deploy_files
 from killproof.check.launch import compose_launches, k8s_launches, systemd_launch
 from killproof.check.link import built_names, link_dockerfiles, link_launches
 from killproof.check.results import DeployResult
-from killproof.check.scaffold import scaffolding
+from killproof.check.scaffold import scaffolding, stand_ins
 from killproof.config import ProjectConfig, load_project_config
 from killproof.errors import InputError
 from killproof.facts.deploy import DeployFacts, Thresholds
@@ -250,7 +250,17 @@ def judge_deploy(read: DeployRead, config: ProjectConfig) -> DeployResult:
     """Run the deploy rules on what :func:`read_deploy` read, then apply suppressions."""
     findings, rule_skips = run_rules(read.facts)
     facts = read.facts
-    tutorial = len(scaffolding(list(read.objects), facts.programs, built_names(facts.dockerfiles)))
+    objects, built = list(read.objects), built_names(facts.dockerfiles)
+    stand_in = len(stand_ins(objects, facts.programs, built))
+    tutorial = len(scaffolding(objects, facts.programs, built)) - stand_in
+    if stand_in:
+        rule_skips.append(
+            Skipped(
+                counted(stand_in, "stand-in workload"),
+                "third-party fake, mock or stub services the docs offer in place of a real "
+                "one to try a feature, running no program of this repo: not judged",
+            )
+        )
     if tutorial:
         rule_skips.append(
             Skipped(

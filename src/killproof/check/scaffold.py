@@ -14,6 +14,10 @@ A compound name runs the project only when every word of it is the project's or 
 one (``shop-api``, ``api-server``): ``acme/shop-authserver`` shares the organisation's
 word but names a sibling program this repo does not build (the throwaway backend a
 walkthrough routes to, to show a feature of the project).
+
+Stand-ins are scaffolding wherever they sit (``manifests/fake-teams-api.yaml`` beside the
+project's own manifests): a workload named as a fake, mock, stub or dummy service, or
+running a mock server's image (``wiremock``), whose containers run no program of this repo.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ _GENERIC = frozenset({
     "distroless", "alpine", "debian", "ubuntu", "scratch", "linux", "amd64", "arm64",
     "dev", "release", "latest", "example", "examples", "demo", "sample", "k8s", "kube",
 })  # fmt: skip
+_STAND_IN = frozenset({"fake", "fakes", "mock", "mocks", "stub", "stubs", "dummy", "wiremock"})
 
 
 def project_names(programs: Iterable[GoProgram]) -> frozenset[str]:
@@ -82,24 +87,76 @@ def _compound_of(word: str, names: frozenset[str]) -> bool:
     return bool(own & set(parts)) and all(p in own or p in _GENERIC for p in parts)
 
 
+def _names_stand_in(word: str) -> bool:
+    """True when a workload or image name says it is a stand-in for a real service:
+    a word ``fake``/``mock``/``stub``/``dummy`` (``fake-teams-api``, ``dummy-backend``),
+    or a mock server's own name (``wiremock``, ``mockserver``, ``fakesmtp``)."""
+    parts = [p for p in _WORD.split(word.lower()) if p]
+    return any(
+        p in _STAND_IN or p.startswith(("mock", "fake")) or p.endswith(("mock", "mocks"))
+        for p in parts
+    )
+
+
+def _workloads(objects: Sequence[K8sObject]) -> Iterable[tuple[K8sObject, list[object]]]:
+    """Each workload object with its container specs (init containers included)."""
+    for w in ManifestSet.of(objects).workloads:
+        specs: list[object] = [
+            *iter_maps(w.pod_spec.get("initContainers")),
+            *iter_maps(w.pod_spec.get("containers")),
+        ]
+        yield w.obj, specs
+
+
+def _project_names(programs: Sequence[GoProgram], built: frozenset[str]) -> frozenset[str]:
+    return project_names(programs) | built if programs else frozenset()
+
+
+def stand_ins(
+    objects: Sequence[K8sObject],
+    programs: Sequence[GoProgram],
+    built: frozenset[str] = frozenset(),
+) -> set[int]:
+    """The ids of workloads outside example trees that are a third-party stand-in for a
+    real service: named as one (workload name or image, see :func:`_names_stand_in`),
+    and no container runs a program of this repo. The docs offer them to try a feature
+    without the real service (a fake team directory, a mock payment API); nobody deploys
+    them as written. A stand-in that runs the project's own image is judged."""
+    names = _project_names(programs, built)
+    if not names:
+        return set()
+    out: set[int] = set()
+    for obj, specs in _workloads(objects):
+        if classify(obj.at.path).kind is PathKind.EXAMPLE or not specs:
+            continue
+        images = [
+            _repository(s["image"])
+            for s in specs
+            if isinstance(s, dict) and isinstance(s.get("image"), str)
+        ]
+        named = [n for n in (obj.name, *images) if isinstance(n, str)]
+        if any(_names_stand_in(n) for n in named) and not any(
+            _runs_project(s, names) for s in specs
+        ):
+            out.add(id(obj))
+    return out
+
+
 def scaffolding(
     objects: Sequence[K8sObject],
     programs: Sequence[GoProgram],
     built: frozenset[str] = frozenset(),
 ) -> set[int]:
-    """The ids of the workload objects in ``objects`` that are tutorial scaffolding;
-    ``built`` adds the binary names the repo's Dockerfiles give its programs."""
-    names = project_names(programs) | built if programs else frozenset()
+    """The ids of the workload objects in ``objects`` that are tutorial scaffolding or
+    stand-ins (:func:`stand_ins`); ``built`` adds the binary names the repo's Dockerfiles
+    give its programs."""
+    names = _project_names(programs, built)
     if not names:
         return set()
-    out: set[int] = set()
-    for w in ManifestSet.of(objects).workloads:
-        if classify(w.obj.at.path).kind is not PathKind.EXAMPLE:
+    out = stand_ins(objects, programs, built)
+    for obj, specs in _workloads(objects):
+        if classify(obj.at.path).kind is not PathKind.EXAMPLE:
             continue
-        specs = [
-            *iter_maps(w.pod_spec.get("initContainers")),
-            *iter_maps(w.pod_spec.get("containers")),
-        ]
         if specs and not any(_runs_project(s, names) for s in specs):
-            out.add(id(w.obj))
+            out.add(id(obj))
     return out

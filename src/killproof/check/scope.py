@@ -69,17 +69,23 @@ class PathClass:
 
 
 def classify(
-    rel: str, ci_only: frozenset[str] = frozenset(), test_env: frozenset[str] = frozenset()
+    rel: str,
+    ci_only: frozenset[str] = frozenset(),
+    test_env: frozenset[str] = frozenset(),
+    site: frozenset[str] = frozenset(),
 ) -> PathClass:
     """Classify a root-relative POSIX path (the root itself is never a reason);
     ``ci_only`` holds the directories of programs only CI runs (:func:`ci_only_dirs`),
-    ``test_env`` the compose files a Makefile test target starts (:func:`test_env_files`)."""
+    ``test_env`` the compose files a Makefile test target starts (:func:`test_env_files`),
+    ``site`` the compose files of a documentation site's tree (:func:`site_compose_files`)."""
     parts = rel.split("/")
     dirs, name = parts[:-1], parts[-1]
     if ci_only and any("/".join(dirs[: i + 1]) in ci_only for i in range(len(dirs))):
         return PathClass(PathKind.TEST, "program only CI runs")
     if rel in test_env:
         return PathClass(PathKind.TEST, "compose file a Makefile test target starts")
+    if rel in site:
+        return PathClass(PathKind.TEST, "compose file of the documentation site's dev server")
     for index, part in enumerate(dirs):
         lower = part.lower()
         if lower in TEST_DIRS:
@@ -240,3 +246,36 @@ def _make_test_composes(text: str) -> set[str]:
         elif line.strip() and not line.startswith((" ", "#")):
             testing = False
     return out
+
+
+SITE_CONFIGS = frozenset({
+    "hugo.toml", "hugo.yaml", "hugo.yml", "hugo.json", "mkdocs.yml", "mkdocs.yaml",
+    "docusaurus.config.js", "docusaurus.config.ts", "docusaurus.config.mjs",
+    "astro.config.mjs", "astro.config.ts", "astro.config.js", "book.toml", "antora.yml",
+    "antora-playbook.yml", "gatsby-config.js", "gatsby-config.ts", "_config.yml",
+})  # fmt: skip
+"""Configuration files of static site generators (Hugo, MkDocs, Docusaurus, Astro, mdBook,
+Antora, Gatsby, Jekyll): the directory that holds one is a documentation or web site."""
+
+
+def site_compose_files(root: Path, files: Sequence[Path]) -> frozenset[str]:
+    """Root-relative compose files that sit beside a static site generator's config in a
+    directory below the root (``site/docker-compose.yml`` next to ``site/hugo.toml``): they
+    run the site's preview server for whoever writes the docs, not the project. The root
+    itself is never a site here (a repo may keep ``mkdocs.yml`` beside its real compose
+    file). Jekyll's generic ``_config.yml`` counts only beside a ``Gemfile``."""
+    by_dir: dict[str, set[str]] = {}
+    for path in files:
+        rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+        head, _, name = rel.rpartition("/")
+        by_dir.setdefault(head, set()).add(name)
+    out: set[str] = set()
+    for head, names in by_dir.items():
+        if not head:
+            continue
+        configs = names & SITE_CONFIGS
+        if configs == {"_config.yml"} and "Gemfile" not in names:
+            continue
+        if configs:
+            out |= {f"{head}/{n}" for n in names if _file_kind(n) == "compose"}
+    return frozenset(out)

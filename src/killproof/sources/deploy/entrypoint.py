@@ -107,12 +107,27 @@ def hands_over(script: str, parsed: ShellScript | None = None) -> bool:
 def runs_server(parsed: ShellScript) -> bool:
     """False when no command could be a long-running server (only utilities and loops of
     them), or the script ends with ``echo``/``exit`` or by copying files out (a job that
-    finishes: a package build that copies the ``.deb`` to a mounted directory)."""
+    finishes: a package build that copies the ``.deb`` to a mounted directory), or ends in
+    an ``if``/``case`` of its own functions that exits with a status (a backup job)."""
     names = {c.name for c in parsed.commands if c.name} - parsed.functions
     if not names or names <= UTILITIES | _BUILTINS:
         return False
     last = parsed.last
-    return not (last and last.command is not None and last.command.name in _ONE_SHOT_END)
+    if last is None:
+        return False
+    if last.command is not None:
+        return last.command.name not in _ONE_SHOT_END
+    return not _compound_finishes(parsed, last.line)
+
+
+def _compound_finishes(parsed: ShellScript, line: int) -> bool:
+    """True when the last top-level compound (``if``/``case`` from ``line`` on) runs only
+    the script's own functions, builtins and utilities, and ``exit``s with a status in a
+    branch: a job's last step (dump, compress, upload, ``exit $ERRORS``). A branch that
+    runs a program (``then /app/api; else exit 2; fi``) still runs a server."""
+    names = {c.name for c in parsed.commands if c.line >= line and c.name}
+    allowed = parsed.functions | UTILITIES | _BUILTINS | _ONE_SHOT_END
+    return "exit" in names and names <= allowed
 
 
 def analyze_script(text: str, path: str) -> Script:

@@ -274,8 +274,13 @@ class ManifestSet:
         """A serving container (see :meth:`serving`) that a Service routes to: a Service of
         its own tree selects its pod. Readiness only gates the endpoints of a Service; a pod
         nobody selects (an exporter Prometheus scrapes by pod annotation) gets no traffic
-        that a readiness probe could hold back."""
-        return self.serving(c) and bool(self.services_for(c.workload))
+        that a readiness probe could hold back. A Service with ``publishNotReadyAddresses:
+        true`` (the headless Service that only gives database or cluster members their DNS
+        names) lists pods whether ready or not: it gates nothing either."""
+        return self.serving(c) and any(
+            dig(svc.body, "spec", "publishNotReadyAddresses") is not True
+            for svc in self.services_for(c.workload)
+        )
 
     # Cross-object lookups go through indexes built once on first use: a rule asks once
     # per workload or container, and scanning every object each time is quadratic.

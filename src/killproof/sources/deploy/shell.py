@@ -258,6 +258,9 @@ def _redirect(st: _State) -> None:
 
 def _operator(st: _State, op: str) -> None:
     _end_word(st)
+    if op in ("&&", "||", "(", ")") and "[[" in st.words and "]]" not in st.words:
+        st.words.append(op)  # `[[ $a != 0 || $b != 0 ]]`: one test command, not two
+        return
     if op == "|" and st.stack and st.stack[-1] == "case-pattern":
         st.words = []  # `a|b)`: alternatives of one pattern
         return
@@ -272,7 +275,11 @@ def _operator(st: _State, op: str) -> None:
         st.words = [*st.words, "(("]
         return
     if op == "(":
-        if st.words and len(st.words) == 1 and st.text.startswith(")", _skip_blank(st)):
+        if (
+            len(st.words) == 1
+            and not st.words[0].endswith("=")  # `args=()`: an empty array, not a function
+            and st.text.startswith(")", _skip_blank(st))
+        ):
             st.i = _skip_blank(st) + 1  # name() { …; }: a function definition
             st.functions.add(st.words[0])
             st.words = []

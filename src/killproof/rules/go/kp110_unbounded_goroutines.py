@@ -110,9 +110,15 @@ def _refused_while_busy(func: ts.Node, go: ts.Node) -> bool:
     (``if m.isBusy(site) { …409…; return }``, ``if !mu.TryLock() { return }``,
     ``if !running.CompareAndSwap(false, true) { return }``): at most one goroutine per
     guard, however many requests ask."""
+    first = _first_busy_guard(func)
+    return first is not None and first <= go.start_byte
+
+
+@memo
+def _first_busy_guard(func: ts.Node) -> int | None:
+    """The end byte of the first busy guard in ``func`` (read once per function, however
+    many ``go`` statements it holds)."""
     for n in walk(func):
-        if n.start_byte >= go.start_byte:
-            break
         if n.type != "if_statement":
             continue
         cond = n.child_by_field_name("condition")
@@ -120,8 +126,8 @@ def _refused_while_busy(func: ts.Node, go: ts.Node) -> bool:
         if cond is None or then is None or not _BUSY.search(text(cond)):
             continue
         if any(c.type == "return_statement" for c in statements(then)):
-            return True
-    return False
+            return n.end_byte
+    return None
 
 
 def _bounded_before(func: ts.Node, loop: ts.Node) -> bool:

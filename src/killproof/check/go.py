@@ -185,6 +185,19 @@ def check_go(
                 "only _test.go files of other directories import them: test helpers",
             )
         )
+    clients = _cli_only(summaries)
+    cli_findings = [
+        f for f in findings if f.rule in CLI_RULES and _dir_of(f.location.path) in clients
+    ]
+    if cli_findings:
+        findings = [f for f in findings if f not in cli_findings]
+        skipped.append(
+            Skipped(
+                f"{len(cli_findings)} findings in packages only command-line code imports",
+                "only command packages (cmd/, cli/) that serve nothing import them: "
+                "a client library a person's command waits on, not server code",
+            )
+        )
     programs = build_programs(summaries)
     program_findings, program_skips = run_program_rules(programs, summaries)
     findings += program_findings
@@ -222,6 +235,47 @@ def _go_program(main: PackageSummary, packages: Sequence[PackageSummary]) -> GoP
         sets_gomaxprocs=any(p.sets_gomaxprocs for p in packages),
         imports=frozenset(i for p in packages for i in p.imports),
     )
+
+
+CLI_RULES = frozenset({"KP114"})
+"""Rules about a server's goroutines piling up: moot in code only a CLI command runs."""
+_FRONT_NAMES = frozenset({"cmd", "cli", "command", "commands", "cmds"})
+"""Package names of command-line front ends (cobra's generated ``cmd``, a ``cli``)."""
+
+
+def _serves(s: PackageSummary) -> bool:
+    return bool(s.serve_sites or s.handler_paths or s.default_mux_paths)
+
+
+def _cli_only(summaries: Sequence[PackageSummary]) -> set[str]:
+    """Directories of library packages that only command-line code imports: every
+    package of the tree importing one is a command package (a package named ``cmd``,
+    ``cli``, ``commands``…, or under a ``cli`` directory; never a ``main``, which may be a controller or a server's
+    entry point) or such a library itself, and none of them serves (starts a server or
+    registers a handler). The project's own API client behind its CLI, say; a package
+    the server imports too is server code."""
+    by_path = {s.import_path: s for s in summaries if s.import_path and s.name != "main"}
+    importers: dict[str, list[PackageSummary]] = {}
+    for s in summaries:
+        for path in s.imports:
+            if path in by_path:
+                importers.setdefault(path, []).append(s)
+
+    def front(s: PackageSummary) -> bool:
+        named = s.name in _FRONT_NAMES or "cli" in s.dir.split("/")
+        return named and s.name != "main" and not _serves(s)
+
+    out: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for path, s in by_path.items():
+            if s.dir in out or _serves(s) or not importers.get(path):
+                continue
+            if all(front(q) or q.dir in out for q in importers[path]):
+                out.add(s.dir)
+                changed = True
+    return out
 
 
 def _test_only(root: Path, summaries: Sequence[PackageSummary], tests: Sequence[Path]) -> set[str]:

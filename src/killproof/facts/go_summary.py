@@ -9,6 +9,7 @@ from killproof.facts.go import PackageFacts, PackageSummary, Site
 from killproof.model import Location
 from killproof.sources.golang.contexts import duration_seconds, timeout_seconds
 from killproof.sources.golang.package import GoPackage
+from killproof.sources.golang.pools import is_per_call_pool, is_sqlite
 from killproof.sources.golang.requests import routes
 from killproof.sources.golang.roles import PROMHTTP, default_mux_paths, start_role
 from killproof.sources.golang.servers import resolve_address, server_kind
@@ -31,10 +32,13 @@ AUTOMAXPROCS = ("go.uber.org/automaxprocs", "go.uber.org/automaxprocs/maxprocs")
 
 
 def sql_open_sites(facts: PackageFacts) -> list[Site]:
-    """Calls that open a database/sql pool."""
+    """Calls that open a database/sql pool that can grow: not one opened and closed
+    within a single call, not one on an SQLite file (see :mod:`pools`)."""
     out: list[Site] = []
     for path, names in SQL_OPENERS.items():
         for f, call in facts.pkg.package_calls(path, *names):
+            if is_per_call_pool(call) or is_sqlite(call):
+                continue
             out.append(Site(f.location(call), f.evidence(call)))
     return out
 

@@ -86,9 +86,15 @@ def _is_pprof_handler(f: GoFile, node: ts.Node, default_mux: bool) -> bool:
 def _serves_router(pkg: GoPackage, start: ServerStart, key: str, reg: ts.Node) -> bool:
     """The server is the router itself (gin, echo, fiber) or its handler is built from
     it (``Handler: r``, ``Handler: logging(r)``, ``http.ListenAndServe(addr, r)``). A
-    local variable only matches in the function that registered the route."""
+    local variable only matches in the function that registered the route (where the
+    server starts, or where its handler was set: a constructor that builds the server
+    a method starts later)."""
     local = not key.startswith(".") and key not in _package_vars(pkg)
-    if local and outermost_function(reg) != outermost_function(start.call):
+    here = {outermost_function(start.call)}
+    if start.handler is not None:
+        # `s.http = http.Server{Handler: mux}` in a constructor, started in `s.Run()`.
+        here.add(outermost_function(start.handler))
+    if local and outermost_function(reg) not in here:
         return False
     if start.holder is not None and receiver_key(start.holder) == key:
         return True
@@ -135,10 +141,14 @@ def _check(facts: PackageFacts) -> Iterator[Finding]:
         )
     if not facts.starts:
         return
+    reported: set[int] = set()  # one finding per server, however many pprof routes
     for rf, reg, key in _pprof_routers(pkg):
         for start in facts.starts:
-            if not key or not _serves_router(pkg, start, key, reg) or not _public(pkg, start):
+            if start.call.id in reported or not key:
                 continue
+            if not _serves_router(pkg, start, key, reg) or not _public(pkg, start):
+                continue
+            reported.add(start.call.id)
             where = text(start.addr) if start.addr is not None else ":8080"
             yield RULE.finding(
                 f"pprof handlers are mounted on `{key.lstrip('.')}`, and this server serves "

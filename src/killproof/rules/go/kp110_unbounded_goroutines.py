@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import tree_sitter as ts
@@ -21,7 +22,8 @@ from killproof.sources.golang.spawns import (
     spawn_of,
     waits_in_loop,
 )
-from killproof.sources.golang.syntax import FUNC_TYPES, call_parts, walk
+from killproof.sources.golang.syntax import FUNC_TYPES, call_parts, text, walk
+from killproof.sources.golang.values import statements
 
 _BOUND_CALLS = frozenset({"Acquire", "TryAcquire", "SetLimit", "Accept"})
 
@@ -87,7 +89,7 @@ def _check(facts: PackageFacts) -> Iterator[Finding]:
         if spawn.loop is not None:
             if _bounded(spawn.loop) or (func is not None and _bounded_before(func, spawn.loop)):
                 continue
-        elif func is not None and _bounded(func):
+        elif func is not None and (_bounded(func) or _refused_while_busy(func, go)):
             continue
         yield RULE.finding(
             f"a goroutine is started {why}, with no limit in sight (semaphore, "
@@ -95,6 +97,37 @@ def _check(facts: PackageFacts) -> Iterator[Finding]:
             f.location(go),
             [f.evidence(go)],
         )
+
+
+_BUSY = re.compile(
+    r"(?i)busy|running|in_?progress|ongoing|locked|active|started|TryLock|CompareAndSwap"
+)
+"""A condition that asks whether a job of the kind is already going."""
+
+
+def _refused_while_busy(func: ts.Node, go: ts.Node) -> bool:
+    """An ``if`` before the ``go`` that returns when a job is already running
+    (``if m.isBusy(site) { …409…; return }``, ``if !mu.TryLock() { return }``,
+    ``if !running.CompareAndSwap(false, true) { return }``): at most one goroutine per
+    guard, however many requests ask."""
+    first = _first_busy_guard(func)
+    return first is not None and first <= go.start_byte
+
+
+@memo
+def _first_busy_guard(func: ts.Node) -> int | None:
+    """The end byte of the first busy guard in ``func`` (read once per function, however
+    many ``go`` statements it holds)."""
+    for n in walk(func):
+        if n.type != "if_statement":
+            continue
+        cond = n.child_by_field_name("condition")
+        then = n.child_by_field_name("consequence")
+        if cond is None or then is None or not _BUSY.search(text(cond)):
+            continue
+        if any(c.type == "return_statement" for c in statements(then)):
+            return n.end_byte
+    return None
 
 
 def _bounded_before(func: ts.Node, loop: ts.Node) -> bool:
@@ -140,7 +173,9 @@ RULE: Rule[PackageFacts] = Rule(
             "once after `upgrader.Upgrade(w, r, …)`, not in a loop), per new peer (`if !ok` after a map lookup), "
             "and one that watches a connection until it closes (`<-c.Closed()`), and "
             "goroutines that end by themselves (they wait on `ctx.Done()` or run under a "
-            "deadline they set).\n\n"
+            "deadline they set), and a background job the handler refuses to start while "
+            "one is running (an `if` before the `go` that returns when a busy flag, "
+            "`TryLock` or `CompareAndSwap` says so: one per guard).\n\n"
             "Severity **info**: measured on 18 public Go projects (docs/precision.md), "
             "none of its findings was a defect a reviewer would fix; the ones left are "
             "goroutines per authenticated API call or per message of a trusted peer, "

@@ -74,6 +74,8 @@ def _check(facts: PackageFacts) -> Iterator[Finding]:
         if cancel is None or cancel.type != "identifier":
             continue
         name = text(cancel)
+        if _once_per_process(facts, stmt):
+            continue
         if name == "_":
             yield _finding(f, call, "the cancel func is assigned to _")
             continue
@@ -89,6 +91,61 @@ def _check(facts: PackageFacts) -> Iterator[Finding]:
         problem = _path_without_use(func, stmt, name)
         if problem is not None:
             yield _finding(f, call, problem)
+
+
+_PROCESS_FUNCS = ("main", "init")
+_LOOPS = ("for_statement",)
+
+
+def _once_per_process(facts: PackageFacts, stmt: ts.Node) -> bool:
+    """The context is made once for the whole process, so at most one timer waits for
+    its deadline: in ``main``/``init`` outside any loop, or stored in a package
+    variable only when it is still nil (``if shutdownCtx == nil { shutdownCtx, _ =
+    context.WithTimeout(…) }``) or inside a ``sync.Once``'s ``Do``."""
+    func = _function(stmt)
+    if func is None:
+        return False
+    between = []
+    cur = stmt.parent
+    while cur is not None and cur != func:
+        between.append(cur)
+        cur = cur.parent
+    if func.type == "function_declaration" and text(func.child_by_field_name("name")) in (
+        _PROCESS_FUNCS
+    ):
+        return not any(n.type in _LOOPS for n in between)
+    left = stmt.child_by_field_name("left") if stmt.type == "assignment_statement" else None
+    first = left.named_children[0] if left is not None and left.named_children else None
+    if first is None or first.type != "identifier":
+        return False
+    ctx = text(first)
+    if not any(
+        text(n) == ctx
+        for _, spec in facts.pkg.package_vars()
+        for n in spec.children_by_field_name("name")
+    ):
+        return False
+    if any(n.type in _LOOPS for n in between):
+        return False
+    for n in between:
+        cond = n.child_by_field_name("condition") if n.type == "if_statement" else None
+        if cond is not None and text(cond).replace(" ", "") in (f"{ctx}==nil", f"nil=={ctx}"):
+            return True
+    return func.type == "func_literal" and _in_once_do(func)
+
+
+def _in_once_do(lit: ts.Node) -> bool:
+    """``once.Do(func() { … })``."""
+    args = lit.parent
+    call = args.parent if args is not None else None
+    if args is None or call is None or args.type != "argument_list":
+        return False
+    fn = call.child_by_field_name("function")
+    return (
+        fn is not None
+        and fn.type == "selector_expression"
+        and text(fn.child_by_field_name("field")) == "Do"
+    )
 
 
 def _kept_elsewhere(facts: PackageFacts, stmt: ts.Node, cancel: ts.Node) -> bool:
@@ -193,7 +250,10 @@ RULE: Rule[PackageFacts] = Rule(
             "lostcancel). A cancel func assigned with `=` to a variable declared "
             "elsewhere (an outer variable a reload loop calls before it makes the next "
             "context, a closure's, a package variable) that something reads is kept, "
-            "not lost."
+            "not lost. Not reported: a context made once for the whole process (in "
+            "`main`/`init` outside any loop, or kept in a package variable and made only "
+            "while it is nil or inside a `sync.Once`'s `Do`): one timer at most, nothing "
+            "accumulates."
         ),
         why=(
             "Until cancel is called, the child context stays registered with its parent "

@@ -24,13 +24,22 @@ def _check(program: ProgramFacts) -> Iterator[Finding]:
 RULE: Rule[ProgramFacts] = Rule(
     id="KP113",
     name="db-pool-unbounded",
-    severity=Severity.WARNING,
+    # info: on 33 public projects (docs/precision.md) no finding was judged a defect.
+    severity=Severity.INFO,
     summary="sql.Open (database/sql, sqlx, pgx stdlib) without SetMaxOpenConns in the program.",
     docs=RuleDocs(
         what=(
             "`sql.Open`/`sql.OpenDB`, `sqlx.Open`/`Connect` and pgx's `stdlib.OpenDB` in a "
             "program (the main package and the local packages it imports) that never "
-            "calls `SetMaxOpenConns`."
+            "calls `SetMaxOpenConns`. Not reported: a pool opened and closed within one "
+            "call of a helper (bound to a local, `db.Close()` in the same function, never "
+            "returned, stored or handed to a goroutine; not in `main`/`init`), which holds "
+            "only the connections that call uses at once, and a pool on an SQLite file "
+            "(driver name `sqlite`/`sqlite3`), which has no database server to exhaust.\n\n"
+            "Severity **info**: measured on 33 public Go projects (docs/precision.md), none "
+            "of its findings was a defect a reviewer would fix (the false ones were pools "
+            "opened per call; the rest pools on SQLite files). A rule that cannot show 80 % "
+            "of its findings true is reported as info (issue 11)."
         ),
         why=(
             "database/sql's default is an unlimited number of open connections. A traffic "

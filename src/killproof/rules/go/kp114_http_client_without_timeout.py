@@ -10,6 +10,7 @@ import tree_sitter as ts
 from killproof.facts.go import PackageFacts
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
+from killproof.sources.golang.commands import in_one_shot_command
 from killproof.sources.golang.contexts import Deadline, deadline_of
 from killproof.sources.golang.package import GoPackage
 from killproof.sources.golang.servers import HTTP, literal_field, receiver_key, receiver_of
@@ -226,8 +227,8 @@ def _first_arg(call: ts.Node) -> ts.Node | None:
 
 
 def _nil_fallback(sel: ts.Node) -> bool:
-    """``if c == nil { c = http.DefaultClient }``: the default for a caller that gave no
-    client; the callers that pass one decide its timeout."""
+    """``if c == nil { c = http.DefaultClient }`` (or ``c = &http.Client{}``): the default
+    for a caller that gave no client; the callers that pass one decide its timeout."""
     stmt = sel.parent.parent if sel.parent is not None else None
     if stmt is None or stmt.type != "assignment_statement":
         return False
@@ -306,14 +307,21 @@ def _check(facts: PackageFacts) -> Iterator[Finding]:
     pkg = facts.pkg
     if _command_line(facts):
         return
+    starts = [s.call for s in facts.starts]
     for f, lit in pkg.captured("lit"):
         if f.qualified(lit.child_by_field_name("type")) != (HTTP, "Client"):
+            continue
+        if in_one_shot_command(pkg, lit, starts):
             continue
         if literal_field(lit, "Timeout") is not None:
             continue
         key = _holder_key(lit)
+        value = (
+            lit.parent if lit.parent is not None and lit.parent.type == "unary_expression" else lit
+        )
         if (
-            _timeout_set_later(pkg, lit, key)
+            _nil_fallback(value)
+            or _timeout_set_later(pkg, lit, key)
             or _transport_bounds_headers(pkg, lit)
             or _requests_all_bounded(pkg, key)
             or _handed_on_under_context(pkg, lit, key)
@@ -328,6 +336,8 @@ def _check(facts: PackageFacts) -> Iterator[Finding]:
     if not facts.serves:
         return
     for f, call in pkg.package_calls(HTTP, *_DEFAULT_CALLS):
+        if in_one_shot_command(pkg, call, starts):
+            continue
         yield RULE.finding(
             f"http.{text(call.child_by_field_name('function')).split('.')[-1]} uses "
             "http.DefaultClient, which has no timeout: in server code a stuck upstream "
@@ -339,6 +349,8 @@ def _check(facts: PackageFacts) -> Iterator[Finding]:
         if f.qualified(sel) != (HTTP, "DefaultClient"):
             continue
         if _do_with_bounded_request(pkg, sel) or _nil_fallback(sel):
+            continue
+        if in_one_shot_command(pkg, sel, starts):
             continue
         yield RULE.finding(
             "http.DefaultClient has no timeout: in server code a stuck upstream piles "
@@ -375,7 +387,11 @@ RULE: Rule[PackageFacts] = Rule(
             "goes to a credential or token provider (`LDAPIdentity`, a token source, a "
             "function named for credentials), whose fetches take no context. Not reported: "
             "`http.DefaultClient` as the fallback for a nil client a caller passed "
-            "(`if c == nil { c = http.DefaultClient }`), clients of a `cli` package "
+            "or a bare client (`if c == nil { c = http.DefaultClient }`, "
+            "`c = &http.Client{}`), clients of one-shot CLI subcommands (a go-flags "
+            "`…Command` type with `Execute` that is not a server's and starts none; a "
+            "cobra `Run`/`RunE` or urfave `Action` of a command whose name is not a "
+            "server's: one run a person waits for), clients of a `cli` package "
             "that neither serves nor handles requests (one command a person waits for), "
             "and, in a tree that builds a program, clients in a plain function nothing in "
             "the tree calls or names (tests aside; the skipped list counts them)."

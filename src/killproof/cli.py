@@ -22,6 +22,7 @@ COMMANDS = {
     "why": "killproof.commands.why:command",
     "check": "killproof.commands.check:command",
     "drill": "killproof.commands.drill:command",
+    "fleet": "killproof.commands.fleet:command",
     "report": "killproof.commands.report:command",
     "rules": "killproof.commands.rules:rules_command",
     "explain": "killproof.commands.rules:explain_command",
@@ -58,6 +59,7 @@ def app() -> None:
       why      explain a kill from its evidence (kernel log, pod status, events, journal…)
       check    read Go code and its deploy files; find what will get it killed
       drill    run the binary under its real memory limit, load it, SIGTERM it, judge
+      fleet    rank a cluster's workloads by kill risk, from Prometheus (+ the API)
       report   render a saved JSON report again (--format html: one page with charts)
       rules    list every rule;  explain ID  shows one rule's documentation
     """

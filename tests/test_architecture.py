@@ -24,7 +24,13 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 
-COMMANDS = ("killproof.why", "killproof.check", "killproof.drill", "killproof.commands")
+COMMANDS = (
+    "killproof.why",
+    "killproof.check",
+    "killproof.drill",
+    "killproof.fleet",
+    "killproof.commands",
+)
 """Use-case and command packages: the top of the house."""
 
 COMMAND_MODULES = ("killproof.cli",)

@@ -16,9 +16,16 @@ from typing import Any
 from killproof.check.deploy import build_facts, finalize, run_rules
 from killproof.config import ProjectConfig
 from killproof.errors import InputError
-from killproof.fleet.usage import OwnerIndex, WorkloadRef
+from killproof.fleet.usage import ContainerSpec, OwnerIndex, WorkloadRef
 from killproof.model import Finding, Skipped
-from killproof.sources.deploy.manifests import K8sObject, parse_manifests
+from killproof.sources.deploy.manifests import (
+    Container,
+    ContainerRole,
+    K8sObject,
+    parse_manifests,
+    prestop_seconds,
+)
+from killproof.sources.deploy.quantity import QuantityError, memory_bytes
 from killproof.sources.deploy.yamltree import YamlError
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job")
@@ -28,11 +35,10 @@ DUMP_MAX_BYTES = 512 << 20
 
 @dataclass
 class Inventory:
-    """What the objects say: the workloads, each container's GOMEMLIMIT env (True set,
-    False absent, None unknown: ``envFrom``), pod owners, the deploy rules' findings per
+    """What the objects say: the workloads and their app containers, pod owners, the deploy rules' findings per
     workload, and what could not be read."""
 
-    containers: dict[WorkloadRef, dict[str, bool | None]] = field(default_factory=dict)
+    containers: dict[WorkloadRef, dict[str, ContainerSpec]] = field(default_factory=dict)
     owners: OwnerIndex = field(default_factory=OwnerIndex)
     findings: dict[WorkloadRef, list[Finding]] = field(default_factory=dict)
     all_findings: list[Finding] = field(default_factory=list)
@@ -79,26 +85,33 @@ def _dig(node: Any, *keys: str) -> Any:
     return node
 
 
-def _gomemlimit_env(spec: Any) -> bool | None:
-    env = spec.get("env") if isinstance(spec, dict) else None
+def _gomemlimit_env(c: Container) -> bool | None:
+    env = c.spec.get("env")
     names = {e.get("name") for e in env if isinstance(e, dict)} if isinstance(env, list) else set()
     if "GOMEMLIMIT" in names:
         return True
-    return None if isinstance(spec, dict) and spec.get("envFrom") else False
+    return None if c.spec.get("envFrom") else False
 
 
-def _containers(obj: K8sObject) -> dict[str, bool | None]:
-    spec: Any = obj.body.get("spec")
-    if obj.kind == "CronJob":
-        spec = _dig(spec, "jobTemplate", "spec")
-    if obj.kind != "Pod":
-        spec = _dig(spec, "template", "spec")
-    listed = spec.get("containers") if isinstance(spec, dict) else None
-    out: dict[str, bool | None] = {}
-    for c in listed if isinstance(listed, list) else []:
-        if isinstance(c, dict) and c.get("name"):
-            out[str(c["name"])] = _gomemlimit_env(c)
-    return out
+def _memory(c: Container, section: str) -> int | None:
+    value = c.resource(section, "memory")
+    if value is None:
+        return None
+    try:
+        return memory_bytes(value)
+    except QuantityError:
+        return None
+
+
+def container_spec(c: Container) -> ContainerSpec:
+    """What the object says about one container (see :class:`ContainerSpec`)."""
+    return ContainerSpec(
+        gomemlimit_env=_gomemlimit_env(c),
+        grace_s=c.workload.grace_s,
+        prestop_s=prestop_seconds(c),
+        limit_bytes=_memory(c, "limits"),
+        request_bytes=_memory(c, "requests"),
+    )
 
 
 def build_inventory(texts: Sequence[tuple[str, str]]) -> Inventory:
@@ -127,9 +140,12 @@ def build_inventory(texts: Sequence[tuple[str, str]]) -> Inventory:
             if obj.kind == "Job" and _controller(obj) is not None:
                 continue  # a CronJob's run: the CronJob is judged
             judged.append(obj)
-            ref = WorkloadRef(obj.namespace, obj.kind, obj.name)
-            inventory.containers[ref] = _containers(obj)
     facts = build_facts(judged, [], [], [], {}, (), ProjectConfig())
+    for c in facts.manifests.containers():
+        if c.role is ContainerRole.APP:
+            obj = c.workload.obj
+            ref = WorkloadRef(obj.namespace, obj.kind, obj.name)
+            inventory.containers.setdefault(ref, {})[c.name] = container_spec(c)
     findings, skipped = run_rules(facts)
     final, unjudged = finalize(findings, file_texts, judged, ProjectConfig())
     inventory.all_findings = final

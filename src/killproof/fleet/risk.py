@@ -10,9 +10,11 @@ projected to hit limit    up to 25: 25 × (1 − days_to_limit / 30) for a worki
 headroom                  up to 20: 20 × (peak/limit − 0.75) / 0.25 (peaks above 75 %)
 no memory limit           15 (the node's OOM killer picks it, with no warning)
 overcommit                5 when limit/request ≥ 2 (evicted or node-OOM-killed first)
-missing GOMEMLIMIT        5 (Go runtime scraped, limit unset, or no env in the manifest)
-deploy rules              5 for a deploy rule error on it (e.g. KP501 grace shorter than
-                          drain), 2 for warnings only
+missing GOMEMLIMIT        5 (Go runtime scraped and its limit unset)
+grace vs drain            5 when the preStop delay uses the whole grace period (SIGKILL
+                          before the process even sees SIGTERM's drain)
+deploy rules              5 for a deploy rule error on it (check's KP2xx/KP5xx), 2 for
+                          warnings only
 CPU throttling            3 when ≥ 25 % of CFS periods were throttled (GC falls behind)
 ========================  ==============================================================
 
@@ -102,6 +104,11 @@ def container_risk(
             points.append((5, f"limit is {ratio:.1f}× the request"))
     if usage.gomemlimit_missing:
         points.append((5, "Go runtime without GOMEMLIMIT"))
+    spec = usage.spec
+    if spec is not None and spec.prestop_s and spec.prestop_s >= spec.grace_s:
+        points.append(
+            (5, f"preStop {spec.prestop_s:g} s uses the whole {spec.grace_s:g} s grace period")
+        )
     errors = sorted({f.rule for f in findings if f.severity is Severity.ERROR})
     warnings = sorted({f.rule for f in findings if f.severity is Severity.WARNING})
     if errors:

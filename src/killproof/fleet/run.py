@@ -109,15 +109,20 @@ def run_fleet(settings: FleetSettings, progress: Progress = _no_progress) -> Rep
 def _apply_inventory(
     usages: dict[tuple[WorkloadRef, str], ContainerUsage], inventory: Inventory, wanted: set[str]
 ) -> None:
-    """GOMEMLIMIT from the manifests; workloads with no metrics still get a row."""
+    """Each container's object (env, grace, preStop; limits where kube-state-metrics has
+    none); workloads with no metrics still get a row."""
     for ref, containers in inventory.containers.items():
         if wanted and ref.namespace not in wanted:
             continue
-        for name, env in containers.items():
+        for name, spec in containers.items():
             usage = usages.get((ref, name))
             if usage is None:
                 usage = usages[(ref, name)] = ContainerUsage(ref, name)
-            usage.gomemlimit_env = env
+            usage.spec = spec
+            if usage.limit_bytes is None and spec.limit_bytes is not None:
+                usage.limit_bytes = float(spec.limit_bytes)
+            if usage.request_bytes is None and spec.request_bytes is not None:
+                usage.request_bytes = float(spec.request_bytes)
 
 
 def build_report(

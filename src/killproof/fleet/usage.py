@@ -26,6 +26,19 @@ class WorkloadRef:
         return f"{self.namespace}/{self.kind}/{self.name}"
 
 
+@dataclass(frozen=True)
+class ContainerSpec:
+    """What a workload's object says about one container: GOMEMLIMIT in its env (True set,
+    False absent, None unknown: ``envFrom``), grace and preStop delay (seconds), memory
+    limit and request (bytes, None when unset)."""
+
+    gomemlimit_env: bool | None
+    grace_s: float
+    prestop_s: float
+    limit_bytes: int | None
+    request_bytes: int | None
+
+
 @dataclass
 class ContainerUsage:
     """One container of one workload over the window, all its pods merged.
@@ -51,8 +64,8 @@ class ContainerUsage:
     gomemlimit_bytes: float | None = None
     go_runtime: bool = False
     """Go runtime metrics were scraped from its pods."""
-    gomemlimit_env: bool | None = None
-    """GOMEMLIMIT set in the container's env (from manifests; None without them)."""
+    spec: ContainerSpec | None = None
+    """What its object says (from the API or dumps; None without them)."""
 
     @property
     def kills(self) -> int:
@@ -64,14 +77,13 @@ class ContainerUsage:
 
     @property
     def gomemlimit_missing(self) -> bool:
-        """A Go program running without GOMEMLIMIT (runtime metric or manifest env says so)."""
-        if self.gomemlimit_env is False:
-            return True
-        if self.gomemlimit_env:
+        """Go runtime metrics are scraped and GOMEMLIMIT is unset: the runtime says so
+        (math.MaxInt64), or, when it exports no limit (Go < 1.19), the manifest's env."""
+        if not self.go_runtime:
             return False
-        return self.go_runtime and (
-            self.gomemlimit_bytes is not None and self.gomemlimit_bytes >= GOMEMLIMIT_UNSET
-        )
+        if self.gomemlimit_bytes is not None:
+            return self.gomemlimit_bytes >= GOMEMLIMIT_UNSET
+        return self.spec is not None and self.spec.gomemlimit_env is False
 
 
 class OwnerIndex:

@@ -26,8 +26,8 @@ def parse_window(text: str) -> int:
 
 
 def promql_duration(seconds: int) -> str:
-    """Seconds as the shortest exact PromQL duration (``604800`` → ``7d``)."""
-    for unit in ("w", "d", "h", "m"):
+    """Seconds as the shortest exact PromQL duration in days, hours or minutes (``604800`` → ``7d``)."""
+    for unit in ("d", "h", "m"):
         if seconds % _UNITS[unit] == 0:
             return f"{seconds // _UNITS[unit]}{unit}"
     return f"{seconds}s"

@@ -159,11 +159,17 @@ def test_exact_ranking_and_reasons(
 
 @pytest.mark.slow
 @needs_prometheus
-def test_csv_is_the_ranking(
+def test_csv_and_html_are_the_ranking(
     prometheus: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, text, _ = run_fleet(tmp_path, capsys, "--prometheus", prometheus, "-f", "csv")
+    page = tmp_path / "fleet.html"
+    code, text, _ = run_fleet(
+        tmp_path, capsys, "--prometheus", prometheus, "-f", "csv", "--html", str(page)
+    )
     assert code == 0
+    html = page.read_text(encoding="utf-8")
+    assert "Workloads by kill risk" in html
+    assert html.index("shop/Deployment/cart") < html.index("batch/DaemonSet/log-shipper")
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0][:3] == ["rank", "workload", "score"]
     assert [r[1] for r in rows[1:]] == ORDER
@@ -297,9 +303,10 @@ def test_api_and_dump_give_the_same_table(
 
 
 class _RefusingProxy(BaseHTTPRequestHandler):
-    """Forwards to Prometheus but refuses every query with ``deriv(`` (HTTP 503)."""
+    """Forwards to Prometheus but refuses every query holding :attr:`refuse` (HTTP 503)."""
 
     upstream = ""
+    refuse = "deriv("
 
     def _forward(self, body: bytes | None) -> None:
         request = urllib.request.Request(
@@ -322,7 +329,7 @@ class _RefusingProxy(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        if "deriv(" in urllib.parse.unquote_plus(body.decode()):
+        if self.refuse in urllib.parse.unquote_plus(body.decode()):
             payload = b'{"status":"error","errorType":"unavailable","error":"overloaded"}'
             self.send_response(503)
             self.send_header("Content-Length", str(len(payload)))
@@ -335,22 +342,28 @@ class _RefusingProxy(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.mark.slow
-@needs_prometheus
-def test_refused_queries_give_a_partial_ranking_with_a_warning(
-    prometheus: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def refusing_proxy(prometheus: str) -> Iterator[str]:
+    """The URL of a proxy in front of Prometheus that refuses some queries."""
     _RefusingProxy.upstream = prometheus
     server = ThreadingHTTPServer(("127.0.0.1", 0), _RefusingProxy)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        url = f"http://127.0.0.1:{server.server_port}"
-        code, text, err = run_fleet(tmp_path, capsys, "--prometheus", url, "-f", "json")
+        yield f"http://127.0.0.1:{server.server_port}"
     finally:
+        _RefusingProxy.refuse = "deriv("
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+@pytest.mark.slow
+@needs_prometheus
+def test_refused_queries_give_a_partial_ranking_with_a_warning(
+    refusing_proxy: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, text, err = run_fleet(tmp_path, capsys, "--prometheus", refusing_proxy, "-f", "json")
     assert code == 0
     report = json.loads(text)
     # Three namespaces fit one batch: one trend query, refused.
@@ -371,3 +384,17 @@ def test_unreachable_prometheus_is_an_input_error(
     code, _, err = run_fleet(tmp_path, capsys, "--prometheus", url)
     assert code == 2
     assert f"killproof: {url}: Prometheus did not answer: connection refused" in err
+
+
+@pytest.mark.slow
+@needs_prometheus
+def test_no_query_answered_is_an_input_error(
+    refusing_proxy: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _RefusingProxy.refuse = ""  # every query
+    code, _, err = run_fleet(tmp_path, capsys, "--prometheus", refusing_proxy)
+    assert code == 2
+    assert (
+        f"killproof: {refusing_proxy}: Prometheus answered none of the 15 queries (HTTP 503 overloaded)"
+        in err
+    )

@@ -4,6 +4,7 @@ next, from Prometheus history (+ the workloads' objects from the API or dumps)."
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -55,7 +56,12 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
     show_default=True,
     help="Namespaces per query.",
 )
-@click.option("--at", "at_text", hidden=True, help="Evaluate at this time (Unix s or RFC 3339).")
+@click.option(
+    "--at",
+    "at_text",
+    hidden=True,
+    help="End the window at this time (Unix s or RFC 3339), not now: reproducible runs.",
+)
 @output_options(default_fail_on="none")
 def command(
     url: str,
@@ -96,7 +102,7 @@ def command(
             concurrency=concurrency,
         ),
         window_s=parse_window(window),
-        at=parse_at(at_text) if at_text else None,
+        at=parse_at(at_text) if at_text else time.time(),
         namespaces=namespaces,
         dump_dir=dump_dir,
         kube_context=kube_context,

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from killproof.errors import InputError
 from killproof.fleet.inventory import Inventory, build_inventory, read_dump_dir
 from killproof.fleet.prometheus import Answers, PrometheusAccess, PrometheusClient
 from killproof.fleet.promql import NAMESPACE_MATCHES, Query, batch_queries
@@ -41,8 +41,8 @@ class FleetSettings:
     access: PrometheusAccess
     window_s: int
     """The history window (seconds)."""
-    at: float | None = None
-    """Evaluation time (Unix seconds); None: now."""
+    at: float
+    """Evaluation time (Unix seconds): the end of the window."""
     namespaces: tuple[str, ...] = ()
     """Only these namespaces (empty: every namespace Prometheus knows)."""
     dump_dir: Path | None = None
@@ -88,9 +88,15 @@ def read_inventory(settings: FleetSettings) -> Inventory | None:
 
 def run_fleet(settings: FleetSettings, progress: Progress = _no_progress) -> Report:
     """Rank every workload Prometheus (and the inventory) knows by kill risk."""
-    at = settings.at if settings.at is not None else time.time()
+    at = settings.at
     inventory = read_inventory(settings)
     answers, namespaces = asyncio.run(ask_prometheus(settings, at, progress))
+    if answers.failures and not answers.rows:
+        first = answers.failures[0].reason
+        raise InputError(
+            f"Prometheus answered none of the {len(answers.failures)} queries ({first})",
+            settings.access.url,
+        )
     owners = OwnerIndex()
     add_owner_rows(owners, answers.rows)
     if inventory is not None:  # the objects themselves know their owners best
@@ -148,6 +154,8 @@ def build_report(
     summary = (
         f"{len(ranked)} workloads in {len(namespaces)} namespaces over {window}: {at_risk} at risk"
     )
+    if not namespaces:
+        summary += " (no cAdvisor or kube-state-metrics series in this window)"
     if answers.failures:
         summary += f" (partial: {len(answers.failures)} queries unanswered)"
     table = Table("Workloads by kill risk", TABLE_COLUMNS, tuple(table_row(r) for r in ranked))

@@ -5,8 +5,8 @@ Run: ``.venv/bin/python bench/fleet_5000.py [--pods 5000] [--step 3600] [--runs 
 
 The fleet: ``--pods`` pods in 50 namespaces, 5 pods per Deployment (1,000 workloads), a
 week of kube-state-metrics, cAdvisor and (on half of them) Go runtime series at ``--step``
-seconds; 2 % OOM-looping, 5 % leaking, 10 % spiky, the rest flat (tests/fleet_history.py
-writes it; promtool backfills it). Timed, median of ``--runs``, each a fresh process:
+seconds; 2 % OOM-looping, 4 % leaking, 10 % spiky (+150 MiB for 3 h a day), the rest
+flat (tests/fleet_history.py writes it; promtool backfills it). Timed, median of ``--runs``, each a fresh process:
 
 - ``killproof fleet --prometheus URL --at END -f csv``: wall time to the ranked table
   (start-up, namespace listing, the batched queries, ranking, CSV);
@@ -58,7 +58,7 @@ def _leak(base: float, per_day: float, s: float) -> float:
 
 
 def _spiky(base: float, s: float) -> float:
-    return base * (2.5 if (s % 86400) < 3 * 3600 else 1.0)
+    return base + (150 * MIB if (s % 86400) < 3 * 3600 else 0.0)
 
 
 def _ramp(s: float) -> float:
@@ -81,8 +81,8 @@ def big_fleet(pods: int, step_s: int) -> Fleet:
             profile = functools.partial(_flat, base)
             if kind == 0:  # 2 %: an OOM loop, killed every 4 h
                 profile, kill_every, limit = functools.partial(_ramp), 14400.0, 256 * MIB
-            elif kind < 3:  # 4 %: leaking 20–40 MiB/day
-                profile = functools.partial(_leak, base, (20 + w % 20) * MIB)
+            elif kind < 3:  # 4 %: leaking 5–14 MiB/day (still under the limit at the end)
+                profile = functools.partial(_leak, base, (5 + w % 10) * MIB)
             elif kind < 8:  # 10 %: a daily spike
                 profile = functools.partial(_spiky, base)
             out.append(

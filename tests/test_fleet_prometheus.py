@@ -195,7 +195,6 @@ _ROUTES = {
     "/apis/apps/v1/deployments": ("Deployment", "apps/v1"),
     "/apis/apps/v1/statefulsets": ("StatefulSet", "apps/v1"),
     "/apis/apps/v1/daemonsets": ("DaemonSet", "apps/v1"),
-    "/apis/batch/v1/cronjobs": ("CronJob", "batch/v1"),
     "/api/v1/pods": ("Pod", "v1"),
     "/api/v1/events": ("Event", "v1"),
 }

@@ -14,13 +14,12 @@ from killproof.errors import InputError
 IN_CLUSTER = "in-cluster"
 """``--kube-context in-cluster``: the pod's service account instead of a kubeconfig."""
 
-# (file name, API group/version, list method of the client class) — what kubectl's
-# `get deploy,sts,ds,pods,events -A` lists.
+# (file name, API group/version, client class, list method) — exactly what kubectl's
+# `get deploy,sts,ds,pods,events -A` lists, so the API and a dump give the same table.
 _LISTS = (
     ("deployments.json", "apps/v1", "AppsV1Api", "list_deployment_for_all_namespaces"),
     ("statefulsets.json", "apps/v1", "AppsV1Api", "list_stateful_set_for_all_namespaces"),
     ("daemonsets.json", "apps/v1", "AppsV1Api", "list_daemon_set_for_all_namespaces"),
-    ("cronjobs.json", "batch/v1", "BatchV1Api", "list_cron_job_for_all_namespaces"),
     ("pods.json", "v1", "CoreV1Api", "list_pod_for_all_namespaces"),
     ("events.json", "v1", "CoreV1Api", "list_event_for_all_namespaces"),
 )

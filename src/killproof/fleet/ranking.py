@@ -120,7 +120,7 @@ def _container_json(v: ContainerVerdict) -> dict[str, object]:
         "request_mib": _mib(u.request_bytes),
         "oom_kills": u.kills,
         "restarts": u.restarts,
-        "throttled_share": u.throttled_share,
+        "throttled_share": None if u.throttled_share is None else round(u.throttled_share, 3),
         "goroutines_peak": u.goroutines,
         "heap_inuse_peak_mib": _mib(u.heap_inuse_bytes),
         "gomemlimit_missing": u.gomemlimit_missing,

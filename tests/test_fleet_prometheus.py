@@ -169,6 +169,7 @@ def test_csv_and_html_are_the_ranking(
     assert code == 0
     html = page.read_text(encoding="utf-8")
     assert "Workloads by kill risk" in html
+    assert "AT RISK" in html and "CLEAN" not in html  # 3 workloads score above 0
     assert html.index("shop/Deployment/cart") < html.index("batch/DaemonSet/log-shipper")
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0][:3] == ["rank", "workload", "score"]

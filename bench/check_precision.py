@@ -1,6 +1,6 @@
 """Precision of ``killproof check`` on public Go projects, against hand judgments.
 
-    .venv/bin/python bench/check_precision.py [--set dev|heldout|heldout2|all] [--project NAME]
+    .venv/bin/python bench/check_precision.py [--set SET|all] [--project NAME]
         [--src DIR] [--markdown FILE] [--dump DIR] [--keep DIR] [--unjudged]
 
 For each project in ``bench/precision/projects.json`` (name, repo, commit, set) the tree
@@ -8,8 +8,9 @@ at that commit is exported from its fetched mirror (``/work/.mirror/owner+name``
 temporary directory, ``killproof check --format json`` runs on it with ``PYTHONPATH``
 set to ``--src`` (this worktree's ``src`` by default, so the same judgments re-measure
 newer code), and every finding is matched to a hand judgment in
-``bench/precision/judgments*.json`` (``judgments.json`` for dev, ``judgments-heldout.json``
-and ``judgments-heldout2.json`` for the held-out sets; verdict true/false/debatable and a reason).
+``bench/precision/judgments*.json`` (``judgments.json`` for dev, ``judgments-SET.json`` for
+each held-out set such as ``heldout3``; verdict true/false/debatable and a reason). ``--set``
+takes any set named in the projects file, or ``all``.
 
 Matching survives small edits: a judgment matches a finding of the same rule and path
 whose message fingerprint (digits, quotes and spacing normalised) is equal; failing
@@ -50,7 +51,7 @@ SUBJECT_SLACK = 60  # lines, when the subject (not the message) identifies it
 
 @dataclass(frozen=True)
 class Project:
-    """One public repository at one commit; ``set`` is ``dev``, ``heldout`` or ``heldout2``."""
+    """One public repository at one commit; ``set`` is ``dev`` or a held-out set (``heldout*``)."""
 
     name: str
     repo: str
@@ -534,7 +535,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="append",
         help="judgment files (default: bench/precision/judgments*.json)",
     )
-    ap.add_argument("--set", choices=("dev", "heldout", "heldout2", "all"), default="all")
+    ap.add_argument("--set", default="all", help="a set named in the projects file, or all")
     ap.add_argument("--project", action="append", help="only these project names")
     ap.add_argument("--src", type=Path, default=HERE.parent / "src", help="killproof src dir")
     ap.add_argument("--mirrors", type=Path, default=MIRRORS)
@@ -550,9 +551,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--stubs", type=Path, help="write entries to judge for unjudged findings here")
     args = ap.parse_args(argv)
 
+    listed = load_projects(args.projects)
+    known = sorted({p.set for p in listed})
+    if args.set != "all" and args.set not in known:
+        ap.error(f"--set {args.set!r}: not a set of {args.projects} ({', '.join(known)}, all)")
     projects = [
         p
-        for p in load_projects(args.projects)
+        for p in listed
         if (args.set in ("all", p.set)) and (not args.project or p.name in args.project)
     ]
     judgments = load_judgments(args.judgments or sorted(DATA.glob("judgments*.json")))

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 KILLPROOF = [sys.executable, "-m", "killproof.cli"]
 
@@ -21,7 +22,8 @@ KILLPROOF = [sys.executable, "-m", "killproof.cli"]
 _MEASURE = """
 import os, resource, subprocess, sys
 limit = int(sys.argv[1]) << 20
-resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+if limit:
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 proc = subprocess.Popen(sys.argv[2:])
 _, status, usage = os.wait4(proc.pid, 0)
 print(f"\\nbudget:{usage.ru_maxrss}:{os.waitstatus_to_exitcode(status)}", file=sys.stderr)
@@ -48,20 +50,37 @@ def run_cli(
 ) -> Outcome:
     """Run ``killproof ARGS`` with at most ``seconds`` of wall time and ``mib`` MiB of address
     space. A run over its time raises :class:`subprocess.TimeoutExpired` (the test fails)."""
-    argv = [sys.executable, "-c", _MEASURE, str(mib), *KILLPROOF, *map(str, args)]
+    return measure([*KILLPROOF, *map(str, args)], seconds=seconds, mib=mib, data=stdin, cwd=cwd)
+
+
+def measure(
+    argv: list[str],
+    *,
+    seconds: float | None = None,
+    mib: int = 0,
+    data: bytes | None = None,
+    stdin: IO[bytes] | None = None,
+    stdout: IO[bytes] | None = None,
+    cwd: Path | None = None,
+) -> Outcome:
+    """Run ``argv`` forked from a small Python of its own, which reports the command's own
+    peak RSS (Linux keeps a process's peak across fork and exec, so a child of the large
+    pytest process would report pytest's size). Input is ``data``, or the open ``stdin``
+    (a pipe from another process), else nothing; output is captured unless ``stdout`` (an
+    open file) takes it. ``mib`` > 0 caps the address space; ``seconds`` the wall time."""
     env = {**os.environ, "NO_COLOR": "1"}
     # The budget's own process group, so a timeout leaves nothing running.
     with subprocess.Popen(
-        argv,
-        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
+        [sys.executable, "-c", _MEASURE, str(mib), *argv],
+        stdin=subprocess.PIPE if data is not None else (stdin or subprocess.DEVNULL),
+        stdout=stdout or subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=cwd,
         env=env,
         start_new_session=True,
     ) as proc:
         try:
-            out, raw_err = proc.communicate(stdin, timeout=seconds)
+            out, raw_err = proc.communicate(data, timeout=seconds)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
@@ -69,7 +88,7 @@ def run_cli(
     err = raw_err.decode("utf-8", "replace")
     head, _, tail = err.rpartition("\nbudget:")
     peak, code = tail.strip().split(":")
-    return Outcome(int(code), out.decode("utf-8", "replace"), head, int(peak))
+    return Outcome(int(code), (out or b"").decode("utf-8", "replace"), head, int(peak))
 
 
 def tree(root: Path, files: dict[str, str | bytes]) -> Path:

@@ -28,6 +28,8 @@ COMMANDS = (
     "killproof.why",
     "killproof.check",
     "killproof.drill",
+    "killproof.plan",
+    "killproof.watch",
     "killproof.fleet",
     "killproof.commands",
 )

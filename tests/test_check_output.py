@@ -147,7 +147,7 @@ def test_rules_used_in_markdown_are_explained_at_the_end(monkeypatch: pytest.Mon
     assert markdown_problems(out) == []
 
 
-NOT_SHIPPED = ("killproof plan", "DESIGN.md", "examples/demo.py")
+NOT_SHIPPED = ("DESIGN.md", "examples/demo.py")
 
 
 def test_no_text_names_a_command_or_file_that_does_not_exist() -> None:

@@ -208,3 +208,70 @@ def test_every_heldout2_judgment_has_a_verdict_a_reason_and_a_pinned_project() -
         for j in judged[name]:
             assert j.reason.strip(), (name, j.path, j.line)
             assert j.verdict != "false" or j.kind, (name, j.path, j.line)
+
+
+def _three_sets(tmp_path: Path) -> Path:
+    projects = tmp_path / "projects.json"
+    projects.write_text(
+        '[{"name": "d", "repo": "o/d", "commit": "' + "0" * 40 + '", "set": "dev"},'
+        ' {"name": "h2", "repo": "o/h2", "commit": "' + "1" * 40 + '", "set": "heldout2"},'
+        ' {"name": "h3", "repo": "o/h3", "commit": "' + "2" * 40 + '", "set": "heldout3"}]'
+    )
+    return projects
+
+
+@pytest.mark.parametrize(
+    ("chosen", "expected"), [("heldout3", ["h3"]), ("all", ["d", "h2", "h3"]), ("dev", ["d"])]
+)
+def test_set_names_come_from_the_projects_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chosen: str, expected: list[str]
+) -> None:
+    measured: list[str] = []
+
+    def fake_measure(project: Any, *_args: Any) -> Any:
+        measured.append(project.name)
+        return cp.Outcome(project, [finding()], {0}, {}, 0.1)
+
+    monkeypatch.setattr(cp, "measure", fake_measure)
+    args = ["--projects", str(_three_sets(tmp_path)), "--set", chosen, "--judgments", "none"]
+    assert cp.main(args) == 0
+    assert measured == expected
+
+
+def test_a_set_not_in_the_projects_file_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        cp.main(["--projects", str(_three_sets(tmp_path)), "--set", "heldout4"])
+    assert stop.value.code == 2
+    assert "heldout4" in capsys.readouterr().err
+
+
+def test_every_heldout3_judgment_has_a_verdict_a_reason_and_a_pinned_project() -> None:
+    data = BENCH.parent / "precision"
+    projects = {p.name: p for p in cp.load_projects(data / "projects.json")}
+    judged = cp.load_judgments([data / "judgments-heldout3.json"])
+    heldout3 = {name for name, p in projects.items() if p.set == "heldout3"}
+    assert len(heldout3) == 5 and set(judged) == heldout3
+    others = {p.repo for p in projects.values() if p.set != "heldout3"}
+    assert not others & {projects[name].repo for name in heldout3}
+    for name in heldout3:
+        assert len(projects[name].commit) == 40 and int(projects[name].commit, 16) >= 0
+        for j in judged[name]:
+            assert j.reason.strip(), (name, j.path, j.line)
+            assert j.verdict != "false" or j.kind, (name, j.path, j.line)
+
+
+def test_every_heldout4_judgment_has_a_verdict_a_reason_and_a_pinned_project() -> None:
+    data = BENCH.parent / "precision"
+    projects = {p.name: p for p in cp.load_projects(data / "projects.json")}
+    judged = cp.load_judgments([data / "judgments-heldout4.json"])
+    heldout4 = {name for name, p in projects.items() if p.set == "heldout4"}
+    assert len(heldout4) == 5 and set(judged) == heldout4
+    others = {p.repo for p in projects.values() if p.set != "heldout4"}
+    assert not others & {projects[name].repo for name in heldout4}
+    for name in heldout4:
+        assert len(projects[name].commit) == 40 and int(projects[name].commit, 16) >= 0
+        for j in judged[name]:
+            assert j.reason.strip(), (name, j.path, j.line)
+            assert j.verdict != "false" or j.kind, (name, j.path, j.line)

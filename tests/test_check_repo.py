@@ -22,7 +22,7 @@ from rundir import from_root
 REPO = Path(__file__).parent / "fixtures" / "repo_multi"
 
 EXPECTED = {
-    # Dockerfile CMD in shell form (gateway image).
+    # Dockerfile CMD in shell form (gateway image; /bin/sh in debian is dash).
     ("KP301", "cmd/gateway/Dockerfile", 8),
     # STOPSIGNAL SIGQUIT; payments handles SIGTERM and SIGINT only.
     ("KP302", "cmd/payments/Dockerfile", 10),

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from killproof.check.scope import PathKind, classify, header_says_tests
+from killproof.check.scope import PathKind, ci_only_dirs, classify, header_says_tests
 from killproof.cli import main
 from rundir import from_root
 
-SHELL_FORM = "FROM alpine:3.20\nCOPY api /api\nCMD /api --port 8080\n"
+SHELL_FORM = "FROM debian:12\nCOPY api /api\nCMD /api --port 8080\n"
 COMPOSE = "services:\n  api:\n    build: .\n"
 
 
@@ -37,6 +37,28 @@ COMPOSE = "services:\n  api:\n    build: .\n"
         ("docker-compose.prod.yaml", PathKind.PRODUCTION, ""),
         ("contest/app.yaml", PathKind.PRODUCTION, ""),
         ("pkg/integrations/deployment.yaml", PathKind.PRODUCTION, ""),
+        ("documentation/lifecycle.yaml", PathKind.EXAMPLE, "documentation/"),
+        ("deploy/tcp-full-example/echo.yaml", PathKind.EXAMPLE, "*-example/"),
+        ("guides/install/deployment.yaml", PathKind.EXAMPLE, "guides/"),
+        ("docker-compose.dev.yml", PathKind.TEST, "compose file for local development"),
+        ("build/Dockerfile.debug", PathKind.TEST, "Dockerfile for local development"),
+        (".devcontainer/Dockerfile", PathKind.TEST, ".devcontainer/"),
+        (".github/actions/lint/Dockerfile", PathKind.TEST, ".github/"),
+        ("provider/aws/fixtures/records.yaml", PathKind.TEST, "fixtures/"),
+        ("docker-compose.yaml", PathKind.PRODUCTION, ""),
+        ("integration/fixtures/simple.yaml", PathKind.TEST, "integration/"),
+        ("ci/images/builder/Dockerfile", PathKind.TEST, "ci/"),
+        ("pkg/cinder/deployment.yaml", PathKind.PRODUCTION, ""),
+        ("compose.devices.yaml", PathKind.PRODUCTION, ""),
+        ("tutorials/dns/bind.yaml", PathKind.EXAMPLE, "tutorials/"),
+        ("Dockerfile.integration", PathKind.TEST, "Dockerfile for tests"),
+        ("integration-test/Dockerfile.tester", PathKind.TEST, "integration-test/"),
+        ("build/e2e.Dockerfile", PathKind.TEST, "Dockerfile for tests"),
+        ("Dockerfile-ci", PathKind.TEST, "Dockerfile for tests"),
+        ("Dockerfile.distroless", PathKind.PRODUCTION, ""),
+        ("build/Dockerfile.contest", PathKind.PRODUCTION, ""),
+        ("docs/examples.go", PathKind.EXAMPLE, "docs/"),
+        ("examplesite/deploy.yaml", PathKind.PRODUCTION, ""),
     ],
 )
 def test_paths_are_classified_below_the_root(rel: str, kind: PathKind, reason: str) -> None:
@@ -53,6 +75,10 @@ def test_a_header_that_says_tests() -> None:
     assert not header_says_tests("# Production stack\nservices: {}\n")
     assert not header_says_tests("services: {}\n# for testing\n")
     assert not header_says_tests("# Copyright 2024\n# Tested with compose v2\nservices: {}\n")
+    assert header_says_tests("# Running this docker image runs the integration tests.\nFROM x\n")
+    assert header_says_tests("# This image runs the test suite against redis\nFROM x\n")
+    assert not header_says_tests("# Runs the API server (see tests/ for the suite)\nFROM x\n")
+    assert not header_says_tests("# This Dockerfile runs the unit tests, then builds\nFROM x\n")
 
 
 def make_repo(root: Path) -> None:
@@ -142,3 +168,33 @@ def test_a_root_named_tests_is_judged(tmp_path: Path, capsys: pytest.CaptureFixt
     assert findings(check(capsys, str(root / "hack" / "Dockerfile"))) == {
         ("KP301", "Dockerfile", 3)
     }
+
+
+def test_programs_only_ci_runs(tmp_path: Path) -> None:
+    """`go run` in a pipeline marks a program as CI tooling unless something ships it; the
+    root, module paths and variables are never marked."""
+    files = {
+        ".gitlab/bots.yml": "bot:\n  script:\n    - go run cmd/mr-bot/main.go\n",
+        ".github/workflows/ci.yml": (
+            "steps:\n  - run: go run ./tools/gen/...\n  - run: go run build.go\n"
+            "  - run: go run github.com/acme/x/cmd/y@v1\n  - run: go run ./cmd/api -check\n"
+            "  - run: go run $TOOL\n  - run: go run ./cmd/shipped\n"
+            "  - run: go run ./cmd/notifier\n  - run: go run ./cmd/importer\n"
+            "  - run: go run ./cmd/exporter --selftest\n"
+            "  - run: CGO_ENABLED=0 go build -o dist/exporter ./cmd/exporter\n"
+        ),
+        "scripts/release.sh": "#!/bin/sh\nfor p in importer; do go build ./cmd/$p; done\n",
+        "deploy/notifier.yaml": "containers:\n  - name: n\n    command: [/usr/bin/notifier]\n",
+        "Makefile": "build:\n\tgo build -o bin/api ./cmd/api\n",
+        "deploy/relay.service": "[Service]\nExecStart=/usr/bin/shipped\n",
+        ".goreleaser.yaml": "builds:\n  - main: ./cmd/shipped\n",
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    paths = [tmp_path / rel for rel in files]
+    assert ci_only_dirs(tmp_path, paths) == {"cmd/mr-bot", "tools/gen"}
+    assert classify("cmd/mr-bot/main.go", frozenset({"cmd/mr-bot"})).reason == (
+        "program only CI runs"
+    )
+    assert classify("cmd/mr-botany/main.go", frozenset({"cmd/mr-bot"})).kind is PathKind.PRODUCTION

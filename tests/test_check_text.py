@@ -18,7 +18,7 @@ def test_text_output_order_and_skipped_summary(
 ) -> None:
     files = {
         # a warning (KP301) in a file that sorts before the error's file
-        "a/Dockerfile": "FROM alpine:3.20\nCOPY api /api\nCMD /api\n",
+        "a/Dockerfile": "FROM debian:12\nCOPY api /api\nCMD /api\n",
         # an error (KP210): dash keeps the shell as PID 1
         "z/pod.yaml": (
             "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"

@@ -60,7 +60,9 @@ def run_fixture(root: Path) -> list[tuple[str, str, int]]:
     programs: tuple[GoProgram, ...] = check_go(root, go_files, jobs=1).programs if go_files else ()
     others = [p for p in files if p.suffix not in (".go", ".mod")]
     result = check_deploy(root, others, programs, None, ProjectConfig())
-    assert result.skipped == (), result.skipped
+    # tutorial scaffolding in a fixture's docs/ is skipped by design (and said so)
+    unread = [s for s in result.skipped if "tutorial workload" not in s.what]
+    assert unread == [], unread
     return [(f.rule, f.location.path, f.location.line) for f in result.findings]
 
 

@@ -48,3 +48,20 @@ def test_outside_example_trees_and_without_programs_everything_is_judged() -> No
     assert _left_out("deploy/web.yaml", text) == []
     assert _left_out("examples/web.yaml", text, programs=()) == []
     assert _left_out("examples/web.yaml", text) == ["web"]
+
+
+def test_binary_names_from_the_repos_dockerfiles_count() -> None:
+    """A kubebuilder-style example runs `/manager` from `controller:latest`: the Dockerfile
+    builds the repo's program as `manager`, so it is the project, not scaffolding."""
+    text = "---\n".join([
+        _pod("controller", "controller:latest", "/manager"),
+        _pod("web", "nginx:1.27"),
+    ])  # fmt: skip
+    objects = parse_manifests(text, "docs/install/manager.yaml")
+    main = GoProgram("cmd", "cmd", Location("cmd/main.go", 1), "example.com/widget-operator")
+    plain = {o.name for o in objects if id(o) in scaffolding(objects, [main])}
+    built = {
+        o.name for o in objects if id(o) in scaffolding(objects, [main], frozenset({"manager"}))
+    }
+    assert plain == {"controller", "web"}
+    assert built == {"web"}

@@ -79,9 +79,15 @@ def test_go_test_support_and_ci_bots_are_left_out_by_default(
     report = check(capsys, str(tmp_path))
     assert go_findings(report) == {PRODUCTION}
     skipped = {s["what"]: s["reason"] for s in report["skipped"]}
-    assert "go run" in skipped["3 Go programs only CI runs"]
     assert "testing" in skipped["1 Go files of test support"]
-    assert report["metadata"]["left_out"] == {"testutil/": 1, "mocks/": 1, "cmd/test-*/": 1}
+    assert report["metadata"]["left_out"] == {
+        "testutil/": 1,
+        "mocks/": 1,
+        "cmd/test-*/": 1,
+        "program only CI runs": 3,
+        ".github/": 1,
+        ".gitlab/": 1,
+    }
 
 
 def test_include_tests_brings_the_go_test_code_back(

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from budget import measure
+
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "kernel" / "5.4-short-iso-memcg.log"
 FILLER = b"2024-05-07T21:43:54+0200 k8s-node-2 systemd[1]: Started session-42.scope.\n"
 GIB = 1 << 30
@@ -32,37 +34,19 @@ def journal(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-# Linux keeps a process's peak RSS across fork and exec, so a child forked straight from
-# this (large) pytest process would report pytest's size. A small Python in between forks
-# the measured command from its own small image and reports the command's peak alone.
-MEASURE = """
-import os, subprocess, sys
-proc = subprocess.Popen(sys.argv[1:])
-_, status, usage = os.wait4(proc.pid, 0)
-print(usage.ru_maxrss, os.waitstatus_to_exitcode(status), file=sys.stderr)
-"""
-
-
 def run_child(argv: list[str], pipe_from: Path | None, out: Path) -> tuple[list[int], int]:
     """Victim pids the child reports, and that child's own peak RSS in kB.
     With ``pipe_from``, the child's stdin is a real pipe fed by ``cat``."""
     cat = subprocess.Popen(["cat", str(pipe_from)], stdout=subprocess.PIPE) if pipe_from else None
     with out.open("wb") as sink:
-        measured = subprocess.run(
-            [sys.executable, "-c", MEASURE, *argv],
-            stdin=cat.stdout if cat else subprocess.DEVNULL,
-            stdout=sink,
-            stderr=subprocess.PIPE,
-            check=False,
-        )
+        measured = measure(argv, stdin=cat.stdout if cat else None, stdout=sink)
     if cat is not None:
         assert cat.stdout is not None
         cat.stdout.close()
         cat.wait()
-    peak_kb, status = (int(v) for v in measured.stderr.split()[-2:])
-    assert status == 1  # kills were found
+    assert measured.code == 1  # kills were found
     pids = [e["pid"] for e in json.loads(out.read_bytes())["events"]]
-    return pids, peak_kb
+    return pids, measured.peak_rss_kb
 
 
 @pytest.mark.slow

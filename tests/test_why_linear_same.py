@@ -4,7 +4,7 @@ The patterns replaced for linear time (tests/test_why_linear.py) are kept here a
 were, and both are run on real evidence lines and small mutations of them: every field
 they read must agree. Known, deliberate differences are excluded from the generated lines
 and listed: numbers of more than 10 digits (pids) or 19 (sizes) are not numbers any more,
-and a name in parentheses is at most 64 characters.
+a name in parentheses is at most 64 characters, and a pid may follow more than one space.
 """
 
 from __future__ import annotations
@@ -177,10 +177,14 @@ def mutated(draw: st.DrawFn) -> str:
 
 
 def comparable(line: str) -> bool:
-    """Lines outside the deliberate differences: long numbers, long parenthesised names, and
-    sizes with thousands separators (``anon-rss:153,700,88kB``, now read whole)."""
+    """Lines outside the deliberate differences: long numbers, long parenthesised names,
+    sizes with thousands separators (``anon-rss:153,700,88kB``, now read whole) and a pid
+    after more than one space (``Killed process  3310``, now read)."""
     return not (
-        re.search(r"\d{11}", line) or re.search(r"\([^)]{65}", line) or re.search(r"\d,\d", line)
+        re.search(r"\d{11}", line)
+        or re.search(r"\([^)]{65}", line)
+        or re.search(r"\d,\d", line)
+        or re.search(r"[Kk]illed process\s{2}", line)
     )
 
 

@@ -23,7 +23,9 @@ COMMANDS = {
     "check": "killproof.commands.check:command",
     "drill": "killproof.commands.drill:command",
     "fleet": "killproof.commands.fleet:command",
+    "plan": "killproof.commands.plan:command",
     "report": "killproof.commands.report:command",
+    "watch": "killproof.commands.watch:command",
     "rules": "killproof.commands.rules:rules_command",
     "explain": "killproof.commands.rules:explain_command",
 }
@@ -60,7 +62,9 @@ def app() -> None:
       check    read Go code and its deploy files; find what will get it killed
       drill    run the binary under its real memory limit, load it, SIGTERM it, judge
       fleet    rank a cluster's workloads by kill risk, from Prometheus (+ the API)
+      plan     from a drill's numbers to requests, limits, GOMEMLIMIT, grace, alerts, a patch
       report   render a saved JSON report again (--format html: one page with charts)
+      watch    record a running service; capture heap and goroutines before an OOM kill
       rules    list every rule;  explain ID  shows one rule's documentation
     """
 

@@ -19,14 +19,14 @@ from killproof.check.copies import renamed_copies
 from killproof.check.deploy_isolate import isolate_objects
 from killproof.check.deploy_read import DeployFiles, read_deploy_files
 from killproof.check.launch import compose_launches, k8s_launches, systemd_launch
-from killproof.check.link import link_dockerfiles, link_launches
+from killproof.check.link import built_names, link_dockerfiles, link_launches
 from killproof.check.results import DeployResult
 from killproof.check.scaffold import scaffolding
 from killproof.config import ProjectConfig, load_project_config
 from killproof.errors import InputError
 from killproof.facts.deploy import DeployFacts, Thresholds
 from killproof.facts.go_program import GoProgram
-from killproof.model import Evidence, Finding, Location, Skipped
+from killproof.model import Evidence, Finding, Location, Skipped, counted
 from killproof.rules import engine
 from killproof.rules.base import Example, Rule
 from killproof.rules.engine import RuleBudget
@@ -66,13 +66,13 @@ def build_facts(
     config: ProjectConfig,
 ) -> DeployFacts:
     """Index, link and bundle everything the rules need (tutorial scaffolding left out)."""
-    left_out = scaffolding(objects, programs) | renamed_copies(objects)
+    linked_dfs = link_dockerfiles(dockerfiles, programs)
+    left_out = scaffolding(objects, programs, built_names(linked_dfs)) | renamed_copies(objects)
     manifests = ManifestSet.of(o for o in objects if id(o) not in left_out)
     launches = list(k8s_launches(manifests))
     for compose in composes:
         launches += compose_launches(compose)
     launches += [launch for unit in units if (launch := systemd_launch(unit)) is not None]
-    linked_dfs = link_dockerfiles(dockerfiles, programs)
     thresholds = Thresholds(
         overcommit_ratio=config.thresholds.get("overcommit_ratio", 2.0),
         gomemlimit_max_fraction=config.thresholds.get("gomemlimit_max_fraction", 0.95),
@@ -249,6 +249,16 @@ def read_deploy(
 def judge_deploy(read: DeployRead, config: ProjectConfig) -> DeployResult:
     """Run the deploy rules on what :func:`read_deploy` read, then apply suppressions."""
     findings, rule_skips = run_rules(read.facts)
+    facts = read.facts
+    tutorial = len(scaffolding(list(read.objects), facts.programs, built_names(facts.dockerfiles)))
+    if tutorial:
+        rule_skips.append(
+            Skipped(
+                f"{counted(tutorial, 'tutorial workload')} in examples/docs",
+                "third-party images that run no program of this repo (a walkthrough's echo "
+                "server, a database to try the project with): not judged",
+            )
+        )
     final, unjudged = finalize(findings, read.files.texts, read.objects, config)
     stdin_text = read.stdin_text
     if stdin_text is not None and "# Source: " in stdin_text:

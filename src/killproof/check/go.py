@@ -28,7 +28,6 @@ from killproof.model import Finding, Location, Severity, Skipped
 from killproof.rules import engine
 from killproof.rules.engine import RULE_BUDGET_S, RuleBudget
 from killproof.rules.suppress import decide
-from killproof.sources.golang.ci import ci_run_dirs
 from killproof.sources.golang.gomod import GoMod, parse_gomod
 from killproof.sources.golang.imports import Import, file_imports
 from killproof.sources.golang.memo import forget
@@ -186,16 +185,6 @@ def check_go(
                 "only _test.go files of other directories import them: test helpers",
             )
         )
-    bots = set() if include_tests else _ci_programs(root, summaries)
-    if bots:
-        findings = [f for f in findings if _dir_of(f.location.path) not in bots]
-        summaries = [s for s in summaries if s.dir not in bots]
-        skipped.append(
-            Skipped(
-                f"{len(bots)} Go programs only CI runs",
-                "a CI file runs them with `go run` (bots, release helpers): not deployed",
-            )
-        )
     programs = build_programs(summaries)
     program_findings, program_skips = run_program_rules(programs, summaries)
     findings += program_findings
@@ -209,15 +198,6 @@ def check_go(
         files_checked=checked,
         syntax_errors=errors,
     )
-
-
-def _ci_programs(root: Path, summaries: Sequence[PackageSummary]) -> set[str]:
-    """Directories of main packages a CI file runs with ``go run`` (see
-    :mod:`~killproof.sources.golang.ci`)."""
-    mains = {s.dir for s in summaries if s.name == "main"}
-    if not mains:
-        return set()
-    return mains & ci_run_dirs(root)
 
 
 def _go_program(main: PackageSummary, packages: Sequence[PackageSummary]) -> GoProgram:

@@ -206,6 +206,17 @@ def explicit_command(launch: Launch) -> bool:
     return _base(first) in SHELLS or first.startswith(("/", "./"))
 
 
+def built_names(dockerfiles: Sequence[LinkedDockerfile]) -> frozenset[str]:
+    """The names this repo's Dockerfiles give its programs' binaries (``go build -o
+    manager``, ``ENTRYPOINT ["/manager"]``): a workload whose command is one of them runs
+    the repo's code, whatever its image is called."""
+    names: set[str] = set()
+    for d in dockerfiles:
+        if d.program is not None:
+            names |= _names_of(d.program, d.dockerfile)
+    return frozenset(n.lower() for n in names if len(n) >= 2)
+
+
 def _names_of(program: GoProgram, dockerfile: Dockerfile | None) -> set[str]:
     """Every name the program's binary goes by: its own, and the image's for it."""
     names = {program.binary_name, posixpath.basename(program.dir)}

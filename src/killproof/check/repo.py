@@ -22,7 +22,7 @@ from pathlib import Path
 
 from killproof.check.deploy import DeployRead, read_deploy
 from killproof.check.results import GoResult
-from killproof.check.scope import PathKind, classify
+from killproof.check.scope import PathKind, ci_only_dirs, classify, test_env_files
 from killproof.check.walk import walk
 from killproof.config import ProjectConfig, excluded, load_project_config
 from killproof.errors import InputError
@@ -78,8 +78,10 @@ def read_repo(path: Path, options: RepoOptions = RepoOptions()) -> RepoFacts:
     other_files = _kept(root, options.shown, walked.other_files, globs)
     left_out: list[tuple[str, str]] = []
     if path.is_dir() and not config.include_tests:
-        go_files = _production(root, go_files, left_out)
-        other_files = _production(root, other_files, left_out)
+        ci_only = ci_only_dirs(root, other_files)
+        test_env = test_env_files(root, other_files)
+        go_files = _production(root, go_files, left_out, ci_only)
+        other_files = _production(root, other_files, left_out, ci_only, test_env)
     go = GoResult()
     if go_files:
         # tree-sitter and the process pool load only when there is Go to read
@@ -113,15 +115,22 @@ def _kept(root: Path, shown: str, files: Sequence[Path], globs: Sequence[str]) -
     return kept
 
 
-def _production(root: Path, files: list[Path], left_out: list[tuple[str, str]]) -> list[Path]:
+def _production(
+    root: Path,
+    files: list[Path],
+    left_out: list[tuple[str, str]],
+    ci_only: frozenset[str],
+    test_env: frozenset[str] = frozenset(),
+) -> list[Path]:
     """The files below ``root`` that are production code; the others go to ``left_out``
-    as (root-relative path, reason)."""
+    as (root-relative path, reason). ``ci_only``: directories of programs only CI runs;
+    ``test_env``: compose files a Makefile test target starts."""
     kept: list[Path] = []
     prefix = str(root).rstrip(os.sep) + os.sep
     for path in files:
         text = str(path)
         rel = text[len(prefix) :] if text.startswith(prefix) else path.name
-        where = classify(rel.replace(os.sep, "/"))
+        where = classify(rel.replace(os.sep, "/"), ci_only, test_env)
         if where.kind is PathKind.TEST:
             left_out.append((rel, where.reason))
         else:

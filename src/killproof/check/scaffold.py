@@ -5,9 +5,15 @@ throwaway third-party workloads that only make the tutorial work: an nginx to po
 records at, an etcd or a bind9 to try a provider, an echo server. Nobody runs those as
 they are written, so the Kubernetes rules do not judge them. A workload is scaffolding
 when it sits in an example tree, the repo has Go programs, and none of its containers
-runs one of them by image or command name (``ghcr.io/acme/api:1`` runs program ``api``;
-so does ``command: [/usr/bin/api]``). Workloads outside example trees, and every
+runs one of them by image repository or command name (``ghcr.io/acme/api:1`` runs
+program ``api``; so does ``command: [/usr/bin/api]``; ``acme/http-echo`` does not run
+program ``api`` of module ``github.com/acme/shop``, whoever publishes it). Workloads outside example trees, and every
 workload of a repo without Go programs, are always judged.
+
+A compound name runs the project only when every word of it is the project's or a generic
+one (``shop-api``, ``api-server``): ``acme/shop-authserver`` shares the organisation's
+word but names a sibling program this repo does not build (the throwaway backend a
+walkthrough routes to, to show a feature of the project).
 """
 
 from __future__ import annotations
@@ -22,6 +28,13 @@ from killproof.sources.deploy.manifests import K8sObject, ManifestSet
 from killproof.sources.deploy.yamltree import iter_maps
 
 _WORD = re.compile(r"[-_.]")
+# Words that say what kind of thing an image is, not which program it runs.
+_GENERIC = frozenset({
+    "server", "service", "svc", "app", "daemon", "agent", "controller", "operator", "cli",
+    "go", "golang", "bin", "main", "core", "image", "docker", "container", "static",
+    "distroless", "alpine", "debian", "ubuntu", "scratch", "linux", "amd64", "arm64",
+    "dev", "release", "latest", "example", "examples", "demo", "sample", "k8s", "kube",
+})  # fmt: skip
 
 
 def project_names(programs: Iterable[GoProgram]) -> frozenset[str]:
@@ -38,14 +51,12 @@ def project_names(programs: Iterable[GoProgram]) -> frozenset[str]:
     return frozenset(n for n in names if len(n) >= 2)
 
 
-def _tokens(image: str) -> set[str]:
-    """The path elements of an image reference (registry host, tag and digest dropped)."""
+def _repository(image: str) -> str:
+    """The image's repository name: its last path element, without tag or digest. The
+    owner elements (``ghcr.io/acme/…``) are left out: an organisation publishes its
+    walkthrough's echo server under its own name too (``acme/http-echo``)."""
     ref = image.split("@", 1)[0]
-    parts = ref.lower().split("/")
-    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0]):
-        parts = parts[1:]
-    parts[-1] = parts[-1].split(":", 1)[0]
-    return {p for p in parts if p}
+    return ref.lower().rsplit("/", 1)[-1].split(":", 1)[0]
 
 
 def _runs_project(spec: object, names: frozenset[str]) -> bool:
@@ -56,16 +67,29 @@ def _runs_project(spec: object, names: frozenset[str]) -> bool:
     image = spec.get("image")
     if not isinstance(image, str) or not image or "{{" in image or "$" in image:
         return True
-    words = set(_tokens(image))
+    words = {_repository(image)} - {""}
     command = spec.get("command")
     if isinstance(command, list) and command and isinstance(command[0], str):
         words.add(posixpath.basename(command[0]).lower())
-    return any(word in names or names & set(_WORD.split(word)) for word in words)
+    return any(word in names or _compound_of(word, names) for word in words)
 
 
-def scaffolding(objects: Sequence[K8sObject], programs: Sequence[GoProgram]) -> set[int]:
-    """The ids of the workload objects in ``objects`` that are tutorial scaffolding."""
-    names = project_names(programs)
+def _compound_of(word: str, names: frozenset[str]) -> bool:
+    """True when ``word`` is made of the project's words and generic ones only, with at
+    least one of the project's (``shop-api``, ``api-server``; not ``shop-authserver``)."""
+    own = {part for name in names for part in _WORD.split(name) if part}
+    parts = [p for p in _WORD.split(word) if p and not re.fullmatch(r"v?\d+", p)]
+    return bool(own & set(parts)) and all(p in own or p in _GENERIC for p in parts)
+
+
+def scaffolding(
+    objects: Sequence[K8sObject],
+    programs: Sequence[GoProgram],
+    built: frozenset[str] = frozenset(),
+) -> set[int]:
+    """The ids of the workload objects in ``objects`` that are tutorial scaffolding;
+    ``built`` adds the binary names the repo's Dockerfiles give its programs."""
+    names = project_names(programs) | built if programs else frozenset()
     if not names:
         return set()
     out: set[int] = set()

@@ -47,6 +47,7 @@ from killproof.facts.drill import (
     DrillLimits,
     DrillResult,
     Exit,
+    LeakFlag,
     OomRecord,
     Sample,
     ShutdownTimeline,
@@ -298,6 +299,27 @@ def run_drill(config: DrillConfig, progress: ProgressSink | None = None) -> Dril
         notes=tuple(notes),
         kernel_events=kernel,
         interrupted=interrupted,
+        leak_flag=_leak_flag(sampler, samples),
+    )
+
+
+def _leak_flag(sampler: Sampler, samples: tuple[Sample, ...]) -> LeakFlag | None:
+    """The sampler's online leak flag as a drill fact."""
+    first = sampler.leak_flag()
+    if first is None:
+        return None
+    withdrawn = sampler.leak_judge.withdrawn
+    latest = sampler.leak_judge.latest
+    if withdrawn is None or withdrawn.t_s < first.t_s or (latest is not None and latest.leaking):
+        withdrawn = None  # still flagged at the end (or flagged again since)
+    return LeakFlag(
+        t_s=first.t_s,
+        slope_per_s=first.slope_per_s,
+        confidence=first.confidence,
+        memory_bytes=first.level,
+        seconds_to_limit=first.seconds_to_limit,
+        withdrawn_at_s=withdrawn.t_s if withdrawn is not None else None,
+        load_start_s=next((s.t_s for s in samples if s.step >= 0), None),
     )
 
 

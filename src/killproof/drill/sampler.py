@@ -21,6 +21,7 @@ import http.client
 import math
 import re
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,6 +29,7 @@ from pathlib import Path
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
+from killproof.analysis.leak_online import LeakSignal, OnlineLeakJudge
 from killproof.clock import REAL_CLOCK, Clock
 from killproof.drill.cgroup import MemoryState
 from killproof.drill.load_plan import authority
@@ -144,6 +146,8 @@ class SamplerConfig:
     address: str = ""
     """The IP address ``host`` was checked at: connect there (empty: ``host``)."""
     metrics_path: str = "/metrics"
+    keep_samples: int = 0
+    """Keep only the newest this many samples (a ring buffer, for ``watch``); 0 keeps all."""
 
 
 class Sampler:
@@ -164,7 +168,7 @@ class Sampler:
         self.clock = clock
         self.step = -1
         """The load step now running; set by the drill."""
-        self._samples: list[Sample] = []
+        self._samples: deque[Sample] = deque(maxlen=config.keep_samples or None)
         self._profiles: list[HeapProfile] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -182,6 +186,10 @@ class Sampler:
         except psutil.Error:
             self._proc = None
         self._limit: int | None = None
+        self.leak_judge = OnlineLeakJudge(float(config.limit_bytes))
+        """The online leak judge, fed every load-step sample as it is taken (reset when the
+        step changes: a new rate settles at a new level)."""
+        self._judged_step = -1
 
     # -- public ------------------------------------------------------------------------
     def start(self) -> None:
@@ -245,9 +253,12 @@ class Sampler:
     def sample_once(self, tick: int) -> Sample:
         """Read memory now (the fast loop's body; public so it can be timed and tested)."""
         rss = pss = None
+        cpu: float | None = None
         if self._proc is not None:
             try:
                 rss = self._proc.memory_info().rss
+                times = self._proc.cpu_times()
+                cpu = round(times.user + times.system, 3)
                 every = max(1, round(self.config.pss_every_s * self.config.rate_hz))
                 if tick % every == 0:
                     pss = getattr(self._proc.memory_full_info(), "pss", None)
@@ -265,6 +276,7 @@ class Sampler:
             cgroup_limit_bytes=self._limit if state else None,
             failcnt=state.failcnt if state else None,
             oom_kills=state.oom_kill if state else None,
+            cpu_seconds=cpu,
             step=self.step,
         )
         with self._lock:
@@ -278,7 +290,25 @@ class Sampler:
                 self._metrics = None  # each scrape lands in exactly one sample
             self._samples.append(sample)
         self._check_threshold(sample)
+        self._judge_leak(sample)
         return sample
+
+    def leak_flag(self) -> LeakSignal | None:
+        """The online judge's first leak flag during the load (None: never flagged)."""
+        return self.leak_judge.first_flagged
+
+    def _judge_leak(self, sample: Sample) -> None:
+        used = sample.memory_bytes
+        if sample.step < 0 or used is None or sample.oom_kills:
+            return
+        if sample.step != self._judged_step:
+            self.leak_judge.reset()
+            self._judged_step = sample.step
+        first = self.leak_judge.first_flagged
+        self.leak_judge.observe(sample.t_s, float(used))
+        if first is None and self.leak_judge.first_flagged is not None:
+            self._pending_reason = "leak-flagged"  # the heap as the leak is first called
+            self._wake.set()
 
     # -- loops -------------------------------------------------------------------------
     def _check_threshold(self, sample: Sample) -> None:

@@ -93,16 +93,63 @@ class ClientTraffic:
             threading.Thread(target=self._run, args=(i,), name=f"drill-client-{i}", daemon=True)
             for i in range(workers)
         ]
+        self._held: tuple[socket.socket, float] | None = None
+        self._finishers: list[threading.Thread] = []
 
     def start(self) -> None:
         """Start the client threads."""
         for t in self.threads:
             t.start()
 
+    def hold(self) -> bool:
+        """Open one more connection and send a request without its final blank line: the
+        server has started reading it, so a request is certainly in flight when the signal
+        lands (a ~1 ms handler at 200 req/s is in flight only by chance). :meth:`release`
+        completes it; a draining server answers it, one that dies of the signal drops it."""
+        path = self.path.replace("{n}", "0")
+        head = f"GET {path} HTTP/1.1\r\nHost: {authority(self.host, self.port)}\r\n"
+        try:
+            sock = socket.create_connection((self.address, self.port), timeout=2.0)
+            sock.sendall((head + "Connection: close\r\n").encode())
+        except OSError:
+            return False
+        self._held = (sock, self.clock.monotonic())
+        return True
+
+    def release(self, timeout_s: float) -> None:
+        """Finish the held request in the background; its outcome is recorded like the rest."""
+        if self._held is None:
+            return
+        sock, sent = self._held
+        self._held = None
+        t = threading.Thread(target=self._finish, args=(sock, sent, timeout_s), daemon=True)
+        self._finishers.append(t)
+        t.start()
+
+    def _finish(self, sock: socket.socket, sent: float, timeout_s: float) -> None:
+        why = "held in flight across the signal"
+        try:
+            sock.settimeout(timeout_s)
+            sock.sendall(b"\r\n")
+            resp = http.client.HTTPResponse(sock)
+            resp.begin()
+            resp.read()
+            outcome = Outcome.HTTP_5XX if resp.status >= 500 else Outcome.OK
+            detail = f"HTTP {resp.status}, {why}"
+        except (OSError, http.client.HTTPException) as exc:
+            outcome, detail = classify(exc), f"{type(exc).__name__}, {why}"
+        finally:
+            sock.close()
+        if outcome is Outcome.REFUSED:
+            outcome = Outcome.RESET  # it was connected: a refusal now is a drop
+        with self._lock:
+            self.records.append(RequestRecord(sent, self.clock.monotonic(), outcome, detail))
+
     def stop(self) -> list[RequestRecord]:
         """Stop and return every record."""
         self._stop.set()
-        for t in self.threads:
+        self.release(timeout_s=2.0)
+        for t in (*self.threads, *self._finishers):
             t.join(timeout=5)
         with self._lock:
             return list(self.records)
@@ -235,6 +282,9 @@ class ShutdownPlan:
     poll_s: float = 0.02
     warmup_s: float = 0.3
     """Traffic before the signal, so requests are in flight when it lands."""
+    hold_s: float = 0.2
+    """The held request (:meth:`ClientTraffic.hold`) is completed this long after the
+    signal, or as soon as the process has exited."""
 
 
 def run_shutdown(
@@ -250,6 +300,8 @@ def run_shutdown(
     if traffic is not None:
         traffic.start()
         clock.pause(plan.warmup_s)
+        if traffic.hold():
+            clock.pause(plan.poll_s)  # let the server read the held request's first lines
     stderr_before = len(target.stderr_text())
     t0 = clock.monotonic()
     target.send(plan.signal)
@@ -260,6 +312,8 @@ def run_shutdown(
     while True:
         now = clock.monotonic() - t0
         ended = target.poll()
+        if traffic is not None and (ended is not None or now >= plan.hold_s):
+            traffic.release(timeout_s=max(1.0, min(5.0, plan.grace_s - now)))
         if ended is not None:
             exit_after = now
             break

@@ -52,6 +52,33 @@ def _oom_section(result: DrillResult) -> dict[str, Any] | None:
     }
 
 
+def online_leak_section(result: DrillResult) -> dict[str, Any] | None:
+    """When the online judge first flagged the leak, and how long before the OOM kill."""
+    flag = result.leak_flag
+    if flag is None:
+        return None
+    out: dict[str, Any] = {
+        "first_flagged_s": round(flag.t_s, 3),
+        "memory_bytes": round(flag.memory_bytes),
+        "slope_per_s": round(flag.slope_per_s, 1),
+        "confidence": round(flag.confidence, 4),
+        "projected_seconds_to_limit": (
+            None if flag.seconds_to_limit is None else round(flag.seconds_to_limit, 3)
+        ),
+        "withdrawn_at_s": None if flag.withdrawn_at_s is None else round(flag.withdrawn_at_s, 3),
+        "load_start_s": None if flag.load_start_s is None else round(flag.load_start_s, 3),
+        "seconds_before_oom": None,
+        "fraction_of_time_left": None,
+    }
+    oom = result.oom
+    if oom is not None and oom.t_s >= flag.t_s:
+        out["seconds_before_oom"] = round(oom.t_s - flag.t_s, 3)
+        start = flag.load_start_s
+        if start is not None and oom.t_s > start:
+            out["fraction_of_time_left"] = round((oom.t_s - flag.t_s) / (oom.t_s - start), 3)
+    return out
+
+
 def _capacity_section(result: DrillResult) -> dict[str, Any]:
     cap = judge.drill_capacity(result)
     out: dict[str, Any] = cap.to_json()
@@ -146,6 +173,16 @@ def _drill_table(result: DrillResult, metadata: dict[str, Any]) -> Table:
             ("heap profiles", f"{count} heap profile{'s' if count != 1 else ''} in {folder}")
         )
         rows.append(("read one", f"go tool pprof -top {profile.path}"))
+    online = online_leak_section(result)
+    if online is not None:
+        said = f"at {secs(online['first_flagged_s'])}"
+        if online["seconds_before_oom"] is not None:
+            said += f", {secs(online['seconds_before_oom'])} before the OOM kill"
+        if online["fraction_of_time_left"] is not None:
+            said += f" ({online['fraction_of_time_left']:.0%} of the load's time to it left)"
+        if online["withdrawn_at_s"] is not None:
+            said += f"; withdrawn at {secs(online['withdrawn_at_s'])} (growth levelled off)"
+        rows.append(("leak flagged", said))
     rows += [("note", n) for n in result.notes]
     return Table("Drill", ("", ""), tuple(rows))
 
@@ -257,6 +294,7 @@ def build_report(result: DrillResult, metadata: dict[str, Any] | None = None) ->
         "oom": _oom_section(result),
         "leak": {
             "memory": leak.to_json() if leak else None,
+            "online": online_leak_section(result),
             "goroutines": goroutines.to_json() if goroutines else None,
             "memory_steps": [t.to_json() for t in judge.trends(result, LeakMetric.MEMORY)],
             "goroutine_steps": [t.to_json() for t in judge.trends(result, LeakMetric.GOROUTINES)],

@@ -142,6 +142,21 @@ class DeployFacts:
     thresholds: Thresholds = field(default_factory=Thresholds)
     programs: tuple[GoProgram, ...] = ()
 
+    def supervisor_of(self, linked: LinkedLaunch) -> str:
+        """The process supervisor (``s6-overlay``, ``supervisord``, ``runit``) the launch's
+        image starts its Go program under, beside other processes that share its limits;
+        "" when the launch names its own command or the image is not known to use one.
+        The image is the Dockerfile a compose service builds, else every Dockerfile that
+        builds its program (all of them must agree: an image name does not say which)."""
+        if linked.launch.command_set or linked.program is None:
+            return ""
+        if linked.launch.build is not None and linked.dockerfile is not None:
+            return linked.dockerfile.supervisor()
+        found = {d.dockerfile.supervisor() for d in self.dockerfiles if d.program == linked.program}
+        if linked.dockerfile is not None:
+            found.add(linked.dockerfile.supervisor())
+        return found.pop() if len(found) == 1 else ""
+
     def launch_for(self, container: Container) -> LinkedLaunch | None:
         """The linked launch of a Kubernetes container (matched by its spec mapping)."""
         return self.launch_index.get(id(container.spec))

@@ -49,6 +49,8 @@ class Sample:
     gc_count: int | None = None
     step: int = -1
     """Index of the load step running at this tick (-1 before load or after it)."""
+    cpu_seconds: float | None = None
+    """User + system CPU time the process has used since it started (seconds, cumulative)."""
 
     @property
     def memory_bytes(self) -> int | None:
@@ -56,8 +58,12 @@ class Sample:
         return self.cgroup_usage_bytes if self.cgroup_usage_bytes is not None else self.rss_bytes
 
     def to_json(self) -> dict[str, Any]:
-        """JSON form (every field)."""
-        return asdict(self)
+        """JSON form (every field; ``cpu_seconds`` only when sampled, so reports of
+        scripted drills, which have no process, read as before)."""
+        out = asdict(self)
+        if self.cpu_seconds is None:
+            del out["cpu_seconds"]
+        return out
 
 
 @dataclass(frozen=True)
@@ -186,6 +192,27 @@ class ShutdownTimeline:
 
 
 @dataclass(frozen=True)
+class LeakFlag:
+    """When the online leak judge first called the memory leak, from the samples up to then
+    (seconds since the process started, bytes, bytes per second)."""
+
+    t_s: float
+    slope_per_s: float
+    confidence: float
+    memory_bytes: float
+    seconds_to_limit: float | None
+    """The projection made at the flag: the limit this many seconds later at that slope."""
+    withdrawn_at_s: float | None = None
+    """The judge withdrew the flag later (growth levelled off), at this time."""
+    load_start_s: float | None = None
+    """The first load-step sample: the leak can't be seen before."""
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class DrillLimits:
     """What the drill judged against (bytes, seconds, milliseconds)."""
 
@@ -227,3 +254,5 @@ class DrillResult:
     probe path."""
     interrupted: bool = False
     """The drill was stopped (Ctrl-C, SIGTERM) before it finished: a partial result."""
+    leak_flag: LeakFlag | None = None
+    """The online leak judge's first flag during the load (None: never flagged)."""

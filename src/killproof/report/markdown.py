@@ -34,8 +34,13 @@ def render(report: Report, options: RenderOptions) -> str:
     for table in report.tables:
         lines += [f"## {table.title}", ""]
         if not any(c.strip() for c in table.columns):  # key/value: a list, no empty header
-            lines += [f"- **{row[0]}**: {' '.join(row[1:])}" for row in table.rows]
-            lines.append("")
+            items: list[str] = []
+            for row in table.rows:  # a row without a key continues the one above (wrapped)
+                if not row[0] and items:
+                    items[-1] += f" {' '.join(row[1:])}"
+                else:
+                    items.append(f"- **{row[0]}**: {' '.join(row[1:])}")
+            lines += [*items, ""]
             continue
         lines.append("| " + " | ".join(_cell(c) for c in table.columns) + " |")
         lines.append("|" + "---|" * len(table.columns))

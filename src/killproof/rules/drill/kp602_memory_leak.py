@@ -34,7 +34,15 @@ def check(result: DrillResult) -> Iterator[Finding]:
             f"{mib(est.end_value)} at {secs(trend.end_s)}"
         ),
     ]
-    if result.oom is not None and trend.end_s <= result.oom.t_s:
+    flag = result.leak_flag
+    if flag is not None and flag.withdrawn_at_s is None:
+        said = f"flagged online at {secs(flag.t_s)}"
+        if flag.seconds_to_limit is not None:
+            said += f" (projected to reach the limit {secs(flag.seconds_to_limit)} later)"
+        if result.oom is not None and flag.t_s <= result.oom.t_s:
+            said += f", {secs(result.oom.t_s - flag.t_s)} before the OOM kill"
+        evidence.append(Evidence(said))
+    elif result.oom is not None and trend.end_s <= result.oom.t_s:
         evidence.append(
             Evidence(f"detected {secs(result.oom.t_s - trend.end_s)} before the OOM kill")
         )

@@ -14,16 +14,34 @@ from killproof.rules.drill.shutdown_common import timeline_evidence
 def check(result: DrillResult) -> Iterator[Finding]:
     """One finding when requests failed after the stop signal."""
     t = result.shutdown
-    if t is None or t.failed_after_signal == 0:
+    if t is None:
+        return
+    # What is certain even when no request happened to be in flight: it died of the stop
+    # signal itself, at once, with clients connected and readiness never failing first.
+    died = (
+        t.exit is not None
+        and t.exit.signal == t.signal
+        and t.within_grace
+        and t.clients > 0
+        and t.readiness_before_close is not True
+    )
+    if t.failed_after_signal == 0 and not died:
         return
     drained = (
         "" if t.readiness_before_close else "; readiness never failed before the listener closed"
     )
+    if t.failed_after_signal:
+        message = (
+            f"{t.failed_after_signal} of {t.requests_after_signal} requests after {t.signal} "
+            f"failed (reset, cut short, refused while still routed, timed out or 5xx){drained}"
+        )
+    else:
+        message = (
+            f"it died of {t.signal} itself with {t.clients} clients connected{drained}: every "
+            "request in flight at the signal is dropped"
+        )
     yield RULE.finding(
-        f"{t.failed_after_signal} of {t.requests_after_signal} requests after {t.signal} failed "
-        f"(reset, cut short, refused while still routed, timed out or 5xx){drained}",
-        where(result),
-        [*timeline_evidence(t), *(Evidence(e) for e in t.failure_examples)],
+        message, where(result), [*timeline_evidence(t), *(Evidence(e) for e in t.failure_examples)]
     )
 
 
@@ -39,7 +57,11 @@ RULE = drill_rule(
             "when it is reset or cut short, times out, gets a 5xx, or is refused before the "
             "service told load balancers to stop routing (readiness failing first). Idle "
             "keep-alive connections closed by the server are retried once, as every HTTP "
-            "client does."
+            "client does. One request is held in flight across the signal (its last header "
+            "line is sent just after it), so a service that dies at once drops a request "
+            "every time; and a service that dies of the stop signal itself, with clients "
+            "connected and readiness never failing first, is reported even when no drop was "
+            "counted."
         ),
         why=(
             "Endpoints are removed asynchronously: for a few seconds after SIGTERM, traffic "

@@ -48,7 +48,9 @@ RULE: Rule[ProgramFacts] = Rule(
             "supervised service loops `Serve(ctx)`, relay sessions and configuration "
             'providers\' `Serve("public")` start no server. Servers that carry only '
             "scrapes, profiles and health checks are left alone: a mux whose every route is "
-            "`/metrics`, `/debug/…`, `/healthz`, `/readyz`, `/status`… (or `promhttp`'s "
+            "`/metrics`, `/debug/…`, `/healthz`, `/readyz`, `/status`…, or a lifecycle hook "
+            "(`/shutdown`, `/prestop`, `/quitquitquit`: a preStop `httpGet` ends before the "
+            "kubelet sends SIGTERM) (or `promhttp`'s "
             "handler itself), the DefaultServeMux when the program puts only such routes on "
             "it or serves it on an address named for profiling (`ProfilerAddr`), and an "
             "exporter-toolkit server in a program that serves promhttp metrics, and a "
@@ -58,7 +60,11 @@ RULE: Rule[ProgramFacts] = Rule(
             "handler on a configured path counts as `/metrics`. Nor is a "
             "server whose every route upgrades to a WebSocket (x/net/websocket's "
             "`Handler`, a handler calling `upgrader.Upgrade` or `websocket.Accept`): "
-            "`Shutdown` does not track hijacked connections, so it drains nothing there."
+            "`Shutdown` does not track hijacked connections, so it drains nothing there. "
+            "A developer's tool in the binary is not a server either: a serve call in a "
+            "function that opens a browser, that a comment or its CLI subcommand's "
+            "description calls development-only, or that is only reached under a "
+            "`--dev`-style flag (`if *dev`, `if cfg.DevMode`)."
         ),
         why=(
             "Without a graceful shutdown, stopping the process (a deploy, a scale-down, a "

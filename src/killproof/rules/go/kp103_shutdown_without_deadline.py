@@ -17,6 +17,7 @@ from killproof.sources.golang.servers import (
     server_kind,
 )
 from killproof.sources.golang.syntax import call_args
+from killproof.sources.golang.watchdog import watchdog_before
 
 # Servers whose Shutdown(ctx) waits for the connections (echo's calls http.Server's).
 _SHUTDOWN_KINDS = ("http", "echo")
@@ -34,7 +35,7 @@ def _check(facts: PackageFacts) -> Iterator[Finding]:
         # client's Shutdown(ctx) is another matter.
         if server_kind(pkg, receiver_of(call)) not in _SHUTDOWN_KINDS:
             continue
-        if deadline_of(pkg, args[0]) is Deadline.NONE:
+        if deadline_of(pkg, args[0]) is Deadline.NONE and not watchdog_before(f, call):
             yield RULE.finding(
                 "Shutdown waits for every connection with a context that has no deadline: "
                 "one slow request keeps the process alive until it is SIGKILLed",
@@ -60,7 +61,7 @@ def _graceful_stops(facts: PackageFacts) -> Iterator[Finding]:
                 for _, ref in pkg.named_references("Stop")
                 if ref.type == "selector_expression"
             }
-        if receiver_key(receiver) in stops:
+        if receiver_key(receiver) in stops or watchdog_before(f, call):
             continue
         yield RULE.finding(
             "GracefulStop waits for every RPC and stream to finish, with no deadline: one "
@@ -87,7 +88,10 @@ RULE: Rule[PackageFacts] = Rule(
             "server's `GracefulStop()` when the package never calls `Stop` on that server "
             "(the fallback when a timer fires first). `Shutdown` methods of other types "
             "(OpenTelemetry providers, clients) are not servers and are left alone; so "
-            "is a receiver whose type cannot be told."
+            "is a receiver whose type cannot be told. Neither is reported when a function "
+            "around the call first arms a process watchdog (`time.AfterFunc(d, func() "
+            "{ os.Exit(1) })`, `log.Fatal` or `panic` in it, or a goroutine that waits on "
+            "`time.After`/`Sleep` and then exits): the wait is bounded by `d`."
         ),
         why=(
             "Shutdown returns only when every connection is idle or the context ends, "

@@ -10,6 +10,7 @@ import tree_sitter as ts
 from killproof.facts.go import PackageFacts
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
+from killproof.sources.golang.devtools import dev_only
 from killproof.sources.golang.package import GoPackage
 from killproof.sources.golang.servers import (
     HTTP,
@@ -68,8 +69,8 @@ def _check(facts: PackageFacts) -> Iterator[Finding]:
             continue
         if any(literal_field(lit, name) is not None for name in _TIMEOUTS):
             continue
-        if _set_later(pkg, lit):
-            continue
+        if _set_later(pkg, lit) or dev_only(pkg, f, lit):
+            continue  # configured elsewhere; a developer's local tool
         if resolve_address(pkg, literal_field(lit, "Addr")).loopback or _served_on_loopback(
             facts, lit
         ):
@@ -104,7 +105,10 @@ RULE: Rule[PackageFacts] = Rule(
             "`ReadTimeout` (and no `x.ReadHeaderTimeout = …` anywhere in the package), and the "
             "package-level `http.ListenAndServe`, `ListenAndServeTLS`, `Serve`, `ServeTLS`. "
             "A server whose address is loopback (`127.0.0.1:6060`, `localhost:…`, also as a "
-            "flag's default) is left alone: only processes of the same host can reach it."
+            "flag's default) is left alone: only processes of the same host can reach it. So is "
+            "a developer's tool in the binary: a server in a function that opens a browser, "
+            "that a comment or its CLI subcommand's description calls development-only, or "
+            "that is only reached under a `--dev`-style flag."
         ),
         why=(
             "Without a read timeout a client that sends its headers slowly, or never, "

@@ -11,6 +11,7 @@ from killproof.facts.go import PackageFacts
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.sources.golang.caches import sync_map_writes
+from killproof.sources.golang.flags import package_constant
 from killproof.sources.golang.package import GoPackage
 from killproof.sources.golang.syntax import (
     call_args,
@@ -194,6 +195,27 @@ class Configured:
         )
 
 
+_LITERALS = frozenset(
+    {
+        *("interpreted_string_literal", "raw_string_literal", "int_literal"),
+        *("float_literal", "rune_literal", "true", "false"),
+    }
+)
+
+
+def _constant_key(pkg: GoPackage, expr: ts.Node | None) -> bool:
+    """``m["total"] = …``, ``m[keyTotal] = …`` (a package ``const``): the write adds one
+    entry at most, however often it runs."""
+    expr = unparen(expr)
+    if expr is None:
+        return False
+    if expr.type in _LITERALS:
+        return True
+    if expr.type == "binary_expression":
+        return all(_constant_key(pkg, side) for side in expr.named_children)
+    return expr.type == "identifier" and package_constant(pkg, expr) is not None
+
+
 def _parameter_index(func: ts.Node, name: str) -> int | None:
     """The position of parameter ``name`` of ``func`` (``a, b string`` count as two)."""
     params = func.child_by_field_name("parameters")
@@ -268,8 +290,9 @@ def _map_writes(facts: PackageFacts) -> Iterator[Finding]:
                 continue
             if not facts.request_paths.contains(stmt):
                 continue
-            if is_configured(target.child_by_field_name("index")):
-                continue  # one entry per configured value (a DSN, an upstream)
+            index = target.child_by_field_name("index")
+            if _constant_key(pkg, index) or is_configured(index):
+                continue  # one entry per constant or configured value (a DSN, an upstream)
             if bounded is None:
                 bounded = _bounded_maps(pkg)
             if (name, is_field) in bounded:
@@ -299,7 +322,8 @@ RULE: Rule[PackageFacts] = Rule(
             "configured value grows by one entry per configured value and is not "
             "reported: a field of something named for configuration (`params.DSN`, "
             "`cfg.Upstream`, `opts.Region`), a struct field only ever set from one, or a "
-            "parameter every call in the package passes one for."
+            "parameter every call in the package passes one for. Nor is a write whose key "
+            "is a constant (a literal, a package `const`): it adds one entry at most."
         ),
         why=(
             "A map keyed by something the client controls (a URL, a query string, a user "

@@ -243,6 +243,51 @@ def _nil_fallback(sel: ts.Node) -> bool:
     return op == "==" and sides == {"nil", text(targets[0])}
 
 
+_CREDENTIALS = re.compile(r"(?i)identity|credential|creds|token|^sts|assumerole")
+"""Credential and token providers fetch outside any caller's context (minio-go's
+``Provider.Retrieve()``, oauth2's ``TokenSource.Token()`` take none)."""
+
+
+def _takes_context(pkg: GoPackage, func: ts.Node) -> bool:
+    """``func`` has a ``context.Context`` parameter."""
+    params = func.child_by_field_name("parameters")
+    f = pkg.file_of(func)
+    return any(
+        f.qualified(decl.child_by_field_name("type")) == ("context", "Context")
+        for decl in (params.named_children if params is not None else ())
+    )
+
+
+def _handed_on_under_context(pkg: GoPackage, lit: ts.Node, key: str | None) -> bool:
+    """The client is handed to another library (an SDK's options) and sends nothing
+    itself here, in a function that takes the caller's ``context.Context``: it is built
+    for that caller's operation, whose deadline is the caller's business (as for a
+    request built with it). Not for a client given to a credential or token provider,
+    whose fetches take no context."""
+    func = outermost_function(lit)
+    if func is None or not _takes_context(pkg, func):
+        return False
+    if key is not None and any(
+        _client_key(receiver_of(c)) == key for _, c in pkg.selector_calls("Do", *_DEFAULT_CALLS)
+    ):
+        return False  # it sends requests here: judged by them
+    if _CREDENTIALS.search(text(func.child_by_field_name("name"))):
+        return False
+    holder = key.lstrip(".") if key is not None else None
+    for n in walk(func, into_funcs=True):
+        if n.type != "composite_literal":
+            continue
+        typ = text(n.child_by_field_name("type")).rsplit(".", 1)[-1]
+        if not _CREDENTIALS.search(typ):
+            continue
+        body = text(n.child_by_field_name("body"))
+        if n.start_byte <= lit.start_byte < n.end_byte or (
+            holder and re.search(rf"\b{re.escape(holder)}\b", body)
+        ):
+            return False
+    return True
+
+
 def _command_line(facts: PackageFacts) -> bool:
     """A ``cli`` package that neither starts a server nor writes responses (it may take
     an ``*http.Request``: its client's ``Do(req)``): its clients run one command a
@@ -271,6 +316,7 @@ def _check(facts: PackageFacts) -> Iterator[Finding]:
             _timeout_set_later(pkg, lit, key)
             or _transport_bounds_headers(pkg, lit)
             or _requests_all_bounded(pkg, key)
+            or _handed_on_under_context(pkg, lit, key)
         ):
             continue
         yield RULE.finding(
@@ -322,7 +368,12 @@ RULE: Rule[PackageFacts] = Rule(
             "returns is judged by the requests sent through `x.client().Do(req)`). A "
             "Transport built by a helper given its timeouts "
             "(`NewDeadlineTransport(connectTimeout, requestTimeout)`) bounds the client too. "
-            "A handler's own `r.Context()` has no deadline. Not reported: "
+            "A handler's own `r.Context()` has no deadline. A client that sends nothing "
+            "itself here but is handed to another library (an SDK's options) inside a "
+            "function that takes a `context.Context` is built for that caller's "
+            "operation, whose deadline is the caller's business as well; not when it "
+            "goes to a credential or token provider (`LDAPIdentity`, a token source, a "
+            "function named for credentials), whose fetches take no context. Not reported: "
             "`http.DefaultClient` as the fallback for a nil client a caller passed "
             "(`if c == nil { c = http.DefaultClient }`), clients of a `cli` package "
             "that neither serves nor handles requests (one command a person waits for), "

@@ -18,6 +18,7 @@ from killproof.rules.k8s import (
     kp214_single_replica,
     kp215_pdb_blocks_eviction,
     kp216_hpa_conflict,
+    kp217_daemonset_besteffort,
 )
 
 RULES: list[Rule[Any]] = [
@@ -33,4 +34,5 @@ RULES: list[Rule[Any]] = [
     kp214_single_replica.RULE,
     kp215_pdb_blocks_eviction.RULE,
     kp216_hpa_conflict.RULE,
+    kp217_daemonset_besteffort.RULE,
 ]

@@ -49,7 +49,8 @@ RULE: Rule[DeployFacts] = Rule(
         example="A Deployment whose container sets only requests.",
         fix=(
             "Set `resources.limits.memory` from measured peak usage plus headroom (measure "
-            "it with `killproof drill`)."
+            "it with `killproof drill --format json`, then `killproof plan` prints the limit "
+            "and writes the patch)."
         ),
         references=(
             "https://kubernetes.io/docs/concepts/configuration/manage-resources-containers/",

@@ -11,9 +11,9 @@ from killproof.rules.locate import loc
 
 
 def check(facts: DeployFacts) -> Iterator[Finding]:
-    """Long-running serving app containers without a readinessProbe."""
+    """Long-running serving app containers a Service routes to, without a readinessProbe."""
     for c in facts.manifests.containers():
-        if facts.manifests.serving(c) and c.probe("readiness") is None:
+        if facts.manifests.routed(c) and c.probe("readiness") is None:
             yield RULE.finding(
                 f"serving container {c.name!r} has no readinessProbe: it gets traffic as soon "
                 "as it starts and keeps getting it while it shuts down",
@@ -28,7 +28,11 @@ metadata:
   name: api
 spec:
   replicas: 2
+  selector:
+    matchLabels: {app: api}
   template:
+    metadata:
+      labels: {app: api}
     spec:
       containers:
         - name: api
@@ -37,6 +41,18 @@ spec:
             - containerPort: 8080
           livenessProbe:
             httpGet: {path: /livez, port: 8080}
+"""
+SERVICE = """\
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: api
+spec:
+  selector: {app: api}
+  ports:
+    - port: 80
+      targetPort: 8080
 """
 GOOD = BAD + "          readinessProbe:\n            httpGet: {path: /readyz, port: 8080}\n"
 
@@ -49,7 +65,9 @@ RULE: Rule[DeployFacts] = Rule(
     docs=RuleDocs(
         what=(
             "App containers of long-running workloads that serve traffic (declare a port, or "
-            "are the only container behind a Service) with no `readinessProbe`. Jobs, "
+            "are the only container behind a Service) and that a Service of their own tree "
+            "selects, with no `readinessProbe`: readiness only gates a Service's endpoints, so "
+            "a pod nothing selects (an exporter scraped by pod annotation) is left alone. Jobs, "
             "CronJobs, init containers and sidecars are never flagged. "
             "Load generators (`loadgen`, `load-generator`, locust, k6 … by workload, "
             "container or image name) send traffic and serve none; a bare Pod serves only "
@@ -67,6 +85,9 @@ RULE: Rule[DeployFacts] = Rule(
         ),
     ),
     check=check,
-    bad=(Example("yaml", BAD, "deployment.yaml"),),
-    good=(Example("yaml", GOOD, "deployment.yaml"),),
+    bad=(Example("yaml", BAD + SERVICE, "deployment.yaml"),),
+    good=(
+        Example("yaml", GOOD + SERVICE, "deployment.yaml"),
+        Example("yaml", BAD, "exporter.yaml"),
+    ),
 )

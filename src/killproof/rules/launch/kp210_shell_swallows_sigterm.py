@@ -157,7 +157,9 @@ RULE: Rule[DeployFacts] = Rule(
             "only shell utilities (`while true; do date; sleep 5; done`) has no server and is "
             "not reported. Entrypoint scripts in the repo (named by those commands) whose last "
             "command is not `exec` are reported at that line, unless they end with "
-            "`echo`/`exit` (a job that finishes)."
+            "`echo`/`exit` or by copying their artefact out (`cp *.deb /pkg/`, `tar`, `mv`: "
+            "a build or packaging container that runs to completion, with no server to "
+            "signal)."
         ),
         why=(
             "The runtime signals PID 1 only. A shell as PID 1 has no default SIGTERM action "

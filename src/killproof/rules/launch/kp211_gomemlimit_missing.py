@@ -20,6 +20,8 @@ def check(facts: DeployFacts) -> Iterator[Finding]:
             continue
         if "GOMEMLIMIT" in linked.env() or launch.env_incomplete:
             continue
+        if facts.supervisor_of(linked):
+            continue  # the limit is shared with other processes: 90 % of it bounds nothing
         yield RULE.finding(
             f"runs Go program {program.dir} under a "
             f"{format_bytes(int(limit.value))} "
@@ -83,7 +85,10 @@ RULE: Rule[DeployFacts] = Rule(
             "it. A workload runs the program when its command names it (directly, through "
             "`sh -c`, tini, or an entrypoint script of the repo that execs it), or when it "
             "hands only arguments to an image built from it; a CronJob running "
-            "`/bin/sh /scripts/x.sh` or another binary from the server's image does not."
+            "`/bin/sh /scripts/x.sh` or another binary from the server's image does not. "
+            "Not flagged when the image starts the program under a process supervisor "
+            "(s6-overlay, supervisord, runit) beside other processes: they share the limit, "
+            "so a GOMEMLIMIT derived from it would not bound the Go heap."
         ),
         why=(
             "With only GOGC=100 the Go heap may grow to twice the live heap before a GC. A "

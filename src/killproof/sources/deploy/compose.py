@@ -93,9 +93,13 @@ class ComposeFile:
 def parse_compose(text: str, path: str) -> ComposeFile:
     """Parse a compose file; raises ``YamlError`` when it is not valid YAML or has no services."""
     docs = load_documents(text, path)
-    if not docs or not isinstance(docs[0], YMap):
+    if all(doc is None for doc in docs):
+        return ComposeFile(path, ())  # empty, or only comments: a seam left for overrides
+    if not isinstance(docs[0], YMap):
         raise YamlError("not a compose file (no top-level mapping)", 1)
     services = docs[0].get("services")
+    if services is None and all(_top_level(str(k)) for k in docs[0]):
+        return ComposeFile(path, ())  # only networks, volumes, include …: no service here
     if not isinstance(services, YMap):
         raise YamlError("not a compose file (no 'services:' mapping)", docs[0].at.line)
     return ComposeFile(
@@ -106,6 +110,16 @@ def parse_compose(text: str, path: str) -> ComposeFile:
             if isinstance(body, YMap)
         ),
     )
+
+
+_TOP_LEVEL = frozenset(
+    {"version", "name", "include", "networks", "volumes", "configs", "secrets", "models"}
+)
+
+
+def _top_level(key: str) -> bool:
+    """A compose top-level key other than ``services`` (extensions ``x-…`` included)."""
+    return key in _TOP_LEVEL or key.startswith("x-")
 
 
 def is_compose_name(name: str) -> bool:

@@ -20,6 +20,14 @@ INSTRUCTIONS = frozenset({
 })  # fmt: skip
 
 
+_SUPERVISOR = re.compile(r"s6-overlay|s6-svscan|supervisord|runsvdir", re.IGNORECASE)
+_SUPERVISOR_NAMES = {
+    "s6-overlay": "s6-overlay", "s6-svscan": "s6-overlay", "supervisord": "supervisord",
+    "runsvdir": "runit",
+}  # fmt: skip
+_SUPERVISOR_KEYWORDS = frozenset({"RUN", "COPY", "ADD", "ENTRYPOINT", "CMD"})
+
+
 class DockerfileError(ValueError):
     """A Dockerfile that Docker itself would refuse; ``line`` is 1-based."""
 
@@ -156,6 +164,25 @@ class Dockerfile:
                 for name, value in _env_pairs(ins.text):
                     out[name] = (value, ins.line)
         return out
+
+    def supervisor(self) -> str:
+        """The process supervisor the image runs several services under (``s6-overlay``,
+        ``supervisord``, ``runit``), or "" when its entrypoint runs one program. Read from
+        the final image's stages: an ``S6_*`` variable, the supervisor installed, copied or
+        started."""
+        stage: Stage | None = self.final
+        seen: set[int] = set()
+        while stage is not None and id(stage) not in seen:
+            seen.add(id(stage))
+            for ins in stage.instructions:
+                if ins.keyword == "ENV" and any(
+                    n.startswith("S6_") for n, _ in _env_pairs(ins.text)
+                ):
+                    return "s6-overlay"
+                if ins.keyword in _SUPERVISOR_KEYWORDS and (m := _SUPERVISOR.search(ins.text)):
+                    return _SUPERVISOR_NAMES[m.group(0).lower()]
+            stage = self._stage_named(stage.base)
+        return ""
 
     def _stage_named(self, name: str) -> Stage | None:
         return self._by_name.get(name.lower())

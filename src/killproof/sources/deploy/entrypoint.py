@@ -29,7 +29,8 @@ class Script:
     last_command: str
     runs_server: bool = True
     """False when nothing it runs can be a server (only shell utilities), or it ends with
-    ``echo``/``exit``: a one-shot job, not a wrapper around a long-running process."""
+    ``echo``/``exit`` or a file copy (``cp pkg.deb /out/``): a one-shot job, not a wrapper
+    around a long-running process."""
     last_executable: str = ""
     """The basename of what its last command runs (``exec`` skipped; empty for a compound)."""
     runs_args: bool = False
@@ -60,7 +61,12 @@ _BUILTINS = {
     "return", "set", "shift", "source", "test", "trap", "true", "typeset", "unset", "wait",
 }  # fmt: skip
 """Run inside the shell: a builtin last command leaves the shell as PID 1."""
-_ONE_SHOT_END = {"echo", "printf", "exit", "true", ":", "false"}
+_ONE_SHOT_END = {
+    "echo", "printf", "exit", "true", ":", "false",
+    # a build or packaging container ends by handing its artefact out, then exits
+    "cp", "mv", "rm", "ln", "chmod", "chown", "mkdir", "touch", "install", "rsync", "tar",
+    "gzip", "zip", "sha256sum",
+}  # fmt: skip
 # Commands that are never the server a container exists for: a script made only of these
 # (a `while true; do date; sleep 5; done` pod) has nothing to hand PID 1 to.
 UTILITIES = frozenset({
@@ -100,7 +106,8 @@ def hands_over(script: str, parsed: ShellScript | None = None) -> bool:
 
 def runs_server(parsed: ShellScript) -> bool:
     """False when no command could be a long-running server (only utilities and loops of
-    them), or the script ends with ``echo``/``exit`` (a job that finishes)."""
+    them), or the script ends with ``echo``/``exit`` or by copying files out (a job that
+    finishes: a package build that copies the ``.deb`` to a mounted directory)."""
     names = {c.name for c in parsed.commands if c.name} - parsed.functions
     if not names or names <= UTILITIES | _BUILTINS:
         return False

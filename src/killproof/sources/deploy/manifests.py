@@ -270,6 +270,13 @@ class ManifestSet:
         apps = list(iter_maps(c.workload.pod_spec.get("containers")))
         return len(apps) == 1 and bool(self.services_for(c.workload))
 
+    def routed(self, c: Container) -> bool:
+        """A serving container (see :meth:`serving`) that a Service routes to: a Service of
+        its own tree selects its pod. Readiness only gates the endpoints of a Service; a pod
+        nobody selects (an exporter Prometheus scrapes by pod annotation) gets no traffic
+        that a readiness probe could hold back."""
+        return self.serving(c) and bool(self.services_for(c.workload))
+
     # Cross-object lookups go through indexes built once on first use: a rule asks once
     # per workload or container, and scanning every object each time is quadratic.
 

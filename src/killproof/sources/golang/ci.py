@@ -2,11 +2,10 @@
 
 ``go run cmd/gitlab-mr-checker/main.go`` in ``.gitlab/bots.yml`` builds a throwaway
 binary on a CI runner for one job; nothing deploys it. Its directory is tooling, left out
-like ``hack/`` and brought back by ``--include-tests``. Only the CI configuration files
-are read (GitHub workflows, ``.gitlab-ci.yml`` and ``.gitlab/``, CircleCI, Travis), not
-Makefiles (``make run`` starts the real server with ``go run`` on a laptop), and only a
-target below the root counts (``go run .`` or ``go run main.go`` at the root is the
-project itself, ``go run example.com/tool@v1`` is someone else's tool).
+like ``hack/`` (:func:`killproof.check.scope.ci_only_dirs` decides, from the CI files and
+from what ships) and brought back by ``--include-tests``. Only a target below the root
+counts (``go run .`` or ``go run main.go`` at the root is the project itself, ``go run
+example.com/tool@v1`` is someone else's tool).
 """
 
 from __future__ import annotations
@@ -14,28 +13,11 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 CI_FILE_MAX_BYTES = 1 << 20
-"""CI files larger than this (bytes) are not read: a pipeline definition is small."""
-_CI_DIRS = (".github/workflows", ".gitlab", ".circleci")
-_CI_FILES = (".gitlab-ci.yml", ".gitlab-ci.yaml", ".travis.yml")
+"""Files larger than this (bytes) are not read: a pipeline definition is small."""
 _GO_RUN = re.compile(r"\bgo\s+run\s+(?P<args>[^\n|;&]*)")
-
-
-def ci_files(root: Path) -> Iterator[Path]:
-    """The CI configuration files under ``root``, in a fixed order."""
-    for name in _CI_FILES:
-        yield root / name
-    for d in _CI_DIRS:
-        base = root / d
-        if base.is_dir() and not base.is_symlink():
-            for dirpath, dirnames, filenames in os.walk(base):
-                dirnames.sort()
-                for name in sorted(filenames):
-                    if name.endswith((".yml", ".yaml")):
-                        yield Path(dirpath) / name
 
 
 def go_run_dirs(text: str) -> set[str]:
@@ -59,6 +41,7 @@ def go_run_dirs(text: str) -> set[str]:
 def _target_dir(token: str) -> str:
     """The directory a ``go run`` target names, "" for the root, a module path or a
     pattern."""
+    token = token.removesuffix("/...")  # one package's pattern: that package
     if "@" in token or "..." in token or "$" in token:
         return ""
     path = PurePosixPath(token)
@@ -70,17 +53,7 @@ def _target_dir(token: str) -> str:
     return "/".join(parts)
 
 
-def ci_run_dirs(root: Path) -> set[str]:
-    """Directories whose package some CI file under ``root`` runs with ``go run``."""
-    out: set[str] = set()
-    for path in ci_files(root):
-        text = _read(path, root)
-        if text:
-            out |= go_run_dirs(text)
-    return out
-
-
-def _read(path: Path, root: Path) -> str:
+def read_small(path: Path, root: Path) -> str:
     """The text of a regular file inside ``root`` (not through a link out), "" when it
     is missing, unreadable or larger than CI_FILE_MAX_BYTES."""
     try:

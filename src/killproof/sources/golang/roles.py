@@ -8,7 +8,8 @@ its handler is known and serves side paths only:
 
 - ``promhttp.Handler()`` / ``promhttp.HandlerFor(…)`` itself;
 - a mux built here (``http.NewServeMux()``, gorilla/chi routers…) whose every route is a
-  side path (``/metrics``, ``/debug/…``, ``/healthz``, ``/readyz``, ``/status``…);
+  side path (``/metrics``, ``/debug/…``, ``/healthz``, ``/readyz``, ``/status``…, and the
+  lifecycle hooks ``/shutdown``, ``/prestop``, ``/quitquitquit``);
 - a Prometheus exporter: an exporter-toolkit server (``web.ListenAndServe``) in a program
   that serves promhttp metrics, whose clients are scrapers by design (decided per
   program);
@@ -56,9 +57,12 @@ SIDE_PATHS = frozenset(
     {
         *("/metrics", "/healthz", "/health", "/livez", "/readyz", "/ready", "/live"),
         *("/ping", "/status", "/version", "/-/healthy", "/-/ready"),
+        *("/shutdown", "/prestop", "/pre-stop", "/quitquitquit"),
     }
 )
-"""Paths whose requests need no drain: scrapes, probes, status."""
+"""Paths whose requests need no drain: scrapes, probes, status, and lifecycle hooks (a
+preStop ``httpGet`` finishes before the kubelet sends SIGTERM; a ``/quitquitquit`` is
+the stop itself)."""
 SIDE_PREFIXES = ("/debug/",)
 UNKNOWN_PATH = "?"
 """Stands for a route whose path is not a literal (``*metricsPath``, ``path.Join(…)``)."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import tree_sitter as ts
 
+from killproof.sources.golang.devtools import dev_only
 from killproof.sources.golang.flags import startup_value
 from killproof.sources.golang.package import GoFile, GoPackage
 from killproof.sources.golang.syntax import (
@@ -319,7 +320,9 @@ def server_starts(pkg: GoPackage) -> list[ServerStart]:
         out.append(
             ServerStart(f, call, StartKind.METHOD, literal, addr, handler, known, kind, receiver)
         )
-    return out
+    # A developer's tool in the binary (a docs viewer, a `--dev` file server) is not
+    # what a deployment runs: no rule judges it as the server.
+    return [s for s in out if not dev_only(pkg, s.file, s.call)]
 
 
 _LISTENER_NAME = re.compile(r"(?i)^(l|ln|lis|lsn)$|listener|^lis[A-Z_]|Lis$")

@@ -21,6 +21,7 @@ from killproof.sources.golang.package import GoFile, GoPackage
 from killproof.sources.golang.requests import RequestPaths
 from killproof.sources.golang.syntax import (
     FUNC_TYPES,
+    call_args,
     call_parts,
     first_named,
     outermost_function,
@@ -387,7 +388,8 @@ _CONNECTION_NAME = re.compile(r"(?i)(conn|connection|stream|session|newchannel)s
 
 def per_connection(go: ts.Node, loop: ts.Node | None) -> bool:
     """The goroutine's count follows open connections, a server's normal shape: it is
-    started after the handler hijacks its connection, only for a peer not seen before
+    started after the handler hijacks its connection or upgrades it to a WebSocket,
+    only for a peer not seen before
     (``if !ok`` after a map lookup), to watch a connection close (``<-c.Closed()``),
     or once per connection, stream or SSH channel a loop ranges over."""
     func = go.parent
@@ -397,6 +399,8 @@ def per_connection(go: ts.Node, loop: ts.Node | None) -> bool:
         hijack = _first_call(func, "Hijack")
         if hijack is not None and hijack < go.start_byte:
             return True
+        if loop is None and _upgraded_before(func, go):
+            return True  # per upgraded connection, not per message read from it
     if _guarded_by_missing_key(go) or _watches_close(go):
         return True
     if loop is None:
@@ -406,6 +410,33 @@ def per_connection(go: ts.Node, loop: ts.Node | None) -> bool:
             left = child.child_by_field_name("left")
             names = [text(n) for n in left.named_children] if left is not None else []
             return any(_CONNECTION_NAME.search(n) for n in names[-1:])
+    return False
+
+
+_UPGRADES = frozenset({"Upgrade", "UpgradeHTTP", "Accept"})
+_HTTP_PARAM = re.compile(r"ResponseWriter$|http\.Request$")
+
+
+def _upgraded_before(func: ts.Node, go: ts.Node) -> bool:
+    """The handler upgraded its request to a WebSocket before ``go`` (gorilla's
+    ``upgrader.Upgrade(w, r, nil)``, ``websocket.Accept(w, r, …)``, gobwas'
+    ``ws.UpgradeHTTP(r, w)``): the goroutine serves that one connection."""
+    params = func.child_by_field_name("parameters")
+    names = {
+        text(n)
+        for decl in (params.named_children if params is not None else ())
+        if _HTTP_PARAM.search(text(decl.child_by_field_name("type")))
+        for n in decl.children_by_field_name("name")
+    }
+    if not names:
+        return False
+    for n in walk(func):
+        if n.start_byte >= go.start_byte:
+            return False
+        if n.type != "call_expression" or (call_parts(n) or ("", ""))[1] not in _UPGRADES:
+            continue
+        if any(text(unparen(a)) in names for a in call_args(n)):
+            return True
     return False
 
 

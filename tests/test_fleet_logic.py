@@ -140,6 +140,8 @@ def test_krr_sizing() -> None:
     rec = krr_memory_recommendation(100 * MIB, 512 * MIB, capped=False, growing=False)
     assert rec.request_bytes == rec.limit_bytes == math.ceil(115.0) * MIB
     assert rec.over_provisioned and rec.note == "over-provisioned: gives back 397 MiB"
+    small = krr_memory_recommendation(10 * MIB, 256 * MIB, capped=False, growing=False)
+    assert small.limit_bytes == 100 * MIB  # krr's floor
     tight = krr_memory_recommendation(250 * MIB, 256 * MIB, capped=True, growing=False)
     assert not tight.over_provisioned and "capped by the limit" in tight.note
 

@@ -1,7 +1,9 @@
 """Memory sizing for ``fleet``'s recommendations: krr's simple strategy, on purpose small.
 
-``plan`` (src/killproof/plan/) owns killproof's real sizing; until ``fleet`` calls it, this
-is the one function to swap: :func:`krr_memory_recommendation`.
+``plan`` (src/killproof/plan/sizing.py) owns killproof's sizing, from a drill's evidence;
+fleet has only Prometheus' peaks, so it applies plan's krr recipe (its margin and minimum)
+to them here. This is the one function to swap when plan takes a peak directly:
+:func:`krr_memory_recommendation`.
 """
 
 from __future__ import annotations
@@ -9,8 +11,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-KRR_MEMORY_BUFFER = 1.15
-"""krr's simple strategy: memory request = limit = peak working set × 1.15."""
+from killproof.plan.sizing import KRR_MEM_MIN, MARGIN
+
+KRR_MEMORY_BUFFER = 1 + MARGIN
+"""krr's simple strategy: memory request = limit = peak working set × 1.15 (at least
+plan's ``KRR_MEM_MIN``, 100 MiB)."""
 OVER_PROVISIONED_FACTOR = 2.0
 """A limit at least this many times the recommendation is reported as over-provisioned."""
 MIB = 1 << 20
@@ -30,10 +35,10 @@ class MemoryRecommendation:
 def krr_memory_recommendation(
     peak_bytes: float, limit_bytes: float | None, capped: bool, growing: bool
 ) -> MemoryRecommendation:
-    """krr's formula (peak × 1.15, request = limit) with two honest notes: a peak that hit
+    """krr's formula (max(peak × 1.15, 100 MiB), request = limit) with two honest notes: a peak that hit
     the limit (``capped``: OOM kills) only says the need is *above* it, and a working set
     that keeps ``growing`` is a leak that a bigger limit only postpones."""
-    size = math.ceil(peak_bytes * KRR_MEMORY_BUFFER / MIB) * MIB
+    size = max(math.ceil(peak_bytes * KRR_MEMORY_BUFFER / MIB) * MIB, KRR_MEM_MIN)
     over = limit_bytes is not None and limit_bytes >= OVER_PROVISIONED_FACTOR * size
     note = ""
     if capped:

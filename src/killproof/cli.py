@@ -22,6 +22,7 @@ COMMANDS = {
     "why": "killproof.commands.why:command",
     "check": "killproof.commands.check:command",
     "drill": "killproof.commands.drill:command",
+    "fleet": "killproof.commands.fleet:command",
     "plan": "killproof.commands.plan:command",
     "report": "killproof.commands.report:command",
     "watch": "killproof.commands.watch:command",
@@ -60,6 +61,7 @@ def app() -> None:
       why      explain a kill from its evidence (kernel log, pod status, events, journal…)
       check    read Go code and its deploy files; find what will get it killed
       drill    run the binary under its real memory limit, load it, SIGTERM it, judge
+      fleet    rank a cluster's workloads by kill risk, from Prometheus (+ the API)
       plan     from a drill's numbers to requests, limits, GOMEMLIMIT, grace, alerts, a patch
       report   render a saved JSON report again (--format html: one page with charts)
       watch    record a running service; capture heap and goroutines before an OOM kill

@@ -20,6 +20,7 @@ class OutputFormat(enum.Enum):
     JUNIT = "junit"
     MARKDOWN = "markdown"
     HTML = "html"
+    CSV = "csv"
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,10 @@ def render(report: Report, fmt: OutputFormat, options: RenderOptions) -> str:
             from killproof.report import html
 
             return html.render(report, options)
+        case OutputFormat.CSV:
+            from killproof.report import csv_out
+
+            return csv_out.render(report)
 
 
 def format_names() -> Sequence[str]:

@@ -67,6 +67,11 @@ def verdict(report: Report) -> Verdict:
         return Verdict(str(drill).upper(), str(drill), headline)
     if charts.items(report.sections.get("recommendations")):
         return Verdict("PLAN", "info", headline)
+    workloads = report.sections.get("workloads")
+    if report.command == "fleet" and isinstance(workloads, list):  # a ranking, not findings
+        at_risk = any(isinstance(w, dict) and w.get("score", 0) > 0 for w in workloads)
+        if at_risk:
+            return Verdict("AT RISK", "warn", headline)
     worst = max((f.severity.rank for f in report.findings), default=-1)
     if worst == Severity.ERROR.rank:
         return Verdict("ERRORS", "fail", headline)

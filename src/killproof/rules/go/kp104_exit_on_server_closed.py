@@ -185,7 +185,8 @@ def _check(facts: PackageFacts) -> Iterator[Finding]:
 RULE: Rule[PackageFacts] = Rule(
     id="KP104",
     name="exit-on-server-closed",
-    severity=Severity.ERROR,
+    # info: on 38 public projects (docs/precision.md) no finding was judged a defect.
+    severity=Severity.INFO,
     summary="log.Fatal/os.Exit on ListenAndServe's error without excluding ErrServerClosed.",
     docs=RuleDocs(
         what=(
@@ -195,7 +196,11 @@ RULE: Rule[PackageFacts] = Rule(
             "that error can happen: the package calls `Shutdown` or `Close` on the same "
             "server (by its variable or struct field, or what its callers pass in), or "
             "hands the server to other code. gRPC servers are left alone: their `Serve` "
-            "returns nil after `GracefulStop`."
+            "returns nil after `GracefulStop`.\n\n"
+            "Severity **info**: measured on 38 public Go projects (docs/precision.md), none "
+            "of its findings was a defect a reviewer would fix (servers nothing shuts down, "
+            "or shut down through code the rule cannot follow). A rule that cannot show "
+            "80 % of its findings true is reported as info (issue 11)."
         ),
         why=(
             "`ListenAndServe` returns `ErrServerClosed` immediately when `Shutdown` is "

@@ -6,6 +6,7 @@ used becomes a :class:`~killproof.model.Skipped` entry with its file:line, never
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
 import shutil
@@ -59,6 +60,9 @@ DEPLOY_FILE_MAX_BYTES = 8 << 20
 """Deploy files (YAML, JSON, Dockerfiles, units, scripts) larger than this (bytes) are
 skipped with a reason. The largest install bundles in wide use, CRDs included, are a few
 MiB; reading one costs about 50 bytes of memory per byte of YAML."""
+
+
+_OUTSIDE = "outside the checked tree (through a link or '..'): not read"
 
 
 @dataclass
@@ -139,9 +143,7 @@ class _Reader:
         return self.texts[rel]
 
     def _bytes(self, rel: str) -> bytes:
-        path = self._inside(rel)
-        if path is None:
-            raise ReadRefused("outside the checked tree (through a link or '..'): not read")
+        path = self._checked(rel)
         # O_NONBLOCK: a FIFO named like a manifest must not block the run.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         with os.fdopen(fd, "rb") as f:
@@ -152,13 +154,33 @@ class _Reader:
             raise ReadRefused(f"larger than {DEPLOY_FILE_MAX_BYTES >> 20} MiB: not read")
         return data
 
-    def _inside(self, rel: str) -> Path | None:
-        """The real path of ``rel`` when it lies inside the checked tree, else None."""
+    def _checked(self, rel: str) -> str:
+        """The real path of ``rel``, refused (:class:`ReadRefused`) unless it lies inside
+        the checked tree and is a regular file — decided before anything is opened for
+        reading, so a link to a device (``/dev/watchdog``) is never opened. An ``O_PATH``
+        descriptor names what the path leads to in one call (``/proc/self/fd``) instead of
+        an ``lstat`` per component; without /proc, the path is resolved."""
         try:
-            real = (self.root / rel).resolve()
-        except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python 3.11)
-            return None
-        return real if real.is_relative_to(self.resolved) else None
+            fd = os.open(self.root / rel, os.O_PATH | os.O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise ReadRefused(_OUTSIDE) from exc
+            raise
+        try:
+            try:
+                real = os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                try:
+                    real = str((self.root / rel).resolve())
+                except RuntimeError as exc:  # a symlink loop (Python 3.11)
+                    raise ReadRefused(_OUTSIDE) from exc
+            if not real.startswith(self.prefix):
+                raise ReadRefused(_OUTSIDE)
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ReadRefused("not a regular file: not read")
+        finally:
+            os.close(fd)
+        return real
 
     def exists(self, rel: str) -> bool:
         # True for a path outside the tree too: reading it then says why it is refused.

@@ -262,3 +262,37 @@ def test_the_walk_sees_function_level_and_relative_imports(tmp_path: Path) -> No
     assert [str(i) for i in layer_violations(tmp_path)] == [
         "killproof.rules.go.kp1 imports killproof.why.run (line 2)"
     ]
+
+
+TEST_AREAS = {
+    "analysis": ("analysis",),
+    "check": ("check",),
+    "cli": ("cli.py", "commands"),
+    "deploy": ("sources/deploy", "rules/k8s", "rules/launch", "rules/image", "rules/cross"),
+    "drill": ("drill", "rules/drill"),
+    "fleet": ("fleet",),
+    "go": ("sources/golang", "rules/go", "facts/go.py"),
+    "plan": ("plan",),
+    "report": ("report",),
+    "rules": ("rules",),
+    "src": ("sources",),
+    "watch": ("watch",),
+    "why": ("why", "rules/kill", "sources"),
+    # the whole product, seen from outside: the docs, the examples, a newcomer's hour, this file
+    "architecture": (),
+    "docs": (),
+    "examples": (),
+    "first": (),
+}
+"""Test-file prefix → the parts of ``src/killproof`` its files test (docs/architecture.md:
+tests mirror the source tree by name, one file per module or per family)."""
+
+
+def test_every_test_file_is_named_for_the_part_of_the_source_it_tests() -> None:
+    tests = Path(__file__).resolve().parent
+    for path in sorted(tests.glob("test_*.py")):
+        area = path.stem.removeprefix("test_").split("_")[0]
+        assert area in TEST_AREAS, f"{path.name}: name it test_<area>_… ({sorted(TEST_AREAS)})"
+    for parts in TEST_AREAS.values():
+        for part in parts:
+            assert (SRC / "killproof" / part).exists(), part

@@ -25,7 +25,7 @@ from killproof.rules.drill import RULES as DRILL_RULES
 from killproof.rules.engine import INTERNAL_ERROR, RuleBudget
 from killproof.rules.kill import RULES as KILL_RULES
 from killproof.why import run as why_run
-from test_repo_reader import overlay_repo
+from test_check_repo_reader import overlay_repo
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -421,6 +421,14 @@ def _upgraded_before(func: ts.Node, go: ts.Node) -> bool:
     """The handler upgraded its request to a WebSocket before ``go`` (gorilla's
     ``upgrader.Upgrade(w, r, nil)``, ``websocket.Accept(w, r, …)``, gobwas'
     ``ws.UpgradeHTTP(r, w)``): the goroutine serves that one connection."""
+    at = _first_upgrade(func)
+    return at is not None and at < go.start_byte
+
+
+@memo
+def _first_upgrade(func: ts.Node) -> int | None:
+    """The start byte of ``func``'s first WebSocket upgrade of its own request or response
+    writer (None: none). One walk per function, however many ``go`` statements ask."""
     params = func.child_by_field_name("parameters")
     names = {
         text(n)
@@ -429,15 +437,13 @@ def _upgraded_before(func: ts.Node, go: ts.Node) -> bool:
         for n in decl.children_by_field_name("name")
     }
     if not names:
-        return False
+        return None
     for n in walk(func):
-        if n.start_byte >= go.start_byte:
-            return False
         if n.type != "call_expression" or (call_parts(n) or ("", ""))[1] not in _UPGRADES:
             continue
         if any(text(unparen(a)) in names for a in call_args(n)):
-            return True
-    return False
+            return n.start_byte
+    return None
 
 
 def _guarded_by_missing_key(go: ts.Node) -> bool:

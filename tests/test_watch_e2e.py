@@ -248,6 +248,12 @@ def test_cgroup_target_reattaches_to_the_next_process_in_it(
         first.kill()
         first.wait()
         second = start()
+        # The watcher re-attaches once the first post-mortem is written (under load that
+        # takes longer than the second process would otherwise live).
+        deadline = time.monotonic() + 20
+        while not list(out.glob(f"*pid{first.pid}-died.postmortem.json")):
+            assert time.monotonic() < deadline, sorted(p.name for p in out.iterdir())
+            time.sleep(0.1)
         time.sleep(1.5)
         second.kill()
         second.wait()

@@ -63,7 +63,8 @@ SIDE_PATHS = frozenset(
 """Paths whose requests need no drain: scrapes, probes, status, and lifecycle hooks (a
 preStop ``httpGet`` finishes before the kubelet sends SIGTERM; a ``/quitquitquit`` is
 the stop itself)."""
-SIDE_PREFIXES = ("/debug/",)
+SIDE_PREFIXES = ("/debug/", "/.well-known/acme-challenge/")
+"""``/debug/…``, and ACME HTTP-01 challenges: a certificate authority's one short GET."""
 UNKNOWN_PATH = "?"
 """Stands for a route whose path is not a literal (``*metricsPath``, ``path.Join(…)``)."""
 PROMHTTP = "github.com/prometheus/client_golang/prometheus/promhttp"
@@ -75,9 +76,15 @@ _ROUTERS = {
     "github.com/julienschmidt/httprouter": ("New",),
 }
 _PROFILING_NAME = re.compile(r"(?i)pprof|profil")
-_SIDE_NAME = re.compile(r"(?i)pprof|profil|debug|metric|prometheus|health|probe")
+_SIDE_NAME = re.compile(
+    r"(?i)pprof|profil|debug|metric|prometheus|health|probe|acme|autocert|challenge"
+    r"|(tls|cert)_?validat"
+)
 """Names of handlers, addresses and listeners of a side port (``debugMux``,
-``metricsAddr``, ``healthListener``)."""
+``metricsAddr``, ``healthListener``, an ACME challenge responder ``tlsValidator``)."""
+AUTOCERT = "golang.org/x/crypto/acme/autocert"
+"""autocert's ``m.HTTPHandler(fallback)`` answers HTTP-01 challenges (and redirects the
+rest to HTTPS): nothing a drain would keep."""
 
 
 class Role(enum.Enum):
@@ -140,7 +147,8 @@ def start_role(pkg: GoPackage, start: ServerStart) -> Role:
     handler = unparen(start.handler)
     served = _handler_routes(pkg, handler) if handler is not None else None
     if not served:
-        return Role.SIDE if _named_for_side(start, handler) else Role.MAIN
+        side = _named_for_side(start, handler) or _answers_acme(pkg, handler)
+        return Role.SIDE if side else Role.MAIN
     if all_side(path for path, _ in served):
         return Role.SIDE
     if all(handlers and all(_upgrades(pkg, h) for h in handlers) for _, handlers in served):
@@ -172,6 +180,22 @@ def _named_for_side(start: ServerStart, handler: ts.Node | None) -> bool:
         _SIDE_NAME.search(name)
         for node in (handler, start.addr, listener)
         for name in _chain_names(node)
+    )
+
+
+def _answers_acme(pkg: GoPackage, handler: ts.Node | None) -> bool:
+    """The handler is autocert's ``m.HTTPHandler(nil)`` in a package that imports
+    autocert: an ACME HTTP-01 challenge listener that redirects the rest to HTTPS. With a
+    fallback handler (``m.HTTPHandler(mux)``) it serves that handler's routes too."""
+    if handler is None or handler.type != "call_expression":
+        return False
+    parts = call_parts(handler)
+    args = call_args(handler)
+    return (
+        parts is not None
+        and parts[1] == "HTTPHandler"
+        and [text(a) for a in args] == ["nil"]
+        and pkg.imports_path(AUTOCERT)
     )
 
 

@@ -314,6 +314,8 @@ def server_starts(pkg: GoPackage) -> list[ServerStart]:
             # providers' `Serve("public")`: a method called Serve that is given no
             # listener starts no network server.
             continue
+        if kind == "" and _own_plumbing(pkg, call, receiver):
+            continue
         addr = literal_field(literal, "Addr") if literal is not None else None
         handler = literal_field(literal, "Handler") if literal is not None else None
         known = literal is not None
@@ -323,6 +325,50 @@ def server_starts(pkg: GoPackage) -> list[ServerStart]:
     # A developer's tool in the binary (a docs viewer, a `--dev` file server) is not
     # what a deployment runs: no rule judges it as the server.
     return [s for s in out if not dev_only(pkg, s.file, s.call)]
+
+
+_STOPS = ("Shutdown", "GracefulStop")
+
+
+def _own_plumbing(pkg: GoPackage, call: ts.Node, receiver: ts.Node) -> bool:
+    """``s.Serve(l)`` inside a method of ``s``'s own type (``func (s *Server)
+    ListenAndServe() error``) when that type also declares ``Shutdown`` or
+    ``GracefulStop``: the type's own plumbing, not a start. Whoever calls its
+    ``ListenAndServe`` starts the server, and can stop it gracefully. Reads the
+    enclosing declarations and the package's method index only."""
+    if receiver.type != "identifier":
+        return False
+    method = call.parent
+    while method is not None and method.type not in ("method_declaration", "function_declaration"):
+        method = method.parent
+    if method is None or method.type != "method_declaration":
+        return False
+    owner = _receiver_type(method)
+    if owner is None or owner[0] != text(receiver):
+        return False
+    for name in _STOPS:
+        for _, decl in pkg.functions.get(name, ()):
+            other = _receiver_type(decl) if decl.type == "method_declaration" else None
+            if other is not None and other[1] == owner[1]:
+                return True
+    return False
+
+
+def _receiver_type(method: ts.Node) -> tuple[str, str] | None:
+    """(receiver name, receiver type name without ``*``) of a method declaration."""
+    params = method.child_by_field_name("receiver")
+    decls = [
+        d
+        for d in (params.named_children if params is not None else ())
+        if d.type == "parameter_declaration"
+    ]
+    if len(decls) != 1:
+        return None
+    name = decls[0].child_by_field_name("name")
+    typ = decls[0].child_by_field_name("type")
+    if typ is None:
+        return None
+    return (text(name) if name is not None else "", text(typ).lstrip("*").split("[")[0])
 
 
 _LISTENER_NAME = re.compile(r"(?i)^(l|ln|lis|lsn)$|listener|^lis[A-Z_]|Lis$")

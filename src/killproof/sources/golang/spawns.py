@@ -401,6 +401,8 @@ def per_connection(go: ts.Node, loop: ts.Node | None) -> bool:
             return True
         if loop is None and _upgraded_before(func, go):
             return True  # per upgraded connection, not per message read from it
+        if loop is None and _takes_connection(func):
+            return True  # ``onAccept(c net.Conn) { go serve(c) }``: once per connection
     if _guarded_by_missing_key(go) or _watches_close(go):
         return True
     if loop is None:
@@ -411,6 +413,22 @@ def per_connection(go: ts.Node, loop: ts.Node | None) -> bool:
             names = [text(n) for n in left.named_children] if left is not None else []
             return any(_CONNECTION_NAME.search(n) for n in names[-1:])
     return False
+
+
+_CONN_TYPE = re.compile(r"^\*?(net\.(Conn|TCPConn|UnixConn)|tls\.Conn)$")
+
+
+@memo
+def _takes_connection(func: ts.Node) -> bool:
+    """``func`` is handed one accepted connection (a ``net.Conn``, ``*net.TCPConn`` or
+    ``*tls.Conn`` parameter): a goroutine it starts outside a loop is one per
+    connection, the server's normal shape. Reads the parameter list only."""
+    params = func.child_by_field_name("parameters")
+    return any(
+        _CONN_TYPE.match(text(decl.child_by_field_name("type")))
+        for decl in (params.named_children if params is not None else ())
+        if decl.type == "parameter_declaration"
+    )
 
 
 _UPGRADES = frozenset({"Upgrade", "UpgradeHTTP", "Accept"})

@@ -112,3 +112,35 @@ def test_the_patch_sets_the_value_the_rule_reads(tmp_path: Path) -> None:
         "perf/perf.yaml": drop,
     })  # fmt: skip
     assert {(r, p) for r, p, _ in found if r == "KP201"} == {("KP201", "base/daemonset.yaml")}
+
+
+def test_a_missing_patch_file_is_skipped_at_the_line_that_lists_it(tmp_path: Path) -> None:
+    """``kustomize build`` fails on a listed patch that does not exist: so does check, at
+    the kustomization's line (4), and the overlay's other patch is not judged alone."""
+    (tmp_path / "over").mkdir()
+    (tmp_path / "over" / "kustomization.yaml").write_text(
+        "bases:\n- ../base\npatches:\n- gone.yaml\n- p.yaml\n"
+    )
+    (tmp_path / "over" / "p.yaml").write_text(PATCH)
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "kustomization.yaml").write_text(BASE_KUST)
+    (tmp_path / "base" / "daemonset.yaml").write_text(BASE_DS)
+    files = sorted(tmp_path.rglob("*.yaml"))
+    result = check_deploy(tmp_path, files, (), None, ProjectConfig())
+    assert {s.what for s in result.skipped} == {"over/kustomization.yaml:4"}
+    assert "over/p.yaml" not in {f.location.path for f in result.findings}
+
+
+def test_a_patched_container_keeps_the_base_line(tmp_path: Path) -> None:
+    """The patch names the container only to change its args: the serving container's
+    missing liveness probe is the base's, reported at the base's line."""
+    serving = NO_LIMITS.replace(
+        "image: acme/agent:1\n", "image: acme/agent:1\n          ports: [{containerPort: 8080}]\n"
+    )
+    found = findings(tmp_path, {
+        "base/kustomization.yaml": BASE_KUST, "base/daemonset.yaml": serving,
+        "perf/kustomization.yaml": "bases:\n- ../base\npatches:\n- perf.yaml\n",
+        "perf/perf.yaml": PATCH,
+    })  # fmt: skip
+    assert ("KP205", "base/daemonset.yaml", 9) in found
+    assert "perf/perf.yaml" not in paths(found)

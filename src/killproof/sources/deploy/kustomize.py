@@ -203,13 +203,13 @@ def _apply_patches(
     for entry, at in _entries(kust, "patchesStrategicMerge") + _entries(kust, "patches"):
         path = posixpath.normpath(posixpath.join(dir_path, entry))
         result.consumed.add(path)
-        patches.append((_load_docs(path, read), None, at))
+        patches.append((_load_patch(path, read, kpath, at), None, at))
     for item in [*iter_maps(kust.get("patchesJson6902")), *iter_maps(kust.get("patches"))]:
         target = item.get("target") if isinstance(item.get("target"), dict) else None
         if isinstance(item.get("path"), str):
             path = posixpath.normpath(posixpath.join(dir_path, item["path"]))
             result.consumed.add(path)
-            docs = _load_docs(path, read)
+            docs = _load_patch(path, read, kpath, item.pos("path"))
         elif isinstance(item.get("patch"), str):
             # An inline block scalar starts on the line after its key: pad to keep lines.
             docs = _load_docs(kpath, read, pad=item.pos("patch").line, text=item["patch"])
@@ -227,6 +227,18 @@ def _apply_patches(
                 sel = target or {"kind": doc.get("kind"), "name": dig(doc, "metadata", "name")}
                 for obj in _targets(result.objects, sel, kpath, at):
                     _merge(obj.body, doc)
+
+
+def _load_patch(path: str, read: ReadText, kpath: str, at: Pos) -> list[Any]:
+    """A patch file's documents; one that cannot be read is an error at the kustomization
+    line that lists it (as ``kustomize build`` fails on it)."""
+    try:
+        source = read(path)
+    except OSError as exc:
+        raise KustomizeError(
+            f"patch {path!r} cannot be read: {exc.strerror or exc}", kpath, at.line
+        ) from exc
+    return _load_docs(path, read, text=source)
 
 
 def patch_files(dir_path: str, read: ReadText, exists: Callable[[str], bool]) -> set[str]:
@@ -261,10 +273,12 @@ def _targets(
     return found
 
 
-def _merge(base: YMap, patch: YMap) -> None:
-    """Strategic merge of ``patch`` into ``base`` (in place), keeping the patch's lines."""
+def _merge(base: YMap, patch: YMap, same: str = "") -> None:
+    """Strategic merge of ``patch`` into ``base`` (in place), keeping the patch's lines;
+    ``same`` is the merge key that matched, which keeps the base's line (the patch only
+    names the list item it changes)."""
     for key, value in patch.items():
-        if key == "$patch":
+        if key in ("$patch", same):
             continue
         if value is None or (isinstance(value, dict) and value.get("$patch") == "delete"):
             base.pop(key, None)
@@ -293,7 +307,7 @@ def _merge_list(base: YList, patch: YList, merge_key: str) -> None:
             del base[index]
             del base.item_at[index]
         else:
-            _merge(match, item)
+            _merge(match, item, same=merge_key)
 
 
 def _json6902(body: YMap, ops: YList, kpath: str) -> None:

@@ -129,18 +129,3 @@ def test_a_missing_patch_file_is_skipped_at_the_line_that_lists_it(tmp_path: Pat
     result = check_deploy(tmp_path, files, (), None, ProjectConfig())
     assert {s.what for s in result.skipped} == {"over/kustomization.yaml:4"}
     assert "over/p.yaml" not in {f.location.path for f in result.findings}
-
-
-def test_a_patched_container_keeps_the_base_line(tmp_path: Path) -> None:
-    """The patch names the container only to change its args: the serving container's
-    missing liveness probe is the base's, reported at the base's line."""
-    serving = NO_LIMITS.replace(
-        "image: acme/agent:1\n", "image: acme/agent:1\n          ports: [{containerPort: 8080}]\n"
-    )
-    found = findings(tmp_path, {
-        "base/kustomization.yaml": BASE_KUST, "base/daemonset.yaml": serving,
-        "perf/kustomization.yaml": "bases:\n- ../base\npatches:\n- perf.yaml\n",
-        "perf/perf.yaml": PATCH,
-    })  # fmt: skip
-    assert ("KP205", "base/daemonset.yaml", 9) in found
-    assert "perf/perf.yaml" not in paths(found)

@@ -273,12 +273,10 @@ def _targets(
     return found
 
 
-def _merge(base: YMap, patch: YMap, same: str = "") -> None:
-    """Strategic merge of ``patch`` into ``base`` (in place), keeping the patch's lines;
-    ``same`` is the merge key that matched, which keeps the base's line (the patch only
-    names the list item it changes)."""
+def _merge(base: YMap, patch: YMap) -> None:
+    """Strategic merge of ``patch`` into ``base`` (in place), keeping the patch's lines."""
     for key, value in patch.items():
-        if key in ("$patch", same):
+        if key == "$patch":
             continue
         if value is None or (isinstance(value, dict) and value.get("$patch") == "delete"):
             base.pop(key, None)
@@ -307,7 +305,7 @@ def _merge_list(base: YList, patch: YList, merge_key: str) -> None:
             del base[index]
             del base.item_at[index]
         else:
-            _merge(match, item, same=merge_key)
+            _merge(match, item)
 
 
 def _json6902(body: YMap, ops: YList, kpath: str) -> None:

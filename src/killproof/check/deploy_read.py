@@ -39,6 +39,7 @@ from killproof.sources.deploy.kustomize import (
     KustomizeError,
     KustomizeUnsupported,
     build,
+    patch_files,
 )
 from killproof.sources.deploy.manifests import (
     K8sObject,
@@ -257,6 +258,7 @@ def _kustomize(
         except KustomizeError as exc:
             builds[d] = None
             reader.skip(exc.path, exc.line, f"kustomize: {exc.message}")
+            consumed |= patch_files(d, reader.read, reader.exists)
             continue
         builds[d] = result
         consumed |= result.consumed

@@ -10,6 +10,10 @@ program ``api``; so does ``command: [/usr/bin/api]``; ``acme/http-echo`` does no
 program ``api`` of module ``github.com/acme/shop``, whoever publishes it). Workloads outside example trees, and every
 workload of a repo without Go programs, are always judged.
 
+A demo application's image (``acme/shop-demo``, ``hello-app``, ``guestbook``: a word of
+``_DEMO``) runs no program of this repo unless the repo builds one of exactly that name: it
+is the walkthrough's throwaway app that the project is shown deploying or routing to.
+
 A compound name runs the project only when every word of it is the project's or a generic
 one (``shop-api``, ``api-server``): ``acme/shop-authserver`` shares the organisation's
 word but names a sibling program this repo does not build (the throwaway backend a
@@ -37,7 +41,14 @@ _GENERIC = frozenset({
     "server", "service", "svc", "app", "daemon", "agent", "controller", "operator", "cli",
     "go", "golang", "bin", "main", "core", "image", "docker", "container", "static",
     "distroless", "alpine", "debian", "ubuntu", "scratch", "linux", "amd64", "arm64",
-    "dev", "release", "latest", "example", "examples", "demo", "sample", "k8s", "kube",
+    "dev", "release", "latest", "k8s", "kube",
+})  # fmt: skip
+# Words that name a tutorial's demo application (``acme/shop-demo``, ``hello-app``): an image
+# so named is the walkthrough's throwaway app, not the project, unless this repo builds a
+# program of exactly that name.
+_DEMO = frozenset({
+    "demo", "demos", "example", "examples", "sample", "samples", "tutorial", "quickstart",
+    "hello", "helloworld", "guestbook", "playground", "showcase", "toy",
 })  # fmt: skip
 _STAND_IN = frozenset({"fake", "fakes", "mock", "mocks", "stub", "stubs", "dummy", "wiremock"})
 
@@ -81,8 +92,9 @@ def _runs_project(spec: object, names: frozenset[str]) -> bool:
 
 def _compound_of(word: str, names: frozenset[str]) -> bool:
     """True when ``word`` is made of the project's words and generic ones only, with at
-    least one of the project's (``shop-api``, ``api-server``; not ``shop-authserver``)."""
-    own = {part for name in names for part in _WORD.split(name) if part}
+    least one of the project's (``shop-api``, ``api-server``; not ``shop-authserver``, nor
+    the demo app ``shop-demo`` of a tutorial, see ``_DEMO``)."""
+    own = {part for name in names for part in _WORD.split(name) if part} - _DEMO
     parts = [p for p in _WORD.split(word) if p and not re.fullmatch(r"v?\d+", p)]
     return bool(own & set(parts)) and all(p in own or p in _GENERIC for p in parts)
 

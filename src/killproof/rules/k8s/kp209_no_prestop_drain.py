@@ -2,13 +2,40 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from killproof.facts.deploy import DeployFacts
 from killproof.model import Finding, Severity
 from killproof.rules.base import Example, Rule, RuleDocs
 from killproof.rules.locate import ev, loc, program_ev
-from killproof.sources.deploy.manifests import has_prestop
+from killproof.sources.deploy.manifests import K8sObject, has_prestop
+from killproof.sources.deploy.yamltree import dig, iter_maps
+
+# Port-name words that say a Service port is for scrapes, probes or profiles, not clients.
+_SCRAPE_WORDS = frozenset({
+    "metrics", "telemetry", "prometheus", "prom", "monitoring", "healthz", "health", "probe",
+    "probes", "pprof", "debug",
+})  # fmt: skip
+
+
+def _words(name: object) -> set[str]:
+    return set(re.split(r"[-_.]", str(name).lower()))
+
+
+def _scrape_only(service: K8sObject) -> bool:
+    """True when ``service`` is named for scrapes (``api-metrics``) and every port of it
+    is too (``metrics``, ``http-metrics``, ``healthz``): Prometheus retries a failed
+    scrape on its next interval, and no client connection races the endpoint removal.
+    Both are needed: some projects name the app's own port ``http-metrics`` so that it is
+    scraped, on the Service clients use. A port with no name, or one named
+    ``metricsservice`` (a gRPC API for an autoscaler), carries requests."""
+    ports = list(iter_maps(dig(service.body, "spec", "ports")))
+    return (
+        bool(ports)
+        and bool(_SCRAPE_WORDS & _words(service.name))
+        and all(_SCRAPE_WORDS & _words(p.get("name", "")) for p in ports)
+    )
 
 
 def check(facts: DeployFacts) -> Iterator[Finding]:
@@ -18,7 +45,7 @@ def check(facts: DeployFacts) -> Iterator[Finding]:
     for c in facts.manifests.containers():
         if c.workload.kind == "Pod" or not facts.manifests.serving(c) or has_prestop(c):
             continue
-        services = facts.manifests.services_for(c.workload)
+        services = [s for s in facts.manifests.services_for(c.workload) if not _scrape_only(s)]
         if not services:
             continue
         linked = facts.launch_for(c)
@@ -81,7 +108,9 @@ RULE: Rule[DeployFacts] = Rule(
             "linked Go program itself sleeps on the signal path before calling Shutdown. A "
             "Service selects workloads of its own kustomize build, or, for plain files, of "
             "the nearest directory of its own top-level tree: an example under `examples/` "
-            "with the same labels is not selected by a Service under `deploy/`. Bare Pods "
+            "with the same labels is not selected by a Service under `deploy/`. A Service named "
+            "for scrapes (`api-metrics`) whose every port is too (`metrics`, `http-metrics`, "
+            "`healthz`) carries no client traffic and does not count. Bare Pods "
             "(no controller starts a replacement to take the traffic) and load generators "
             "are not flagged."
         ),

@@ -2,8 +2,8 @@
 
 Supported natively: ``resources``/``bases`` (files and directories), ``namespace``,
 ``namePrefix``/``nameSuffix``, ``commonLabels``, ``commonAnnotations``, ``images``,
-``replicas``, ``patchesStrategicMerge``, ``patchesJson6902`` and ``patches`` (file or inline,
-strategic-merge or JSON 6902), ``configMapGenerator`` literals, and ``components`` (each
+``replicas``, ``patchesStrategicMerge``, ``patchesJson6902`` and ``patches`` (file, bare
+file name or inline, strategic-merge or JSON 6902), ``configMapGenerator`` literals, and ``components`` (each
 applied, in order, to the resources gathered so far). Anything else (helm charts, remote
 bases, replacements) raises :class:`KustomizeUnsupported`; the caller then runs
 ``kustomize build`` / ``kubectl kustomize`` when one is installed.
@@ -199,16 +199,17 @@ def _apply_patches(
     result: KustomizeBuild, kust: YMap, kpath: str, dir_path: str, read: ReadText
 ) -> None:
     patches: list[tuple[list[Any], dict[str, Any] | None, Pos]] = []
-    for entry, at in _entries(kust, "patchesStrategicMerge"):
+    # A bare file name under ``patches`` is the older spelling of ``- path: file``.
+    for entry, at in _entries(kust, "patchesStrategicMerge") + _entries(kust, "patches"):
         path = posixpath.normpath(posixpath.join(dir_path, entry))
         result.consumed.add(path)
-        patches.append((_load_docs(path, read), None, at))
+        patches.append((_load_patch(path, read, kpath, at), None, at))
     for item in [*iter_maps(kust.get("patchesJson6902")), *iter_maps(kust.get("patches"))]:
         target = item.get("target") if isinstance(item.get("target"), dict) else None
         if isinstance(item.get("path"), str):
             path = posixpath.normpath(posixpath.join(dir_path, item["path"]))
             result.consumed.add(path)
-            docs = _load_docs(path, read)
+            docs = _load_patch(path, read, kpath, item.pos("path"))
         elif isinstance(item.get("patch"), str):
             # An inline block scalar starts on the line after its key: pad to keep lines.
             docs = _load_docs(kpath, read, pad=item.pos("patch").line, text=item["patch"])
@@ -226,6 +227,36 @@ def _apply_patches(
                 sel = target or {"kind": doc.get("kind"), "name": dig(doc, "metadata", "name")}
                 for obj in _targets(result.objects, sel, kpath, at):
                     _merge(obj.body, doc)
+
+
+def _load_patch(path: str, read: ReadText, kpath: str, at: Pos) -> list[Any]:
+    """A patch file's documents; one that cannot be read is an error at the kustomization
+    line that lists it (as ``kustomize build`` fails on it)."""
+    try:
+        source = read(path)
+    except OSError as exc:
+        raise KustomizeError(
+            f"patch {path!r} cannot be read: {exc.strerror or exc}", kpath, at.line
+        ) from exc
+    return _load_docs(path, read, text=source)
+
+
+def patch_files(dir_path: str, read: ReadText, exists: Callable[[str], bool]) -> set[str]:
+    """The files (root-relative) the kustomization in ``dir_path`` uses as patches, read
+    from the kustomization alone: they are partial objects, never manifests of their own,
+    even when the kustomization cannot be built. Empty when it cannot be read."""
+    kpath = find_kustomization(dir_path, exists)
+    if kpath is None:
+        return set()
+    try:
+        kust = _load_one(kpath, read)
+    except KustomizeError:
+        return set()
+    entries = [e for e, _ in _entries(kust, "patchesStrategicMerge") + _entries(kust, "patches")]
+    for item in [*iter_maps(kust.get("patchesJson6902")), *iter_maps(kust.get("patches"))]:
+        if isinstance(item.get("path"), str):
+            entries.append(item["path"])
+    return {posixpath.normpath(posixpath.join(dir_path, e)) for e in entries if "://" not in e}
 
 
 def _targets(

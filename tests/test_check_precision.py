@@ -275,3 +275,18 @@ def test_every_heldout4_judgment_has_a_verdict_a_reason_and_a_pinned_project() -
         for j in judged[name]:
             assert j.reason.strip(), (name, j.path, j.line)
             assert j.verdict != "false" or j.kind, (name, j.path, j.line)
+
+
+def test_every_heldout5_judgment_has_a_verdict_a_reason_and_a_pinned_project() -> None:
+    data = BENCH.parent / "precision"
+    projects = {p.name: p for p in cp.load_projects(data / "projects.json")}
+    judged = cp.load_judgments([data / "judgments-heldout5.json"])
+    heldout5 = {name for name, p in projects.items() if p.set == "heldout5"}
+    assert len(heldout5) == 5 and set(judged) == heldout5
+    others = {p.repo for p in projects.values() if p.set != "heldout5"}
+    assert not others & {projects[name].repo for name in heldout5}
+    for name in heldout5:
+        assert len(projects[name].commit) == 40 and int(projects[name].commit, 16) >= 0
+        for j in judged[name]:
+            assert j.reason.strip(), (name, j.path, j.line)
+            assert j.verdict != "false" or j.kind, (name, j.path, j.line)

@@ -148,13 +148,16 @@ def _pair(
     wanted: Sequence[TruthEvent], got: Sequence[Mapping[str, Any]]
 ) -> tuple[list[tuple[TruthEvent, Mapping[str, Any] | None]], list[Mapping[str, Any]]]:
     """Each expected event with the reported event that claims the same victim (the one
-    with the same cause first), and the reported events nobody expected."""
+    with the same cause and kill outcome first, then the same cause: events with no victim
+    named pair the same whatever order ``why`` lists them in), and the reported events
+    nobody expected."""
     free = list(got)
     pairs: list[tuple[TruthEvent, Mapping[str, Any] | None]] = []
     for want in wanted:
         candidates = [g for g in free if _matches(want, g)]
         same_cause = [g for g in candidates if g.get("cause") == want.cause]
-        ranked: list[Mapping[str, Any] | None] = [*same_cause, *candidates, None]
+        agreeing = [g for g in same_cause if want.killed in (None, g.get("killed"))]
+        ranked: list[Mapping[str, Any] | None] = [*agreeing, *same_cause, *candidates, None]
         chosen = ranked[0]
         if chosen is not None:
             free.remove(chosen)
